@@ -1,0 +1,222 @@
+// The daemon's JSON-RPC protocol, imported by the daemon, the CLI and the extension.
+// Types and message descriptors only: nothing here runs model code or touches a transport.
+import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
+
+/** An image is named by path (read by the daemon) or sent inline (remote workspaces, pasted images). */
+export type ImageRef = { path: string } | { data: string; mimeType?: string };
+
+export interface Box {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
+
+/** A segmentation mask covering exactly `box` (rounded to whole pixels), row-major, run-length encoded. */
+export interface Mask {
+  width: number;
+  height: number;
+  /** Alternating run lengths, starting with a run of 0s (which may be empty). */
+  rle: number[];
+}
+
+export interface DetectedObject {
+  label: string;
+  box: Box;
+  mask?: Mask;
+}
+
+export interface DecodingOptions {
+  maxNewTokens?: number;
+  minNewTokens?: number;
+  /** 'greedy' (default), 'beam' or 'sample'. */
+  strategy?: 'greedy' | 'beam' | 'sample';
+  numBeams?: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed?: number;
+}
+
+/** Every result says which model answered and how long it took. */
+export interface ResultMeta {
+  model: string;
+  ms: number;
+  cached: boolean;
+}
+
+export interface TextResult extends ResultMeta {
+  text: string;
+}
+
+export interface ObjectsResult extends ResultMeta {
+  objects: DetectedObject[];
+}
+
+/** Attached to requests that may stream tokens back to the client. */
+export interface StreamParams {
+  /** When set, the daemon sends `paligemma/token` notifications carrying this id. */
+  streamId?: string;
+}
+
+export interface CaptionParams extends StreamParams {
+  image: ImageRef;
+  language?: string;
+  detail?: 'short' | 'long';
+  decoding?: DecodingOptions;
+}
+export interface OcrParams extends StreamParams {
+  image: ImageRef;
+  decoding?: DecodingOptions;
+}
+export interface DetectParams extends StreamParams {
+  image: ImageRef;
+  objects: string[];
+  decoding?: DecodingOptions;
+}
+export interface AnswerParams extends StreamParams {
+  image: ImageRef;
+  question: string;
+  language?: string;
+  decoding?: DecodingOptions;
+}
+export interface SegmentParams extends StreamParams {
+  image: ImageRef;
+  object: string;
+  decoding?: DecodingOptions;
+}
+export interface GenerateParams extends StreamParams {
+  image: ImageRef;
+  /** The raw prefix, e.g. "caption en"; the daemon adds the image tokens, <bos> and "\n". */
+  prompt: string;
+  decoding?: DecodingOptions;
+}
+export interface GenerateResult extends ResultMeta {
+  text: string;
+  /** The model's text before special tokens were removed (keeps <locNNNN>/<segNNN>). */
+  raw: string;
+  inputIds: number[];
+  generatedIds: number[];
+}
+
+export interface LoadModelParams {
+  /** A converted model folder (manifest.json), or a folder in the onnx-community layout. */
+  path: string;
+  executionProvider?: ExecutionProviderSetting;
+}
+export type ExecutionProviderSetting = 'auto' | 'cuda' | 'webgpu' | 'cpu';
+
+export type ModelState = 'none' | 'loading' | 'ready' | 'error';
+
+export interface ModelStatus {
+  state: ModelState;
+  path?: string;
+  name?: string;
+  architecture?: string;
+  imageSize?: number;
+  dtype?: string;
+  executionProvider?: string;
+  /** Set when a model runs with a known deviation from the reference, e.g. causal prompt attention. */
+  warnings?: string[];
+  error?: string;
+}
+
+export interface StatusResult {
+  version: string;
+  pid: number;
+  uptimeMs: number;
+  model: ModelStatus;
+  queue: { running: number; pending: number; capacity: number };
+  memory: { rssBytes: number; heapUsedBytes: number };
+  cache: { entries: number; hits: number; misses: number };
+  clients: number;
+}
+
+export interface TokenNotification {
+  streamId: string;
+  /** The text decoded so far (special tokens removed). */
+  text: string;
+  tokenId: number;
+}
+
+export interface ProgressNotification {
+  kind: 'loadModel' | 'convert' | 'download';
+  message: string;
+  /** 0..1 when known. */
+  fraction?: number;
+  done?: boolean;
+}
+
+export interface LogNotification {
+  level: 'trace' | 'debug' | 'info' | 'warn' | 'error';
+  message: string;
+}
+
+/** Stable error codes, in the JSON-RPC server-defined range (plus the standard ones reused). */
+export const ErrorCodes = {
+  NotFound: -32001,
+  NotAFile: -32002,
+  EmptyFile: -32003,
+  UnsupportedImage: -32004,
+  CorruptImage: -32005,
+  TooManyPixels: -32006,
+  FileTooLarge: -32007,
+  PromptTooLong: -32008,
+  ModelMissing: -32009,
+  ModelInvalid: -32010,
+  ProviderUnavailable: -32011,
+  Busy: -32012,
+  Cancelled: -32800,
+  InvalidParams: -32602,
+  MethodNotFound: -32601,
+} as const;
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export namespace Caption {
+  export const method = 'paligemma/caption';
+  export const type = new RequestType<CaptionParams, TextResult, void>(method);
+}
+export namespace Ocr {
+  export const method = 'paligemma/ocr';
+  export const type = new RequestType<OcrParams, TextResult, void>(method);
+}
+export namespace Detect {
+  export const method = 'paligemma/detect';
+  export const type = new RequestType<DetectParams, ObjectsResult, void>(method);
+}
+export namespace Answer {
+  export const method = 'paligemma/answer';
+  export const type = new RequestType<AnswerParams, TextResult, void>(method);
+}
+export namespace Segment {
+  export const method = 'paligemma/segment';
+  export const type = new RequestType<SegmentParams, ObjectsResult, void>(method);
+}
+export namespace Generate {
+  export const method = 'paligemma/generate';
+  export const type = new RequestType<GenerateParams, GenerateResult, void>(method);
+}
+export namespace Status {
+  export const method = 'paligemma/status';
+  export const type = new RequestType0<StatusResult, void>(method);
+}
+export namespace LoadModel {
+  export const method = 'paligemma/loadModel';
+  export const type = new RequestType<LoadModelParams, ModelStatus, void>(method);
+}
+export namespace UnloadModel {
+  export const method = 'paligemma/unloadModel';
+  export const type = new RequestType0<ModelStatus, void>(method);
+}
+export namespace TokenStream {
+  export const method = 'paligemma/token';
+  export const type = new NotificationType<TokenNotification>(method);
+}
+export namespace Progress {
+  export const method = 'paligemma/progress';
+  export const type = new NotificationType<ProgressNotification>(method);
+}
+export namespace ModelChanged {
+  export const method = 'paligemma/modelChanged';
+  export const type = new NotificationType<ModelStatus>(method);
+}
