@@ -1,6 +1,6 @@
 // The daemon's JSON-RPC protocol, imported by the daemon, the CLI and the extension.
 // Types and message descriptors only: nothing here runs model code or touches a transport.
-import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
+import { NotificationType, NotificationType0, RequestType, RequestType0 } from 'vscode-jsonrpc';
 
 /** An image is named by path (read by the daemon) or sent inline (remote workspaces, pasted images). */
 export type ImageRef = { path: string } | { data: string; mimeType?: string };
@@ -111,6 +111,8 @@ export type ModelState = 'none' | 'loading' | 'ready' | 'error';
 export interface ModelStatus {
   state: ModelState;
   path?: string;
+  /** Identity used in cache keys: changes when the model folder's manifest changes. */
+  id?: string;
   name?: string;
   architecture?: string;
   imageSize?: number;
@@ -128,8 +130,25 @@ export interface StatusResult {
   model: ModelStatus;
   queue: { running: number; pending: number; capacity: number };
   memory: { rssBytes: number; heapUsedBytes: number };
-  cache: { entries: number; hits: number; misses: number };
+  cache: { entries: number; hits: number; misses: number; imageEntries: number };
   clients: number;
+  transport: 'stdio' | 'socket';
+  /** The Unix socket the shared daemon listens on (socket transport only). */
+  socketPath?: string;
+  /** The daemon exits this long after its last client disconnects (socket transport only). */
+  idleExitMs?: number;
+  /** The model is unloaded after this long without requests. */
+  keepAliveMs: number;
+}
+
+export interface StopResult {
+  pid: number;
+}
+
+/** The minimal LSP lifecycle, so vscode-languageclient's LanguageClient can drive a connection. */
+export interface InitializeResult {
+  capabilities: Record<string, never>;
+  serverInfo: { name: string; version: string };
 }
 
 export interface TokenNotification {
@@ -166,9 +185,14 @@ export const ErrorCodes = {
   ModelInvalid: -32010,
   ProviderUnavailable: -32011,
   Busy: -32012,
+  /** The daemon is stopping and takes no new work. */
+  ShuttingDown: -32013,
   Cancelled: -32800,
-  InvalidParams: -32602,
+  ParseError: -32700,
+  InvalidRequest: -32600,
   MethodNotFound: -32601,
+  InvalidParams: -32602,
+  InternalError: -32603,
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
@@ -208,6 +232,30 @@ export namespace UnloadModel {
   export const method = 'paligemma/unloadModel';
   export const type = new RequestType0<ModelStatus, void>(method);
 }
+/** Asks the shared daemon to exit: in-flight work is cancelled, every client is disconnected. */
+export namespace Stop {
+  export const method = 'paligemma/stop';
+  export const type = new RequestType0<StopResult, void>(method);
+}
+
+// LSP lifecycle, answered per connection: `exit` closes only the connection that sent it.
+export namespace Initialize {
+  export const method = 'initialize';
+  export const type = new RequestType<unknown, InitializeResult, void>(method);
+}
+export namespace Initialized {
+  export const method = 'initialized';
+  export const type = new NotificationType<unknown>(method);
+}
+export namespace Shutdown {
+  export const method = 'shutdown';
+  export const type = new RequestType0<null, void>(method);
+}
+export namespace Exit {
+  export const method = 'exit';
+  export const type = new NotificationType0(method);
+}
+
 export namespace TokenStream {
   export const method = 'paligemma/token';
   export const type = new NotificationType<TokenNotification>(method);

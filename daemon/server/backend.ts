@@ -1,0 +1,67 @@
+// What the server needs from the engine, as a small interface: the real implementation is
+// engineBackend.ts; tests that must control timing wrap it (see test/server/).
+import type { DecodingOptions, DetectedObject, ExecutionProviderSetting, ProgressNotification } from '../protocol.js';
+
+/** A decoded, preprocessed image; opaque to the server except for its size. */
+export interface DecodedImage {
+  width: number;
+  height: number;
+}
+
+export interface ImageLimits {
+  maxPixels: number;
+  maxBytes: number;
+}
+
+export interface GenerateRequest {
+  image: DecodedImage;
+  /** The raw prefix, e.g. "caption en". */
+  prompt: string;
+  decoding: DecodingOptions;
+  onToken?: (tokenId: number, textSoFar: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface GenerateOutput {
+  text: string;
+  raw: string;
+  inputIds: number[];
+  generatedIds: number[];
+}
+
+export interface ModelInfo {
+  name: string;
+  architecture: string;
+  imageSize: number;
+  dtype: string;
+  executionProvider: string;
+  warnings: string[];
+}
+
+export interface LoadedModel {
+  readonly info: ModelInfo;
+  generate(req: GenerateRequest): Promise<GenerateOutput>;
+  dispose(): Promise<void>;
+}
+
+export type Task = 'caption' | 'ocr' | 'detect' | 'answer' | 'segment';
+
+export interface TaskPromptParams {
+  language?: string;
+  detail?: 'short' | 'long';
+  objects?: string[];
+  question?: string;
+  object?: string;
+}
+
+export interface Backend {
+  /** A cheap identity for a model folder (no sessions created): name and a content id. */
+  identify(path: string): Promise<{ id: string; name: string }>;
+  load(
+    path: string,
+    options: { executionProvider: ExecutionProviderSetting; onProgress?: (p: ProgressNotification) => void },
+  ): Promise<LoadedModel>;
+  decodeImage(bytes: Buffer, limits: ImageLimits): Promise<DecodedImage>;
+  prompt(task: Task, params: TaskPromptParams): string;
+  parseObjects(task: 'detect' | 'segment', raw: string, width: number, height: number): DetectedObject[];
+}

@@ -1,0 +1,183 @@
+// Keeps one model warm: loaded on first use (or loadModel), unloaded after keepAliveMs without
+// work, reloaded on demand. Every use of the model goes through the scheduler, so a load, an
+// unload and a generation never overlap.
+import { EngineError } from '../engine/errors.js';
+import type { ExecutionProviderSetting, ModelStatus, ProgressNotification } from '../protocol.js';
+import type { Backend, LoadedModel } from './backend.js';
+import { isCancellation } from './errors.js';
+import type { Logger } from './log.js';
+import { Scheduler } from './scheduler.js';
+
+export interface ModelManagerOptions {
+  backend: Backend;
+  /** The model used until a client calls loadModel (serve --model). */
+  modelPath?: string;
+  executionProvider: ExecutionProviderSetting;
+  keepAliveMs: number;
+  queueCapacity: number;
+  log: Logger;
+  onChange?: (status: ModelStatus) => void;
+  onProgress?: (p: ProgressNotification) => void;
+}
+
+export interface ActiveModel {
+  model: LoadedModel;
+  id: string;
+  path: string;
+}
+
+export class ModelManager {
+  readonly scheduler: Scheduler;
+  private path: string | undefined;
+  private executionProvider: ExecutionProviderSetting;
+  private active: ActiveModel | undefined;
+  private state: ModelStatus['state'] = 'none';
+  private lastError: string | undefined;
+  private keepAliveTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: ModelManagerOptions) {
+    this.scheduler = new Scheduler(o.queueCapacity);
+    this.path = o.modelPath;
+    this.executionProvider = o.executionProvider;
+    this.scheduler.onIdle(() => this.armKeepAlive());
+  }
+
+  status(): ModelStatus {
+    const s: ModelStatus = { state: this.state };
+    const path = this.active?.path ?? this.path;
+    if (path) s.path = path;
+    if (this.active) {
+      const i = this.active.model.info;
+      Object.assign(s, {
+        id: this.active.id,
+        name: i.name,
+        architecture: i.architecture,
+        imageSize: i.imageSize,
+        dtype: i.dtype,
+        executionProvider: i.executionProvider,
+      });
+      if (i.warnings.length) s.warnings = i.warnings;
+    }
+    if (this.state === 'error' && this.lastError) s.error = this.lastError;
+    return s;
+  }
+
+  /** The configured model's identity, without loading it (cache lookups before queueing). */
+  async identity(): Promise<{ id: string; name: string }> {
+    if (this.active && this.active.path === this.path) return { id: this.active.id, name: this.active.model.info.name };
+    return this.o.backend.identify(this.requirePath());
+  }
+
+  /** Runs `fn` with the model loaded, in turn with every other use of the model. */
+  use<T>(fn: (active: ActiveModel, signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return this.scheduler.submit(async (sig) => {
+      this.disarmKeepAlive();
+      const active = await this.ensureLoaded(sig);
+      return fn(active, sig);
+    }, signal);
+  }
+
+  /** Switches to another model folder (and loads it now, so errors show up here). */
+  load(path: string, executionProvider?: ExecutionProviderSetting, signal?: AbortSignal): Promise<ModelStatus> {
+    return this.scheduler.submit(async (sig) => {
+      this.disarmKeepAlive();
+      this.path = path;
+      if (executionProvider) this.executionProvider = executionProvider;
+      await this.ensureLoaded(sig);
+      return this.status();
+    }, signal);
+  }
+
+  unload(signal?: AbortSignal, why = 'unloadModel'): Promise<ModelStatus> {
+    return this.scheduler.submit(async () => {
+      this.disarmKeepAlive();
+      await this.release(why);
+      return this.status();
+    }, signal);
+  }
+
+  async dispose(): Promise<void> {
+    this.disarmKeepAlive();
+    this.scheduler.cancelAll();
+    await this.release('shutdown');
+  }
+
+  private requirePath(): string {
+    if (!this.path) {
+      throw new EngineError(
+        'model-missing',
+        'no model is configured: start the daemon with --model <dir>, call paligemma/loadModel, or convert one with `paligemma convert`',
+      );
+    }
+    return this.path;
+  }
+
+  private async ensureLoaded(signal: AbortSignal): Promise<ActiveModel> {
+    const path = this.requirePath();
+    const ep = this.executionProvider;
+    if (this.active && this.active.path === path && this.activeEp === ep) return this.active;
+    await this.release('switching model');
+    this.setState('loading');
+    const started = Date.now();
+    this.o.onProgress?.({ kind: 'loadModel', message: `loading ${path}`, fraction: 0 });
+    try {
+      const { id } = await this.o.backend.identify(path);
+      const model = await this.o.backend.load(path, { executionProvider: ep, onProgress: this.o.onProgress });
+      if (signal.aborted) {
+        // Kept loaded anyway: the next request wants the same model.
+        this.o.log.debug('model load finished after its request was cancelled');
+      }
+      this.active = { model, id, path };
+      this.activeEp = ep;
+      this.lastError = undefined;
+      this.o.log.info('model loaded', { path, name: model.info.name, ep: model.info.executionProvider, ms: Date.now() - started });
+      this.o.onProgress?.({ kind: 'loadModel', message: `loaded ${model.info.name}`, fraction: 1, done: true });
+      this.setState('ready');
+      return this.active;
+    } catch (e) {
+      this.lastError = e instanceof Error ? e.message : String(e);
+      this.o.log.error('model load failed', { path, error: this.lastError });
+      this.o.onProgress?.({ kind: 'loadModel', message: `failed: ${this.lastError}`, done: true });
+      this.setState(isCancellation(e) ? 'none' : 'error');
+      throw e;
+    }
+  }
+
+  private activeEp: ExecutionProviderSetting | undefined;
+
+  private async release(why: string): Promise<void> {
+    const a = this.active;
+    if (!a) return;
+    this.active = undefined;
+    this.activeEp = undefined;
+    try {
+      await a.model.dispose();
+    } catch (e) {
+      this.o.log.warn('model dispose failed', { error: e instanceof Error ? e.message : String(e) });
+    }
+    this.o.log.info('model unloaded', { path: a.path, why });
+    this.setState('none');
+  }
+
+  private setState(state: ModelStatus['state']): void {
+    this.state = state;
+    this.o.onChange?.(this.status());
+  }
+
+  private armKeepAlive(): void {
+    this.disarmKeepAlive();
+    if (!this.active || !Number.isFinite(this.o.keepAliveMs)) return;
+    this.keepAliveTimer = setTimeout(() => {
+      this.keepAliveTimer = undefined;
+      if (!this.scheduler.idle || !this.active) return;
+      // Through the scheduler, so a request arriving now waits for the unload and then reloads.
+      this.unload(undefined, `idle for ${this.o.keepAliveMs} ms`).catch((e) => this.o.log.warn('keep-alive unload failed', { error: String(e) }));
+    }, this.o.keepAliveMs);
+    this.keepAliveTimer.unref();
+  }
+
+  private disarmKeepAlive(): void {
+    if (this.keepAliveTimer) clearTimeout(this.keepAliveTimer);
+    this.keepAliveTimer = undefined;
+  }
+}

@@ -1,0 +1,153 @@
+// The two ways to serve: the shared per-user daemon on a Unix socket (many clients, exits after
+// the last one has been gone idleExitMs), and a single client over stdio.
+import { chmod, stat, unlink } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { serveConnection } from './connection.js';
+import { checkSocketOwner, type DaemonEndpoint, ensureRuntimeDir, probeSocket, tryLock } from './endpoint.js';
+import type { Logger } from './log.js';
+import { PaliGemmaService, type ServiceOptions } from './service.js';
+
+export const DEFAULT_MAX_MESSAGE_BYTES = 96 * 1024 * 1024;
+
+export interface SocketDaemonOptions extends Omit<ServiceOptions, 'transport' | 'socketPath' | 'log'> {
+  endpoint: DaemonEndpoint;
+  /** Exit this long after the last client disconnected (or after start, if none connects). */
+  idleExitMs: number;
+  log: Logger;
+  maxMessageBytes?: number;
+}
+
+export interface RunningDaemon {
+  service: PaliGemmaService;
+  server: Server;
+  /** Resolves when the daemon has shut down. */
+  closed: Promise<void>;
+  shutdown(reason: string): Promise<void>;
+}
+
+export type StartResult = { kind: 'started'; daemon: RunningDaemon } | { kind: 'already-running' };
+
+export async function startSocketDaemon(o: SocketDaemonOptions): Promise<StartResult> {
+  const { endpoint, log } = o;
+  await ensureRuntimeDir(endpoint.runtimeDir);
+  const release = await waitForLock(endpoint.lockPath, 10_000);
+  let server: Server;
+  try {
+    if (await probeSocket(endpoint.socketPath)) return { kind: 'already-running' };
+    server = await listenPrivately(endpoint.socketPath);
+  } finally {
+    await release();
+  }
+  const inode = (await stat(endpoint.socketPath)).ino;
+
+  const service = new PaliGemmaService({ ...o, transport: 'socket', socketPath: endpoint.socketPath });
+  const sockets = new Set<Socket>();
+  let idleTimer: NodeJS.Timeout | undefined;
+  let stopping: Promise<void> | undefined;
+  let resolveClosed!: () => void;
+  const closed = new Promise<void>((r) => (resolveClosed = r));
+
+  const armIdle = () => {
+    if (idleTimer) clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => void shutdown(`no clients for ${o.idleExitMs} ms`), o.idleExitMs);
+  };
+
+  const shutdown = (reason: string): Promise<void> => {
+    stopping ??= (async () => {
+      log.info('daemon stopping', { reason });
+      if (idleTimer) clearTimeout(idleTimer);
+      server.close();
+      // Only remove the socket file if it is still ours (a newer daemon may have replaced it).
+      const st = await stat(endpoint.socketPath).catch(() => undefined);
+      if (st?.ino === inode) await unlink(endpoint.socketPath).catch(() => {});
+      for (const s of sockets) s.destroy();
+      await service.dispose();
+      log.info('daemon stopped');
+      resolveClosed();
+    })();
+    return stopping;
+  };
+
+  server.on('connection', (socket) => {
+    if (stopping) {
+      socket.destroy();
+      return;
+    }
+    sockets.add(socket);
+    service.clients++;
+    if (idleTimer) clearTimeout(idleTimer);
+    idleTimer = undefined;
+    socket.on('error', (e) => log.debug('socket error', { error: e.message }));
+    serveConnection(service, socket, socket, {
+      log,
+      maxMessageBytes: o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+      onStop: () => void shutdown('a client asked it to stop'),
+      onClose: () => {
+        sockets.delete(socket);
+        service.clients--;
+        if (service.clients === 0 && !stopping) armIdle();
+      },
+    });
+  });
+  server.on('error', (e) => log.error('server error', { error: e.message }));
+  armIdle();
+  log.info('daemon listening', {
+    socket: endpoint.socketPath,
+    pid: process.pid,
+    idleExitMs: o.idleExitMs,
+    keepAliveMs: o.keepAliveMs,
+    model: o.modelPath,
+  });
+  return { kind: 'started', daemon: { service, server, closed, shutdown } };
+}
+
+async function waitForLock(path: string, timeoutMs: number): Promise<() => Promise<void>> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
+    const release = await tryLock(path);
+    if (release) return release;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for the lock ${path}`);
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
+
+/** Listens with the socket created mode 0600 (umask), then re-checks it is ours. */
+async function listenPrivately(path: string): Promise<Server> {
+  const server = createServer();
+  const old = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } finally {
+    process.umask(old);
+  }
+  await chmod(path, 0o600);
+  await checkSocketOwner(path);
+  return server;
+}
+
+export interface StdioOptions extends Omit<ServiceOptions, 'transport' | 'log'> {
+  log: Logger;
+  maxMessageBytes?: number;
+}
+
+/** Serves one client on stdin/stdout; resolves when it disconnects or sends `exit`. */
+export async function runStdio(o: StdioOptions): Promise<void> {
+  const service = new PaliGemmaService({ ...o, transport: 'stdio' });
+  service.clients = 1;
+  await new Promise<void>((resolve) => {
+    serveConnection(service, process.stdin, process.stdout, {
+      log: o.log,
+      maxMessageBytes: o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+      onStop: resolve,
+      onClose: resolve,
+    });
+  });
+  service.clients = 0;
+  await service.dispose();
+}

@@ -1,0 +1,252 @@
+// The daemon's methods, independent of any transport: validate params, answer from the cache when
+// possible, otherwise decode the image (before queueing, so bad images fail fast) and run the model
+// in turn. connection.ts binds these to a JSON-RPC connection.
+import type {
+  DecodingOptions,
+  DetectedObject,
+  ExecutionProviderSetting,
+  GenerateResult,
+  ImageRef,
+  ModelStatus,
+  ObjectsResult,
+  ProgressNotification,
+  StatusResult,
+  TextResult,
+  TokenNotification,
+} from '../protocol.js';
+import type { Backend, DecodedImage, GenerateOutput, ImageLimits, Task } from './backend.js';
+import { cancelled } from './errors.js';
+import { readImageRef } from './imageSource.js';
+import type { Logger } from './log.js';
+import { Lru } from './lru.js';
+import { ModelManager } from './modelManager.js';
+import * as P from './params.js';
+import { cacheKey, ResultCache } from './resultCache.js';
+import { DAEMON_VERSION } from './version.js';
+
+export interface ServiceOptions {
+  backend: Backend;
+  log: Logger;
+  modelPath?: string;
+  executionProvider?: ExecutionProviderSetting;
+  keepAliveMs?: number;
+  queueCapacity?: number;
+  cacheEntries?: number;
+  cacheDir?: string;
+  imageCacheEntries?: number;
+  limits?: Partial<ImageLimits>;
+  transport: StatusResult['transport'];
+  socketPath?: string;
+  idleExitMs?: number;
+}
+
+export interface RequestContext {
+  signal: AbortSignal;
+  /** Sends a token notification to the requesting client only. */
+  sendToken?: (n: TokenNotification) => void;
+}
+
+export const DEFAULT_LIMITS: ImageLimits = { maxPixels: 50_000_000, maxBytes: 50 * 1024 * 1024 };
+
+type TextPayload = { text: string };
+type ObjectsPayload = { objects: DetectedObject[] };
+type GeneratePayload = Pick<GenerateResult, 'text' | 'raw' | 'inputIds' | 'generatedIds'>;
+
+interface TaskSpec<R> {
+  task: Task | 'generate';
+  image: ImageRef;
+  prompt: string;
+  decoding: DecodingOptions;
+  streamId?: string;
+  finish: (out: GenerateOutput, image: DecodedImage) => R;
+}
+
+export class PaliGemmaService {
+  readonly models: ModelManager;
+  private readonly cache: ResultCache<object>;
+  private readonly images: Lru<DecodedImage>;
+  private readonly limits: ImageLimits;
+  private readonly started = Date.now();
+  private readonly listeners = {
+    modelChanged: new Set<(s: ModelStatus) => void>(),
+    progress: new Set<(p: ProgressNotification) => void>(),
+  };
+  clients = 0;
+
+  constructor(private readonly o: ServiceOptions) {
+    this.limits = { ...DEFAULT_LIMITS, ...o.limits };
+    this.cache = new ResultCache({ maxEntries: o.cacheEntries ?? 2048, dir: o.cacheDir });
+    this.images = new Lru<DecodedImage>(o.imageCacheEntries ?? 8);
+    this.models = new ModelManager({
+      backend: o.backend,
+      modelPath: o.modelPath,
+      executionProvider: o.executionProvider ?? 'auto',
+      keepAliveMs: o.keepAliveMs ?? 5 * 60_000,
+      queueCapacity: o.queueCapacity ?? 256,
+      log: o.log,
+      onChange: (s) => this.listeners.modelChanged.forEach((l) => l(s)),
+      onProgress: (p) => this.listeners.progress.forEach((l) => l(p)),
+    });
+  }
+
+  on(event: 'modelChanged', l: (s: ModelStatus) => void): () => void;
+  on(event: 'progress', l: (p: ProgressNotification) => void): () => void;
+  on(event: 'modelChanged' | 'progress', l: (x: never) => void): () => void {
+    const set = this.listeners[event] as Set<unknown>;
+    set.add(l);
+    return () => set.delete(l);
+  }
+
+  caption(params: unknown, ctx: RequestContext): Promise<TextResult> {
+    const p = P.caption(params);
+    const prompt = this.o.backend.prompt('caption', { language: p.language, detail: p.detail });
+    return this.runTask({ task: 'caption', image: p.image, prompt, decoding: p.decoding, streamId: p.streamId, finish: textOf }, ctx);
+  }
+
+  ocr(params: unknown, ctx: RequestContext): Promise<TextResult> {
+    const p = P.ocr(params);
+    const prompt = this.o.backend.prompt('ocr', {});
+    return this.runTask({ task: 'ocr', image: p.image, prompt, decoding: p.decoding, streamId: p.streamId, finish: textOf }, ctx);
+  }
+
+  answer(params: unknown, ctx: RequestContext): Promise<TextResult> {
+    const p = P.answer(params);
+    const prompt = this.o.backend.prompt('answer', { question: p.question, language: p.language });
+    return this.runTask({ task: 'answer', image: p.image, prompt, decoding: p.decoding, streamId: p.streamId, finish: textOf }, ctx);
+  }
+
+  detect(params: unknown, ctx: RequestContext): Promise<ObjectsResult> {
+    const p = P.detect(params);
+    const prompt = this.o.backend.prompt('detect', { objects: p.objects });
+    return this.runTask(
+      {
+        task: 'detect',
+        image: p.image,
+        prompt,
+        decoding: p.decoding,
+        streamId: p.streamId,
+        finish: (out, img) => ({ objects: this.o.backend.parseObjects('detect', out.raw, img.width, img.height) }),
+      },
+      ctx,
+    );
+  }
+
+  segment(params: unknown, ctx: RequestContext): Promise<ObjectsResult> {
+    const p = P.segment(params);
+    const prompt = this.o.backend.prompt('segment', { object: p.object });
+    // Boxes and labels only: masks come once the segmentation VAE is wired in.
+    return this.runTask(
+      {
+        task: 'segment',
+        image: p.image,
+        prompt,
+        decoding: p.decoding,
+        streamId: p.streamId,
+        finish: (out, img) => ({ objects: this.o.backend.parseObjects('segment', out.raw, img.width, img.height) }),
+      },
+      ctx,
+    );
+  }
+
+  generate(params: unknown, ctx: RequestContext): Promise<GenerateResult> {
+    const p = P.generate(params);
+    return this.runTask(
+      {
+        task: 'generate',
+        image: p.image,
+        prompt: p.prompt,
+        decoding: p.decoding,
+        streamId: p.streamId,
+        finish: (out): GeneratePayload => ({ text: out.text, raw: out.raw, inputIds: out.inputIds, generatedIds: out.generatedIds }),
+      },
+      ctx,
+    );
+  }
+
+  loadModel(params: unknown, ctx: RequestContext): Promise<ModelStatus> {
+    const p = P.loadModel(params);
+    this.o.log.info('loadModel', { path: p.path, ep: p.executionProvider });
+    return this.models.load(p.path, p.executionProvider, ctx.signal);
+  }
+
+  unloadModel(params: unknown, ctx: RequestContext): Promise<ModelStatus> {
+    P.none(params, 'unloadModel');
+    return this.models.unload(ctx.signal);
+  }
+
+  status(params: unknown): StatusResult {
+    P.none(params, 'status');
+    const mem = process.memoryUsage();
+    const s: StatusResult = {
+      version: DAEMON_VERSION,
+      pid: process.pid,
+      uptimeMs: Date.now() - this.started,
+      model: this.models.status(),
+      queue: { running: this.models.scheduler.running, pending: this.models.scheduler.pending, capacity: this.models.scheduler.capacity },
+      memory: { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed },
+      cache: { entries: this.cache.entries, hits: this.cache.hits, misses: this.cache.misses, imageEntries: this.images.size },
+      clients: this.clients,
+      transport: this.o.transport,
+      keepAliveMs: this.o.keepAliveMs ?? 5 * 60_000,
+    };
+    if (this.o.socketPath) s.socketPath = this.o.socketPath;
+    if (this.o.idleExitMs !== undefined) s.idleExitMs = this.o.idleExitMs;
+    return s;
+  }
+
+  async dispose(): Promise<void> {
+    await this.models.dispose();
+    this.images.clear();
+    this.cache.clearMemory();
+  }
+
+  private async runTask<R extends object>(spec: TaskSpec<R>, ctx: RequestContext): Promise<R & { model: string; ms: number; cached: boolean }> {
+    const t0 = performance.now();
+    const src = await readImageRef(spec.image, this.limits.maxBytes);
+    const identity = await this.models.identity();
+    const key = cacheKey({ imageSha256: src.sha256, task: spec.task, prompt: spec.prompt, modelId: identity.id, decoding: spec.decoding });
+    const hit = (await this.cache.get(key)) as R | undefined;
+    if (hit) {
+      const ms = Math.round(performance.now() - t0);
+      this.o.log.debug('cache hit', { task: spec.task, image: src.label, ms });
+      return { ...hit, model: identity.name, ms, cached: true };
+    }
+    if (ctx.signal.aborted) throw cancelled();
+    const image = await this.decode(src.sha256, src.bytes);
+    if (ctx.signal.aborted) throw cancelled();
+    const { payload, name } = await this.models.use(async (active, signal) => {
+      let generated = 0;
+      const out = await active.model.generate({
+        image,
+        prompt: spec.prompt,
+        decoding: spec.decoding,
+        signal,
+        onToken: (tokenId, text) => {
+          generated++;
+          if (spec.streamId !== undefined) ctx.sendToken?.({ streamId: spec.streamId, text, tokenId });
+        },
+      });
+      const result = spec.finish(out, image);
+      // Keyed by the model that actually ran (it may have been switched while this waited).
+      const ranKey = active.id === identity.id ? key : cacheKey({ imageSha256: src.sha256, task: spec.task, prompt: spec.prompt, modelId: active.id, decoding: spec.decoding });
+      await this.cache.set(ranKey, result);
+      this.o.log.debug('generated', { task: spec.task, image: src.label, tokens: generated, ms: Math.round(performance.now() - t0) });
+      return { payload: result, name: active.model.info.name };
+    }, ctx.signal);
+    return { ...payload, model: name, ms: Math.round(performance.now() - t0), cached: false };
+  }
+
+  private async decode(sha: string, bytes: Buffer): Promise<DecodedImage> {
+    const cached = this.images.get(sha);
+    if (cached) return cached;
+    const image = await this.o.backend.decodeImage(bytes, this.limits);
+    this.images.set(sha, image);
+    return image;
+  }
+}
+
+function textOf(out: GenerateOutput): TextPayload {
+  return { text: out.text };
+}
+
+export type { ObjectsPayload };
