@@ -105,8 +105,9 @@ export function parseNpz(buf: Uint8Array, name = 'archive'): Map<string, NpyArra
 /** The array as float32 values (copied; widened or narrowed from the stored float type). */
 export function toFloat32(a: NpyArray, name = 'array'): Float32Array {
   const { bytes } = a;
-  // Copy first so the typed-array views are aligned whatever the zip offsets were.
-  const copy = bytes.slice();
+  // Copy first so the typed-array views are aligned whatever the zip offsets were (a Buffer's
+  // slice() is a view, hence the constructor).
+  const copy = new Uint8Array(bytes);
   switch (a.dtype) {
     case 'float32':
       return new Float32Array(copy.buffer, 0, copy.byteLength / 4);
