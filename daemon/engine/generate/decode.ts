@@ -1,0 +1,228 @@
+// The decoding loop, independent of onnxruntime: it talks to a `StepModel` that turns tokens into
+// next-token logits, so greedy, sampling and beam search are unit-tested with toy logits functions.
+import { EngineError } from '../errors.js';
+import { argmax, logSoftmax, topK } from './logits.js';
+import { DEFAULT_SAMPLING, SeededRandom, sampleFrom, warpLogits, type SamplingOptions } from './sampling.js';
+
+/** The model side of decoding: rows of logits in, one token per row out. */
+export interface StepModel {
+  readonly vocabSize: number;
+  /** Runs the prompt(s); returns the last position's logits, `rows x vocabSize`. */
+  prefill(): Promise<Float32Array>;
+  /** Appends `tokens[i]` to row i and returns the next logits, `rows x vocabSize`. */
+  next(tokens: readonly number[]): Promise<Float32Array>;
+  /** Beam search: from now on row i continues from current row `sources[i]` (may change the row count). */
+  reorder(sources: readonly number[]): void;
+}
+
+export type Strategy = 'greedy' | 'sample' | 'beam';
+
+export interface DecodeOptions {
+  maxNewTokens: number;
+  minNewTokens?: number;
+  strategy?: Strategy;
+  eosTokenId: number;
+  /** Token fed to rows that already finished (batched decoding). */
+  padTokenId?: number;
+  numBeams?: number;
+  /** Beam scores are sum(logprob) / length ** lengthPenalty (HF default 1). */
+  lengthPenalty?: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed?: number;
+  signal?: AbortSignal;
+  /** Called once per generated token of row 0 (not for beam search, whose beams are not final). */
+  onToken?: (id: number, index: number) => void;
+  /** Record each step's top-3 ids and processed logits of row 0 (HF's `output_scores`). */
+  recordSteps?: boolean;
+  /** Teacher forcing: feed these tokens instead of the chosen ones (parity checks); row 0 only. */
+  forceTokens?: readonly number[];
+}
+
+export interface StepRecord {
+  ids: number[];
+  logits: number[];
+}
+
+export interface DecodeResult {
+  /** Generated ids per row, each ending with eos when the row stopped on it. */
+  tokens: number[][];
+  steps?: StepRecord[];
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new EngineError('cancelled', 'generation was cancelled');
+}
+
+function checkOptions(opts: DecodeOptions): void {
+  const int = (v: number | undefined, name: string, min: number): void => {
+    if (v !== undefined && !(Number.isInteger(v) && v >= min)) {
+      throw new EngineError('invalid-params', `${name} must be an integer >= ${min} (got ${v})`);
+    }
+  };
+  int(opts.maxNewTokens, 'maxNewTokens', 1);
+  int(opts.minNewTokens, 'minNewTokens', 0);
+  int(opts.numBeams, 'numBeams', 1);
+  int(opts.topK, 'topK', 0);
+  int(opts.seed, 'seed', 0);
+  if ((opts.minNewTokens ?? 0) > opts.maxNewTokens) {
+    throw new EngineError('invalid-params', `minNewTokens (${opts.minNewTokens}) exceeds maxNewTokens (${opts.maxNewTokens})`);
+  }
+  if (opts.temperature !== undefined && !(opts.temperature > 0 && Number.isFinite(opts.temperature))) {
+    throw new EngineError('invalid-params', `temperature must be a positive number (got ${opts.temperature})`);
+  }
+  if (opts.topP !== undefined && !(opts.topP > 0 && opts.topP <= 1)) {
+    throw new EngineError('invalid-params', `topP must be in (0, 1] (got ${opts.topP})`);
+  }
+}
+
+/** Runs one generation with the chosen strategy. */
+export async function decode(model: StepModel, opts: DecodeOptions): Promise<DecodeResult> {
+  checkOptions(opts);
+  const strategy = opts.strategy ?? 'greedy';
+  if (strategy === 'beam') return beamSearch(model, opts);
+  return decodeRows(model, opts, strategy);
+}
+
+function row(logits: Float32Array, vocab: number, i: number): Float32Array {
+  return logits.subarray(i * vocab, (i + 1) * vocab);
+}
+
+async function decodeRows(model: StepModel, opts: DecodeOptions, strategy: 'greedy' | 'sample'): Promise<DecodeResult> {
+  const vocab = model.vocabSize;
+  const minNew = opts.minNewTokens ?? 0;
+  const sampling: SamplingOptions = {
+    temperature: opts.temperature ?? DEFAULT_SAMPLING.temperature,
+    topK: opts.topK ?? DEFAULT_SAMPLING.topK,
+    topP: opts.topP ?? DEFAULT_SAMPLING.topP,
+  };
+  const rng = new SeededRandom(opts.seed ?? 0);
+  throwIfAborted(opts.signal);
+  let logits = await model.prefill();
+  const rows = logits.length / vocab;
+  const tokens: number[][] = Array.from({ length: rows }, () => []);
+  const done = new Array<boolean>(rows).fill(false);
+  const steps: StepRecord[] | undefined = opts.recordSteps ? [] : undefined;
+  const work = new Float32Array(vocab);
+
+  for (let t = 0; t < opts.maxNewTokens; t++) {
+    throwIfAborted(opts.signal);
+    const chosen: number[] = [];
+    for (let r = 0; r < rows; r++) {
+      if (done[r]) {
+        chosen.push(opts.padTokenId ?? opts.eosTokenId);
+        continue;
+      }
+      work.set(row(logits, vocab, r));
+      if (t < minNew) work[opts.eosTokenId] = -Infinity; // HF MinNewTokensLengthLogitsProcessor
+      if (strategy === 'sample') warpLogits(work, sampling);
+      if (r === 0 && steps) {
+        const top = topK(work, 3);
+        steps.push({ ids: top.ids, logits: top.values });
+      }
+      let id = strategy === 'greedy' ? argmax(work) : sampleFrom(work, rng);
+      if (r === 0 && opts.forceTokens && t < opts.forceTokens.length) id = opts.forceTokens[t];
+      tokens[r].push(id);
+      if (r === 0) opts.onToken?.(id, t);
+      if (id === opts.eosTokenId) done[r] = true;
+      chosen.push(id);
+    }
+    if (done.every(Boolean) || t === opts.maxNewTokens - 1) break;
+    logits = await model.next(chosen);
+  }
+  return { tokens, steps };
+}
+
+interface Hypothesis {
+  tokens: number[];
+  score: number;
+}
+
+/**
+ * Beam search as in transformers' `_beam_search` (num_return_sequences 1, early_stopping False):
+ * each step expands every beam, keeps the best 2 x numBeams candidates, moves candidates ending in
+ * eos that rank among the first numBeams into the finished set (score = sum logprob / length **
+ * lengthPenalty, length counting the eos), and continues with the best numBeams others. It stops
+ * when numBeams hypotheses are finished and no running beam can still beat the worst of them,
+ * or at maxNewTokens, where the running beams count as finished.
+ */
+async function beamSearch(model: StepModel, opts: DecodeOptions): Promise<DecodeResult> {
+  const vocab = model.vocabSize;
+  const numBeams = opts.numBeams ?? 4;
+  const lengthPenalty = opts.lengthPenalty ?? 1;
+  const minNew = opts.minNewTokens ?? 0;
+  const eos = opts.eosTokenId;
+  throwIfAborted(opts.signal);
+  let logits = await model.prefill();
+  if (logits.length !== vocab) throw new Error('beam search decodes one prompt at a time');
+  model.reorder(new Array<number>(numBeams).fill(0));
+  let beams: Hypothesis[] = Array.from({ length: numBeams }, (_, i) => ({ tokens: [], score: i === 0 ? 0 : -1e9 }));
+  let beamRows = 1; // rows of `logits` (1 before the first expansion)
+  const finished: Hypothesis[] = [];
+  const normalized = (h: Hypothesis): number => h.score / h.tokens.length ** lengthPenalty;
+  const worstFinished = (): number => (finished.length < numBeams ? -Infinity : Math.min(...finished.map(normalized)));
+  const addFinished = (h: Hypothesis): void => {
+    if (finished.length < numBeams) finished.push(h);
+    else {
+      let worst = 0;
+      for (let i = 1; i < finished.length; i++) if (normalized(finished[i]) < normalized(finished[worst])) worst = i;
+      if (normalized(h) > normalized(finished[worst])) finished[worst] = h;
+    }
+  };
+  const logp = new Float32Array(vocab);
+
+  for (let t = 0; t < opts.maxNewTokens; t++) {
+    throwIfAborted(opts.signal);
+    // Candidates over (beam, token): keep the best 2 * numBeams.
+    const keep = 2 * numBeams;
+    const candScores: number[] = [];
+    const candBeam: number[] = [];
+    const candToken: number[] = [];
+    for (let b = 0; b < numBeams; b++) {
+      const src = beamRows === 1 ? 0 : b;
+      logp.set(row(logits, vocab, src));
+      if (t < minNew) logp[eos] = -Infinity;
+      logSoftmax(logp, logp);
+      const top = topK(logp, keep);
+      for (let j = 0; j < top.ids.length; j++) {
+        candScores.push(beams[b].score + top.values[j]);
+        candBeam.push(b);
+        candToken.push(top.ids[j]);
+      }
+    }
+    const order = candScores
+      .map((_, i) => i)
+      .sort((x, y) => candScores[y] - candScores[x] || x - y)
+      .slice(0, keep);
+    const lastStep = t === opts.maxNewTokens - 1;
+    const next: Hypothesis[] = [];
+    const sources: number[] = [];
+    for (let rank = 0; rank < order.length && next.length < numBeams; rank++) {
+      const i = order[rank];
+      const h = { tokens: [...beams[candBeam[i]].tokens, candToken[i]], score: candScores[i] };
+      if (candToken[i] === eos) {
+        if (rank < numBeams) addFinished(h);
+        continue;
+      }
+      next.push(h);
+      sources.push(candBeam[i]);
+    }
+    if (lastStep) {
+      for (const h of next) addFinished(h);
+      break;
+    }
+    beams = next;
+    // Early-stop heuristic (early_stopping=False): the best running beam, normalized by the current
+    // length, can no longer beat the worst finished hypothesis.
+    const genLength = t + 1;
+    if (finished.length >= numBeams && beams[0].score / genLength ** lengthPenalty <= worstFinished()) break;
+    model.reorder(sources);
+    logits = await model.next(beams.map((h) => h.tokens[h.tokens.length - 1]));
+    beamRows = numBeams;
+  }
+  if (finished.length === 0) finished.push(...beams);
+  let best = finished[0];
+  for (const h of finished) if (normalized(h) > normalized(best)) best = h;
+  return { tokens: [best.tokens] };
+}

@@ -1,0 +1,70 @@
+// The decoder's key/value cache: each step's `present.*` outputs become the next step's `past.*`
+// inputs. Tensors stay whatever onnxruntime returned (no copies per token); only beam search's
+// reorder gathers rows. Keeping the cache on the device later (I/O binding, 'gpu-buffer' outputs)
+// changes this class only.
+import * as ort from 'onnxruntime-node';
+import type { KvDtype } from './manifest.js';
+
+export class KvCache {
+  /** past_key.{i} / past_value.{i}, in graph input order. */
+  private tensors: Map<string, ort.Tensor>;
+
+  constructor(
+    readonly numLayers: number,
+    readonly numKvHeads: number,
+    readonly headDim: number,
+    readonly dtype: KvDtype,
+    batch: number,
+  ) {
+    this.tensors = new Map();
+    for (let i = 0; i < numLayers; i++) {
+      this.tensors.set(`past_key.${i}`, this.empty(batch));
+      this.tensors.set(`past_value.${i}`, this.empty(batch));
+    }
+  }
+
+  private empty(batch: number): ort.Tensor {
+    const data = this.dtype === 'float16' ? new Uint16Array(0) : new Float32Array(0);
+    return new ort.Tensor(this.dtype, data, [batch, this.numKvHeads, 0, this.headDim]);
+  }
+
+  /** Number of cached positions. */
+  get length(): number {
+    return this.tensors.get('past_key.0')!.dims[2];
+  }
+
+  get batch(): number {
+    return this.tensors.get('past_key.0')!.dims[0];
+  }
+
+  /** Adds the past tensors to a feeds object. */
+  feed(feeds: Record<string, ort.Tensor>): void {
+    for (const [name, t] of this.tensors) feeds[name] = t;
+  }
+
+  /** Takes `present_*.{i}` from a run's outputs as the new past. */
+  update(outputs: ort.InferenceSession.OnnxValueMapType): void {
+    for (let i = 0; i < this.numLayers; i++) {
+      const k = outputs[`present_key.${i}`] as ort.Tensor | undefined;
+      const v = outputs[`present_value.${i}`] as ort.Tensor | undefined;
+      if (!k || !v) throw new Error(`decoder did not return present_key.${i} / present_value.${i}`);
+      this.tensors.get(`past_key.${i}`)?.dispose?.();
+      this.tensors.get(`past_value.${i}`)?.dispose?.();
+      this.tensors.set(`past_key.${i}`, k);
+      this.tensors.set(`past_value.${i}`, v);
+    }
+  }
+
+  /** Row i becomes old row `sources[i]` (beam search; also expands 1 row to n). */
+  reorder(sources: readonly number[]): void {
+    if (sources.every((s, i) => s === i) && sources.length === this.batch) return;
+    for (const [name, t] of this.tensors) {
+      const [, heads, len, dim] = t.dims;
+      const rowSize = heads * len * dim;
+      const src = t.data as Float32Array | Uint16Array;
+      const out = src instanceof Float32Array ? new Float32Array(sources.length * rowSize) : new Uint16Array(sources.length * rowSize);
+      sources.forEach((s, i) => out.set(src.subarray(s * rowSize, (s + 1) * rowSize), i * rowSize));
+      this.tensors.set(name, new ort.Tensor(this.dtype, out, [sources.length, heads, len, dim]));
+    }
+  }
+}

@@ -1,0 +1,200 @@
+// Reads and validates a converted model folder's manifest.json (format described in DESIGN.md).
+// Every problem is reported as an EngineError naming the file and the field, because a person
+// pointing the daemon at the wrong folder should learn what is wrong without reading code.
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EngineError } from '../errors.js';
+
+export type Architecture = 'paligemma' | 'paligemma2';
+export type WeightDtype = 'fp32' | 'fp16' | 'int4';
+export type KvDtype = 'float32' | 'float16';
+export type LayerType = 'full' | 'sliding';
+
+export interface Manifest {
+  format: 'paligemma-onnx';
+  formatVersion: 1;
+  name: string;
+  architecture: Architecture;
+  dtype: WeightDtype;
+  kvDtype: KvDtype;
+  image: {
+    size: number;
+    patchSize: number;
+    numImageTokens: number;
+    mean: [number, number, number];
+    std: [number, number, number];
+    rescale: number;
+  };
+  text: {
+    hiddenSize: number;
+    numLayers: number;
+    numHeads: number;
+    numKvHeads: number;
+    headDim: number;
+    vocabSize: number;
+    layerTypes: LayerType[];
+    slidingWindow: number | null;
+    maxPositions: number;
+  };
+  tokens: { bos: number; eos: number; pad: number; image: number; newline: number; loc0: number; seg0: number };
+  files: { vision: string; decoder: string; tokenizer: string };
+  source?: Record<string, unknown>;
+}
+
+export const MANIFEST_FILE = 'manifest.json';
+
+/** Loads `<dir>/manifest.json`, checks it field by field and checks that the files it names exist. */
+export async function loadManifest(dir: string): Promise<Manifest> {
+  const path = join(dir, MANIFEST_FILE);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new EngineError(
+        'model-missing',
+        `no converted model at ${dir}: ${MANIFEST_FILE} not found (run 'paligemma convert' first)`,
+        { cause: e },
+      );
+    }
+    throw new EngineError('model-invalid', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new EngineError('model-invalid', `${path} is not valid JSON: ${(e as Error).message}`, { cause: e });
+  }
+  const manifest = validateManifest(json, path);
+  for (const [key, file] of Object.entries(manifest.files)) {
+    const filePath = join(dir, file);
+    const info = await stat(filePath).catch(() => null);
+    if (!info || !info.isFile()) {
+      throw new EngineError('model-missing', `${path} names files.${key} = '${file}', but ${filePath} does not exist`);
+    }
+  }
+  return manifest;
+}
+
+/** Checks the shape of a parsed manifest; `where` names the file in error messages. */
+export function validateManifest(json: unknown, where = MANIFEST_FILE): Manifest {
+  const bad = (field: string, want: string): never => {
+    throw new EngineError('model-invalid', `${where}: '${field}' must be ${want}`);
+  };
+  const obj = (v: unknown, field: string): Record<string, unknown> =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : bad(field, 'an object');
+  const int = (o: Record<string, unknown>, k: string, field: string, min = 0): number => {
+    const v = o[k];
+    return typeof v === 'number' && Number.isInteger(v) && v >= min ? v : bad(`${field}.${k}`, `an integer >= ${min}`);
+  };
+  const num = (o: Record<string, unknown>, k: string, field: string): number => {
+    const v = o[k];
+    return typeof v === 'number' && Number.isFinite(v) ? v : bad(`${field}.${k}`, 'a finite number');
+  };
+  const str = (o: Record<string, unknown>, k: string, field: string): string => {
+    const v = o[k];
+    return typeof v === 'string' && v.length > 0 ? v : bad(`${field}.${k}`, 'a non-empty string');
+  };
+  const oneOf = <T extends string>(o: Record<string, unknown>, k: string, field: string, values: readonly T[]): T => {
+    const v = o[k];
+    return values.includes(v as T) ? (v as T) : bad(`${field}.${k}`, `one of ${values.map((x) => `'${x}'`).join(', ')}`);
+  };
+  const triple = (o: Record<string, unknown>, k: string, field: string): [number, number, number] => {
+    const v = o[k];
+    if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+      return bad(`${field}.${k}`, 'an array of 3 numbers');
+    }
+    return [v[0], v[1], v[2]];
+  };
+
+  const root = obj(json, '(root)');
+  if (root.format !== 'paligemma-onnx') bad('format', "'paligemma-onnx'");
+  if (root.formatVersion !== 1) {
+    throw new EngineError(
+      'model-invalid',
+      `${where}: formatVersion ${JSON.stringify(root.formatVersion)} is not supported (this engine reads version 1); convert the model again`,
+    );
+  }
+  const image = obj(root.image, 'image');
+  const text = obj(root.text, 'text');
+  const tokens = obj(root.tokens, 'tokens');
+  const files = obj(root.files, 'files');
+
+  const numLayers = int(text, 'numLayers', 'text', 1);
+  const layerTypesRaw = text.layerTypes;
+  if (!Array.isArray(layerTypesRaw) || layerTypesRaw.length !== numLayers) {
+    bad('text.layerTypes', `an array of ${numLayers} entries ('full' or 'sliding')`);
+  }
+  const layerTypes = (layerTypesRaw as unknown[]).map((t, i) =>
+    t === 'full' || t === 'sliding' ? t : bad(`text.layerTypes[${i}]`, "'full' or 'sliding'"),
+  );
+  const sw = text.slidingWindow;
+  const slidingWindow =
+    sw === null || sw === undefined
+      ? null
+      : typeof sw === 'number' && Number.isInteger(sw) && sw >= 1
+        ? sw
+        : bad('text.slidingWindow', 'a positive integer or null');
+  if (layerTypes.includes('sliding') && slidingWindow === null) {
+    bad('text.slidingWindow', 'set when text.layerTypes has sliding layers');
+  }
+  const numHeads = int(text, 'numHeads', 'text', 1);
+  const numKvHeads = int(text, 'numKvHeads', 'text', 1);
+  if (numHeads % numKvHeads !== 0) bad('text.numKvHeads', `a divisor of text.numHeads (${numHeads})`);
+
+  const size = int(image, 'size', 'image', 1);
+  const patchSize = int(image, 'patchSize', 'image', 1);
+  const numImageTokens = int(image, 'numImageTokens', 'image', 1);
+  if (size % patchSize !== 0 || (size / patchSize) ** 2 !== numImageTokens) {
+    bad('image.numImageTokens', `(image.size / image.patchSize)^2 = ${(size / patchSize) ** 2}`);
+  }
+  const vocabSize = int(text, 'vocabSize', 'text', 1);
+  const tokenIds = {
+    bos: int(tokens, 'bos', 'tokens'),
+    eos: int(tokens, 'eos', 'tokens'),
+    pad: int(tokens, 'pad', 'tokens'),
+    image: int(tokens, 'image', 'tokens'),
+    newline: int(tokens, 'newline', 'tokens'),
+    loc0: int(tokens, 'loc0', 'tokens'),
+    seg0: int(tokens, 'seg0', 'tokens'),
+  };
+  for (const [k, v] of Object.entries(tokenIds)) {
+    if (k !== 'image' && v >= vocabSize) bad(`tokens.${k}`, `below text.vocabSize (${vocabSize})`);
+  }
+
+  return {
+    format: 'paligemma-onnx',
+    formatVersion: 1,
+    name: str(root, 'name', '(root)'),
+    architecture: oneOf(root, 'architecture', '(root)', ['paligemma', 'paligemma2'] as const),
+    dtype: oneOf(root, 'dtype', '(root)', ['fp32', 'fp16', 'int4'] as const),
+    kvDtype: oneOf(root, 'kvDtype', '(root)', ['float32', 'float16'] as const),
+    image: {
+      size,
+      patchSize,
+      numImageTokens,
+      mean: triple(image, 'mean', 'image'),
+      std: triple(image, 'std', 'image'),
+      rescale: num(image, 'rescale', 'image'),
+    },
+    text: {
+      hiddenSize: int(text, 'hiddenSize', 'text', 1),
+      numLayers,
+      numHeads,
+      numKvHeads,
+      headDim: int(text, 'headDim', 'text', 1),
+      vocabSize,
+      layerTypes,
+      slidingWindow,
+      maxPositions: int(text, 'maxPositions', 'text', 1),
+    },
+    tokens: tokenIds,
+    files: {
+      vision: str(files, 'vision', 'files'),
+      decoder: str(files, 'decoder', 'files'),
+      tokenizer: str(files, 'tokenizer', 'files'),
+    },
+    source: root.source !== undefined ? obj(root.source, 'source') : undefined,
+  };
+}
