@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+// Bundles the three programs the packaged extension runs, with esbuild:
+//   dist/extension.cjs  the extension host side (CommonJS; `vscode` is provided by VS Code)
+//   dist/daemon.mjs     the daemon and `paligemma` CLI (ESM; native modules stay in node_modules)
+//   dist/webview.js     the image inspector's webview script (browser IIFE, @vscode-elements included)
+// Usage: node .ci/bundle.mjs [--dev]   (--dev: no minification, inline source maps)
+import { build } from 'esbuild';
+import { existsSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dev = process.argv.includes('--dev');
+const common = {
+  bundle: true,
+  minify: !dev,
+  sourcemap: dev ? 'inline' : false,
+  legalComments: 'none',
+  logLevel: 'warning',
+  absWorkingDir: root,
+};
+// Native code and what loads it is shipped as node_modules (linux-x64 files only, see .vscodeignore).
+const nativeExternals = ['onnxruntime-node', 'onnxruntime-common', 'sharp'];
+
+const targets = [
+  {
+    name: 'extension',
+    entryPoints: ['extension/main.ts'],
+    outfile: 'dist/extension.cjs',
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    external: ['vscode', ...nativeExternals],
+  },
+  {
+    name: 'daemon',
+    entryPoints: ['daemon/cli/main.ts'],
+    outfile: 'dist/daemon.mjs',
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    external: nativeExternals,
+    // CommonJS dependencies bundled into an ES module still call require() for Node built-ins.
+    banner: { js: "import { createRequire as __pgCreateRequire } from 'node:module'; const require = __pgCreateRequire(import.meta.url);" },
+  },
+  {
+    name: 'webview',
+    entryPoints: ['webview/main.ts'],
+    outfile: 'dist/webview.js',
+    platform: 'browser',
+    format: 'iife',
+    target: 'chrome120',
+  },
+];
+
+rmSync(join(root, 'dist'), { recursive: true, force: true });
+let failed = false;
+await Promise.all(
+  targets.map(async ({ name, ...options }) => {
+    if (!existsSync(join(root, options.entryPoints[0]))) {
+      console.error(`bundle: ${name}: ${options.entryPoints[0]} does not exist`);
+      failed = true;
+      return;
+    }
+    const started = Date.now();
+    try {
+      await build({ ...common, ...options });
+      console.log(`bundle: ${options.outfile} (${Date.now() - started} ms)`);
+    } catch (err) {
+      console.error(`bundle: ${name} failed: ${err.message}`);
+      failed = true;
+    }
+  }),
+);
+if (failed) process.exit(1);
