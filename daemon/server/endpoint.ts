@@ -11,8 +11,10 @@ import { DAEMON_VERSION } from './version.js';
 export interface DaemonEndpoint {
   runtimeDir: string;
   socketPath: string;
-  /** Held while one process starts a daemon or binds the socket, so two never race. */
+  /** Held by the daemon while it checks for a live socket and binds, so two never both bind. */
   lockPath: string;
+  /** Held by a client while it starts a daemon, so concurrent clients start only one. */
+  spawnLockPath: string;
   /** Where an auto-started daemon's stderr goes. */
   logPath: string;
 }
@@ -24,7 +26,7 @@ export function daemonEndpoint(env: NodeJS.ProcessEnv = process.env, version = D
   const runtimeDir =
     env.PALIGEMMA_RUNTIME_DIR || (env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, 'paligemma') : join(tmpdir(), `paligemma-${uid}`));
   const base = join(runtimeDir, `paligemma-${user}-${safeName(version)}`);
-  return { runtimeDir, socketPath: `${base}.sock`, lockPath: `${base}.lock`, logPath: `${base}.log` };
+  return { runtimeDir, socketPath: `${base}.sock`, lockPath: `${base}.lock`, spawnLockPath: `${base}.spawn.lock`, logPath: `${base}.log` };
 }
 
 function userName(): string | undefined {

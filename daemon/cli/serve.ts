@@ -1,0 +1,148 @@
+// `paligemma serve --stdio | --socket`: the daemon. Logs go to stderr (or --log-file) as JSON
+// lines; stdout belongs to the JSON-RPC stream in --stdio mode.
+import { createWriteStream } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DEFAULT_IDLE_EXIT_MS, DEFAULT_KEEP_ALIVE_MS, defaultModelPath } from '../server/defaults.js';
+import { daemonEndpoint } from '../server/endpoint.js';
+import { engineBackend } from '../server/engineBackend.js';
+import { createLogger, isLogLevel, type LogLevel } from '../server/log.js';
+import { runStdio, startSocketDaemon } from '../server/server.js';
+import type { ExecutionProviderSetting } from '../protocol.js';
+import type { Command } from './main.js';
+
+const usage = `usage: paligemma serve (--stdio | --socket) [options]
+  --model <dir>          model folder to serve (default: $PALIGEMMA_MODEL or ~/.local/share/paligemma/models/default)
+  --ep <auto|cpu|cuda|webgpu>  execution provider (default auto)
+  --runtime-dir <dir>    where the socket lives (default $PALIGEMMA_RUNTIME_DIR, $XDG_RUNTIME_DIR/paligemma or a per-user tmp folder)
+  --idle-exit-ms <ms>    socket: exit this long after the last client left (default ${DEFAULT_IDLE_EXIT_MS})
+  --keep-alive-ms <ms>   unload the model after this long without requests (default ${DEFAULT_KEEP_ALIVE_MS})
+  --queue <n>            requests allowed to wait before answering Busy (default 256)
+  --cache-entries <n>    results kept in memory (default 2048)
+  --cache-dir <dir>      also keep results on disk here
+  --max-pixels <n>       refuse larger images (default 50000000)
+  --max-bytes <n>        refuse larger image files (default 52428800)
+  --log-level <level>    trace|debug|info|warn|error (default info, or $PALIGEMMA_LOG_LEVEL)
+  --log-file <file>      append logs here instead of stderr
+`;
+
+function positiveInt(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got '${v}'`);
+  return n;
+}
+
+export const command: Command = {
+  summary: 'run the daemon (--socket: shared per-user daemon; --stdio: one client)',
+  async run(argv) {
+    let values;
+    try {
+      ({ values } = parseArgs({
+        args: argv,
+        options: {
+          stdio: { type: 'boolean' },
+          socket: { type: 'boolean' },
+          model: { type: 'string' },
+          ep: { type: 'string' },
+          'runtime-dir': { type: 'string' },
+          'idle-exit-ms': { type: 'string' },
+          'keep-alive-ms': { type: 'string' },
+          queue: { type: 'string' },
+          'cache-entries': { type: 'string' },
+          'cache-dir': { type: 'string' },
+          'max-pixels': { type: 'string' },
+          'max-bytes': { type: 'string' },
+          'log-level': { type: 'string' },
+          'log-file': { type: 'string' },
+          help: { type: 'boolean', short: 'h' },
+        },
+      }));
+    } catch (e) {
+      process.stderr.write(`paligemma serve: ${(e as Error).message}\n${usage}`);
+      return 2;
+    }
+    if (values.help) {
+      process.stdout.write(usage);
+      return 0;
+    }
+    if (!values.stdio === !values.socket) {
+      process.stderr.write(`paligemma serve: give exactly one of --stdio and --socket\n${usage}`);
+      return 2;
+    }
+    const ep = (values.ep ?? 'auto') as ExecutionProviderSetting;
+    if (!['auto', 'cpu', 'cuda', 'webgpu'].includes(ep)) {
+      process.stderr.write(`paligemma serve: --ep must be auto, cpu, cuda or webgpu\n`);
+      return 2;
+    }
+    const level = values['log-level'] ?? process.env.PALIGEMMA_LOG_LEVEL ?? 'info';
+    if (!isLogLevel(level)) {
+      process.stderr.write(`paligemma serve: --log-level must be trace, debug, info, warn or error\n`);
+      return 2;
+    }
+    let numbers;
+    try {
+      numbers = {
+        idleExitMs: positiveInt('--idle-exit-ms', values['idle-exit-ms']),
+        keepAliveMs: positiveInt('--keep-alive-ms', values['keep-alive-ms']),
+        queue: positiveInt('--queue', values.queue),
+        cacheEntries: positiveInt('--cache-entries', values['cache-entries']),
+        maxPixels: positiveInt('--max-pixels', values['max-pixels']),
+        maxBytes: positiveInt('--max-bytes', values['max-bytes']),
+      };
+    } catch (e) {
+      process.stderr.write(`paligemma serve: ${(e as Error).message}\n`);
+      return 2;
+    }
+    const out = values['log-file'] ? createWriteStream(values['log-file'], { flags: 'a', mode: 0o600 }) : process.stderr;
+    const log = createLogger(out, level as LogLevel, { pid: process.pid });
+    const modelPath = values.model ? resolve(values.model) : defaultModelPath();
+    const common = {
+      backend: engineBackend(),
+      log,
+      modelPath,
+      executionProvider: ep,
+      keepAliveMs: numbers.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS,
+      queueCapacity: numbers.queue,
+      cacheEntries: numbers.cacheEntries,
+      cacheDir: values['cache-dir'] ? resolve(values['cache-dir']) : undefined,
+      limits: { maxPixels: numbers.maxPixels, maxBytes: numbers.maxBytes },
+    };
+    // Image limits left undefined fall back to the service defaults.
+    if (common.limits.maxPixels === undefined) delete common.limits.maxPixels;
+    if (common.limits.maxBytes === undefined) delete common.limits.maxBytes;
+
+    process.on('uncaughtException', (e) => log.error('uncaught exception', { error: e.stack ?? String(e) }));
+    process.on('unhandledRejection', (e) => log.error('unhandled rejection', { error: e instanceof Error ? (e.stack ?? e.message) : String(e) }));
+
+    if (values.stdio) {
+      const stop = () => process.stdin.destroy();
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+      await runStdio(common);
+      process.exit(0);
+    }
+
+    const env = values['runtime-dir'] ? { ...process.env, PALIGEMMA_RUNTIME_DIR: values['runtime-dir'] } : process.env;
+    const endpoint = daemonEndpoint(env);
+    let started;
+    try {
+      started = await startSocketDaemon({ ...common, endpoint, idleExitMs: numbers.idleExitMs ?? DEFAULT_IDLE_EXIT_MS });
+    } catch (e) {
+      log.error('cannot start the daemon', { error: (e as Error).message });
+      process.stderr.write(`paligemma serve: ${(e as Error).message}\n`);
+      return 1;
+    }
+    if (started.kind === 'already-running') {
+      log.info('another daemon already serves this socket', { socket: endpoint.socketPath });
+      return 0;
+    }
+    const { daemon } = started;
+    process.once('SIGTERM', () => void daemon.shutdown('SIGTERM'));
+    process.once('SIGINT', () => void daemon.shutdown('SIGINT'));
+    process.once('SIGHUP', () => void daemon.shutdown('SIGHUP'));
+    await daemon.closed;
+    // onnxruntime may keep native threads alive: leave explicitly once everything is released.
+    process.exit(0);
+  },
+};

@@ -1,0 +1,222 @@
+// `paligemma caption|ocr|detect|segment|ask <image...>`, `paligemma status`, `paligemma stop`:
+// thin clients of the shared daemon (started on demand). Results on stdout (text, or JSON lines
+// with --json), progress and errors on stderr; exit 1 when any image failed.
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { type ResponseError } from 'vscode-jsonrpc/node';
+import * as protocol from '../protocol.js';
+import type { DetectedObject, ModelStatus, ObjectsResult, StatusResult, TextResult } from '../protocol.js';
+import { daemonEndpoint, probeSocket } from '../server/endpoint.js';
+import { connectDaemon, DaemonUnavailableError, type DaemonConnection } from './client.js';
+import type { Command } from './main.js';
+
+type TaskName = 'caption' | 'ocr' | 'detect' | 'segment' | 'ask';
+
+const taskOptions = {
+  json: { type: 'boolean' },
+  model: { type: 'string' },
+  lang: { type: 'string' },
+  long: { type: 'boolean' },
+  object: { type: 'string', multiple: true },
+  question: { type: 'string', short: 'q' },
+  'max-tokens': { type: 'string' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const usages: Record<TaskName, string> = {
+  caption: 'paligemma caption <image...> [--lang en] [--long]',
+  ocr: 'paligemma ocr <image...>',
+  detect: 'paligemma detect <image...> --object <name> [--object <name>...]',
+  segment: 'paligemma segment <image...> --object <name>',
+  ask: 'paligemma ask <image...> --question <text> [--lang en]',
+};
+const common = '[--json] [--model <dir>] [--max-tokens <n>] [--quiet]';
+
+function taskCommand(name: TaskName, summary: string): Command {
+  return {
+    summary,
+    async run(argv) {
+      let parsed;
+      try {
+        parsed = parseArgs({ args: argv, options: taskOptions, allowPositionals: true });
+      } catch (e) {
+        process.stderr.write(`paligemma ${name}: ${(e as Error).message}\nusage: ${usages[name]} ${common}\n`);
+        return 2;
+      }
+      const { values, positionals } = parsed;
+      if (values.help) {
+        process.stdout.write(`usage: ${usages[name]} ${common}\n`);
+        return 0;
+      }
+      const problem = checkTaskArgs(name, positionals, values);
+      if (problem) {
+        process.stderr.write(`paligemma ${name}: ${problem}\nusage: ${usages[name]} ${common}\n`);
+        return 2;
+      }
+      const maxNewTokens = values['max-tokens'] === undefined ? undefined : Number(values['max-tokens']);
+      const decoding = maxNewTokens === undefined ? undefined : { maxNewTokens };
+      const say = (s: string) => {
+        if (!values.quiet) process.stderr.write(`${s}\n`);
+      };
+      const model = values.model ? resolve(values.model) : undefined;
+      let client: DaemonConnection;
+      try {
+        client = await connectDaemon({
+          serveArgs: model ? ['--model', model] : [],
+          onStarting: (ep) => say(`starting the PaliGemma daemon (log: ${ep.logPath})`),
+        });
+      } catch (e) {
+        process.stderr.write(`paligemma ${name}: ${(e as Error).message}\n`);
+        return 1;
+      }
+      const { connection } = client;
+      connection.onNotification(protocol.Progress.type, (p) => say(`${p.kind}: ${p.message}`));
+      let failures = 0;
+      try {
+        if (model) {
+          const st = await connection.sendRequest(protocol.Status.type);
+          if (st.model.path !== model) await connection.sendRequest(protocol.LoadModel.type, { path: model });
+        }
+        for (const arg of positionals) {
+          const image = { path: resolve(arg) };
+          try {
+            let result: TextResult | ObjectsResult;
+            switch (name) {
+              case 'caption':
+                result = await connection.sendRequest(protocol.Caption.type, {
+                  image,
+                  language: values.lang,
+                  detail: values.long ? 'long' : undefined,
+                  decoding,
+                });
+                break;
+              case 'ocr':
+                result = await connection.sendRequest(protocol.Ocr.type, { image, decoding });
+                break;
+              case 'ask':
+                result = await connection.sendRequest(protocol.Answer.type, { image, question: values.question!, language: values.lang, decoding });
+                break;
+              case 'detect':
+                result = await connection.sendRequest(protocol.Detect.type, { image, objects: values.object!, decoding });
+                break;
+              case 'segment':
+                result = await connection.sendRequest(protocol.Segment.type, { image, object: values.object![0], decoding });
+                break;
+            }
+            process.stdout.write(values.json ? `${JSON.stringify({ image: arg, ...result })}\n` : formatResult(arg, result, positionals.length > 1));
+          } catch (e) {
+            failures++;
+            const err = e as ResponseError<unknown>;
+            if (values.json) process.stdout.write(`${JSON.stringify({ image: arg, error: { code: err.code, message: err.message } })}\n`);
+            process.stderr.write(`paligemma ${name}: ${arg}: ${err.message}\n`);
+            if (client.socket.destroyed) break;
+          }
+        }
+      } catch (e) {
+        process.stderr.write(`paligemma ${name}: ${(e as Error).message}\n`);
+        failures++;
+      } finally {
+        client.close();
+      }
+      return failures ? 1 : 0;
+    },
+  };
+}
+
+function checkTaskArgs(name: TaskName, images: string[], v: { object?: string[]; question?: string; 'max-tokens'?: string }): string | undefined {
+  if (images.length === 0) return 'give at least one image';
+  if ((name === 'detect' || name === 'segment') && !v.object?.length) return 'give the object to look for with --object';
+  if (name === 'segment' && v.object!.length > 1) return 'segment takes one --object';
+  if (name === 'ask' && !v.question) return 'give the question with --question';
+  const mt = v['max-tokens'];
+  if (mt !== undefined && !(Number.isInteger(Number(mt)) && Number(mt) > 0)) return '--max-tokens must be a positive integer';
+  return undefined;
+}
+
+function formatResult(image: string, r: TextResult | ObjectsResult, prefix: boolean): string {
+  const head = prefix ? `${image}: ` : '';
+  if ('text' in r) return `${head}${r.text}\n`;
+  if (r.objects.length === 0) return `${head}(nothing found)\n`;
+  return r.objects.map((o) => `${head}${formatObject(o)}\n`).join('');
+}
+
+function formatObject(o: DetectedObject): string {
+  const b = o.box;
+  const n = (x: number) => Math.round(x);
+  return `${o.label} [${n(b.x0)}, ${n(b.y0)}, ${n(b.x1)}, ${n(b.y1)}]${o.mask ? ` mask ${o.mask.width}x${o.mask.height}` : ''}`;
+}
+
+export const caption = taskCommand('caption', 'caption images through the shared daemon');
+export const ocr = taskCommand('ocr', 'read the text in images');
+export const detect = taskCommand('detect', 'find objects (boxes) in images');
+export const segment = taskCommand('segment', 'segment an object in images');
+export const ask = taskCommand('ask', 'answer a question about images');
+
+export const status: Command = {
+  summary: 'show the shared daemon: model, queue, memory, cache',
+  async run(argv) {
+    const json = argv.includes('--json');
+    const endpoint = daemonEndpoint();
+    let client: DaemonConnection;
+    try {
+      client = await connectDaemon({ endpoint, start: false, timeoutMs: 3000 });
+    } catch (e) {
+      if (!(e instanceof DaemonUnavailableError)) throw e;
+      process.stdout.write(json ? `${JSON.stringify({ running: false, socketPath: endpoint.socketPath })}\n` : `not running (socket ${endpoint.socketPath})\n`);
+      return 3;
+    }
+    try {
+      const s = await client.connection.sendRequest(protocol.Status.type);
+      process.stdout.write(json ? `${JSON.stringify({ running: true, ...s })}\n` : formatStatus(s));
+      return 0;
+    } finally {
+      client.close();
+    }
+  },
+};
+
+function formatStatus(s: StatusResult): string {
+  const mb = (b: number) => `${(b / 1048576).toFixed(1)} MB`;
+  return [
+    `daemon ${s.version}, pid ${s.pid}, up ${(s.uptimeMs / 1000).toFixed(0)} s, ${s.clients} client(s)`,
+    `socket ${s.socketPath ?? '(stdio)'}`,
+    `model ${formatModel(s.model)}`,
+    `queue ${s.queue.running} running, ${s.queue.pending} waiting (capacity ${s.queue.capacity})`,
+    `memory rss ${mb(s.memory.rssBytes)}, heap ${mb(s.memory.heapUsedBytes)}`,
+    `cache ${s.cache.entries} results (${s.cache.hits} hits, ${s.cache.misses} misses), ${s.cache.imageEntries} images`,
+    '',
+  ].join('\n');
+}
+
+function formatModel(m: ModelStatus): string {
+  const parts: string[] = [m.state];
+  if (m.name) parts.push(m.name);
+  if (m.path) parts.push(m.path);
+  if (m.executionProvider) parts.push(`on ${m.executionProvider}`);
+  if (m.error) parts.push(`error: ${m.error}`);
+  return parts.join(', ');
+}
+
+export const stop: Command = {
+  summary: 'stop the shared daemon',
+  async run() {
+    const endpoint = daemonEndpoint();
+    let client: DaemonConnection;
+    try {
+      client = await connectDaemon({ endpoint, start: false, timeoutMs: 3000 });
+    } catch (e) {
+      if (!(e instanceof DaemonUnavailableError)) throw e;
+      process.stdout.write('not running\n');
+      return 0;
+    }
+    const { pid } = await client.connection.sendRequest(protocol.Stop.type);
+    client.close();
+    // Wait until the socket is gone, so a `stop` followed by a new command gets a fresh daemon.
+    for (let i = 0; i < 100 && (await probeSocket(endpoint.socketPath).catch(() => false)); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    process.stdout.write(`stopped (pid ${pid})\n`);
+    return 0;
+  },
+};
