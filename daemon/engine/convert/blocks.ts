@@ -1,0 +1,181 @@
+// The building blocks both graphs share: linear layers in each weight format, norms, GELU,
+// softcap, rotary embedding and multi-head attention. Formulas follow transformers'
+// modeling_gemma / modeling_gemma2 / modeling_siglip (eager paths).
+import { f, MS_DOMAIN, float32ToFloat16, type GraphBuilder, type DTypeName } from '../onnx/builder.js';
+import type { Activation } from './config.js';
+import { INT4_BLOCK, int4Dims, quantizeInt4Rows } from './quantize.js';
+import type { WeightSource } from './weights.js';
+
+export type WeightFormat = 'fp32' | 'fp16' | 'int4';
+
+/**
+ * How one graph stores and computes: the residual stream, norms, softmax, softcaps and RoPE
+ * are always float32; `matmul` is the dtype linear layers take and give (float16 for fp16
+ * weights); int4 layers are MatMulNBits with float32 activations.
+ */
+export interface Precision {
+  weights: WeightFormat;
+  matmul: 'float32' | 'float16';
+}
+
+export class Blocks {
+  constructor(
+    readonly g: GraphBuilder,
+    readonly w: WeightSource,
+    readonly p: Precision,
+  ) {}
+
+  cast(x: string, to: DTypeName): string {
+    return this.g.op('Cast', [x], { to: to === 'float16' ? 10 : to === 'float32' ? 1 : 7 });
+  }
+
+  /** float32 -> the matmul dtype (a no-op for float32 graphs). */
+  toMatmul(x: string): string {
+    return this.p.matmul === 'float16' ? this.cast(x, 'float16') : x;
+  }
+  fromMatmul(x: string): string {
+    return this.p.matmul === 'float16' ? this.cast(x, 'float32') : x;
+  }
+
+  /** A float tensor initializer in the matmul dtype. */
+  private floatInit(name: string, dims: number[], data: Float32Array, dtype = this.p.matmul): string {
+    return dtype === 'float16'
+      ? this.g.initializer(name, 'float16', dims, float32ToFloat16(data))
+      : this.g.initializer(name, 'float32', dims, data);
+  }
+
+  /**
+   * y = x W^T (+ b) for an HF Linear weight [out, in]; x and y float32.
+   * `quantize` false keeps this layer in the float matmul dtype even in int4 graphs.
+   */
+  linear(x: string, weight: string, bias: string | null, opts: { quantize?: boolean } = {}): string {
+    const [N, K] = this.w.shape(weight);
+    const W = this.w.read(weight);
+    const safe = weight.replace(/[^A-Za-z0-9_.]/g, '_');
+    let y: string;
+    if (this.p.weights === 'int4' && opts.quantize !== false) {
+      const q = quantizeInt4Rows(W, N, K, INT4_BLOCK);
+      const { kBlocks, blob, zpBytes } = int4Dims(K, INT4_BLOCK);
+      const B = this.g.initializer(`${safe}.q4`, 'uint8', [N, kBlocks, blob], q.packed);
+      const S = this.g.initializer(`${safe}.scales`, 'float32', [N, kBlocks], q.scales);
+      const Z = this.g.initializer(`${safe}.zp`, 'uint8', [N, zpBytes], q.zeroPoints);
+      const inputs = [x, B, S, Z];
+      if (bias) inputs.push('', this.g.initializer(`${bias}`, 'float32', [N], this.w.read(bias)));
+      return this.g.op('MatMulNBits', inputs, { K, N, bits: 4, block_size: INT4_BLOCK }, { domain: MS_DOMAIN });
+    }
+    // ONNX MatMul wants [in, out]: transpose once here.
+    const T = new Float32Array(N * K);
+    for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) T[k * N + n] = W[n * K + k];
+    const Wt = this.floatInit(`${safe}.T`, [K, N], T);
+    y = this.g.op('MatMul', [this.toMatmul(x), Wt]);
+    if (bias) y = this.g.op('Add', [y, this.floatInit(bias, [N], this.w.read(bias))]);
+    return this.fromMatmul(y);
+  }
+
+  /** Gemma RMSNorm in float32: x * rsqrt(mean(x^2) + eps) * (1 + w). */
+  rmsNorm(x: string, weight: string, eps: number): string {
+    const w = this.w.read(weight);
+    const onePlus = new Float32Array(w.length);
+    for (let i = 0; i < w.length; i++) onePlus[i] = 1 + w[i];
+    const g = this.g;
+    const ms = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
+    const inv = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [ms, g.scalar('float32', eps)])])]);
+    const scale = g.initializer(`${weight}.plus1`, 'float32', [w.length], onePlus);
+    return g.op('Mul', [g.op('Mul', [x, inv]), scale]);
+  }
+
+  /** SigLIP LayerNorm in float32. */
+  layerNorm(x: string, prefix: string, eps: number): string {
+    const dim = this.w.shape(`${prefix}.weight`)[0];
+    const scale = this.g.initializer(`${prefix}.weight`, 'float32', [dim], this.w.read(`${prefix}.weight`));
+    const bias = this.g.initializer(`${prefix}.bias`, 'float32', [dim], this.w.read(`${prefix}.bias`));
+    return this.g.op('LayerNormalization', [x, scale, bias], { axis: -1, epsilon: f(eps) });
+  }
+
+  /** GELU in float32, tanh approximation as torch's gelu(approximate='tanh') computes it. */
+  gelu(x: string, kind: Activation): string {
+    const g = this.g;
+    if (kind === 'gelu_erf') {
+      const e = g.op('Erf', [g.op('Mul', [x, g.scalar('float32', Math.SQRT1_2)])]);
+      return g.op('Mul', [g.op('Mul', [x, g.scalar('float32', 0.5)]), g.op('Add', [e, g.scalar('float32', 1)])]);
+    }
+    const cube = g.op('Mul', [g.op('Mul', [x, x]), x]);
+    const inner = g.op('Add', [x, g.op('Mul', [cube, g.scalar('float32', 0.044715)])]);
+    const t = g.op('Tanh', [g.op('Mul', [inner, g.scalar('float32', Math.sqrt(2 / Math.PI))])]);
+    return g.op('Mul', [g.op('Mul', [x, g.scalar('float32', 0.5)]), g.op('Add', [t, g.scalar('float32', 1)])]);
+  }
+
+  /** tanh(x / cap) * cap (Gemma 2 attention and final logit softcapping). */
+  softcap(x: string, cap: number): string {
+    const c = this.g.scalar('float32', cap);
+    return this.g.op('Mul', [this.g.op('Tanh', [this.g.op('Div', [x, c])]), c]);
+  }
+
+  /**
+   * cos/sin [B, 1, S, headDim] for HF's default RoPE: inv_freq = 1 / theta^(2i/d) in float32,
+   * freqs = position * inv_freq, emb = cat(freqs, freqs).
+   */
+  ropeTables(positionIds: string, headDim: number, theta: number): { cos: string; sin: string } {
+    const g = this.g;
+    const half = headDim / 2;
+    const invFreq = new Float32Array(half);
+    for (let i = 0; i < half; i++) {
+      const exponent = Math.fround(Math.fround(2 * i) / headDim);
+      invFreq[i] = Math.fround(1 / Math.fround(Math.pow(theta, exponent)));
+    }
+    const pos = g.op('Unsqueeze', [this.cast(positionIds, 'float32'), g.int64s([2])]);
+    const freqs = g.op('Mul', [pos, g.initializer(g.fresh('rope_inv_freq'), 'float32', [half], invFreq)]);
+    const emb = g.op('Unsqueeze', [g.op('Concat', [freqs, freqs], { axis: -1 }), g.int64s([1])]);
+    return { cos: g.op('Cos', [emb]), sin: g.op('Sin', [emb]) };
+  }
+
+  /** x * cos + rotate_half(x) * sin, x [B, heads, S, D]. */
+  applyRope(x: string, rope: { cos: string; sin: string }, headDim: number): string {
+    const g = this.g;
+    const half = headDim / 2;
+    const axis = g.int64s([-1]);
+    const x1 = g.op('Slice', [x, g.int64s([0]), g.int64s([half]), axis]);
+    const x2 = g.op('Slice', [x, g.int64s([half]), g.int64s([headDim]), axis]);
+    const rotated = g.op('Concat', [g.op('Neg', [x2]), x1], { axis: -1 });
+    return g.op('Add', [g.op('Mul', [x, rope.cos]), g.op('Mul', [rotated, rope.sin])]);
+  }
+
+  /** [B, S, heads*D] -> [B, heads, S, D] */
+  splitHeads(x: string, heads: number, headDim: number): string {
+    const r = this.g.op('Reshape', [x, this.g.int64s([0, 0, heads, headDim])]);
+    return this.g.op('Transpose', [r], { perm: [0, 2, 1, 3] });
+  }
+
+  /** [B, heads, S, D] -> [B, S, heads*D] */
+  mergeHeads(x: string, heads: number, headDim: number): string {
+    const t = this.g.op('Transpose', [x], { perm: [0, 2, 1, 3] });
+    return this.g.op('Reshape', [t, this.g.int64s([0, 0, heads * headDim])]);
+  }
+
+  /**
+   * Scaled dot-product attention in float32 with grouped kv heads:
+   * q [B, H, S, D], k/v [B, KV, L, D]; scores = (q k^T) * scale, optional softcap, + bias
+   * [B, 1, S, L], softmax, times v. Query heads are grouped per kv head (head h uses kv head
+   * h / (H/KV), as repeat_kv does) by reshaping instead of repeating k and v.
+   */
+  attention(
+    q: string,
+    k: string,
+    v: string,
+    o: { heads: number; kvHeads: number; headDim: number; scale: number; softcap: number | null; bias: string | null },
+  ): string {
+    const g = this.g;
+    const grouped = o.heads !== o.kvHeads;
+    const qg = grouped ? g.op('Reshape', [q, g.int64s([0, o.kvHeads, -1, o.headDim])]) : q;
+    let s = g.op('MatMul', [qg, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]);
+    s = g.op('Mul', [s, g.scalar('float32', o.scale)]);
+    if (o.softcap !== null) s = this.softcap(s, o.softcap);
+    if (grouped) s = g.op('Reshape', [s, g.int64s([0, o.heads, -1, 0])]);
+    if (o.bias) s = g.op('Add', [s, o.bias]);
+    let p = g.op('Softmax', [s], { axis: -1 });
+    if (grouped) p = g.op('Reshape', [p, g.int64s([0, o.kvHeads, -1, 0])]);
+    let out = g.op('MatMul', [p, v]);
+    if (grouped) out = g.op('Reshape', [out, g.int64s([0, o.heads, -1, o.headDim])]);
+    return out;
+  }
+}

@@ -1,0 +1,298 @@
+// `convert(opts)`: a Hugging Face PaliGemma checkpoint (or a `--random` preset) -> the model
+// folder of DESIGN.md. Everything is written into a temporary folder next to the output and
+// renamed into place at the end, so a failure never leaves a half-written model behind.
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EngineError, isEngineError } from '../errors.js';
+import { GraphBuilder } from '../onnx/builder.js';
+import { ExternalDataWriter } from '../onnx/external-data.js';
+import { Blocks, type Precision } from './blocks.js';
+import { normalizeConfig, type ModelConfig } from './config.js';
+import { buildDecoderGraph, type KvDtype } from './decoder-graph.js';
+import { PRESETS, REAL_TOKEN_IDS } from './presets.js';
+import { SafetensorsCheckpoint } from './safetensors.js';
+import { readImageSettings, readJsonFile, readTokenIds, tokenizerVocab, type ImageSettings, type TokenIds } from './source-files.js';
+import { buildVisionGraph } from './vision-graph.js';
+import { CheckpointWeights, RandomWeights, expectedShapes, type WeightSource } from './weights.js';
+
+export type ConvertDtype = 'fp32' | 'fp16' | 'int4';
+
+export interface ConvertProgress {
+  stage: 'read' | 'vision' | 'decoder' | 'hash' | 'done';
+  /** 0..1 over the whole conversion (rough: by layers). */
+  fraction: number;
+  message: string;
+}
+
+export interface ConvertOptions {
+  /** Hugging Face checkpoint folder (config.json, safetensors, tokenizer, processor config). */
+  input?: string;
+  /** Instead of `input`: a preset name from PRESETS, written with seeded random weights. */
+  random?: string;
+  output: string;
+  dtype?: ConvertDtype;
+  /** Keep only the first N decoder layers (and vision layers with `visionLayers`). */
+  layers?: number;
+  visionLayers?: number;
+  seed?: number;
+  /** tokenizer.json used for `random` (default: the repository's tiny test tokenizer). */
+  tokenizer?: string;
+  /** Replace an existing output folder. */
+  overwrite?: boolean;
+  onProgress?: (p: ConvertProgress) => void;
+  /** For tests: the write function of the external data files (to simulate a full disk). */
+  writeSync?: typeof import('node:fs').writeSync;
+}
+
+export interface Manifest {
+  format: 'paligemma-onnx';
+  formatVersion: 1;
+  name: string;
+  architecture: ModelConfig['architecture'];
+  dtype: ConvertDtype;
+  kvDtype: KvDtype;
+  image: { size: number; patchSize: number; numImageTokens: number; mean: number[]; std: number[]; rescale: number };
+  text: {
+    hiddenSize: number; numLayers: number; numHeads: number; numKvHeads: number; headDim: number;
+    vocabSize: number; layerTypes: ('full' | 'sliding')[]; slidingWindow: number | null; maxPositions: number;
+    /** Gemma 2's final logit softcap, NOT applied by decoder.onnx (see DESIGN.md); null for Gemma 1. */
+    finalLogitSoftcap: number | null;
+  };
+  tokens: TokenIds;
+  files: { vision: string; decoder: string; tokenizer: string };
+  source: { kind: 'huggingface' | 'random'; path?: string; preset?: string; seed?: number; tokenizer?: string; files: Record<string, string> };
+  converter: { weights: Record<'vision' | 'decoder', string>; int4?: { blockSize: number; zeroPoints: boolean } };
+}
+
+const PRECISION: Record<ConvertDtype, { vision: Precision; decoder: Precision; kv: KvDtype }> = {
+  fp32: { vision: { weights: 'fp32', matmul: 'float32' }, decoder: { weights: 'fp32', matmul: 'float32' }, kv: 'float32' },
+  fp16: { vision: { weights: 'fp16', matmul: 'float16' }, decoder: { weights: 'fp16', matmul: 'float16' }, kv: 'float16' },
+  // int4: MatMulNBits takes float32 activations on every EP; the vision tower stays fp16.
+  int4: { vision: { weights: 'fp16', matmul: 'float16' }, decoder: { weights: 'int4', matmul: 'float32' }, kv: 'float32' },
+};
+
+function defaultTokenizerTemplate(): string {
+  // out/daemon/engine/convert -> repository root
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const up of ['../../../..', '../../..']) {
+    const p = resolve(here, up, 'test/fixtures/tiny-paligemma-224/tokenizer.json');
+    if (existsSync(p)) return p;
+  }
+  throw new EngineError('convert-failed', '--random needs a tokenizer.json template (pass --tokenizer)');
+}
+
+async function sha256(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 22 })) h.update(chunk as Buffer);
+  return `sha256:${h.digest('hex')}`;
+}
+
+/**
+ * The tokenizer for a random model: the tiny template with its <locNNNN>, <segNNN> and <image>
+ * tokens moved to the real model's ids, so that ids, vocab size and output parsing behave like
+ * the real model's (other tokens keep the template's ids: texts are meaningless anyway).
+ */
+function relocatedTokenizer(template: Record<string, unknown>, vocabSize: number): Record<string, unknown> {
+  const t = structuredClone(template);
+  for (const tok of (t.added_tokens as { id: number; content: string }[]) ?? []) {
+    const loc = /^<loc(\d{4})>$/.exec(tok.content);
+    const seg = /^<seg(\d{3})>$/.exec(tok.content);
+    if (loc) tok.id = REAL_TOKEN_IDS.loc0 + Number(loc[1]);
+    else if (seg) tok.id = REAL_TOKEN_IDS.seg0 + Number(seg[1]);
+    else if (tok.content === '<image>') tok.id = REAL_TOKEN_IDS.image;
+    if (tok.id >= vocabSize) throw new EngineError('convert-failed', `tokenizer id ${tok.id} beyond vocab ${vocabSize}`);
+  }
+  return t;
+}
+
+interface Source {
+  name: string;
+  cfg: ModelConfig;
+  weights: WeightSource;
+  image: ImageSettings;
+  tokenizer: Record<string, unknown>;
+  tokens: TokenIds;
+  manifestSource: Manifest['source'];
+  hashFiles: string[];
+}
+
+function openSource(opts: ConvertOptions, textLayers: (cfg: ModelConfig) => number, visionLayers: (cfg: ModelConfig) => number): Source {
+  if (opts.random !== undefined) {
+    const preset = PRESETS[opts.random];
+    if (!preset) throw new EngineError('invalid-params', `unknown preset ${opts.random} (one of ${Object.keys(PRESETS).join(', ')})`);
+    const cfg = normalizeConfig(structuredClone(preset));
+    const tokPath = opts.tokenizer ?? defaultTokenizerTemplate();
+    const tokenizer = relocatedTokenizer(readJsonFile(tokPath), cfg.text.vocabSize);
+    const vocab = tokenizerVocab(tokenizer);
+    const need = (s: string) => {
+      const id = vocab.get(s);
+      if (id === undefined) throw new EngineError('convert-failed', `${tokPath}: no ${JSON.stringify(s)} token`);
+      return id;
+    };
+    const seed = opts.seed ?? 0;
+    return {
+      name: `${opts.random}-random`,
+      cfg,
+      weights: new RandomWeights(expectedShapes(cfg, { textLayers: textLayers(cfg), visionLayers: visionLayers(cfg) }), seed),
+      image: { size: cfg.vision.imageSize, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], rescale: 1 / 255 },
+      tokenizer,
+      tokens: { bos: need('<bos>'), eos: need('<eos>'), pad: need('<pad>'), image: need('<image>'), newline: need('\n'), loc0: need('<loc0000>'), seg0: need('<seg000>') },
+      manifestSource: { kind: 'random', preset: opts.random, seed, tokenizer: `template ${basename(tokPath)}; <loc>, <seg>, <image> moved to the real ids`, files: {} },
+      hashFiles: [],
+    };
+  }
+  const dir = opts.input;
+  if (!dir) throw new EngineError('invalid-params', 'convert needs an input checkpoint folder or a --random preset');
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new EngineError('model-missing', `${dir}: no such checkpoint folder`);
+  const configPath = join(dir, 'config.json');
+  if (!existsSync(configPath)) throw new EngineError('model-missing', `${dir}: no config.json`);
+  const cfg = normalizeConfig(readJsonFile(configPath));
+  const tokPath = join(dir, 'tokenizer.json');
+  if (!existsSync(tokPath)) throw new EngineError('model-missing', `${dir}: no tokenizer.json`);
+  const tokenizer = readJsonFile(tokPath);
+  const { settings: image, file: processorFile } = readImageSettings(dir);
+  if (image.size !== cfg.vision.imageSize) {
+    throw new EngineError('model-invalid', `${dir}: processor image size ${image.size} but vision_config.image_size ${cfg.vision.imageSize}`);
+  }
+  const tokens = readTokenIds(dir, tokenizer, cfg.imageTokenIndex);
+  const ckpt = SafetensorsCheckpoint.open(dir);
+  let weights: WeightSource;
+  try {
+    weights = new CheckpointWeights(ckpt, expectedShapes(cfg, { textLayers: textLayers(cfg), visionLayers: visionLayers(cfg) }));
+  } catch (e) {
+    ckpt.close();
+    throw e;
+  }
+  const hashFiles = ['config.json', 'tokenizer.json', processorFile, ...ckpt.files.map((f) => basename(f))];
+  if (existsSync(join(dir, 'model.safetensors.index.json'))) hashFiles.push('model.safetensors.index.json');
+  if (existsSync(join(dir, 'tokenizer_config.json'))) hashFiles.push('tokenizer_config.json');
+  return {
+    name: basename(resolve(dir)),
+    cfg,
+    weights,
+    image,
+    tokenizer,
+    tokens,
+    manifestSource: { kind: 'huggingface', path: resolve(dir), files: {} },
+    hashFiles: hashFiles.map((f) => join(dir, f)),
+  };
+}
+
+function checkLayers(n: number | undefined, max: number, what: string): number {
+  if (n === undefined) return max;
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new EngineError('invalid-params', `${what} must be an integer from 1 to ${max}`);
+  return n;
+}
+
+export async function convert(opts: ConvertOptions): Promise<Manifest> {
+  const dtype = opts.dtype ?? 'fp32';
+  if (!(dtype in PRECISION)) throw new EngineError('invalid-params', `dtype ${dtype} is not one of fp32, fp16, int4`);
+  const out = resolve(opts.output);
+  if (existsSync(out) && !opts.overwrite) throw new EngineError('convert-failed', `${out} already exists (use overwrite / --force to replace it)`);
+  const progress = (stage: ConvertProgress['stage'], fraction: number, message: string) => opts.onProgress?.({ stage, fraction, message });
+
+  progress('read', 0, 'reading checkpoint');
+  const src = openSource(
+    opts,
+    (cfg) => checkLayers(opts.layers, cfg.text.numLayers, 'layers'),
+    (cfg) => checkLayers(opts.visionLayers, cfg.vision.numLayers, 'vision layers'),
+  );
+  const { cfg } = src;
+  const textLayers = checkLayers(opts.layers, cfg.text.numLayers, 'layers');
+  const visionLayers = checkLayers(opts.visionLayers, cfg.vision.numLayers, 'vision layers');
+  if (cfg.projectionDim !== cfg.text.hiddenSize) {
+    src.weights.close();
+    throw new EngineError('model-invalid', `projection_dim ${cfg.projectionDim} differs from the text hidden size ${cfg.text.hiddenSize}`);
+  }
+
+  const tmp = join(dirname(out), `.${basename(out)}.converting-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const writers: ExternalDataWriter[] = [];
+  try {
+    mkdirSync(tmp, { recursive: true });
+    const prec = PRECISION[dtype];
+    const total = visionLayers + textLayers;
+    const graph = (name: string, build: (b: Blocks) => void, p: Precision) => {
+      const data = new ExternalDataWriter(join(tmp, `${name}.onnx.data`), opts.writeSync);
+      writers.push(data);
+      const g = new GraphBuilder({ name, externalData: data, externalThreshold: 1024, opset: 17 });
+      build(new Blocks(g, src.weights, p));
+      data.close();
+      g.save(join(tmp, `${name}.onnx`));
+    };
+    graph('vision', (b) => buildVisionGraph(b, cfg, visionLayers, (i) => progress('vision', (i + 1) / total, `vision layer ${i + 1}/${visionLayers}`)), prec.vision);
+    graph(
+      'decoder',
+      (b) => buildDecoderGraph(b, cfg, textLayers, prec.kv, (i) => progress('decoder', (visionLayers + i + 1) / total, `decoder layer ${i + 1}/${textLayers}`)),
+      prec.decoder,
+    );
+    writeFileSync(join(tmp, 'tokenizer.json'), JSON.stringify(src.tokenizer));
+
+    progress('hash', 1, 'hashing source files');
+    const files: Record<string, string> = {};
+    for (const f of src.hashFiles) files[basename(f)] = await sha256(f);
+    const layerTypes = cfg.text.layerTypes.slice(0, textLayers);
+    const manifest: Manifest = {
+      format: 'paligemma-onnx',
+      formatVersion: 1,
+      name: src.name,
+      architecture: cfg.architecture,
+      dtype,
+      kvDtype: prec.kv,
+      image: {
+        size: cfg.vision.imageSize,
+        patchSize: cfg.vision.patchSize,
+        numImageTokens: cfg.numImageTokens,
+        mean: src.image.mean,
+        std: src.image.std,
+        rescale: src.image.rescale,
+      },
+      text: {
+        hiddenSize: cfg.text.hiddenSize,
+        numLayers: textLayers,
+        numHeads: cfg.text.numHeads,
+        numKvHeads: cfg.text.numKvHeads,
+        headDim: cfg.text.headDim,
+        vocabSize: cfg.text.vocabSize,
+        layerTypes,
+        slidingWindow: layerTypes.includes('sliding') ? cfg.text.slidingWindow : null,
+        maxPositions: cfg.text.maxPositions,
+        finalLogitSoftcap: cfg.text.finalSoftcap,
+      },
+      tokens: src.tokens,
+      files: { vision: 'vision.onnx', decoder: 'decoder.onnx', tokenizer: 'tokenizer.json' },
+      source: { ...src.manifestSource, files },
+      converter: {
+        weights: { vision: prec.vision.weights, decoder: prec.decoder.weights },
+        ...(dtype === 'int4' ? { int4: { blockSize: 32, zeroPoints: true } } : {}),
+      },
+    };
+    writeFileSync(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+    if (existsSync(out)) rmSync(out, { recursive: true, force: true });
+    renameSync(tmp, out);
+    progress('done', 1, `wrote ${out}`);
+    return manifest;
+  } catch (e) {
+    for (const w of writers) {
+      try {
+        w.close();
+      } catch {
+        /* already failing */
+      }
+    }
+    rmSync(tmp, { recursive: true, force: true });
+    if (isEngineError(e)) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC') throw new EngineError('convert-failed', `out of disk space while writing ${out}; nothing was written`, { cause: e });
+    throw new EngineError('convert-failed', `conversion failed: ${(e as Error).message}`, { cause: e });
+  } finally {
+    src.weights.close();
+  }
+}
+
+export { PRESETS } from './presets.js';
+export { normalizeConfig } from './config.js';
+export function readManifest(dir: string): Manifest {
+  return JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+}

@@ -1,0 +1,80 @@
+// Block-wise 4-bit weight quantisation in the layout of onnxruntime's com.microsoft.MatMulNBits
+// (and GatherBlockQuantized, which follows the same uint8 conventions):
+// - weights [N, K] (a Linear's [out, in]) are quantised along K in blocks of `blockSize`;
+// - B is uint8 [N, kBlocks, blockSize / 2], element 2j in the low nibble, 2j+1 in the high one;
+// - scales [N, kBlocks]; zero points uint8 [N, ceil(kBlocks / 2)], packed the same way;
+// - dequantised value = (q - zeroPoint) * scale.
+// Asymmetric (min/max with zero included, as onnxruntime's own quantizer does by default), so
+// that zero stays exactly representable.
+export const INT4_BLOCK = 32;
+
+export interface Int4Rows {
+  /** uint8 [rows, kBlocks * blockSize / 2] */
+  packed: Uint8Array;
+  /** float32 [rows, kBlocks] */
+  scales: Float32Array;
+  /** uint8 [rows, ceil(kBlocks / 2)] */
+  zeroPoints: Uint8Array;
+}
+
+export function int4Dims(K: number, blockSize = INT4_BLOCK): { kBlocks: number; blob: number; zpBytes: number } {
+  const kBlocks = Math.ceil(K / blockSize);
+  return { kBlocks, blob: blockSize / 2, zpBytes: Math.ceil(kBlocks / 2) };
+}
+
+/** Quantises `rows` rows of length K (row-major). */
+export function quantizeInt4Rows(w: Float32Array, rows: number, K: number, blockSize = INT4_BLOCK): Int4Rows {
+  const { kBlocks, blob, zpBytes } = int4Dims(K, blockSize);
+  const packed = new Uint8Array(rows * kBlocks * blob);
+  const scales = new Float32Array(rows * kBlocks);
+  const zeroPoints = new Uint8Array(rows * zpBytes);
+  for (let r = 0; r < rows; r++) {
+    const row = r * K;
+    for (let b = 0; b < kBlocks; b++) {
+      const start = b * blockSize;
+      const end = Math.min(start + blockSize, K);
+      let min = 0;
+      let max = 0;
+      for (let i = start; i < end; i++) {
+        const v = w[row + i];
+        if (v < min) min = v;
+        if (v > max) max = v;
+      }
+      const scale = (max - min) / 15;
+      let zp = 8;
+      let inv = 0;
+      if (scale > 0) {
+        zp = Math.min(15, Math.max(0, Math.round(-min / scale)));
+        inv = 1 / scale;
+      }
+      scales[r * kBlocks + b] = scale;
+      zeroPoints[r * zpBytes + (b >> 1)] |= zp << ((b & 1) * 4);
+      const out = (r * kBlocks + b) * blob;
+      for (let i = start; i < end; i++) {
+        const q = Math.min(15, Math.max(0, Math.round(w[row + i] * inv) + zp));
+        const j = i - start;
+        packed[out + (j >> 1)] |= q << ((j & 1) * 4);
+      }
+      // Padding past K (last block) dequantises to 0: fill it with the zero point.
+      for (let j = end - start; j < blockSize; j++) packed[out + (j >> 1)] |= zp << ((j & 1) * 4);
+    }
+  }
+  return { packed, scales, zeroPoints };
+}
+
+/** The inverse, for tests: dequantised [rows, K]. */
+export function dequantizeInt4Rows(q: Int4Rows, rows: number, K: number, blockSize = INT4_BLOCK): Float32Array {
+  const { kBlocks, blob, zpBytes } = int4Dims(K, blockSize);
+  const out = new Float32Array(rows * K);
+  for (let r = 0; r < rows; r++) {
+    for (let i = 0; i < K; i++) {
+      const b = Math.floor(i / blockSize);
+      const j = i % blockSize;
+      const byte = q.packed[(r * kBlocks + b) * blob + (j >> 1)];
+      const v = (byte >> ((j & 1) * 4)) & 15;
+      const zp = (q.zeroPoints[r * zpBytes + (b >> 1)] >> ((b & 1) * 4)) & 15;
+      out[r * K + i] = (v - zp) * q.scales[r * kBlocks + b];
+    }
+  }
+  return out;
+}

@@ -1,0 +1,62 @@
+// The key correctness signal: converted fp32 graphs reproduce transformers' prefill logits
+// (golden.json, transformers 5.17 float32) on the two exact-224 fixture images, and one
+// decode step through the KV cache reproduces the golden forced step.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { convert } from '../../../daemon/engine/convert/index.js';
+import { ConvertedModel, fixture, golden, pixelValues, removeDir, tempDir, top } from './helpers.js';
+
+const TOL = 1e-3;
+
+for (const model of ['tiny-paligemma-224', 'tiny-paligemma2-224']) {
+  describe(`fp32 ${model} against golden.json`, () => {
+    let dir: string;
+    let m: ConvertedModel;
+    const gold = golden(model);
+    const cases = gold.cases.filter((c) => c.image !== 'wide.jpg');
+
+    before(async () => {
+      dir = tempDir('golden');
+      await convert({ input: fixture(model), output: `${dir}/model`, dtype: 'fp32' });
+      m = await ConvertedModel.load(`${dir}/model`);
+    });
+    after(async () => {
+      await m?.dispose();
+      removeDir(dir);
+    });
+
+    it('has cases on both exact-224 images', () => {
+      assert.equal(cases.length, 10);
+    });
+
+    it('prefill last-position logits match top-5 ids and values within 1e-3', async () => {
+      const features = new Map<string, Awaited<ReturnType<ConvertedModel['imageFeatures']>>>();
+      for (const c of cases) {
+        if (!features.has(c.image)) features.set(c.image, await m.imageFeatures(await pixelValues(`${fixture(model)}/${c.image}`)));
+        const ids = c.input_ids.filter((x) => x !== gold.image_token_id);
+        assert.equal(c.input_ids.length - ids.length, m.manifest.image.numImageTokens);
+        const { logits } = await m.prefill(features.get(c.image)!, ids);
+        assert.deepEqual(top(logits, 5).ids, c.last_logits_top5, `${c.image} / ${c.prompt}: top-5 ids`);
+        c.last_logits_top5.forEach((id, i) => {
+          const d = Math.abs(logits[id] - c.last_logits_top5_values[i]);
+          assert.ok(d <= TOL, `${c.image} / ${c.prompt}: logit ${id} off by ${d}`);
+        });
+      }
+    });
+
+    it('a decode step through the KV cache matches the golden forced step', async () => {
+      const c = cases[0];
+      const features = await m.imageFeatures(await pixelValues(`${fixture(model)}/${c.image}`));
+      const ids = c.input_ids.filter((x) => x !== gold.image_token_id);
+      let { cache } = await m.prefill(features, ids);
+      for (let s = 1; s < 4; s++) {
+        const out = await m.step(m.noImage(), [c.forced16_ids[s - 1]], cache);
+        cache = out.cache;
+        const want = c.forced16_steps[s];
+        assert.deepEqual(top(out.logits, 3).ids, want.top_ids, `step ${s}: top-3 ids`);
+        want.top_ids.forEach((id, i) => assert.ok(Math.abs(out.logits[id] - want.top_logits[i]) <= TOL, `step ${s}: logit ${id}`));
+      }
+      assert.equal(cache[0].dims[2], c.input_ids.length + 3);
+    });
+  });
+}
