@@ -1,6 +1,6 @@
 // Shared by the converter tests: fixture paths, converting into temp folders, running the
 // converted graphs on the CPU EP for a golden prefill.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -135,4 +135,55 @@ export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
+}
+
+/** A writable copy of a fixture checkpoint (fixture files are read-only). */
+export function copyFixture(model: string, into: string, skip: string[] = []): string {
+  const dst = join(into, model);
+  mkdirSync(dst, { recursive: true });
+  for (const f of readdirSync(fixture(model))) {
+    if (skip.includes(f)) continue;
+    copyFileSync(join(fixture(model), f), join(dst, f));
+    chmodSync(join(dst, f), 0o644);
+  }
+  return dst;
+}
+
+export interface StTensor {
+  dtype: 'F32' | 'F16' | 'BF16';
+  shape: number[];
+  data: Uint8Array;
+}
+
+/** A minimal safetensors writer (header JSON padded to 8 bytes, then the data). */
+export function writeSafetensors(path: string, tensors: Record<string, StTensor>): void {
+  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
+  let offset = 0;
+  for (const [name, t] of Object.entries(tensors)) {
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.length] };
+    offset += t.data.length;
+  }
+  let json = JSON.stringify(header);
+  while ((8 + json.length) % 8) json += ' ';
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  writeFileSync(path, Buffer.concat([len, Buffer.from(json), ...Object.values(tensors).map((t) => Buffer.from(t.data))]));
+}
+
+/** Reads every tensor of a safetensors file (small test files only). */
+export function readSafetensors(path: string): Record<string, StTensor> {
+  const buf = readFileSync(path);
+  const n = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString());
+  const out: Record<string, StTensor> = {};
+  for (const [name, e] of Object.entries(header as Record<string, { dtype: StTensor['dtype']; shape: number[]; data_offsets: [number, number] }>)) {
+    if (name === '__metadata__') continue;
+    out[name] = { dtype: e.dtype, shape: e.shape, data: new Uint8Array(buf.subarray(8 + n + e.data_offsets[0], 8 + n + e.data_offsets[1])) };
+  }
+  return out;
+}
+
+/** Entries of `dir` left behind by a conversion into it (temp folders start with '.'). */
+export function leftovers(dir: string): string[] {
+  return readdirSync(dir).filter((f) => f.includes('converting') || f === 'out');
 }
