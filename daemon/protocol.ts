@@ -59,13 +59,19 @@ export interface StreamParams {
   streamId?: string;
 }
 
-export interface CaptionParams extends StreamParams {
+/** Hovers show what is already known without running the model. */
+export interface CacheOnlyParams {
+  /** Answer from the result cache only; fails with NotCached instead of running the model. */
+  cacheOnly?: boolean;
+}
+
+export interface CaptionParams extends StreamParams, CacheOnlyParams {
   image: ImageRef;
   language?: string;
   detail?: 'short' | 'long';
   decoding?: DecodingOptions;
 }
-export interface OcrParams extends StreamParams {
+export interface OcrParams extends StreamParams, CacheOnlyParams {
   image: ImageRef;
   decoding?: DecodingOptions;
 }
@@ -187,6 +193,8 @@ export const ErrorCodes = {
   Busy: -32012,
   /** The daemon is stopping and takes no new work. */
   ShuttingDown: -32013,
+  /** A `cacheOnly` request whose answer has not been computed yet. */
+  NotCached: -32014,
   Cancelled: -32800,
   ParseError: -32700,
   InvalidRequest: -32600,
