@@ -1,0 +1,142 @@
+// Decoding images into 8-bit RGB with sharp, the way the reference pipeline sees them.
+//
+// The reference (transformers' PaliGemma processor) takes PIL's `Image.open(...).convert("RGB")`:
+// alpha is DROPPED (not composited onto a background), palette/grey images are expanded, CMYK uses
+// PIL's naive formula, and embedded ICC profiles are ignored. We match that, and apply the EXIF
+// orientation as transformers' own `load_image` does (a rotated photo should be seen upright).
+import { promises as fs } from 'node:fs';
+import sharp, { type Metadata } from 'sharp';
+import { EngineError } from '../errors.js';
+
+export interface RgbImage {
+  width: number;
+  height: number;
+  /** width * height * 3 bytes, row-major, interleaved 8-bit sRGB */
+  rgb: Uint8Array;
+}
+
+export interface LoadImageOptions {
+  /** refuse images with more pixels than this (checked from the header, before decoding) */
+  maxPixels?: number;
+  /** refuse files larger than this */
+  maxBytes?: number;
+}
+
+export const DEFAULT_MAX_PIXELS = 50_000_000;
+export const DEFAULT_MAX_BYTES = 200 * 1024 * 1024;
+
+/** Formats we decode; sharp can also render SVG/PDF, which the reference cannot open. */
+const SUPPORTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif']);
+
+export async function loadImage(input: string | Buffer | Uint8Array, opts: LoadImageOptions = {}): Promise<RgbImage> {
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
+  const name = typeof input === 'string' ? input : 'image data';
+  const data = typeof input === 'string' ? await readImageFile(input, maxBytes) : checkBuffer(input, maxBytes);
+
+  let meta: Metadata;
+  try {
+    // Reads the header only; no pixel is decoded here.
+    meta = await sharp(data, { limitInputPixels: false }).metadata();
+  } catch (e) {
+    throw decodeError(e, name);
+  }
+  if (!meta.format || !SUPPORTED_FORMATS.has(meta.format)) {
+    throw new EngineError('unsupported-image', `${name}: ${meta.format ?? 'unknown'} images are not supported (use JPEG, PNG, WebP, GIF, TIFF or HEIF/AVIF)`);
+  }
+  const width = meta.width ?? 0;
+  const height = meta.pageHeight ?? meta.height ?? 0;
+  if (width <= 0 || height <= 0) throw new EngineError('corrupt-image', `${name}: the image header has no valid size`);
+  if (width * height > maxPixels) {
+    throw new EngineError('too-many-pixels', `${name}: ${width}x${height} is ${(width * height / 1e6).toFixed(1)} megapixels, more than the limit of ${(maxPixels / 1e6).toFixed(1)}`);
+  }
+
+  try {
+    const base = sharp(data, {
+      // 'error' refuses truncated or corrupt data instead of padding it with grey, but still
+      // accepts benign warnings (extraneous bytes before a marker) as PIL does.
+      failOn: 'error',
+      limitInputPixels: maxPixels,
+      autoOrient: true,
+      ignoreIcc: true,
+      page: 0,
+      pages: 1,
+    });
+    if (meta.space === 'cmyk') {
+      const { data: cmyk, info } = await base.pipelineColourspace('cmyk').toColourspace('cmyk').raw().toBuffer({ resolveWithObject: true });
+      return { width: info.width, height: info.height, rgb: cmykToRgb(cmyk, info.width * info.height, info.channels) };
+    }
+    const { data: px, info } = await base.removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    return { width: info.width, height: info.height, rgb: toRgb(px, info.width * info.height, info.channels) };
+  } catch (e) {
+    if (e instanceof EngineError) throw e;
+    throw decodeError(e, name);
+  }
+}
+
+async function readImageFile(file: string, maxBytes: number): Promise<Buffer> {
+  let st;
+  try {
+    st = await fs.stat(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new EngineError('not-found', `${file}: no such file`, { cause: e });
+    throw new EngineError('not-found', `${file}: cannot be read (${code ?? String(e)})`, { cause: e });
+  }
+  if (st.isDirectory()) throw new EngineError('not-a-file', `${file} is a directory, not an image file`);
+  if (!st.isFile()) throw new EngineError('not-a-file', `${file} is not a regular file`);
+  if (st.size === 0) throw new EngineError('empty-file', `${file} is empty (0 bytes)`);
+  if (st.size > maxBytes) throw new EngineError('file-too-large', `${file} is ${formatBytes(st.size)}, more than the limit of ${formatBytes(maxBytes)}`);
+  try {
+    return await fs.readFile(file);
+  } catch (e) {
+    throw new EngineError('not-found', `${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { cause: e });
+  }
+}
+
+function checkBuffer(data: Buffer | Uint8Array, maxBytes: number): Buffer {
+  if (data.length === 0) throw new EngineError('empty-file', 'the image data is empty (0 bytes)');
+  if (data.length > maxBytes) throw new EngineError('file-too-large', `the image data is ${formatBytes(data.length)}, more than the limit of ${formatBytes(maxBytes)}`);
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
+}
+
+function decodeError(e: unknown, name: string): EngineError {
+  const msg = e instanceof Error ? e.message : String(e);
+  if (/unsupported image format|bad seek|not a known file format/i.test(msg)) {
+    return new EngineError('unsupported-image', `${name} is not an image in a supported format`, { cause: e });
+  }
+  if (/pixel limit/i.test(msg)) return new EngineError('too-many-pixels', `${name}: ${msg}`, { cause: e });
+  return new EngineError('corrupt-image', `${name} is damaged or truncated: ${firstLine(msg)}`, { cause: e });
+}
+
+/** PIL's CMYK -> RGB (Convert.c cmyk2rgb): no colour management, R = (255 - K) - C * (255 - K) / 255. */
+function cmykToRgb(cmyk: Buffer, pixels: number, channels: number): Uint8Array {
+  const rgb = new Uint8Array(pixels * 3);
+  for (let p = 0; p < pixels; p++) {
+    const s = p * channels;
+    const nk = 255 - cmyk[s + 3];
+    for (let c = 0; c < 3; c++) {
+      const t = cmyk[s + c] * nk + 128;
+      const v = nk - ((t + (t >> 8)) >> 8);
+      rgb[p * 3 + c] = v < 0 ? 0 : v;
+    }
+  }
+  return rgb;
+}
+
+function toRgb(px: Buffer, pixels: number, channels: number): Uint8Array {
+  if (channels === 3) return new Uint8Array(px.buffer, px.byteOffset, px.length);
+  const rgb = new Uint8Array(pixels * 3);
+  for (let p = 0; p < pixels; p++) {
+    for (let c = 0; c < 3; c++) rgb[p * 3 + c] = px[p * channels + (channels >= 3 ? c : 0)];
+  }
+  return rgb;
+}
+
+function formatBytes(n: number): string {
+  return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : `${n} bytes`;
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0].trim();
+}

@@ -1,0 +1,131 @@
+// Antialiased bicubic resize of 8-bit RGB, bit-exact with the reference preprocessing.
+//
+// transformers 5.x's SiglipImageProcessor is a torchvision backend: it resizes the uint8 tensor
+// with `tvF.resize(..., BICUBIC, antialias=True)`, which on CPU runs PyTorch's native uint8
+// antialiased kernel. That kernel is Pillow-SIMD's algorithm: separable passes (horizontal, then
+// vertical, each rounded and clamped back to uint8), Keys' cubic with a = -0.5 stretched by the
+// downscale factor, weights normalised in double and then quantised to int16 with the largest
+// precision that keeps the biggest weight below 2^15. Pillow itself differs only in quantising the
+// weights to 22 fractional bits, which moves a few pixels by 1.
+
+/** Keys' cubic convolution kernel with a = -0.5 (PIL's and PyTorch's antialiased bicubic). */
+function cubic(x: number): number {
+  const a = -0.5;
+  x = Math.abs(x);
+  if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+  if (x < 2) return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a;
+  return 0;
+}
+
+interface AxisWeights {
+  /** first input index per output index */
+  start: Int32Array;
+  /** number of taps per output index */
+  count: Int32Array;
+  /** taps per output index, `maxTaps` apart, quantised to `precision` fractional bits */
+  weights: Int32Array;
+  maxTaps: number;
+  precision: number;
+}
+
+function axisWeights(inSize: number, outSize: number): AxisWeights {
+  const scale = inSize / outSize;
+  const filterScale = Math.max(scale, 1);
+  const support = 2 * filterScale;
+  const maxTaps = Math.ceil(support) * 2 + 1;
+  const start = new Int32Array(outSize);
+  const count = new Int32Array(outSize);
+  const real = new Float64Array(outSize * maxTaps);
+  let wtMax = 0;
+  for (let i = 0; i < outSize; i++) {
+    const center = scale * (i + 0.5);
+    // Truncation toward zero, as the C code's int casts (center - support + 0.5 may be negative).
+    const lo = Math.max(Math.trunc(center - support + 0.5), 0);
+    const hi = Math.min(Math.trunc(center + support + 0.5), inSize);
+    const n = hi - lo;
+    let total = 0;
+    for (let j = 0; j < n; j++) {
+      const w = cubic((j + lo - center + 0.5) / filterScale);
+      real[i * maxTaps + j] = w;
+      total += w;
+    }
+    if (total !== 0) {
+      for (let j = 0; j < n; j++) {
+        real[i * maxTaps + j] /= total;
+        wtMax = Math.max(wtMax, real[i * maxTaps + j]);
+      }
+    }
+    start[i] = lo;
+    count[i] = n;
+  }
+  let precision = 0;
+  for (; precision < 22; precision++) {
+    if (Math.trunc(0.5 + wtMax * 2 ** (precision + 1)) >= 1 << 15) break;
+  }
+  const weights = new Int32Array(outSize * maxTaps);
+  const one = 2 ** precision;
+  for (let k = 0; k < real.length; k++) {
+    const v = real[k] * one;
+    weights[k] = v < 0 ? Math.trunc(-0.5 + v) : Math.trunc(0.5 + v);
+  }
+  return { start, count, weights, maxTaps, precision };
+}
+
+function clamp8(v: number): number {
+  return v < 0 ? 0 : v > 255 ? 255 : v;
+}
+
+function resizeHorizontal(src: Uint8Array, width: number, height: number, outWidth: number, ch: number): Uint8Array {
+  const { start, count, weights, maxTaps, precision } = axisWeights(width, outWidth);
+  const out = new Uint8Array(outWidth * height * ch);
+  const half = precision > 0 ? 2 ** (precision - 1) : 0;
+  for (let y = 0; y < height; y++) {
+    const row = y * width * ch;
+    const orow = y * outWidth * ch;
+    for (let x = 0; x < outWidth; x++) {
+      const w0 = x * maxTaps;
+      const n = count[x];
+      const s0 = row + start[x] * ch;
+      for (let c = 0; c < ch; c++) {
+        let acc = half;
+        for (let j = 0, s = s0 + c; j < n; j++, s += ch) acc += src[s] * weights[w0 + j];
+        out[orow + x * ch + c] = clamp8(acc >> precision);
+      }
+    }
+  }
+  return out;
+}
+
+function resizeVertical(src: Uint8Array, width: number, height: number, outHeight: number, ch: number): Uint8Array {
+  const { start, count, weights, maxTaps, precision } = axisWeights(height, outHeight);
+  const stride = width * ch;
+  const out = new Uint8Array(outHeight * stride);
+  const half = precision > 0 ? 2 ** (precision - 1) : 0;
+  for (let y = 0; y < outHeight; y++) {
+    const w0 = y * maxTaps;
+    const n = count[y];
+    const s0 = start[y] * stride;
+    const orow = y * stride;
+    for (let i = 0; i < stride; i++) {
+      let acc = half;
+      for (let j = 0, s = s0 + i; j < n; j++, s += stride) acc += src[s] * weights[w0 + j];
+      out[orow + i] = clamp8(acc >> precision);
+    }
+  }
+  return out;
+}
+
+/** Resizes interleaved 8-bit pixels (`channels` per pixel) with antialiased bicubic. */
+export function resizeBicubicAntialias(
+  src: Uint8Array,
+  width: number,
+  height: number,
+  outWidth: number,
+  outHeight: number,
+  channels = 3,
+): Uint8Array {
+  let data = src;
+  if (outWidth !== width) data = resizeHorizontal(data, width, height, outWidth, channels);
+  if (outHeight !== height) data = resizeVertical(data, outWidth, height, outHeight, channels);
+  return data === src ? src.slice() : data;
+}
