@@ -1,0 +1,373 @@
+// `downloadModel`: a model from the Hugging Face Hub into the models folder.
+//
+// Models folder layout:
+//   <models>/<owner>--<name>[--<variant>]/   installed models; each has download.json (repo, commit, files)
+//   <models>/.downloads/                     in-progress downloads, resumed by the next run; safe to delete
+//     <owner>--<name>--<commit12>--<variant|checkpoint>/   the files, `<file>.part` while incomplete
+//     <same>.lock                            held by the running download (pid inside)
+// A download fills its .downloads folder, then renames the whole folder to its final name in one
+// step (same filesystem), so the models folder only ever holds complete, verified models. A
+// checkpoint (safetensors) is converted from its .downloads folder into a staging folder that is
+// renamed the same way.
+import { randomBytes } from 'node:crypto';
+import { homedir } from 'node:os';
+import { mkdir, open, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DownloadError } from './errors.js';
+import { checkRepoId, checkToken, DEFAULT_HUB_URL, fileOpener, listRepoFiles, resolveCommit, type HubAccess } from './hub.js';
+import { formatBytes, planDownload, type DownloadPlan, type RepoFile, type RepoLayout } from './layout.js';
+import { PART_SUFFIX, transferFile } from './transfer.js';
+
+export { DownloadError, type DownloadFailure } from './errors.js';
+export { detectLayout, formatBytes, onnxVariants, planDownload, type DownloadPlan, type RepoFile, type RepoLayout } from './layout.js';
+
+export const DOWNLOADS_DIR = '.downloads';
+export const RECORD_FILE = 'download.json';
+
+export interface DownloadProgress {
+  phase: 'resolve' | 'download' | 'install' | 'convert' | 'done';
+  /** Bytes of the whole download, counting files already present from an earlier run. */
+  bytes: number;
+  total: number;
+  file?: string;
+  fileBytes?: number;
+  fileTotal?: number;
+  message?: string;
+}
+
+/** Converts a downloaded checkpoint folder into a model folder (manifest.json + graphs). */
+export type ConvertCheckpoint = (checkpointDir: string, outDir: string, onProgress?: (message: string, fraction?: number) => void) => Promise<void>;
+
+export interface DiskSpace {
+  bavail: number | bigint;
+  bsize: number | bigint;
+}
+
+export interface DownloadOptions {
+  repo: string;
+  revision?: string;
+  variant?: string;
+  modelsDir?: string;
+  /** Defaults to $HF_TOKEN. */
+  token?: string;
+  /** Defaults to $HF_ENDPOINT, else https://huggingface.co. */
+  hubUrl?: string;
+  /** Replace an installed model of the same name. */
+  force?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (p: DownloadProgress) => void;
+  /** Automatic resumes after a network failure (default 3). */
+  retries?: number;
+  retryDelayMs?: number;
+  stallTimeoutMs?: number;
+  /** How checkpoints become model folders; null: install the checkpoint unconverted. */
+  convert?: ConvertCheckpoint | null;
+  /** Tests inject these. */
+  fetch?: typeof fetch;
+  statfs?: (path: string) => Promise<DiskSpace>;
+}
+
+export interface DownloadResult {
+  path: string;
+  repo: string;
+  commit: string;
+  layout: RepoLayout;
+  variant?: string;
+  totalBytes: number;
+  /** Bytes fetched by this run (less than totalBytes after a resume). */
+  downloadedBytes: number;
+  alreadyInstalled: boolean;
+  /** False for a checkpoint installed without conversion (see `pending`). */
+  converted: boolean;
+  pending?: string;
+}
+
+interface DownloadRecord {
+  repo: string;
+  revision: string;
+  commit: string;
+  layout: RepoLayout;
+  variant?: string;
+  files: RepoFile[];
+  hubUrl: string;
+  downloadedAt: string;
+  converted?: boolean;
+}
+
+/** $PALIGEMMA_MODELS_DIR, else $XDG_DATA_HOME/paligemma/models (~/.local/share/paligemma/models). */
+export function defaultModelsDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.PALIGEMMA_MODELS_DIR) return env.PALIGEMMA_MODELS_DIR;
+  return join(env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'paligemma', 'models');
+}
+
+export function installName(repo: string, variant?: string): string {
+  const base = repo.replace('/', '--');
+  return variant ? `${base}--${variant}` : base;
+}
+
+// Room left over besides the files themselves (filesystem metadata, the record, the lock).
+const DISK_MARGIN = 64 * 1024 * 1024;
+
+export async function downloadModel(o: DownloadOptions): Promise<DownloadResult> {
+  checkRepoId(o.repo);
+  const token = o.token ?? (process.env.HF_TOKEN || undefined);
+  checkToken(token);
+  const hub: HubAccess = {
+    repo: o.repo,
+    hubUrl: (o.hubUrl ?? (process.env.HF_ENDPOINT || DEFAULT_HUB_URL)).replace(/\/+$/, ''),
+    accessToken: token,
+    fetch: o.fetch ?? fetch,
+  };
+  const revision = o.revision ?? 'main';
+  const modelsDir = o.modelsDir ?? defaultModelsDir();
+  const report = (p: DownloadProgress) => o.onProgress?.(p);
+  const cancelled = () => {
+    if (o.signal?.aborted) throw new DownloadError('cancelled', `download of ${o.repo} cancelled`);
+  };
+
+  report({ phase: 'resolve', bytes: 0, total: 0, message: `resolving ${o.repo}@${revision}` });
+  const commit = await resolveCommit(hub, revision);
+  cancelled();
+  const files = await listRepoFiles(hub, commit);
+  const plan = planDownload(o.repo, files, o.variant);
+  const target = join(modelsDir, installName(o.repo, plan.variant));
+  const base: Omit<DownloadResult, 'path' | 'downloadedBytes' | 'alreadyInstalled' | 'converted'> = {
+    repo: o.repo,
+    commit,
+    layout: plan.layout,
+    variant: plan.variant,
+    totalBytes: plan.totalBytes,
+  };
+
+  const installed = await readRecord(target);
+  if (installed && !o.force) {
+    if (installed.repo === o.repo && installed.commit === commit && installed.variant === plan.variant) {
+      report({ phase: 'done', bytes: plan.totalBytes, total: plan.totalBytes, message: `${o.repo} is already installed at ${target}` });
+      return { ...base, path: target, downloadedBytes: 0, alreadyInstalled: true, converted: installed.converted !== false, pending: installed.converted === false ? 'convert' : undefined };
+    }
+  }
+  if (!o.force && (await exists(target))) {
+    const what = installed ? `${installed.repo}@${installed.commit.slice(0, 12)}` : 'something else';
+    throw new DownloadError('exists', `${target} already holds ${what}; pass --force to replace it`);
+  }
+
+  const downloads = join(modelsDir, DOWNLOADS_DIR);
+  await mkdir(downloads, { recursive: true });
+  const key = `${installName(o.repo)}--${commit.slice(0, 12)}--${plan.variant ?? 'checkpoint'}`;
+  const work = join(downloads, key);
+  const release = await acquireLock(join(downloads, `${key}.lock`), o.repo);
+  try {
+    await mkdir(work, { recursive: true });
+    const have = await Promise.all(plan.files.map((f) => presentBytes(work, f)));
+    const remaining = plan.totalBytes - have.reduce((a, b) => a + b, 0);
+    const convert = plan.layout === 'checkpoint' ? await resolveConverter(o.convert) : null;
+    // A conversion writes about as much as it reads (fp32/fp16 graphs from the same weights).
+    await checkDiskSpace(modelsDir, remaining + (convert ? plan.totalBytes : 0) + DISK_MARGIN, o.statfs);
+
+    const downloadedBytes = await downloadAll(hub, commit, plan, work, o, report);
+    cancelled();
+
+    report({ phase: 'install', bytes: plan.totalBytes, total: plan.totalBytes, message: `installing into ${target}` });
+    const record: DownloadRecord = {
+      repo: o.repo,
+      revision,
+      commit,
+      layout: plan.layout,
+      variant: plan.variant,
+      files: plan.files,
+      hubUrl: hub.hubUrl,
+      downloadedAt: new Date().toISOString(),
+    };
+    let converted = true;
+    let pending: string | undefined;
+    if (plan.layout === 'checkpoint' && convert) {
+      const staging = join(downloads, `${key}.converting-${randomBytes(4).toString('hex')}`);
+      try {
+        await convert(work, staging, (message, fraction) =>
+          report({ phase: 'convert', bytes: plan.totalBytes, total: plan.totalBytes, message, fileBytes: fraction }),
+        );
+        await writeRecord(staging, { ...record, converted: true });
+        await replaceInto(staging, target, o.force);
+      } catch (e) {
+        await rm(staging, { recursive: true, force: true });
+        if (e instanceof DownloadError) throw e;
+        throw new DownloadError('convert', `${o.repo} downloaded to ${work}, but converting it failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      }
+      await rm(work, { recursive: true, force: true });
+    } else {
+      if (plan.layout === 'checkpoint') {
+        converted = false;
+        pending = 'convert';
+      }
+      await writeRecord(work, { ...record, converted });
+      await replaceInto(work, target, o.force);
+    }
+    report({ phase: 'done', bytes: plan.totalBytes, total: plan.totalBytes, message: `installed ${o.repo} at ${target}` });
+    return { ...base, path: target, downloadedBytes, alreadyInstalled: false, converted, pending };
+  } finally {
+    await release();
+  }
+}
+
+async function downloadAll(
+  hub: HubAccess,
+  commit: string,
+  plan: DownloadPlan,
+  work: string,
+  o: DownloadOptions,
+  report: (p: DownloadProgress) => void,
+): Promise<number> {
+  let overall = 0;
+  let fetched = 0;
+  const retries = o.retries ?? 3;
+  for (const file of plan.files) {
+    const finalPath = join(work, file.path);
+    if ((await stat(finalPath).catch(() => null))?.size === file.size) {
+      overall += file.size;
+      report({ phase: 'download', bytes: overall, total: plan.totalBytes, file: file.path, fileBytes: file.size, fileTotal: file.size });
+      continue;
+    }
+    const startOverall = overall;
+    for (let attempt = 0; ; attempt++) {
+      let fileBytes = 0;
+      let first = true;
+      try {
+        const openRange = await fileOpener(hub, commit, file);
+        await transferFile({
+          file,
+          finalPath,
+          open: openRange,
+          signal: o.signal,
+          stallTimeoutMs: o.stallTimeoutMs ?? 60_000,
+          onBytes: (delta, at) => {
+            fileBytes = at;
+            // The first call reports what a previous attempt or run left in the .part file.
+            if (!first && delta > 0) fetched += delta;
+            first = false;
+            report({ phase: 'download', bytes: startOverall + at, total: plan.totalBytes, file: file.path, fileBytes: at, fileTotal: file.size });
+          },
+        });
+        break;
+      } catch (e) {
+        const retryable = e instanceof DownloadError && e.reason === 'network' && attempt < retries && !o.signal?.aborted;
+        if (!retryable) throw e;
+        report({
+          phase: 'download',
+          bytes: startOverall + fileBytes,
+          total: plan.totalBytes,
+          file: file.path,
+          fileBytes,
+          fileTotal: file.size,
+          message: `${(e as Error).message}; resuming (${attempt + 1}/${retries})`,
+        });
+        await sleep((o.retryDelayMs ?? 1000) * 2 ** attempt, o.signal);
+      }
+    }
+    overall = startOverall + file.size;
+  }
+  return fetched;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+async function presentBytes(work: string, f: RepoFile): Promise<number> {
+  const p = join(work, f.path);
+  const done = await stat(p).catch(() => null);
+  if (done?.size === f.size) return f.size;
+  const part = await stat(p + PART_SUFFIX).catch(() => null);
+  return part && part.size <= f.size ? part.size : 0;
+}
+
+export async function checkDiskSpace(dir: string, needed: number, probe: (path: string) => Promise<DiskSpace> = statfs): Promise<void> {
+  const s = await probe(dir);
+  const free = Number(s.bavail) * Number(s.bsize);
+  if (free < needed) {
+    throw new DownloadError(
+      'disk-space',
+      `not enough disk space in ${dir}: the download needs ${formatBytes(needed)}, ${formatBytes(free)} free`,
+    );
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => null)) !== null;
+}
+
+async function readRecord(dir: string): Promise<DownloadRecord | null> {
+  try {
+    return JSON.parse(await readFile(join(dir, RECORD_FILE), 'utf8')) as DownloadRecord;
+  } catch {
+    return null;
+  }
+}
+
+async function writeRecord(dir: string, record: DownloadRecord): Promise<void> {
+  await writeFile(join(dir, RECORD_FILE), JSON.stringify(record, null, 2) + '\n');
+}
+
+/** Renames `from` to `to` in one step; with `force`, an existing `to` is moved aside first. */
+async function replaceInto(from: string, to: string, force?: boolean): Promise<void> {
+  if (force && (await exists(to))) {
+    const aside = `${to}.replaced-${randomBytes(4).toString('hex')}`;
+    await rename(to, aside);
+    try {
+      await rename(from, to);
+    } catch (e) {
+      await rename(aside, to).catch(() => {});
+      throw e;
+    }
+    await rm(aside, { recursive: true, force: true });
+    return;
+  }
+  await rename(from, to);
+}
+
+/** An exclusive lock file holding our pid; a lock whose process is gone is taken over. */
+async function acquireLock(path: string, repo: string): Promise<() => Promise<void>> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fh = await open(path, 'wx');
+      await fh.writeFile(String(process.pid));
+      await fh.close();
+      return () => rm(path, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const pid = Number(await readFile(path, 'utf8').catch(() => ''));
+      if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+        throw new DownloadError('busy', `${repo} is already being downloaded by process ${pid}`);
+      }
+      await rm(path, { force: true });
+    }
+  }
+  throw new DownloadError('busy', `cannot lock ${path}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+// The converter (daemon/engine/convert) is loaded only when a checkpoint needs it. Until it
+// exports `convert`, checkpoints are installed unconverted with `pending: 'convert'`.
+async function resolveConverter(option: ConvertCheckpoint | null | undefined): Promise<ConvertCheckpoint | null> {
+  if (option !== undefined) return option;
+  const specifier = '../convert/index.js';
+  const mod = (await import(specifier).catch(() => null)) as { convert?: unknown } | null;
+  if (typeof mod?.convert !== 'function') return null;
+  const convert = mod.convert as (options: { input: string; output: string; onProgress?: unknown }) => Promise<unknown>;
+  return (input, output, onProgress) => convert({ input, output, onProgress }).then(() => undefined);
+}
