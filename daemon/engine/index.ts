@@ -1,0 +1,296 @@
+// The engine's public API (DESIGN.md): load a converted model, generate text for an image and a
+// prompt, dispose. Used by the server, the CLI and the benchmarks; knows no transport.
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { EngineError, isEngineError } from './errors.js';
+import { decode, throwIfAborted, type StepRecord, type Strategy } from './generate/decode.js';
+import { preprocess, type RgbImage } from './image/index.js';
+import { loadManifest, type Manifest } from './model/manifest.js';
+import type { ExecutionProvider, ExecutionProviderRequest } from './model/providers.js';
+import { DecoderSequence, ModelSessions } from './model/runtime.js';
+import { TextStream } from './text/stream.js';
+import { loadTokenizer, type TextTokenizer } from './text/tokenizer.js';
+
+export { EngineError, isEngineError } from './errors.js';
+export type { EngineErrorCode } from './errors.js';
+export { loadImage, preprocess, DEFAULT_MAX_PIXELS, DEFAULT_MAX_BYTES } from './image/index.js';
+export type { RgbImage, LoadImageOptions } from './image/index.js';
+export type { Manifest } from './model/manifest.js';
+export type { ExecutionProvider, ExecutionProviderRequest } from './model/providers.js';
+export { parseExecutionProvider } from './model/providers.js';
+export type { StepRecord, Strategy } from './generate/decode.js';
+
+export interface LoadOptions {
+  executionProvider?: ExecutionProviderRequest;
+  /** CPU threads per session (default: onnxruntime's choice). */
+  threads?: number;
+}
+
+export interface DecodingParams {
+  maxNewTokens?: number;
+  minNewTokens?: number;
+  strategy?: Strategy;
+  numBeams?: number;
+  lengthPenalty?: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed?: number;
+  signal?: AbortSignal;
+}
+
+export interface GenerateOptions extends DecodingParams {
+  image: RgbImage;
+  /** The task prefix, e.g. 'caption en' or 'detect cat ; dog'. */
+  prompt: string;
+  /** Streaming: each generated token with the decoded text so far. */
+  onToken?: (id: number, textSoFar: string) => void;
+  /** Record each step's top-3 ids and (processed) logits. */
+  recordSteps?: boolean;
+  /** Teacher forcing for parity checks: feed these ids instead of the chosen ones. */
+  forceTokens?: readonly number[];
+}
+
+export interface GenerateResult {
+  /** The full prompt ids as the reference processor builds them (image tokens included). */
+  inputIds: number[];
+  generatedIds: number[];
+  /** Decoded without special tokens. */
+  text: string;
+  /** Decoded with special tokens (what the output parsers read). */
+  raw: string;
+  steps?: StepRecord[];
+}
+
+export interface BatchItem {
+  image: RgbImage;
+  prompt: string;
+}
+
+export const DEFAULT_MAX_NEW_TOKENS = 32;
+
+export class PaliGemma {
+  /** Image features per decoded image: the same image with another prompt skips the vision encoder. */
+  private readonly features = new WeakMap<RgbImage, ort.Tensor>();
+  private disposed = false;
+
+  private constructor(
+    readonly dir: string,
+    readonly manifest: Manifest,
+    readonly tokenizer: TextTokenizer,
+    private readonly sessions: ModelSessions,
+    /** Why 'auto' chose what it chose (empty for an explicit provider). */
+    readonly providerNotes: string[],
+  ) {}
+
+  /** The execution provider actually in use. */
+  get executionProvider(): ExecutionProvider {
+    return this.sessions.executionProvider;
+  }
+
+  /** Milliseconds spent inside onnxruntime since load (benchmarks). */
+  get sessionRunMs(): number {
+    return this.sessions.runMs;
+  }
+
+  static async load(dir: string, opts: LoadOptions = {}): Promise<PaliGemma> {
+    const manifest = await loadManifest(dir);
+    const tokenizer = await loadTokenizer(join(dir, manifest.files.tokenizer));
+    const request = opts.executionProvider ?? 'auto';
+    const notes: string[] = [];
+    const sessions =
+      request === 'auto'
+        ? await chooseProvider(dir, manifest, opts.threads, notes)
+        : await ModelSessions.create(dir, manifest, request, opts.threads);
+    return new PaliGemma(dir, manifest, tokenizer, sessions, notes);
+  }
+
+  /** `<image>` x N, `<bos>`, prompt, `\n`, as transformers' PaliGemmaProcessor lays it out. */
+  promptIds(prompt: string): { inputIds: number[]; textIds: number[] } {
+    const { tokens, image, text } = this.manifest;
+    const textIds = [tokens.bos, ...this.tokenizer.encode(`${prompt}\n`)];
+    const total = image.numImageTokens + textIds.length;
+    if (total >= text.maxPositions) {
+      throw new EngineError(
+        'prompt-too-long',
+        `the prompt is ${textIds.length} tokens; with ${image.numImageTokens} image tokens that exceeds the model's ${text.maxPositions} positions`,
+      );
+    }
+    return { inputIds: [...new Array<number>(image.numImageTokens).fill(tokens.image), ...textIds], textIds };
+  }
+
+  async generate(opts: GenerateOptions): Promise<GenerateResult> {
+    this.checkOpen();
+    const { inputIds, textIds } = this.promptIds(opts.prompt);
+    const maxNewTokens = this.maxNewTokens(opts, inputIds.length);
+    throwIfAborted(opts.signal);
+    const features = await this.imageFeatures([opts.image]);
+    const stream = opts.onToken ? new TextStream(this.tokenizer) : undefined;
+    let soFar = '';
+    const out = await decode(new DecoderSequence(this.sessions, features, [textIds]), {
+      ...decodingOptions(opts, maxNewTokens, this.manifest),
+      recordSteps: opts.recordSteps,
+      forceTokens: opts.forceTokens,
+      onToken: stream
+        ? (id) => {
+            soFar += stream.push(id);
+            opts.onToken!(id, soFar);
+          }
+        : undefined,
+    });
+    return { ...this.result(inputIds, out.tokens[0]), steps: out.steps };
+  }
+
+  /** The prefill's last-position logits for an image and prompt (parity checks, scoring). */
+  async lastLogits(image: RgbImage, prompt: string): Promise<Float32Array> {
+    this.checkOpen();
+    const { textIds } = this.promptIds(prompt);
+    const features = await this.imageFeatures([image]);
+    return new DecoderSequence(this.sessions, features, [textIds]).prefill();
+  }
+
+  /**
+   * Several prompts in one pass (greedy or sampling): one vision run for all images and one
+   * decoder run per step for all rows. Each result equals what `generate` gives alone, up to
+   * float rounding in the batched matrix products.
+   */
+  async generateBatch(items: readonly BatchItem[], params: DecodingParams = {}): Promise<GenerateResult[]> {
+    this.checkOpen();
+    if (items.length === 0) return [];
+    if (params.strategy === 'beam') {
+      throw new EngineError('invalid-params', 'beam search runs one prompt at a time; use generate()');
+    }
+    const prompts = items.map((it) => this.promptIds(it.prompt));
+    const longest = Math.max(...prompts.map((p) => p.inputIds.length));
+    const maxNewTokens = this.maxNewTokens(params, longest);
+    throwIfAborted(params.signal);
+    const features = await this.imageFeatures(items.map((it) => it.image));
+    const out = await decode(
+      new DecoderSequence(this.sessions, features, prompts.map((p) => p.textIds)),
+      { ...decodingOptions(params, maxNewTokens, this.manifest), padTokenId: this.manifest.tokens.pad },
+    );
+    return prompts.map((p, i) => this.result(p.inputIds, out.tokens[i]));
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.sessions.release();
+  }
+
+  private checkOpen(): void {
+    if (this.disposed) throw new EngineError('invalid-params', 'this model was disposed');
+  }
+
+  private maxNewTokens(params: DecodingParams, promptLength: number): number {
+    const want = params.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
+    const room = this.manifest.text.maxPositions - promptLength;
+    if (Number.isInteger(want) && want > room) {
+      throw new EngineError(
+        'prompt-too-long',
+        `the prompt takes ${promptLength} of the model's ${this.manifest.text.maxPositions} positions, leaving room for ${room} new tokens, not ${want}`,
+      );
+    }
+    return want;
+  }
+
+  private result(inputIds: number[], generatedIds: number[]): GenerateResult {
+    return {
+      inputIds,
+      generatedIds,
+      text: this.tokenizer.decode(generatedIds, { skipSpecialTokens: true }),
+      raw: this.tokenizer.decode(generatedIds, { skipSpecialTokens: false }),
+    };
+  }
+
+  /** image_features [B, N, hidden] for the images, from the cache where possible. */
+  private async imageFeatures(images: readonly RgbImage[]): Promise<ort.Tensor> {
+    const missing = [...new Set(images.filter((im) => !this.features.has(im)))];
+    if (missing.length > 0) {
+      const { image } = this.manifest;
+      const plane = 3 * image.size * image.size;
+      const pixels = new Float32Array(missing.length * plane);
+      missing.forEach((im, i) => pixels.set(preprocess(im, image), i * plane));
+      const encoded = await this.sessions.encodeImages(pixels, missing.length);
+      const [, n, hidden] = encoded.dims;
+      const data = encoded.data as Float32Array;
+      missing.forEach((im, i) => {
+        const one = data.slice(i * n * hidden, (i + 1) * n * hidden);
+        this.features.set(im, tensor(one, [1, n, hidden]));
+      });
+    }
+    if (images.length === 1) return this.features.get(images[0])!;
+    const first = this.features.get(images[0])!;
+    const [, n, hidden] = first.dims;
+    const all = new Float32Array(images.length * n * hidden);
+    images.forEach((im, i) => all.set(this.features.get(im)!.data as Float32Array, i * n * hidden));
+    return tensor(all, [images.length, n, hidden]);
+  }
+}
+
+function tensor(data: Float32Array, dims: number[]): ort.Tensor {
+  return new ort.Tensor('float32', data, dims);
+}
+
+function decodingOptions(p: DecodingParams, maxNewTokens: number, manifest: Manifest) {
+  return {
+    maxNewTokens,
+    minNewTokens: p.minNewTokens,
+    strategy: p.strategy,
+    numBeams: p.numBeams,
+    lengthPenalty: p.lengthPenalty,
+    temperature: p.temperature,
+    topK: p.topK,
+    topP: p.topP,
+    seed: p.seed,
+    signal: p.signal,
+    eosTokenId: manifest.tokens.eos,
+  };
+}
+
+/**
+ * 'auto': CUDA if it loads; else WebGPU if it loads and runs a short prefill faster than the CPU;
+ * else the CPU. `notes` says what was tried.
+ */
+async function chooseProvider(dir: string, manifest: Manifest, threads: number | undefined, notes: string[]): Promise<ModelSessions> {
+  const attempt = async (ep: ExecutionProvider): Promise<ModelSessions | undefined> => {
+    try {
+      return await ModelSessions.create(dir, manifest, ep, threads);
+    } catch (e) {
+      if (!isEngineError(e, 'provider-unavailable')) throw e;
+      notes.push(`${ep}: ${e.message}`);
+      return undefined;
+    }
+  };
+  const cuda = await attempt('cuda');
+  if (cuda) return cuda;
+  const webgpu = await attempt('webgpu');
+  const cpu = await ModelSessions.create(dir, manifest, 'cpu', threads);
+  if (!webgpu) return cpu;
+  try {
+    const [gpuMs, cpuMs] = [await probeMs(webgpu), await probeMs(cpu)];
+    notes.push(`webgpu probe ${gpuMs.toFixed(1)} ms vs cpu ${cpuMs.toFixed(1)} ms`);
+    const [keep, drop] = gpuMs < cpuMs ? [webgpu, cpu] : [cpu, webgpu];
+    await drop.release();
+    return keep;
+  } catch (e) {
+    notes.push(`webgpu failed its probe run: ${(e as Error).message}`);
+    await webgpu.release();
+    return cpu;
+  }
+}
+
+/** Time of a vision run plus a short prefill and one decode step (the second of two tries). */
+async function probeMs(sessions: ModelSessions): Promise<number> {
+  const { image, tokens } = sessions.manifest;
+  const once = async (): Promise<number> => {
+    const t0 = performance.now();
+    const features = await sessions.encodeImages(new Float32Array(3 * image.size * image.size), 1);
+    const seq = new DecoderSequence(sessions, features, [[tokens.bos, tokens.newline]]);
+    await seq.prefill();
+    await seq.next([tokens.bos]);
+    return performance.now() - t0;
+  };
+  await once();
+  return once();
+}
