@@ -33,9 +33,14 @@ export class DaemonUnavailableError extends Error {
   }
 }
 
-/** `node out/daemon/cli/main.js`: the CLI that ships next to this file. */
+/**
+ * `node out/daemon/cli/main.js`: the CLI that ships next to this file. In the esbuild bundle
+ * (dist/daemon.mjs) this module is inlined into the CLI itself, so the bundle is the command.
+ */
 export function defaultDaemonCommand(): DaemonCommand {
-  return { command: process.execPath, args: [fileURLToPath(new URL('./main.js', import.meta.url))] };
+  const self = fileURLToPath(import.meta.url);
+  const cli = /[\\/]client\.[cm]?[jt]s$/.test(self) ? fileURLToPath(new URL('./main.js', import.meta.url)) : self;
+  return { command: process.execPath, args: [cli] };
 }
 
 /**

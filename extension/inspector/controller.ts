@@ -40,7 +40,7 @@ export interface InspectorHost {
 /** Pasted images travel as base64 in messages and in the saved webview state: keep them bounded. */
 export const MAX_DATA_IMAGE_BYTES = 25 * 1024 * 1024;
 
-export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'gif', 'webp', 'bmp', 'tif', 'tiff', 'avif'] as const;
+export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'gif', 'webp', 'bmp', 'tif', 'tiff', 'avif', 'svg'] as const;
 
 export function isImagePath(path: string): boolean {
   const ext = /\.([^./\\]+)$/.exec(path)?.[1]?.toLowerCase();

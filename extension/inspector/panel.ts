@@ -17,6 +17,7 @@ const MIME_BY_EXT: Record<string, string> = {
   tif: 'image/tiff',
   tiff: 'image/tiff',
   avif: 'image/avif',
+  svg: 'image/svg+xml',
 };
 
 export function uriSource(uri: vscode.Uri): Extract<ImageSource, { kind: 'uri' }> {

