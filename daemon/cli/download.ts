@@ -1,0 +1,130 @@
+// `paligemma download <repo-id>`: a model from the Hugging Face Hub into the models folder.
+import { parseArgs } from 'node:util';
+import { defaultModelsDir, downloadModel, DownloadError, formatBytes, type DownloadProgress } from '../engine/download/index.js';
+import type { Command } from './main.js';
+
+const usage = `usage: paligemma download <repo-id> [--revision R] [--variant V] [--models-dir D] [--token T] [--force]
+
+Downloads a PaliGemma model from the Hugging Face Hub, checks every file's size and hash, and
+installs it as <models-dir>/<owner>--<name>[--<variant>]. An interrupted download resumes where
+it stopped (the partial files wait in <models-dir>/.downloads/).
+
+  <repo-id>        e.g. onnx-community/paligemma2-3b-pt-224 or google/paligemma-3b-mix-224
+  --revision R     branch, tag or commit (default main)
+  --variant V      for ONNX exports (onnx/*.onnx): fp32, fp16, q4, q4f16, quantized, ...
+  --models-dir D   default $PALIGEMMA_MODELS_DIR, else ${defaultModelsDir()}
+  --token T        Hugging Face token (default $HF_TOKEN); gated models (google/paligemma*)
+                   need one, after accepting the license on the model's page
+  --force          replace an installed model of the same name
+Environment: HF_ENDPOINT points at another Hub (a mirror).
+`;
+
+export const command: Command = {
+  summary: 'download a model from the Hugging Face Hub (resumable, verified)',
+  async run(argv) {
+    let parsed;
+    try {
+      parsed = parseArgs({
+        args: argv,
+        allowPositionals: true,
+        options: {
+          revision: { type: 'string' },
+          variant: { type: 'string' },
+          'models-dir': { type: 'string' },
+          token: { type: 'string' },
+          force: { type: 'boolean' },
+          help: { type: 'boolean', short: 'h' },
+        },
+      });
+    } catch (e) {
+      process.stderr.write(`${(e as Error).message}\n\n${usage}`);
+      return 2;
+    }
+    const { values, positionals } = parsed;
+    if (values.help) {
+      process.stdout.write(usage);
+      return 0;
+    }
+    if (positionals.length !== 1) {
+      process.stderr.write(usage);
+      return 2;
+    }
+    const controller = new AbortController();
+    const onSigint = () => controller.abort();
+    process.once('SIGINT', onSigint);
+    const bar = new ProgressBar(process.stderr);
+    try {
+      const result = await downloadModel({
+        repo: positionals[0],
+        revision: values.revision,
+        variant: values.variant,
+        modelsDir: values['models-dir'],
+        token: values.token,
+        force: values.force,
+        signal: controller.signal,
+        onProgress: (p) => bar.update(p),
+      });
+      bar.finish();
+      if (result.alreadyInstalled) process.stderr.write(`already installed: ${result.path}\n`);
+      else process.stderr.write(`installed ${result.repo}@${result.commit.slice(0, 12)} (${formatBytes(result.totalBytes)})\n`);
+      if (result.pending === 'convert') {
+        process.stderr.write(`this is a checkpoint that still needs converting: paligemma convert ${result.path} <out-dir>\n`);
+      }
+      process.stdout.write(`${result.path}\n`);
+      return 0;
+    } catch (e) {
+      bar.finish();
+      if (e instanceof DownloadError) {
+        process.stderr.write(`paligemma download: ${e.message}\n`);
+        return e.reason === 'cancelled' ? 130 : 1;
+      }
+      throw e;
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
+  },
+};
+
+/** One line on stderr, redrawn in place on a terminal, a line per file otherwise. */
+class ProgressBar {
+  private lastFile: string | undefined;
+  private lastDraw = 0;
+  private drawn = false;
+  constructor(private readonly out: NodeJS.WriteStream) {}
+
+  update(p: DownloadProgress): void {
+    if (p.message && p.phase !== 'download') {
+      this.line(p.message);
+      return;
+    }
+    if (p.message) this.line(p.message); // a retry
+    if (p.phase !== 'download' || !p.file) return;
+    if (!this.out.isTTY) {
+      if (p.file !== this.lastFile) this.out.write(`${p.file} (${formatBytes(p.fileTotal ?? 0)})\n`);
+      this.lastFile = p.file;
+      return;
+    }
+    const now = Date.now();
+    if (now - this.lastDraw < 100 && p.fileBytes !== p.fileTotal) return;
+    this.lastDraw = now;
+    const fraction = p.total > 0 ? p.bytes / p.total : 0;
+    const width = 24;
+    const filled = Math.round(fraction * width);
+    const text = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(1).padStart(5)}% ` +
+      `${formatBytes(p.bytes)} / ${formatBytes(p.total)}  ${p.file} ${formatBytes(p.fileBytes ?? 0)}/${formatBytes(p.fileTotal ?? 0)}`;
+    const cols = this.out.columns || 100;
+    this.out.write(`\r${text.slice(0, cols - 1).padEnd(cols - 1)}`);
+    this.drawn = true;
+  }
+
+  private line(text: string): void {
+    if (this.drawn) this.out.write('\n');
+    this.drawn = false;
+    this.out.write(`${text}\n`);
+  }
+
+  finish(): void {
+    if (this.drawn) this.out.write('\n');
+    this.drawn = false;
+  }
+}
