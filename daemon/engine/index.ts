@@ -8,8 +8,7 @@ import { preprocess, type RgbImage } from './image/index.js';
 import { loadManifest, type Manifest } from './model/manifest.js';
 import type { ExecutionProvider, ExecutionProviderRequest } from './model/providers.js';
 import { DecoderSequence, ModelSessions } from './model/runtime.js';
-import { TextStream } from './text/stream.js';
-import { loadTokenizer, type TextTokenizer } from './text/tokenizer.js';
+import { encodePrompt, loadTokenizer, TextStream, type TextTokenizer } from './text/index.js';
 
 export { EngineError, isEngineError } from './errors.js';
 export type { EngineErrorCode } from './errors.js';
@@ -19,6 +18,8 @@ export type { Manifest } from './model/manifest.js';
 export type { ExecutionProvider, ExecutionProviderRequest } from './model/providers.js';
 export { parseExecutionProvider } from './model/providers.js';
 export type { StepRecord, Strategy } from './generate/decode.js';
+export { buildPrompt, oneLine } from './text/index.js';
+export type { PromptTask } from './text/index.js';
 
 export interface LoadOptions {
   executionProvider?: ExecutionProviderRequest;
@@ -108,15 +109,9 @@ export class PaliGemma {
   /** `<image>` x N, `<bos>`, prompt, `\n`, as transformers' PaliGemmaProcessor lays it out. */
   promptIds(prompt: string): { inputIds: number[]; textIds: number[] } {
     const { tokens, image, text } = this.manifest;
-    const textIds = [tokens.bos, ...this.tokenizer.encode(`${prompt}\n`)];
-    const total = image.numImageTokens + textIds.length;
-    if (total >= text.maxPositions) {
-      throw new EngineError(
-        'prompt-too-long',
-        `the prompt is ${textIds.length} tokens; with ${image.numImageTokens} image tokens that exceeds the model's ${text.maxPositions} positions`,
-      );
-    }
-    return { inputIds: [...new Array<number>(image.numImageTokens).fill(tokens.image), ...textIds], textIds };
+    // The prompt must leave room for at least one generated token.
+    const inputIds = encodePrompt(this.tokenizer, tokens, prompt, image.numImageTokens, { maxTokens: text.maxPositions - 1 });
+    return { inputIds, textIds: inputIds.slice(image.numImageTokens) };
   }
 
   async generate(opts: GenerateOptions): Promise<GenerateResult> {
