@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { defaultModelsDir, downloadModel, DownloadError, formatBytes, type DownloadProgress } from '../engine/download/index.js';
 import type { Command } from './main.js';
 
-const usage = `usage: paligemma download <repo-id> [--revision R] [--variant V] [--models-dir D] [--token T] [--force]
+const usage = `usage: paligemma download <repo-id> [--revision R] [--variant V | --dtype T] [--models-dir D] [--token T] [--force]
 
 Downloads a PaliGemma model from the Hugging Face Hub, checks every file's size and hash, and
 installs it as <models-dir>/<owner>--<name>[--<variant>]. An interrupted download resumes where
@@ -12,6 +12,8 @@ it stopped (the partial files wait in <models-dir>/.downloads/).
   <repo-id>        e.g. onnx-community/paligemma2-3b-pt-224 or google/paligemma-3b-mix-224
   --revision R     branch, tag or commit (default main)
   --variant V      for ONNX exports (onnx/*.onnx): fp32, fp16, q4, q4f16, quantized, ...
+  --dtype T        for checkpoints (safetensors), converted after the download: fp32
+                   (default), fp16 or int4
   --models-dir D   default $PALIGEMMA_MODELS_DIR, else ${defaultModelsDir()}
   --token T        Hugging Face token (default $HF_TOKEN); gated models (google/paligemma*)
                    need one, after accepting the license on the model's page
@@ -30,6 +32,7 @@ export const command: Command = {
         options: {
           revision: { type: 'string' },
           variant: { type: 'string' },
+          dtype: { type: 'string' },
           'models-dir': { type: 'string' },
           token: { type: 'string' },
           force: { type: 'boolean' },
@@ -58,6 +61,7 @@ export const command: Command = {
         repo: positionals[0],
         revision: values.revision,
         variant: values.variant,
+        dtype: values.dtype as 'fp32' | 'fp16' | 'int4' | undefined,
         modelsDir: values['models-dir'],
         token: values.token,
         force: values.force,
@@ -67,9 +71,6 @@ export const command: Command = {
       bar.finish();
       if (result.alreadyInstalled) process.stderr.write(`already installed: ${result.path}\n`);
       else process.stderr.write(`installed ${result.repo}@${result.commit.slice(0, 12)} (${formatBytes(result.totalBytes)})\n`);
-      if (result.pending === 'convert') {
-        process.stderr.write(`this is a checkpoint that still needs converting: paligemma convert ${result.path} <out-dir>\n`);
-      }
       process.stdout.write(`${result.path}\n`);
       return 0;
     } catch (e) {

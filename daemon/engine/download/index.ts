@@ -36,6 +36,8 @@ export interface DownloadProgress {
 }
 
 /** Converts a downloaded checkpoint folder into a model folder (manifest.json + graphs). */
+export type ConvertDtype = 'fp32' | 'fp16' | 'int4';
+
 export type ConvertCheckpoint = (checkpointDir: string, outDir: string, onProgress?: (message: string, fraction?: number) => void) => Promise<void>;
 
 export interface DiskSpace {
@@ -62,6 +64,8 @@ export interface DownloadOptions {
   stallTimeoutMs?: number;
   /** How checkpoints become model folders; null: install the checkpoint unconverted. */
   convert?: ConvertCheckpoint | null;
+  /** Weight dtype of a converted checkpoint (default fp32, as the converter); part of the install folder's name. */
+  dtype?: ConvertDtype;
   /** Tests inject these. */
   fetch?: typeof fetch;
   statfs?: (path: string) => Promise<DiskSpace>;
@@ -105,6 +109,8 @@ export function installName(repo: string, variant?: string): string {
   return variant ? `${base}--${variant}` : base;
 }
 
+const CONVERTED_SIZE: Record<ConvertDtype, number> = { fp32: 2, fp16: 1, int4: 0.5 };
+
 // Room left over besides the files themselves (filesystem metadata, the record, the lock).
 const DISK_MARGIN = 64 * 1024 * 1024;
 
@@ -118,6 +124,9 @@ export async function downloadModel(o: DownloadOptions): Promise<DownloadResult>
     accessToken: token,
     fetch: o.fetch ?? fetch,
   };
+  if (o.dtype !== undefined && !(o.dtype in CONVERTED_SIZE)) {
+    throw new DownloadError('no-variant', `dtype '${o.dtype}' is not one of ${Object.keys(CONVERTED_SIZE).join(', ')}`);
+  }
   const revision = o.revision ?? 'main';
   const modelsDir = o.modelsDir ?? defaultModelsDir();
   const report = (p: DownloadProgress) => o.onProgress?.(p);
@@ -130,7 +139,9 @@ export async function downloadModel(o: DownloadOptions): Promise<DownloadResult>
   cancelled();
   const files = await listRepoFiles(hub, commit);
   const plan = planDownload(o.repo, files, o.variant);
-  const target = join(modelsDir, installName(o.repo, plan.variant));
+  const convert = plan.layout === 'checkpoint' ? await resolveConverter(o.convert, o.dtype ?? 'fp32') : null;
+  // Converted checkpoints are named by dtype, ONNX exports by variant; raw checkpoints by neither.
+  const target = join(modelsDir, installName(o.repo, plan.variant ?? (convert ? (o.dtype ?? 'fp32') : undefined)));
   const base: Omit<DownloadResult, 'path' | 'downloadedBytes' | 'alreadyInstalled' | 'converted'> = {
     repo: o.repo,
     commit,
@@ -160,9 +171,9 @@ export async function downloadModel(o: DownloadOptions): Promise<DownloadResult>
     await mkdir(work, { recursive: true });
     const have = await Promise.all(plan.files.map((f) => presentBytes(work, f)));
     const remaining = plan.totalBytes - have.reduce((a, b) => a + b, 0);
-    const convert = plan.layout === 'checkpoint' ? await resolveConverter(o.convert) : null;
-    // A conversion writes about as much as it reads (fp32/fp16 graphs from the same weights).
-    await checkDiskSpace(modelsDir, remaining + (convert ? plan.totalBytes : 0) + DISK_MARGIN, o.statfs);
+    // A conversion writes the same weights again: up to twice the bytes for fp32 from a bf16 checkpoint.
+    const convertedBytes = convert ? plan.totalBytes * CONVERTED_SIZE[o.dtype ?? 'fp32'] : 0;
+    await checkDiskSpace(modelsDir, remaining + convertedBytes + DISK_MARGIN, o.statfs);
 
     const downloadedBytes = await downloadAll(hub, commit, plan, work, o, report);
     cancelled();
@@ -186,6 +197,7 @@ export async function downloadModel(o: DownloadOptions): Promise<DownloadResult>
         await convert(work, staging, (message, fraction) =>
           report({ phase: 'convert', bytes: plan.totalBytes, total: plan.totalBytes, message, fileBytes: fraction }),
         );
+        if (o.convert === undefined) await nameConvertedModel(staging, o.repo, commit);
         await writeRecord(staging, { ...record, converted: true });
         await replaceInto(staging, target, o.force);
       } catch (e) {
@@ -361,13 +373,21 @@ function isAlive(pid: number): boolean {
   }
 }
 
-// The converter (daemon/engine/convert) is loaded only when a checkpoint needs it. Until it
-// exports `convert`, checkpoints are installed unconverted with `pending: 'convert'`.
-async function resolveConverter(option: ConvertCheckpoint | null | undefined): Promise<ConvertCheckpoint | null> {
+// The converter (daemon/engine/convert) is loaded only when a checkpoint needs it: it pulls in
+// the graph builders, which a plain ONNX download never uses.
+async function resolveConverter(option: ConvertCheckpoint | null | undefined, dtype: ConvertDtype): Promise<ConvertCheckpoint | null> {
   if (option !== undefined) return option;
-  const specifier = '../convert/index.js';
-  const mod = (await import(specifier).catch(() => null)) as { convert?: unknown } | null;
-  if (typeof mod?.convert !== 'function') return null;
-  const convert = mod.convert as (options: { input: string; output: string; onProgress?: unknown }) => Promise<unknown>;
-  return (input, output, onProgress) => convert({ input, output, onProgress }).then(() => undefined);
+  const { convert } = await import('../convert/index.js');
+  return async (input, output, onProgress) => {
+    await convert({ input, output, dtype, onProgress: (p) => onProgress?.(p.message, p.fraction) });
+  };
+}
+
+/** The converter names the model after its input folder (our .downloads key): use the repo id. */
+async function nameConvertedModel(dir: string, repo: string, commit: string): Promise<void> {
+  const path = join(dir, 'manifest.json');
+  const manifest = JSON.parse(await readFile(path, 'utf8')) as { name?: string; source?: Record<string, unknown> };
+  manifest.name = repo;
+  if (manifest.source) manifest.source.path = `${repo}@${commit}`;
+  await writeFile(path, JSON.stringify(manifest, null, 2) + '\n');
 }

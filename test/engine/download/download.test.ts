@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, beforeEach, test } from 'node:test';
 import { downloadModel, DownloadError, type DownloadOptions, type DownloadProgress } from '../../../daemon/engine/download/index.js';
 import { startHubServer, type FixtureRepo, type HubServer } from './hub-server.js';
@@ -267,4 +268,29 @@ test('cancelling stops the download and keeps what arrived for a resume', async 
   assert.ok(tree(join(models, '.downloads')).some((f) => f.endsWith('.onnx_data.part')));
   const result = await downloadModel(opts());
   assert.ok(readFileSync(join(result.path, 'onnx/decoder_model_merged_fp16.onnx_data')).equals(onnxRepo.files['onnx/decoder_model_merged_fp16.onnx_data'].content));
+});
+
+test('a real checkpoint (the tiny PaliGemma fixture) is downloaded and converted into a model folder', async () => {
+  const fixture = fileURLToPath(new URL('../../../../test/fixtures/tiny-paligemma-224/', import.meta.url));
+  const files: FixtureRepo['files'] = {};
+  for (const name of readdirSync(fixture)) {
+    files[name] = { content: readFileSync(join(fixture, name)), lfs: name.endsWith('.safetensors') || name.endsWith('.png') || name.endsWith('.jpg') };
+  }
+  const local = await startHubServer({ 'tiny/paligemma-224': { commit: 'e'.repeat(40), files } });
+  try {
+    const phases = new Set<string>();
+    const r = await downloadModel({ repo: 'tiny/paligemma-224', modelsDir: models, hubUrl: local.url, retries: 0, onProgress: (p) => phases.add(p.phase) });
+    assert.equal(r.converted, true);
+    assert.equal(r.path, join(models, 'tiny--paligemma-224--fp32'));
+    assert.ok(phases.has('convert'));
+    const manifest = JSON.parse(readFileSync(join(r.path, 'manifest.json'), 'utf8'));
+    assert.equal(manifest.name, 'tiny/paligemma-224');
+    assert.equal(manifest.dtype, 'fp32');
+    for (const f of Object.values(manifest.files as Record<string, string>)) assert.ok(existsSync(join(r.path, f)), f);
+    // Images and golden.json are not part of a checkpoint download; the downloaded checkpoint is gone.
+    assert.ok(!local.requests.some((q) => /\.(png|jpg)$/.test(q.path)));
+    assert.deepEqual(tree(join(models, '.downloads')), []);
+  } finally {
+    await local.close();
+  }
 });
