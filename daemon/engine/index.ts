@@ -253,7 +253,7 @@ async function chooseProvider(dir: string, manifest: Manifest, threads: number |
       return await ModelSessions.create(dir, manifest, ep, threads);
     } catch (e) {
       if (!isEngineError(e, 'provider-unavailable')) throw e;
-      notes.push(`${ep}: ${e.message}`);
+      notes.push(`${ep} unavailable: ${e.message.split(' — ')[0]}`);
       return undefined;
     }
   };
