@@ -1,6 +1,6 @@
 // The Hugging Face Hub through its client library (@huggingface/hub): revision -> commit,
-// the file list with sizes and hashes, and byte ranges of one file (plain HTTP or Xet).
-import { downloadFile, fileDownloadInfo, HubApiError, listFiles, modelInfo } from '@huggingface/hub';
+// the file list with sizes and hashes, where a file is served; then byte ranges over plain HTTP.
+import { fileDownloadInfo, HubApiError, listFiles, modelInfo } from '@huggingface/hub';
 import { DownloadError } from './errors.js';
 import type { RepoFile } from './layout.js';
 import type { OpenRange } from './transfer.js';
@@ -113,19 +113,8 @@ export async function fileOpener(h: HubAccess, commit: string, file: RepoFile): 
   if (info.size !== file.size) {
     throw new DownloadError('integrity', `${what}: the Hub lists ${file.size} bytes but serves ${info.size}`);
   }
-  const xet = info.xet;
-  if (xet) {
-    // Xet storage has its own chunked protocol; the client library speaks it.
-    return async (offset) => {
-      try {
-        const blob = await downloadFile({ repo: h.repo, path: file.path, revision: commit, downloadInfo: info, ...params(h) });
-        if (!blob) throw new DownloadError('not-found', `${what}: not found (404)`);
-        return { start: offset, body: blob.slice(offset).stream() as ReadableStream<Uint8Array> };
-      } catch (e) {
-        throw hubError(h, what, e);
-      }
-    };
-  }
+  // Xet-backed files are fetched over plain HTTP too: the resolve route redirects a request
+  // that does not ask for Xet metadata to a bridge serving the bytes, with range support.
   const url = info.url;
   return async (offset, signal) => {
     const headers: Record<string, string> = {};

@@ -294,3 +294,19 @@ test('a real checkpoint (the tiny PaliGemma fixture) is downloaded and converted
     await local.close();
   }
 });
+
+test('the token goes to the Hub but not to the storage host a redirect leads to', async () => {
+  const cdn = await startHubServer({ 'google/tiny-gated': ckptRepo });
+  const origin = await startHubServer({ 'google/tiny-gated': ckptRepo }, { cdnBase: cdn.url });
+  try {
+    const r = await downloadModel(opts({ repo: 'google/tiny-gated', variant: undefined, token: 'hf_allowed', hubUrl: origin.url }));
+    assert.ok(readFileSync(join(r.path, 'model.safetensors')).equals(ckptRepo.files['model.safetensors'].content));
+    const fromCdn = cdn.requests.filter((q) => q.path.startsWith('/cdn/'));
+    assert.ok(fromCdn.length > 0);
+    assert.ok(fromCdn.every((q) => q.authorization === undefined), JSON.stringify(fromCdn));
+    assert.ok(origin.requests.filter((q) => q.path.includes('/resolve/')).every((q) => q.authorization === 'Bearer hf_allowed'));
+  } finally {
+    await origin.close();
+    await cdn.close();
+  }
+});

@@ -49,7 +49,12 @@ export function sha256(content: Buffer): string {
   return createHash('sha256').update(content).digest('hex');
 }
 
-export async function startHubServer(repos: Record<string, FixtureRepo>): Promise<HubServer> {
+export interface HubServerOptions {
+  /** Where LFS redirects point (another origin, like the Hub's CDN); default this server. */
+  cdnBase?: string;
+}
+
+export async function startHubServer(repos: Record<string, FixtureRepo>, options: HubServerOptions = {}): Promise<HubServer> {
   const state = {
     requests: [] as RecordedRequest[],
     cutOnce: new Map<string, number>(),
@@ -175,7 +180,7 @@ export async function startHubServer(repos: Record<string, FixtureRepo>): Promis
         const sum = sha256(file.content);
         res.writeHead(302, {
           ...headers,
-          Location: `/cdn/${sum}`,
+          Location: `${options.cdnBase ?? ''}/cdn/${sum}`,
           ETag: `"${gitBlobSha1(file.content)}"`,
           'X-Linked-Etag': `"${sum}"`,
           'X-Linked-Size': String(file.content.length),
