@@ -27,7 +27,7 @@ const LOC = String.raw`<loc(\d{4})>`;
 const LOC4 = String.raw`${LOC}\s*${LOC}\s*${LOC}\s*${LOC}`;
 const SEG16 = String.raw`((?:\s*<seg\d{3}>){${SEG_CODES}})`;
 /** Tokens that are never part of a label or an answer. */
-const CONTROL = /<(?:loc\d{4}|seg\d{3}|eos|bos|pad|unk|image|mask)>/g;
+const CONTROL = /<(?:loc\d+|seg\d+|eos|bos|pad|unk|image|mask)>/g;
 
 export function parseDetections(raw: string, width: number, height: number): Detection[] {
   checkSize(width, height);
@@ -55,7 +55,7 @@ export function parseSegments(raw: string, width: number, height: number): Segme
 
 /** Caption / OCR / answer text for display: no loc/seg/control tokens, no surrounding blanks. */
 export function cleanText(text: string): string {
-  return text.replace(/[ \t]*<(?:loc\d{4}|seg\d{3}|eos|bos|pad|unk|image|mask)>[ \t]*/g, ' ').replace(/ {2,}/g, ' ').trim();
+  return text.replace(/[ \t]*<(?:loc\d+|seg\d+|eos|bos|pad|unk|image|mask)>[ \t]*/g, ' ').replace(/ {2,}/g, ' ').trim();
 }
 
 function checkSize(width: number, height: number): void {
