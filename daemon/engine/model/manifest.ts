@@ -79,6 +79,7 @@ export async function loadManifest(dir: string): Promise<Manifest> {
 
 /** Checks the shape of a parsed manifest; `where` names the file in error messages. */
 export function validateManifest(json: unknown, where = MANIFEST_FILE): Manifest {
+  const path = (field: string, k: string): string => (field ? `${field}.${k}` : k);
   const bad = (field: string, want: string): never => {
     throw new EngineError('model-invalid', `${where}: '${field}' must be ${want}`);
   };
@@ -86,24 +87,24 @@ export function validateManifest(json: unknown, where = MANIFEST_FILE): Manifest
     v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : bad(field, 'an object');
   const int = (o: Record<string, unknown>, k: string, field: string, min = 0): number => {
     const v = o[k];
-    return typeof v === 'number' && Number.isInteger(v) && v >= min ? v : bad(`${field}.${k}`, `an integer >= ${min}`);
+    return typeof v === 'number' && Number.isInteger(v) && v >= min ? v : bad(path(field, k), `an integer >= ${min}`);
   };
   const num = (o: Record<string, unknown>, k: string, field: string): number => {
     const v = o[k];
-    return typeof v === 'number' && Number.isFinite(v) ? v : bad(`${field}.${k}`, 'a finite number');
+    return typeof v === 'number' && Number.isFinite(v) ? v : bad(path(field, k), 'a finite number');
   };
   const str = (o: Record<string, unknown>, k: string, field: string): string => {
     const v = o[k];
-    return typeof v === 'string' && v.length > 0 ? v : bad(`${field}.${k}`, 'a non-empty string');
+    return typeof v === 'string' && v.length > 0 ? v : bad(path(field, k), 'a non-empty string');
   };
   const oneOf = <T extends string>(o: Record<string, unknown>, k: string, field: string, values: readonly T[]): T => {
     const v = o[k];
-    return values.includes(v as T) ? (v as T) : bad(`${field}.${k}`, `one of ${values.map((x) => `'${x}'`).join(', ')}`);
+    return values.includes(v as T) ? (v as T) : bad(path(field, k), `one of ${values.map((x) => `'${x}'`).join(', ')}`);
   };
   const triple = (o: Record<string, unknown>, k: string, field: string): [number, number, number] => {
     const v = o[k];
     if (!Array.isArray(v) || v.length !== 3 || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) {
-      return bad(`${field}.${k}`, 'an array of 3 numbers');
+      return bad(path(field, k), 'an array of 3 numbers');
     }
     return [v[0], v[1], v[2]];
   };
@@ -166,10 +167,10 @@ export function validateManifest(json: unknown, where = MANIFEST_FILE): Manifest
   return {
     format: 'paligemma-onnx',
     formatVersion: 1,
-    name: str(root, 'name', '(root)'),
-    architecture: oneOf(root, 'architecture', '(root)', ['paligemma', 'paligemma2'] as const),
-    dtype: oneOf(root, 'dtype', '(root)', ['fp32', 'fp16', 'int4'] as const),
-    kvDtype: oneOf(root, 'kvDtype', '(root)', ['float32', 'float16'] as const),
+    name: str(root, 'name', ''),
+    architecture: oneOf(root, 'architecture', '', ['paligemma', 'paligemma2'] as const),
+    dtype: oneOf(root, 'dtype', '', ['fp32', 'fp16', 'int4'] as const),
+    kvDtype: oneOf(root, 'kvDtype', '', ['float32', 'float16'] as const),
     image: {
       size,
       patchSize,
