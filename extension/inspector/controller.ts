@@ -35,6 +35,13 @@ export interface InspectorHost {
   writeClipboard(text: string): Promise<void>;
   /** Called whenever the inspected image changes (the panel updates its title). */
   onImageChanged?(source: ImageSource): void;
+  /** The user's settings for every request (paligemma.maxNewTokens, paligemma.captionLanguage). */
+  taskDefaults?(): TaskDefaults;
+}
+
+export interface TaskDefaults {
+  maxNewTokens?: number;
+  language?: string;
 }
 
 /** Pasted images travel as base64 in messages and in the saved webview state: keep them bounded. */
@@ -53,18 +60,20 @@ interface Request {
 }
 
 /** The protocol request for a task. */
-export function requestFor(task: InspectorTask, image: ImageRef): Request {
+export function requestFor(task: InspectorTask, image: ImageRef, defaults: TaskDefaults = {}): Request {
+  const decoding = defaults.maxNewTokens !== undefined ? { decoding: { maxNewTokens: defaults.maxNewTokens } } : {};
+  const language = defaults.language ? { language: defaults.language } : {};
   switch (task.kind) {
     case 'caption':
-      return { type: Caption.type, params: { image, ...(task.detail ? { detail: task.detail } : {}) } };
+      return { type: Caption.type, params: { image, ...language, ...(task.detail ? { detail: task.detail } : {}), ...decoding } };
     case 'ocr':
-      return { type: Ocr.type, params: { image } };
+      return { type: Ocr.type, params: { image, ...decoding } };
     case 'answer':
-      return { type: Answer.type, params: { image, question: task.question } };
+      return { type: Answer.type, params: { image, question: task.question, ...language, ...decoding } };
     case 'detect':
-      return { type: Detect.type, params: { image, objects: task.objects } };
+      return { type: Detect.type, params: { image, objects: task.objects, ...decoding } };
     case 'segment':
-      return { type: Segment.type, params: { image, object: task.object } };
+      return { type: Segment.type, params: { image, object: task.object, ...decoding } };
   }
 }
 
@@ -208,7 +217,7 @@ export class InspectorController {
     this.inFlight.set(requestId, entry);
     try {
       const image = await this.host.imageRef(this.source);
-      const req = requestFor(task, image);
+      const req = requestFor(task, image, this.host.taskDefaults?.());
       if (this.daemon.onTokens && task.kind !== 'detect' && task.kind !== 'segment') {
         entry.streamId = `inspector-${process.pid}-${++streamCounter}`;
         this.streams.set(entry.streamId, requestId);

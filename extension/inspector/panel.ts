@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import type { ImageRef } from '../../daemon/protocol.js';
 import type { ImageSource, InspectorImage, InspectorTask, WebviewMessage } from '../../webview/messages.js';
 import { IMAGE_EXTENSIONS, InspectorController, isImagePath, type DaemonRequester, type InspectorHost } from './controller.js';
+import { readConfig } from '../config.js';
 import { inspectorHtml } from './html.js';
 
 export const INSPECTOR_VIEW_TYPE = 'paligemma.inspector';
@@ -47,6 +48,10 @@ export class InspectorPanel implements vscode.Disposable {
         vscode.window.setStatusBarMessage('$(check) Text copied', 2000);
       },
       onImageChanged: (s) => this.setTitle(s),
+      taskDefaults: () => {
+        const config = readConfig();
+        return { maxNewTokens: config.maxNewTokens, language: config.captionLanguage };
+      },
     };
     if (source?.kind === 'uri') this.imageRoots = [parentOf(vscode.Uri.parse(source.uri))];
     this.applyOptions();

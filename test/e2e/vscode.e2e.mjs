@@ -11,6 +11,9 @@ const MODEL_FIXTURE = join(h.FIXTURES, 'tiny-paligemma-224');
 /** The query the inspector test detects; chosen because the tiny model answers it with boxes on wide.jpg. */
 const DETECT_IMAGE = 'wide.jpg';
 const DETECT_QUERY = 'red square';
+/** The workspace sets these, and the CLI reference runs are given the same. */
+const MAX_TOKENS = '64';
+const LANGUAGE = 'en';
 
 /** `Category: Title` of a contributed command, read from package.json so the tests follow renames. */
 function commandTitle(id) {
@@ -29,10 +32,13 @@ let page;
 const consoleErrors = [];
 
 /** The daemon CLI from the bundle, on its own socket: the reference the UI's results are checked against. */
-function cli(args) {
-  const env = { ...h.isolatedEnv(tmp), PALIGEMMA_RUNTIME_DIR: join(tmp, 'cli-runtime'), PALIGEMMA_MODEL: modelDir };
+function cli(args, runtimeDir = join(tmp, 'cli-runtime')) {
+  const env = { ...h.isolatedEnv(tmp), PALIGEMMA_RUNTIME_DIR: runtimeDir, PALIGEMMA_MODEL: modelDir };
   return h.run(process.execPath, [join(h.ROOT, 'dist', 'daemon.mjs'), ...args], { env, cwd: workspace });
 }
+
+/** Where the daemon that the extension starts listens (code-server's environment names it). */
+const extensionRuntimeDir = () => join(tmp, 'runtime', 'paligemma');
 
 before(async () => {
   h.requireInstalled();
@@ -44,9 +50,15 @@ before(async () => {
   for (const f of ['shapes.png', 'gradient.png', 'wide.jpg']) h.copyFixture(join(MODEL_FIXTURE, f), join(workspace, 'images', f));
   h.installExtension(tmp);
   h.writeUserSettings(tmp, { 'workbench.secondarySideBar.defaultVisibility': 'hidden' });
+  h.writeJson(join(workspace, '.vscode', 'settings.json'), {
+    'paligemma.modelPath': modelDir,
+    'paligemma.executionProvider': 'cpu',
+    'paligemma.maxNewTokens': Number(MAX_TOKENS),
+    'paligemma.captionLanguage': LANGUAGE,
+  });
   server = await h.startCodeServer(tmp, workspace, {
     // The daemon the extension starts inherits these: a private socket and the tiny model.
-    PALIGEMMA_RUNTIME_DIR: join(tmp, 'runtime', 'paligemma'),
+    PALIGEMMA_RUNTIME_DIR: extensionRuntimeDir(),
     PALIGEMMA_MODEL: modelDir,
   });
   browser = await h.launchBrowser(tmp);
@@ -59,11 +71,13 @@ before(async () => {
 after(async () => {
   await browser?.close().catch(() => undefined);
   await server?.stop();
-  if (modelDir && existsSync(join(tmp, 'cli-runtime'))) {
+  // Both daemons were started detached (they outlive their clients by design): stop them.
+  for (const dir of [join(tmp, 'cli-runtime'), extensionRuntimeDir()]) {
+    if (!existsSync(dir)) continue;
     try {
-      cli(['stop']);
-    } catch {
-      /* not running */
+      cli(['stop'], dir);
+    } catch (err) {
+      h.log(`stopping the daemon in ${dir}: ${err.message.split('\n')[0]}`);
     }
   }
   if (tmp) h.removeTemp(tmp);
@@ -71,7 +85,7 @@ after(async () => {
 
 describe('PaliGemma in VS Code', () => {
   test('(d) the image inspector draws the detection boxes the daemon finds, and keeps them across a reload', async () => {
-    const expected = JSON.parse(cli(['detect', join('images', DETECT_IMAGE), '--object', DETECT_QUERY, '--json']).trim().split('\n')[0]);
+    const expected = JSON.parse(cli(['detect', join('images', DETECT_IMAGE), '--object', DETECT_QUERY, '--max-tokens', MAX_TOKENS, '--json']).trim().split('\n')[0]);
     assert.ok(expected.objects.length > 0, `the tiny model finds no "${DETECT_QUERY}" in ${DETECT_IMAGE}: pick another query`);
 
     await h.openFile(page, DETECT_IMAGE);
@@ -118,5 +132,26 @@ describe('PaliGemma in VS Code', () => {
     assert.equal(await restored.locator('#overlay .box').count(), want.length);
     await h.screenshot(page, 'd-inspector-restored');
     assert.deepEqual(consoleErrors, [], 'no Content Security Policy violations');
+  });
+  test('(d) an image pasted into an empty inspector is shown and described from its bytes', async () => {
+    const expected = JSON.parse(cli(['caption', join('images', 'shapes.png'), '--lang', LANGUAGE, '--max-tokens', MAX_TOKENS, '--json']).trim().split('\n')[0]);
+    await h.runCommand(page, 'View: Close All Editors');
+    await h.runCommand(page, commandTitle('paligemma.openInspector'));
+    const webview = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+    await webview.locator('#empty:not([hidden])').waitFor({ timeout: 30_000 });
+    const png = readFileSync(join(workspace, 'images', 'shapes.png')).toString('base64');
+    await webview.locator('body').evaluate((_, b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const data = new DataTransfer();
+      data.items.add(new File([bytes], 'shapes.png', { type: 'image/png' }));
+      document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+    }, png);
+    await webview.locator('#stage:not([hidden]) #image').waitFor({ timeout: 30_000 });
+    assert.equal(await webview.locator('#image-name').textContent(), 'shapes.png');
+    assert.match(await webview.locator('#image').getAttribute('src'), /^data:image\/png;base64,/);
+    await webview.locator('#describe').click();
+    await webview.locator('#caption:not(.placeholder):not(.streaming)').waitFor({ timeout: 120_000 });
+    assert.equal(await webview.locator('#caption').textContent(), expected.text);
+    await h.screenshot(page, 'd-inspector-paste');
   });
 });

@@ -70,6 +70,16 @@ describe('InspectorController', () => {
     assert.deepEqual(host.posted.at(-1), { type: 'result', requestId: 'r1', result: { kind: 'caption', text: 'a red square', meta } });
   });
 
+  it("adds the user's token limit and language to every request", async () => {
+    const host = { ...fakeHost(), taskDefaults: () => ({ maxNewTokens: 32, language: 'de' }) };
+    const daemon = fakeDaemon(async (call) => (call.method === Detect.method ? { objects: [], ...meta } : { text: 't', ...meta }));
+    const c = new InspectorController(host, daemon, file);
+    await c.handle({ type: 'run', requestId: 'a', task: { kind: 'answer', question: 'was?' } });
+    await c.handle({ type: 'run', requestId: 'd', task: { kind: 'detect', objects: ['cat'] } });
+    assert.deepEqual(daemon.calls[0].params, { image: { path: '/work/a.png' }, question: 'was?', language: 'de', decoding: { maxNewTokens: 32 } });
+    assert.deepEqual(daemon.calls[1].params, { image: { path: '/work/a.png' }, objects: ['cat'], decoding: { maxNewTokens: 32 } });
+  });
+
   it('maps detect and segment to their requests and passes the objects through', async () => {
     const host = fakeHost();
     const objects = [{ label: 'cat', box: { x0: 1, y0: 2, x1: 30, y1: 40 } }];
