@@ -18,8 +18,8 @@ export type { Manifest } from './model/manifest.js';
 export type { ExecutionProvider, ExecutionProviderRequest } from './model/providers.js';
 export { parseExecutionProvider } from './model/providers.js';
 export type { StepRecord, Strategy } from './generate/decode.js';
-export { buildPrompt, oneLine } from './text/index.js';
-export type { PromptTask } from './text/index.js';
+export { buildPrompt, oneLine, parseDetections, parseSegments, cleanText } from './text/index.js';
+export type { PromptTask, Detection, Segment } from './text/index.js';
 
 export interface LoadOptions {
   executionProvider?: ExecutionProviderRequest;
