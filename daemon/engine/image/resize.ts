@@ -81,15 +81,31 @@ function resizeHorizontal(src: Uint8Array, width: number, height: number, outWid
   const half = precision > 0 ? 2 ** (precision - 1) : 0;
   for (let y = 0; y < height; y++) {
     const row = y * width * ch;
-    const orow = y * outWidth * ch;
+    let o = y * outWidth * ch;
     for (let x = 0; x < outWidth; x++) {
       const w0 = x * maxTaps;
       const n = count[x];
-      const s0 = row + start[x] * ch;
-      for (let c = 0; c < ch; c++) {
-        let acc = half;
-        for (let j = 0, s = s0 + c; j < n; j++, s += ch) acc += src[s] * weights[w0 + j];
-        out[orow + x * ch + c] = clamp8(acc >> precision);
+      let s = row + start[x] * ch;
+      if (ch === 3) {
+        // the common case, with one accumulator per channel (3x fewer passes over the taps)
+        let r = half;
+        let g = half;
+        let b = half;
+        for (let j = 0; j < n; j++, s += 3) {
+          const k = weights[w0 + j];
+          r += src[s] * k;
+          g += src[s + 1] * k;
+          b += src[s + 2] * k;
+        }
+        out[o++] = clamp8(r >> precision);
+        out[o++] = clamp8(g >> precision);
+        out[o++] = clamp8(b >> precision);
+      } else {
+        for (let c = 0; c < ch; c++) {
+          let acc = half;
+          for (let j = 0, t = s + c; j < n; j++, t += ch) acc += src[t] * weights[w0 + j];
+          out[o++] = clamp8(acc >> precision);
+        }
       }
     }
   }
@@ -101,16 +117,18 @@ function resizeVertical(src: Uint8Array, width: number, height: number, outHeigh
   const stride = width * ch;
   const out = new Uint8Array(outHeight * stride);
   const half = precision > 0 ? 2 ** (precision - 1) : 0;
+  const acc = new Int32Array(stride);
   for (let y = 0; y < outHeight; y++) {
+    // row by row: each tap adds one whole input row (sequential memory access)
+    acc.fill(half);
     const w0 = y * maxTaps;
-    const n = count[y];
-    const s0 = start[y] * stride;
-    const orow = y * stride;
-    for (let i = 0; i < stride; i++) {
-      let acc = half;
-      for (let j = 0, s = s0 + i; j < n; j++, s += stride) acc += src[s] * weights[w0 + j];
-      out[orow + i] = clamp8(acc >> precision);
+    for (let j = 0; j < count[y]; j++) {
+      const k = weights[w0 + j];
+      const s0 = (start[y] + j) * stride;
+      for (let i = 0; i < stride; i++) acc[i] += src[s0 + i] * k;
     }
+    const orow = y * stride;
+    for (let i = 0; i < stride; i++) out[orow + i] = clamp8(acc[i] >> precision);
   }
   return out;
 }
