@@ -18,6 +18,8 @@ it stopped (the partial files wait in <models-dir>/.downloads/).
   --token T        Hugging Face token (default $HF_TOKEN); gated models (google/paligemma*)
                    need one, after accepting the license on the model's page
   --force          replace an installed model of the same name
+  --json           machine-readable output for other programs (the extension): one JSON object
+                   per line on stdout, {"progress": ...} events then {"result": ...} or {"error": ...}
 Environment: HF_ENDPOINT points at another Hub (a mirror).
 `;
 
@@ -36,6 +38,7 @@ export const command: Command = {
           'models-dir': { type: 'string' },
           token: { type: 'string' },
           force: { type: 'boolean' },
+          json: { type: 'boolean' },
           help: { type: 'boolean', short: 'h' },
         },
       });
@@ -55,7 +58,18 @@ export const command: Command = {
     const controller = new AbortController();
     const onSigint = () => controller.abort();
     process.once('SIGINT', onSigint);
+    const json = values.json === true;
+    const emit = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
     const bar = new ProgressBar(process.stderr);
+    // A line per chunk would be thousands a second: a few a second, plus every file's end and every message.
+    let lastEmit = 0;
+    const throttled = (p: DownloadProgress) => {
+      const now = Date.now();
+      if (p.phase !== 'download' || p.message || p.fileBytes === p.fileTotal || now - lastEmit >= 250) {
+        lastEmit = now;
+        emit({ progress: p });
+      }
+    };
     try {
       const result = await downloadModel({
         repo: positionals[0],
@@ -66,9 +80,13 @@ export const command: Command = {
         token: values.token,
         force: values.force,
         signal: controller.signal,
-        onProgress: (p) => bar.update(p),
+        onProgress: (p) => (json ? throttled(p) : bar.update(p)),
       });
       bar.finish();
+      if (json) {
+        emit({ result });
+        return 0;
+      }
       if (result.alreadyInstalled) process.stderr.write(`already installed: ${result.path}\n`);
       else process.stderr.write(`installed ${result.repo}@${result.commit.slice(0, 12)} (${formatBytes(result.totalBytes)})\n`);
       process.stdout.write(`${result.path}\n`);
@@ -76,7 +94,8 @@ export const command: Command = {
     } catch (e) {
       bar.finish();
       if (e instanceof DownloadError) {
-        process.stderr.write(`paligemma download: ${e.message}\n`);
+        if (json) emit({ error: { reason: e.reason, code: e.code, message: e.message } });
+        else process.stderr.write(`paligemma download: ${e.message}\n`);
         return e.reason === 'cancelled' ? 130 : 1;
       }
       throw e;

@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { homedir } from 'node:os';
 import { mkdir, open, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { DownloadError } from './errors.js';
 import { checkRepoId, checkToken, DEFAULT_HUB_URL, fileOpener, listRepoFiles, resolveCommit, type HubAccess } from './hub.js';
 import { formatBytes, planDownload, type DownloadPlan, type RepoFile, type RepoLayout } from './layout.js';
@@ -234,6 +234,11 @@ async function downloadAll(
   const retries = o.retries ?? 3;
   for (const file of plan.files) {
     const finalPath = join(work, file.path);
+    if (file.size === 0) {
+      // Nothing to fetch (and a range probe of an empty file is a 416).
+      await mkdir(dirname(finalPath), { recursive: true });
+      await writeFile(finalPath, '');
+    }
     if ((await stat(finalPath).catch(() => null))?.size === file.size) {
       overall += file.size;
       report({ phase: 'download', bytes: overall, total: plan.totalBytes, file: file.path, fileBytes: file.size, fileTotal: file.size });
