@@ -75,18 +75,18 @@ export interface OcrParams extends StreamParams, CacheOnlyParams {
   image: ImageRef;
   decoding?: DecodingOptions;
 }
-export interface DetectParams extends StreamParams {
+export interface DetectParams extends StreamParams, CacheOnlyParams {
   image: ImageRef;
   objects: string[];
   decoding?: DecodingOptions;
 }
-export interface AnswerParams extends StreamParams {
+export interface AnswerParams extends StreamParams, CacheOnlyParams {
   image: ImageRef;
   question: string;
   language?: string;
   decoding?: DecodingOptions;
 }
-export interface SegmentParams extends StreamParams {
+export interface SegmentParams extends StreamParams, CacheOnlyParams {
   image: ImageRef;
   object: string;
   decoding?: DecodingOptions;

@@ -139,8 +139,10 @@ export class GuardedMessageReader extends AbstractMessageReader {
     if (next >= 0) {
       this.head = this.head.subarray(next + 1);
     } else {
-      // Keep a tail in case "Content-Length:" is split across chunks.
-      this.head = this.head.subarray(Math.max(0, this.head.length - 15));
+      // Keep a tail in case "Content-Length:" is split across chunks; it holds no line break,
+      // so it cannot hold a header end and be parsed (and dropped) again.
+      const lastBreak = this.head.lastIndexOf(0x0a);
+      this.head = this.head.subarray(Math.max(lastBreak + 1, this.head.length - 15));
     }
   }
 

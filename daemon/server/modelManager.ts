@@ -81,9 +81,17 @@ export class ModelManager {
   load(path: string, executionProvider?: ExecutionProviderSetting, signal?: AbortSignal): Promise<ModelStatus> {
     return this.scheduler.submit(async (sig) => {
       this.disarmKeepAlive();
+      const previous = { path: this.path, executionProvider: this.executionProvider };
       this.path = path;
       if (executionProvider) this.executionProvider = executionProvider;
-      await this.ensureLoaded(sig);
+      try {
+        await this.ensureLoaded(sig);
+      } catch (e) {
+        // A bad loadModel must not strand everyone: later requests use (and reload) the old model.
+        this.path = previous.path;
+        this.executionProvider = previous.executionProvider;
+        throw e;
+      }
       return this.status();
     }, signal);
   }
@@ -116,12 +124,13 @@ export class ModelManager {
     const path = this.requirePath();
     const ep = this.executionProvider;
     if (this.active && this.active.path === path && this.activeEp === ep) return this.active;
+    // A folder that is not a model fails here, before the current model is let go.
+    const { id } = await this.o.backend.identify(path);
     await this.release('switching model');
     this.setState('loading');
     const started = Date.now();
     this.o.onProgress?.({ kind: 'loadModel', message: `loading ${path}`, fraction: 0 });
     try {
-      const { id } = await this.o.backend.identify(path);
       const model = await this.o.backend.load(path, { executionProvider: ep, onProgress: this.o.onProgress });
       if (signal.aborted) {
         // Kept loaded anyway: the next request wants the same model.

@@ -62,6 +62,13 @@ function streamId(o: Obj, where: string): string | undefined {
   return optString(o, 'streamId', where);
 }
 
+function cacheOnly(o: Obj, where: string): boolean | undefined {
+  const v = o.cacheOnly;
+  if (v === undefined) return undefined;
+  if (typeof v !== 'boolean') throw invalidParams(`${where}.cacheOnly must be a boolean`);
+  return v;
+}
+
 function params(p: unknown, where: string): Obj {
   if (!isObj(p)) throw invalidParams(`${where}: params must be an object`);
   return p;
@@ -116,9 +123,9 @@ export function decoding(v: unknown, where: string): DecodingOptions {
     throw invalidParams(`${w}.strategy must be 'greedy', 'beam' or 'sample'`);
   }
   const numBeams = int(v, 'numBeams', w, 1, 16);
-  const temperature = num(v, 'temperature', w, 0, 100);
+  const temperature = num(v, 'temperature', w, Number.MIN_VALUE, 100);
   const topK = int(v, 'topK', w, 0, 1 << 20);
-  const topP = num(v, 'topP', w, 0, 1);
+  const topP = num(v, 'topP', w, Number.MIN_VALUE, 1);
   const seed = int(v, 'seed', w, 0, Number.MAX_SAFE_INTEGER);
   if (maxNewTokens !== undefined) out.maxNewTokens = maxNewTokens;
   if (minNewTokens !== undefined) out.minNewTokens = minNewTokens;
@@ -137,7 +144,7 @@ export function decoding(v: unknown, where: string): DecodingOptions {
 export function caption(p: unknown): CaptionParams & { decoding: DecodingOptions } {
   const w = 'caption';
   const o = params(p, w);
-  onlyKeys(o, w, ['image', 'language', 'detail', 'decoding', 'streamId']);
+  onlyKeys(o, w, ['image', 'language', 'detail', 'decoding', 'streamId', 'cacheOnly']);
   if (o.detail !== undefined && o.detail !== 'short' && o.detail !== 'long') {
     throw invalidParams(`${w}.detail must be 'short' or 'long'`);
   }
@@ -147,20 +154,21 @@ export function caption(p: unknown): CaptionParams & { decoding: DecodingOptions
     detail: o.detail as CaptionParams['detail'],
     decoding: decoding(o.decoding, w),
     streamId: streamId(o, w),
+    cacheOnly: cacheOnly(o, w),
   };
 }
 
 export function ocr(p: unknown): OcrParams & { decoding: DecodingOptions } {
   const w = 'ocr';
   const o = params(p, w);
-  onlyKeys(o, w, ['image', 'decoding', 'streamId']);
-  return { image: imageRef(o.image, w), decoding: decoding(o.decoding, w), streamId: streamId(o, w) };
+  onlyKeys(o, w, ['image', 'decoding', 'streamId', 'cacheOnly']);
+  return { image: imageRef(o.image, w), decoding: decoding(o.decoding, w), streamId: streamId(o, w), cacheOnly: cacheOnly(o, w) };
 }
 
 export function detect(p: unknown): DetectParams & { decoding: DecodingOptions } {
   const w = 'detect';
   const o = params(p, w);
-  onlyKeys(o, w, ['image', 'objects', 'decoding', 'streamId']);
+  onlyKeys(o, w, ['image', 'objects', 'decoding', 'streamId', 'cacheOnly']);
   if (!Array.isArray(o.objects) || o.objects.length === 0) throw invalidParams(`${w}.objects must be a non-empty array of strings`);
   const objects = o.objects.map((x, i) => {
     if (typeof x !== 'string' || x.trim() === '') throw invalidParams(`${w}.objects[${i}] must be a non-empty string`);
@@ -168,27 +176,28 @@ export function detect(p: unknown): DetectParams & { decoding: DecodingOptions }
     return x.trim();
   });
   text({ objects: objects.join(' ; ') }, 'objects', w);
-  return { image: imageRef(o.image, w), objects, decoding: decoding(o.decoding, w), streamId: streamId(o, w) };
+  return { image: imageRef(o.image, w), objects, decoding: decoding(o.decoding, w), streamId: streamId(o, w), cacheOnly: cacheOnly(o, w) };
 }
 
 export function answer(p: unknown): AnswerParams & { decoding: DecodingOptions } {
   const w = 'answer';
   const o = params(p, w);
-  onlyKeys(o, w, ['image', 'question', 'language', 'decoding', 'streamId']);
+  onlyKeys(o, w, ['image', 'question', 'language', 'decoding', 'streamId', 'cacheOnly']);
   return {
     image: imageRef(o.image, w),
     question: text(o, 'question', w),
     language: language(o, w),
     decoding: decoding(o.decoding, w),
     streamId: streamId(o, w),
+    cacheOnly: cacheOnly(o, w),
   };
 }
 
 export function segment(p: unknown): SegmentParams & { decoding: DecodingOptions } {
   const w = 'segment';
   const o = params(p, w);
-  onlyKeys(o, w, ['image', 'object', 'decoding', 'streamId']);
-  return { image: imageRef(o.image, w), object: text(o, 'object', w).trim(), decoding: decoding(o.decoding, w), streamId: streamId(o, w) };
+  onlyKeys(o, w, ['image', 'object', 'decoding', 'streamId', 'cacheOnly']);
+  return { image: imageRef(o.image, w), object: text(o, 'object', w).trim(), decoding: decoding(o.decoding, w), streamId: streamId(o, w), cacheOnly: cacheOnly(o, w) };
 }
 
 export function generate(p: unknown): GenerateParams & { decoding: DecodingOptions } {

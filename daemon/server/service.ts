@@ -15,7 +15,9 @@ import type {
   TokenNotification,
 } from '../protocol.js';
 import type { Backend, DecodedImage, GenerateOutput, ImageLimits, Task } from './backend.js';
-import { cancelled } from './errors.js';
+import { EngineError } from '../engine/errors.js';
+import { ErrorCodes } from '../protocol.js';
+import { cancelled, RpcFailure } from './errors.js';
 import { readImageRef } from './imageSource.js';
 import type { Logger } from './log.js';
 import { Lru } from './lru.js';
@@ -46,6 +48,9 @@ export interface RequestContext {
   sendToken?: (n: TokenNotification) => void;
 }
 
+const IMAGE_CACHE_BYTES = 256 * 1024 * 1024;
+const imageBytes = (img: DecodedImage) => img.width * img.height * 3;
+
 export const DEFAULT_LIMITS: ImageLimits = { maxPixels: 50_000_000, maxBytes: 50 * 1024 * 1024 };
 
 type TextPayload = { text: string };
@@ -58,6 +63,7 @@ interface TaskSpec<R> {
   prompt: string;
   decoding: DecodingOptions;
   streamId?: string;
+  cacheOnly?: boolean;
   finish: (out: GenerateOutput, image: DecodedImage) => R;
 }
 
@@ -76,7 +82,8 @@ export class PaliGemmaService {
   constructor(private readonly o: ServiceOptions) {
     this.limits = { ...DEFAULT_LIMITS, ...o.limits };
     this.cache = new ResultCache({ maxEntries: o.cacheEntries ?? 2048, dir: o.cacheDir });
-    this.images = new Lru<DecodedImage>(o.imageCacheEntries ?? 8);
+    // Bounded by count and by decoded bytes (a 50-megapixel image is 150 MB of RGB).
+    this.images = new Lru<DecodedImage>(o.imageCacheEntries ?? 16, IMAGE_CACHE_BYTES, imageBytes);
     this.models = new ModelManager({
       backend: o.backend,
       modelPath: o.modelPath,
@@ -100,19 +107,19 @@ export class PaliGemmaService {
   caption(params: unknown, ctx: RequestContext): Promise<TextResult> {
     const p = P.caption(params);
     const prompt = this.o.backend.prompt('caption', { language: p.language, detail: p.detail });
-    return this.runTask({ task: 'caption', image: p.image, prompt, decoding: p.decoding, streamId: p.streamId, finish: textOf }, ctx);
+    return this.runTask({ task: 'caption', image: p.image, prompt, decoding: p.decoding, streamId: p.streamId, cacheOnly: p.cacheOnly, finish: textOf }, ctx);
   }
 
   ocr(params: unknown, ctx: RequestContext): Promise<TextResult> {
     const p = P.ocr(params);
     const prompt = this.o.backend.prompt('ocr', {});
-    return this.runTask({ task: 'ocr', image: p.image, prompt, decoding: p.decoding, streamId: p.streamId, finish: textOf }, ctx);
+    return this.runTask({ task: 'ocr', image: p.image, prompt, decoding: p.decoding, streamId: p.streamId, cacheOnly: p.cacheOnly, finish: textOf }, ctx);
   }
 
   answer(params: unknown, ctx: RequestContext): Promise<TextResult> {
     const p = P.answer(params);
     const prompt = this.o.backend.prompt('answer', { question: p.question, language: p.language });
-    return this.runTask({ task: 'answer', image: p.image, prompt, decoding: p.decoding, streamId: p.streamId, finish: textOf }, ctx);
+    return this.runTask({ task: 'answer', image: p.image, prompt, decoding: p.decoding, streamId: p.streamId, cacheOnly: p.cacheOnly, finish: textOf }, ctx);
   }
 
   detect(params: unknown, ctx: RequestContext): Promise<ObjectsResult> {
@@ -125,6 +132,7 @@ export class PaliGemmaService {
         prompt,
         decoding: p.decoding,
         streamId: p.streamId,
+        cacheOnly: p.cacheOnly,
         finish: (out, img) => ({ objects: this.o.backend.parseObjects('detect', out.raw, img.width, img.height) }),
       },
       ctx,
@@ -142,6 +150,7 @@ export class PaliGemmaService {
         prompt,
         decoding: p.decoding,
         streamId: p.streamId,
+        cacheOnly: p.cacheOnly,
         finish: (out, img) => ({ objects: this.o.backend.parseObjects('segment', out.raw, img.width, img.height) }),
       },
       ctx,
@@ -211,8 +220,9 @@ export class PaliGemmaService {
       this.o.log.debug('cache hit', { task: spec.task, image: src.label, ms });
       return { ...hit, model: identity.name, ms, cached: true };
     }
+    if (spec.cacheOnly) throw new RpcFailure(ErrorCodes.NotCached, `no cached ${spec.task} result for ${src.label} yet`, 'not-cached');
     if (ctx.signal.aborted) throw cancelled();
-    const image = await this.decode(src.sha256, src.bytes);
+    const image = await this.decode(src.sha256, src.bytes, src.label);
     if (ctx.signal.aborted) throw cancelled();
     const { payload, name } = await this.models.use(async (active, signal) => {
       let generated = 0;
@@ -236,10 +246,14 @@ export class PaliGemmaService {
     return { ...payload, model: name, ms: Math.round(performance.now() - t0), cached: false };
   }
 
-  private async decode(sha: string, bytes: Buffer): Promise<DecodedImage> {
+  private async decode(sha: string, bytes: Buffer, label: string): Promise<DecodedImage> {
     const cached = this.images.get(sha);
     if (cached) return cached;
-    const image = await this.o.backend.decodeImage(bytes, this.limits);
+    const image = await this.o.backend.decodeImage(bytes, this.limits).catch((e: unknown) => {
+      // The engine decodes a buffer and calls it "image data"; name the file instead.
+      if (e instanceof EngineError) throw new EngineError(e.code, e.message.replace(/^(the )?image data/, label), { cause: e });
+      throw e;
+    });
     this.images.set(sha, image);
     return image;
   }

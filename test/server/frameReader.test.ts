@@ -93,3 +93,12 @@ test('non-object messages, batches and bad ids are invalid requests', async () =
   ]);
   assert.deepEqual(messages.map((m) => m.id), [8]);
 });
+
+test('a bad header followed by nothing else is dropped (no spinning on it)', async () => {
+  const { messages, problems, write } = setup();
+  await write('Content-Length: banana\r\n\r\n');
+  await write('\x00\x01\r\n\r\n');
+  await write(frame(req(4)));
+  assert.equal(problems.length, 1);
+  assert.deepEqual(messages.map((m) => m.id), [4]);
+});

@@ -1,0 +1,98 @@
+// The real backend: the engine's public API behind the server's small Backend interface.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EngineError } from '../engine/errors.js';
+import { loadImage, type RgbImage } from '../engine/image/index.js';
+import { PaliGemma } from '../engine/index.js';
+import * as text from '../engine/text/index.js';
+import type { DetectedObject } from '../protocol.js';
+import type { Backend, DecodedImage, GenerateOutput, GenerateRequest, LoadedModel, Task, TaskPromptParams } from './backend.js';
+import { sha256 } from './imageSource.js';
+
+export function engineBackend(): Backend {
+  return {
+    async identify(path) {
+      let manifest: Buffer;
+      try {
+        manifest = await readFile(join(path, 'manifest.json'));
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') {
+          throw new EngineError('model-missing', `no converted model at ${path} (manifest.json not found); convert one with \`paligemma convert\``);
+        }
+        throw new EngineError('model-invalid', `cannot read ${join(path, 'manifest.json')}: ${(e as Error).message}`);
+      }
+      let name: unknown;
+      try {
+        name = (JSON.parse(manifest.toString('utf8')) as { name?: unknown }).name;
+      } catch (e) {
+        throw new EngineError('model-invalid', `${join(path, 'manifest.json')} is not valid JSON: ${(e as Error).message}`);
+      }
+      return { id: sha256(manifest).slice(0, 32), name: typeof name === 'string' ? name : path };
+    },
+
+    async load(path, { executionProvider, onProgress }) {
+      onProgress?.({ kind: 'loadModel', message: `creating ${executionProvider} sessions for ${path}`, fraction: 0.1 });
+      const model = await PaliGemma.load(path, { executionProvider });
+      return new EngineModel(model);
+    },
+
+    async decodeImage(bytes, limits) {
+      return loadImage(bytes, limits);
+    },
+
+    prompt(task: Task, p: TaskPromptParams): string {
+      switch (task) {
+        case 'caption':
+          return text.buildPrompt({ task, lang: p.language, detail: p.detail });
+        case 'ocr':
+          return text.buildPrompt({ task });
+        case 'answer':
+          return text.buildPrompt({ task, question: p.question ?? '', lang: p.language });
+        case 'detect':
+          return text.buildPrompt({ task, objects: p.objects ?? [] });
+        case 'segment':
+          return text.buildPrompt({ task, objects: p.object ?? '' });
+      }
+    },
+
+    parseObjects(task, raw, width, height): DetectedObject[] {
+      const parse = (text as unknown as Record<string, ParseFn | undefined>)[task === 'detect' ? 'parseDetections' : 'parseSegments'];
+      if (!parse) throw new EngineError('invalid-params', `${task} output parsing is not available in this build`);
+      return parse(raw, width, height).map((o) => ({ label: o.label, box: o.box }));
+    },
+  };
+}
+
+type ParseFn = (raw: string, width: number, height: number) => DetectedObject[];
+
+class EngineModel implements LoadedModel {
+  constructor(private readonly model: PaliGemma) {}
+
+  get info() {
+    const m = this.model.manifest;
+    return {
+      name: m.name,
+      architecture: m.architecture,
+      imageSize: m.image.size,
+      dtype: m.dtype,
+      executionProvider: this.model.executionProvider,
+      warnings: [] as string[],
+    };
+  }
+
+  async generate(req: GenerateRequest): Promise<GenerateOutput> {
+    const out = await this.model.generate({
+      image: req.image as DecodedImage as RgbImage,
+      prompt: req.prompt,
+      ...req.decoding,
+      signal: req.signal,
+      onToken: req.onToken,
+    });
+    return { text: out.text, raw: out.raw, inputIds: out.inputIds, generatedIds: out.generatedIds };
+  }
+
+  dispose(): Promise<void> {
+    return this.model.dispose();
+  }
+}
