@@ -140,6 +140,9 @@ export class InspectorController {
   private readonly streams = new Map<string, string>(); // streamId -> requestId
   private readonly tokenSubscription: { dispose(): void } | undefined;
   private disposed = false;
+  /** Tasks asked for before the webview's script ran: it could not have acted on them yet. */
+  private pendingTasks: InspectorTask[] = [];
+  private webviewReady = false;
 
   constructor(
     private readonly host: InspectorHost,
@@ -166,15 +169,20 @@ export class InspectorController {
 
   /** Runs a task as if the user pressed its button (the webview sends the request back with its id). */
   runTask(task: InspectorTask): void {
-    this.post({ type: 'runTask', task });
+    if (this.webviewReady) this.post({ type: 'runTask', task });
+    else this.pendingTasks.push(task);
   }
 
   async handle(message: WebviewMessage): Promise<void> {
     try {
       switch (message.type) {
-        case 'ready':
+        case 'ready': {
+          this.webviewReady = true;
           if (this.source) this.post({ type: 'image', image: await this.host.showable(this.source) });
+          const tasks = this.pendingTasks.splice(0);
+          for (const task of tasks) this.post({ type: 'runTask', task });
           return;
+        }
         case 'run':
           return await this.run(message.requestId, message.task);
         case 'cancel':

@@ -70,6 +70,20 @@ describe('InspectorController', () => {
     assert.deepEqual(host.posted.at(-1), { type: 'result', requestId: 'r1', result: { kind: 'caption', text: 'a red square', meta } });
   });
 
+  it('holds tasks asked for before the webview is ready, and sends them after the image', async () => {
+    const host = fakeHost();
+    const c = new InspectorController(host, fakeDaemon(async () => assert.fail()), file);
+    c.runTask({ kind: 'detect', objects: ['cat'] });
+    assert.equal(host.posted.length, 0);
+    await c.handle({ type: 'ready' });
+    assert.deepEqual(
+      host.posted.map((m) => m.type),
+      ['image', 'runTask'],
+    );
+    c.runTask({ kind: 'ocr' });
+    assert.deepEqual(host.posted.at(-1), { type: 'runTask', task: { kind: 'ocr' } });
+  });
+
   it("adds the user's token limit and language to every request", async () => {
     const host = { ...fakeHost(), taskDefaults: () => ({ maxNewTokens: 32, language: 'de' }) };
     const daemon = fakeDaemon(async (call) => (call.method === Detect.method ? { objects: [], ...meta } : { text: 't', ...meta }));
