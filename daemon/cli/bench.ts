@@ -1,0 +1,210 @@
+// `paligemma bench`: load time, time to first token, decode speed, throughput at a batch size and
+// peak memory of one converted model (or of a `--random` preset converted into a cache folder).
+// Every request generates exactly --new-tokens tokens (eos is suppressed), so runs compare.
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { convert, PRESETS, type ConvertDtype } from '../engine/convert/index.js';
+import { isEngineError, PaliGemma, parseExecutionProvider, type RgbImage } from '../engine/index.js';
+import type { Command } from './main.js';
+
+const USAGE = `usage: paligemma bench (--model <converted-dir> | --random <preset>) [options]
+
+options:
+  --random <preset>      convert a full-size configuration with random weights (cached in
+                         $PALIGEMMA_BENCH_CACHE or the temp folder): ${Object.keys(PRESETS).join(', ')}
+  --layers N             with --random: keep the first N decoder layers
+  --vision-layers N      with --random: keep the first N vision layers
+  --dtype fp32|fp16|int4 with --random (default int4)
+  --ep cpu|cuda|webgpu|auto  (default auto)
+  --threads N            CPU threads per session
+  --new-tokens N         tokens per request, eos ignored (default 32)
+  --batch B              also measure B requests decoded together (default 1: skip)
+  --runs R               timed repetitions after one warm-up; medians are reported (default 3)
+  --json                 print one JSON object as the last line
+`;
+
+class UsageError extends Error {}
+
+function int(v: string | undefined, name: string, def: number | undefined, min = 1): number | undefined {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}`);
+  return n;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** A deterministic 640x480 test card, so preprocessing (a real resize) is part of the timing. */
+function testImage(seed: number): RgbImage {
+  const width = 640;
+  const height = 480;
+  const rgb = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 3;
+      rgb[i] = (x + seed * 37) & 255;
+      rgb[i + 1] = (y * 2 + seed * 11) & 255;
+      rgb[i + 2] = ((x ^ y) + seed) & 255;
+    }
+  }
+  return { width, height, rgb };
+}
+
+async function randomModel(preset: string, dtype: ConvertDtype, layers?: number, visionLayers?: number): Promise<string> {
+  if (!(preset in PRESETS)) throw new UsageError(`unknown preset '${preset}' (one of ${Object.keys(PRESETS).join(', ')})`);
+  const root = process.env.PALIGEMMA_BENCH_CACHE ?? join(tmpdir(), 'paligemma-bench');
+  const dir = join(root, `${preset}-${dtype}-L${layers ?? 'all'}-V${visionLayers ?? 'all'}`);
+  if (!existsSync(join(dir, 'manifest.json'))) {
+    process.stderr.write(`converting ${preset} (${dtype}) into ${dir} ...\n`);
+    await convert({ random: preset, output: dir, dtype, layers, visionLayers, overwrite: true });
+  }
+  return dir;
+}
+
+export const command: Command = {
+  summary: 'measure load time, first-token latency, decode speed and throughput',
+  async run(argv: string[]): Promise<number> {
+    let values;
+    let opts;
+    try {
+      ({ values } = parseArgs({
+        args: argv,
+        options: {
+          model: { type: 'string' },
+          random: { type: 'string' },
+          layers: { type: 'string' },
+          'vision-layers': { type: 'string' },
+          dtype: { type: 'string', default: 'int4' },
+          ep: { type: 'string', default: 'auto' },
+          threads: { type: 'string' },
+          'new-tokens': { type: 'string' },
+          batch: { type: 'string' },
+          runs: { type: 'string' },
+          json: { type: 'boolean', default: false },
+          help: { type: 'boolean', short: 'h', default: false },
+        },
+      }));
+      if (values.help) {
+        process.stdout.write(USAGE);
+        return 0;
+      }
+      if (!values.model === !values.random) throw new UsageError('give exactly one of --model and --random');
+      if (!['fp32', 'fp16', 'int4'].includes(values.dtype!)) throw new UsageError('--dtype must be fp32, fp16 or int4');
+      opts = {
+        layers: int(values.layers, 'layers', undefined),
+        visionLayers: int(values['vision-layers'], 'vision-layers', undefined),
+        threads: int(values.threads, 'threads', undefined),
+        newTokens: int(values['new-tokens'], 'new-tokens', 32)!,
+        batch: int(values.batch, 'batch', 1)!,
+        runs: int(values.runs, 'runs', 3)!,
+        ep: parseExecutionProvider(values.ep!),
+      };
+    } catch (e) {
+      if (!(e instanceof UsageError) && !isEngineError(e, 'invalid-params')) throw e;
+      process.stderr.write(`paligemma bench: ${(e as Error).message}\n${USAGE}`);
+      return 2;
+    }
+
+    let model: PaliGemma | undefined;
+    try {
+      const dir = values.model ?? (await randomModel(values.random!, values.dtype as ConvertDtype, opts.layers, opts.visionLayers));
+      const t0 = performance.now();
+      model = await PaliGemma.load(dir, { executionProvider: opts.ep, threads: opts.threads });
+      const loadMs = performance.now() - t0;
+      const n = opts.newTokens;
+      const decoding = { prompt: 'caption en', maxNewTokens: n, minNewTokens: n };
+
+      // One request on a fresh image each time (the engine caches image features per image).
+      const request = async (seed: number) => {
+        const m = model!;
+        const image = testImage(seed);
+        const ortStart = m.sessionRunMs;
+        let ortAtFirst = 0;
+        let firstAt = 0;
+        const start = performance.now();
+        await m.generate({
+          ...decoding,
+          image,
+          onToken: (_, __) => {
+            if (firstAt === 0) {
+              firstAt = performance.now();
+              ortAtFirst = m.sessionRunMs;
+            }
+          },
+        });
+        const end = performance.now();
+        return {
+          firstTokenMs: firstAt - start,
+          decodeMsPerToken: n > 1 ? (end - firstAt) / (n - 1) : 0,
+          sessionRunMsPerToken: n > 1 ? (m.sessionRunMs - ortAtFirst) / (n - 1) : 0,
+          prefillSessionRunMs: ortAtFirst - ortStart,
+          requestMs: end - start,
+        };
+      };
+
+      await request(0); // warm-up: first runs allocate arenas and pick kernels
+      const runs: Awaited<ReturnType<typeof request>>[] = [];
+      for (let r = 1; r <= opts.runs; r++) runs.push(await request(r));
+
+      let batch: { ms: number; imagesPerSecond: number } | undefined;
+      if (opts.batch > 1) {
+        const items = (seed: number) => Array.from({ length: opts.batch }, (_, i) => ({ image: testImage(seed * 100 + i), prompt: decoding.prompt }));
+        await model.generateBatch(items(1000), decoding);
+        const times: number[] = [];
+        for (let r = 1; r <= opts.runs; r++) {
+          const s = performance.now();
+          await model.generateBatch(items(1000 + r), decoding);
+          times.push(performance.now() - s);
+        }
+        const ms = median(times);
+        batch = { ms, imagesPerSecond: (opts.batch * 1000) / ms };
+      }
+
+      const pick = (k: keyof (typeof runs)[number]) => Math.round(median(runs.map((r) => r[k])) * 100) / 100;
+      const result = {
+        model: model.manifest.name,
+        architecture: model.manifest.architecture,
+        dtype: model.manifest.dtype,
+        image_size: model.manifest.image.size,
+        decoder_layers: model.manifest.text.numLayers,
+        execution_provider: model.executionProvider,
+        new_tokens: n,
+        runs: opts.runs,
+        load_ms: Math.round(loadMs),
+        first_token_ms: pick('firstTokenMs'),
+        prefill_session_run_ms: pick('prefillSessionRunMs'),
+        decode_ms_per_token: pick('decodeMsPerToken'),
+        session_run_ms_per_token: pick('sessionRunMsPerToken'),
+        request_ms: pick('requestMs'),
+        images_per_second_batch1: Math.round((1000 / median(runs.map((r) => r.requestMs))) * 1000) / 1000,
+        batch: opts.batch,
+        batch_request_ms: batch ? Math.round(batch.ms) : undefined,
+        images_per_second: batch ? Math.round(batch.imagesPerSecond * 1000) / 1000 : undefined,
+        peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+        provider_notes: model.providerNotes,
+      };
+      if (values.json) {
+        process.stdout.write(`${JSON.stringify(result)}\n`);
+      } else {
+        for (const [k, v] of Object.entries(result)) {
+          if (v !== undefined && !(Array.isArray(v) && v.length === 0)) process.stdout.write(`${k.padEnd(26)} ${Array.isArray(v) ? v.join('; ') : v}\n`);
+        }
+      }
+      return 0;
+    } catch (e) {
+      if (isEngineError(e)) {
+        process.stderr.write(`paligemma bench: ${e.message} (${e.code})\n`);
+        return 1;
+      }
+      throw e;
+    } finally {
+      await model?.dispose();
+    }
+  },
+};
