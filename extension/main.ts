@@ -1,0 +1,47 @@
+// Extension entry point. Activation is cheap (no daemon, no model): the daemon starts on the first
+// request that needs it. See ctx.ts for what is owned where.
+import * as vscode from 'vscode';
+import { daemonProgram } from './client.js';
+import { registerAltTextCommands } from './commands/altText.js';
+import { registerImageTaskCommands } from './commands/imageTasks.js';
+import { registerModelCommands } from './commands/model.js';
+import { Ctx } from './ctx.js';
+import { registerAltTextDiagnostics } from './features/altTextDiagnostics.js';
+import { registerImageHover } from './features/hover.js';
+import { registerInspector } from './inspector/index.js';
+
+let ctx: Ctx | undefined;
+
+export function activate(context: vscode.ExtensionContext): void {
+  const log = vscode.window.createOutputChannel('PaliGemma', { log: true });
+  context.subscriptions.push(log);
+  const c = new Ctx(context, log);
+  ctx = c;
+  context.subscriptions.push(c);
+
+  c.registerCommand('paligemma.showLogs', () => log.show());
+  c.registerCommand('paligemma.restartDaemon', () =>
+    vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Restarting the PaliGemma daemon' }, () => c.client.restart()),
+  );
+  registerImageTaskCommands(c);
+  registerAltTextCommands(c);
+  registerModelCommands(c);
+
+  try {
+    c.inspector = registerInspector(context, c.client);
+    registerAltTextDiagnostics(c);
+    registerImageHover(c);
+    // Fail now, visibly, rather than on the first request.
+    log.info(`daemon program: ${daemonProgram(context.extensionUri)}`);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    log.error(`activation failed: ${err instanceof Error && err.stack ? err.stack : message}`);
+    c.setFatal(message);
+    void vscode.window.showErrorMessage(`PaliGemma could not start: ${message}`, 'Show Logs').then((choice) => choice && log.show());
+  }
+}
+
+export function deactivate(): void {
+  ctx?.dispose();
+  ctx = undefined;
+}
