@@ -72,6 +72,13 @@ export class DaemonClient implements vscode.Disposable {
     } finally {
       this.inFlight--;
       this.stateEmitter.fire();
+      // The daemon loads its model lazily on the first run: learn which one and where it runs.
+      if (runsModel && this._model?.state !== 'ready' && this.conn?.connection === conn) {
+        conn.sendRequest(P.Status.type).then(
+          (s) => this.updateModel(s.model),
+          () => undefined,
+        );
+      }
     }
   }
 
