@@ -94,7 +94,7 @@ async function sha256(path: string): Promise<string> {
  * tokens moved to the real model's ids, so that ids, vocab size and output parsing behave like
  * the real model's (other tokens keep the template's ids: texts are meaningless anyway).
  */
-function relocatedTokenizer(template: Record<string, unknown>, vocabSize: number): Record<string, unknown> {
+export function relocatedTokenizer(template: Record<string, unknown>, vocabSize: number): Record<string, unknown> {
   const t = structuredClone(template);
   for (const tok of (t.added_tokens as { id: number; content: string }[]) ?? []) {
     const loc = /^<loc(\d{4})>$/.exec(tok.content);
