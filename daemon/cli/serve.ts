@@ -17,7 +17,7 @@ const usage = `usage: paligemma serve (--stdio | --socket) [options]
   --runtime-dir <dir>    where the socket lives (default $PALIGEMMA_RUNTIME_DIR, $XDG_RUNTIME_DIR/paligemma or a per-user tmp folder)
   --idle-exit-ms <ms>    socket: exit this long after the last client left (default ${DEFAULT_IDLE_EXIT_MS})
   --keep-alive-ms <ms>   unload the model after this long without requests (default ${DEFAULT_KEEP_ALIVE_MS})
-  --queue <n>            requests allowed to wait before answering Busy (default 256)
+  --queue <n>            requests allowed to wait before answering Busy (default 512)
   --cache-entries <n>    results kept in memory (default 2048)
   --cache-dir <dir>      also keep results on disk here
   --max-pixels <n>       refuse larger images (default 50000000)

@@ -89,7 +89,7 @@ export class PaliGemmaService {
       modelPath: o.modelPath,
       executionProvider: o.executionProvider ?? 'auto',
       keepAliveMs: o.keepAliveMs ?? 5 * 60_000,
-      queueCapacity: o.queueCapacity ?? 256,
+      queueCapacity: o.queueCapacity ?? 512,
       log: o.log,
       onChange: (s) => this.listeners.modelChanged.forEach((l) => l(s)),
       onProgress: (p) => this.listeners.progress.forEach((l) => l(p)),

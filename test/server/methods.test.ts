@@ -137,7 +137,7 @@ test('status reports the model, queue, memory, cache and clients', async () => {
   assert.equal(s.model.executionProvider, 'cpu');
   assert.equal(s.model.architecture, 'paligemma');
   assert.equal(s.model.imageSize, 224);
-  assert.deepEqual(s.queue, { running: 0, pending: 0, capacity: 256 });
+  assert.deepEqual(s.queue, { running: 0, pending: 0, capacity: 512 });
   assert.ok(s.memory.rssBytes > 0 && s.memory.heapUsedBytes > 0);
   assert.ok(s.cache.entries > 0 && s.cache.hits > 0 && s.cache.misses > 0);
   assert.equal(s.clients, 1);

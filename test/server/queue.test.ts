@@ -1,0 +1,198 @@
+// Queueing, Busy, cancellation and keep-alive, against an in-process daemon on a per-test socket.
+// The model is the real tiny model; where a test must hold a generation in flight it wraps that
+// model in a GATE (generate waits for the test to open it, then runs the real model) - a
+// deliberately slow backend, used only to control timing.
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { CancellationTokenSource } from 'vscode-jsonrpc/node';
+import { connectDaemon, type DaemonConnection } from '../../daemon/cli/client.js';
+import * as protocol from '../../daemon/protocol.js';
+import { ErrorCodes } from '../../daemon/protocol.js';
+import type { Backend, GenerateRequest } from '../../daemon/server/backend.js';
+import { daemonEndpoint } from '../../daemon/server/endpoint.js';
+import { engineBackend } from '../../daemon/server/engineBackend.js';
+import { silentLogger } from '../../daemon/server/log.js';
+import { type RunningDaemon, startSocketDaemon } from '../../daemon/server/server.js';
+import { cleanupScratch, images, sleep, tempDir, tinyModel, waitFor } from './daemon.js';
+
+after(cleanupScratch);
+
+/** The real backend, whose generate first waits for `open()`; records every prompt that ran. */
+function gatedBackend() {
+  const real = engineBackend();
+  let release!: () => void;
+  let opened = new Promise<void>((r) => (release = r));
+  const ran: string[] = [];
+  const backend: Backend = {
+    ...real,
+    async load(path, o) {
+      const model = await real.load(path, o);
+      return {
+        get info() {
+          return model.info;
+        },
+        async generate(req: GenerateRequest) {
+          ran.push(req.prompt);
+          await opened;
+          return model.generate(req);
+        },
+        dispose: () => model.dispose(),
+      };
+    },
+  };
+  return {
+    backend,
+    ran,
+    open: () => release(),
+    close: () => (opened = new Promise<void>((r) => (release = r))),
+  };
+}
+
+async function inProcessDaemon(backend: Backend, extra: { queueCapacity?: number; keepAliveMs?: number } = {}) {
+  const runtimeDir = await tempDir('pg-q-');
+  const endpoint = daemonEndpoint({ PALIGEMMA_RUNTIME_DIR: runtimeDir });
+  const started = await startSocketDaemon({
+    backend,
+    log: silentLogger,
+    modelPath: await tinyModel(),
+    executionProvider: 'cpu',
+    endpoint,
+    idleExitMs: 60_000,
+    ...extra,
+  });
+  assert.equal(started.kind, 'started');
+  const daemon = (started as { daemon: RunningDaemon }).daemon;
+  const clients: DaemonConnection[] = [];
+  const connect = async () => {
+    const c = await connectDaemon({ endpoint, start: false });
+    clients.push(c);
+    return c;
+  };
+  const stop = async () => {
+    clients.forEach((c) => c.close());
+    await daemon.shutdown('test over');
+  };
+  return { daemon, connect, stop };
+}
+
+const gen = (prompt: string, extra: Partial<protocol.GenerateParams> = {}): protocol.GenerateParams => ({
+  image: { path: images.shapes },
+  prompt,
+  decoding: { maxNewTokens: 3 },
+  ...extra,
+});
+
+test('a queued request that is cancelled never runs; the one in flight finishes', async () => {
+  const g = gatedBackend();
+  const d = await inProcessDaemon(g.backend);
+  try {
+    const c = await d.connect();
+    const first = c.connection.sendRequest(protocol.Generate.type, gen('caption en'));
+    await waitFor(() => g.ran.length === 1, 10_000, 'the first request to start');
+    const cts = new CancellationTokenSource();
+    const second = c.connection.sendRequest(protocol.Generate.type, gen('ocr'), cts.token);
+    await waitFor(async () => (await c.connection.sendRequest(protocol.Status.type)).queue.pending === 1, 5000, 'the second to queue');
+    cts.cancel();
+    await assert.rejects(second, (e: { code: number }) => e.code === ErrorCodes.Cancelled);
+    g.open();
+    const r = await first;
+    assert.equal(r.generatedIds.length, 3);
+    // Something queued after the cancelled one still runs, and the cancelled one never did.
+    await c.connection.sendRequest(protocol.Generate.type, gen('caption es'));
+    assert.deepEqual(g.ran, ['caption en', 'caption es']);
+  } finally {
+    await d.stop();
+  }
+});
+
+test('an in-flight generation stops at the next token when cancelled', async () => {
+  const d = await inProcessDaemon(engineBackend());
+  try {
+    const c = await d.connect();
+    const cts = new CancellationTokenSource();
+    let streamed = 0;
+    let afterCancel = 0;
+    c.connection.onNotification(protocol.TokenStream.type, () => {
+      streamed++;
+      if (cts.token.isCancellationRequested) afterCancel++;
+      else if (streamed === 5) cts.cancel();
+    });
+    const maxNewTokens = 3000;
+    const t0 = Date.now();
+    const pending = c.connection.sendRequest(
+      protocol.Generate.type,
+      gen('caption en', { streamId: 's', decoding: { maxNewTokens, minNewTokens: maxNewTokens } }),
+      cts.token,
+    );
+    await assert.rejects(pending, (e: { code: number }) => e.code === ErrorCodes.Cancelled);
+    const ms = Date.now() - t0;
+    assert.ok(streamed >= 5 && streamed < maxNewTokens / 2, `streamed ${streamed} of ${maxNewTokens} tokens`);
+    process.stderr.write(`# cancelled after ${streamed} tokens (${afterCancel} after the cancel was sent), ${ms} ms\n`);
+    // The model is free again right away.
+    const ok = await c.connection.sendRequest(protocol.Generate.type, gen('caption fr'));
+    assert.equal(ok.generatedIds.length, 3);
+  } finally {
+    await d.stop();
+  }
+});
+
+test('a full queue answers Busy; the accepted requests all complete', async () => {
+  const g = gatedBackend();
+  const d = await inProcessDaemon(g.backend, { queueCapacity: 2 });
+  try {
+    const c = await d.connect();
+    const running = c.connection.sendRequest(protocol.Generate.type, gen('caption en'));
+    await waitFor(() => g.ran.length === 1, 10_000, 'the first request to start');
+    const queued = [c.connection.sendRequest(protocol.Generate.type, gen('ocr')), c.connection.sendRequest(protocol.Generate.type, gen('caption de'))];
+    await waitFor(async () => (await c.connection.sendRequest(protocol.Status.type)).queue.pending === 2, 5000, 'two queued');
+    await assert.rejects(c.connection.sendRequest(protocol.Generate.type, gen('caption it')), (e: { code: number; message: string }) => {
+      assert.equal(e.code, ErrorCodes.Busy);
+      assert.match(e.message, /busy: 2 requests are waiting \(capacity 2\)/);
+      return true;
+    });
+    g.open();
+    const done = await Promise.all([running, ...queued]);
+    assert.deepEqual(done.map((r) => r.generatedIds.length), [3, 3, 3]);
+  } finally {
+    await d.stop();
+  }
+});
+
+test("a client that disconnects takes its queued work with it", async () => {
+  const g = gatedBackend();
+  const d = await inProcessDaemon(g.backend);
+  try {
+    const a = await d.connect();
+    const b = await d.connect();
+    const first = a.connection.sendRequest(protocol.Generate.type, gen('caption en'));
+    await waitFor(() => g.ran.length === 1, 10_000, 'the first request to start');
+    b.connection.sendRequest(protocol.Generate.type, gen('ocr')).catch(() => {});
+    await waitFor(async () => (await a.connection.sendRequest(protocol.Status.type)).queue.pending === 1, 5000, 'b to queue');
+    b.close();
+    await waitFor(async () => (await a.connection.sendRequest(protocol.Status.type)).queue.pending === 0, 5000, "b's work to go");
+    g.open();
+    await first;
+    assert.deepEqual(g.ran, ['caption en']);
+  } finally {
+    await d.stop();
+  }
+});
+
+test('the model is unloaded after the keep-alive and reloaded on the next request', async () => {
+  const d = await inProcessDaemon(engineBackend(), { keepAliveMs: 300 });
+  try {
+    const c = await d.connect();
+    const states: string[] = [];
+    c.connection.onNotification(protocol.ModelChanged.type, (s) => void states.push(s.state));
+    await c.connection.sendRequest(protocol.Generate.type, gen('caption en'));
+    assert.equal((await c.connection.sendRequest(protocol.Status.type)).model.state, 'ready');
+    await waitFor(async () => (await c.connection.sendRequest(protocol.Status.type)).model.state === 'none', 5000, 'the idle unload');
+    const r = await c.connection.sendRequest(protocol.Generate.type, gen('ocr'));
+    assert.equal(r.generatedIds.length, 3);
+    assert.equal((await c.connection.sendRequest(protocol.Status.type)).model.state, 'ready');
+    await sleep(20);
+    assert.deepEqual(states, ['loading', 'ready', 'none', 'loading', 'ready']);
+  } finally {
+    await d.stop();
+  }
+});
