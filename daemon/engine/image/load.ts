@@ -1,12 +1,15 @@
 // Decoding images into 8-bit RGB with sharp, the way the reference pipeline sees them.
 //
 // The reference (transformers' PaliGemma processor) takes PIL's `Image.open(...).convert("RGB")`:
-// alpha is DROPPED (not composited onto a background), palette/grey images are expanded, CMYK uses
-// PIL's naive formula, and embedded ICC profiles are ignored. We match that, and apply the EXIF
-// orientation as transformers' own `load_image` does (a rotated photo should be seen upright).
+// alpha is DROPPED (not composited onto a background; a GIF's transparent pixels show their
+// palette colour), palette/grey images are expanded, CMYK uses PIL's naive formula, and embedded
+// ICC profiles are ignored (sharp's raw output does not colour-manage unless asked to). We match
+// that, and apply the EXIF orientation as transformers' own `load_image` does (a rotated photo
+// should be seen upright).
 import { promises as fs } from 'node:fs';
 import sharp, { type Metadata } from 'sharp';
 import { EngineError } from '../errors.js';
+import { gifTransparentColour } from './gif.js';
 
 export interface RgbImage {
   width: number;
@@ -58,13 +61,17 @@ export async function loadImage(input: string | Buffer | Uint8Array, opts: LoadI
       failOn: 'error',
       limitInputPixels: maxPixels,
       autoOrient: true,
-      ignoreIcc: true,
       page: 0,
       pages: 1,
     });
     if (meta.space === 'cmyk') {
       const { data: cmyk, info } = await base.pipelineColourspace('cmyk').toColourspace('cmyk').raw().toBuffer({ resolveWithObject: true });
       return { width: info.width, height: info.height, rgb: cmykToRgb(cmyk, info.width * info.height, info.channels) };
+    }
+    const keyed = meta.format === 'gif' ? gifTransparentColour(data) : null;
+    if (keyed) {
+      const { data: px, info } = await base.toColourspace('srgb').ensureAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+      return { width: info.width, height: info.height, rgb: fillTransparent(px, info.width * info.height, keyed) };
     }
     const { data: px, info } = await base.removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     return { width: info.width, height: info.height, rgb: toRgb(px, info.width * info.height, info.channels) };
@@ -120,6 +127,16 @@ function cmykToRgb(cmyk: Buffer, pixels: number, channels: number): Uint8Array {
       const v = nk - ((t + (t >> 8)) >> 8);
       rgb[p * 3 + c] = v < 0 ? 0 : v;
     }
+  }
+  return rgb;
+}
+
+/** RGBA -> RGB where fully transparent pixels take the GIF's transparent palette colour. */
+function fillTransparent(rgba: Buffer, pixels: number, colour: readonly number[]): Uint8Array {
+  const rgb = new Uint8Array(pixels * 3);
+  for (let p = 0; p < pixels; p++) {
+    const transparent = rgba[p * 4 + 3] === 0;
+    for (let c = 0; c < 3; c++) rgb[p * 3 + c] = transparent ? colour[c] : rgba[p * 4 + c];
   }
   return rgb;
 }

@@ -22,6 +22,15 @@ const PIL_PARITY: [string, string][] = [
   ['cmyk.jpg', 'Adobe CMYK JPEG'],
   ['anim.gif', 'animated GIF, first frame'],
   ['anim.webp', 'animated WebP, first frame'],
+  ['transparent.gif', 'GIF with a transparent index: PIL shows its palette colour'],
+  ['p3.jpg', 'JPEG with a Display P3 profile: no colour management'],
+  ['progressive.jpg', 'progressive JPEG'],
+  ['444.jpg', 'JPEG without chroma subsampling'],
+  ['gray.jpg', 'greyscale JPEG'],
+  ['interlaced.png', 'interlaced PNG'],
+  ['bilevel.png', '1-bit palette PNG'],
+  ['lzw.tiff', 'LZW TIFF'],
+  ['lossy.webp', 'lossy WebP'],
 ];
 
 for (const [name, what] of PIL_PARITY) {
@@ -34,13 +43,24 @@ for (const [name, what] of PIL_PARITY) {
   });
 }
 
-test('applies the EXIF orientation like transformers.image_utils.load_image', async () => {
-  const meta = await sharp(imageInput('exif6.jpg')).metadata();
-  assert.deepEqual([meta.width, meta.height, meta.orientation], [64, 40, 6]);
-  const img = await loadImage(imageInput('exif6.jpg'));
-  const ref = await readRgb(imageReference('exif6.jpg.exif.rgb.png'));
-  assert.deepEqual([img.width, img.height], [40, 64]);
-  assert.equal(maxAbsDiff(img.rgb, ref.rgb), 0);
+test('applies every EXIF orientation like transformers.image_utils.load_image', async () => {
+  for (const [name, orientation, size] of [
+    ['exif2.png', 2, [24, 16]],
+    ['exif3.png', 3, [24, 16]],
+    ['exif4.png', 4, [24, 16]],
+    ['exif5.png', 5, [16, 24]],
+    ['exif6.jpg', 6, [40, 64]],
+    ['exif7.png', 7, [16, 24]],
+    ['exif8.png', 8, [16, 24]],
+  ] as const) {
+    const meta = await sharp(imageInput(name)).metadata();
+    assert.equal(meta.orientation, orientation);
+    const img = await loadImage(imageInput(name));
+    const ref = await readRgb(imageReference(`${name}.exif.rgb.png`));
+    assert.deepEqual([img.width, img.height], size, name);
+    assert.deepEqual([ref.width, ref.height], size, name);
+    assert.equal(maxAbsDiff(img.rgb, ref.rgb), 0, name);
+  }
 });
 
 test('16-bit grey keeps its content (PIL would clip it to white; we scale to 8 bits)', async () => {
