@@ -91,7 +91,7 @@ async function generateFor(ctx: Ctx, doc: vscode.TextDocument, image: ImageRefer
   if (!uri) return void vscode.window.showErrorMessage(`PaliGemma: cannot find ${image.src} (remote images are never fetched).`);
   const cfg = readConfig();
   const ref = await imageRefFor(uri);
-  const result = await runWithProgress(ctx.client, `Writing alt text for ${nameOf(uri)}`, (streamId, token) =>
+  const result = await runWithProgress(ctx.client, 'Writing alt text for', nameOf(uri), (streamId, token) =>
     ctx.client.sendRequest(P.Caption.type, { image: ref, streamId, language: cfg.captionLanguage, decoding: { maxNewTokens: cfg.maxNewTokens } }, token),
   );
   if (!result) return;

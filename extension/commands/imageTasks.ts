@@ -24,7 +24,7 @@ export function registerImageTaskCommands(ctx: Ctx): void {
     if (!uri) return;
     const cfg = readConfig();
     const image = await imageRefFor(uri);
-    const result = await runWithProgress(ctx.client, `Reading the text in ${nameOf(uri)}`, (streamId, token) =>
+    const result = await runWithProgress(ctx.client, 'Reading the text in', nameOf(uri), (streamId, token) =>
       ctx.client.sendRequest(P.Ocr.type, { image, streamId, decoding: { maxNewTokens: cfg.maxNewTokens } }, token),
     );
     if (!result) return;
@@ -44,7 +44,7 @@ export function registerImageTaskCommands(ctx: Ctx): void {
     if (!question) return;
     const cfg = readConfig();
     const image = await imageRefFor(uri);
-    const result = await runWithProgress(ctx.client, `Asking about ${nameOf(uri)}`, (streamId, token) =>
+    const result = await runWithProgress(ctx.client, 'Asking about', nameOf(uri), (streamId, token) =>
       ctx.client.sendRequest(P.Answer.type, { image, question: question.trim(), language: cfg.captionLanguage, streamId, decoding: { maxNewTokens: cfg.maxNewTokens } }, token),
     );
     if (!result) return;
@@ -68,7 +68,7 @@ export function registerImageTaskCommands(ctx: Ctx): void {
       return;
     }
     const image = await imageRefFor(uri);
-    const result = await runWithProgress(ctx.client, `Looking for ${objects.join(', ')} in ${nameOf(uri)}`, (streamId, token) =>
+    const result = await runWithProgress(ctx.client, `Looking for ${objects.join(', ')} in`, nameOf(uri), (streamId, token) =>
       ctx.client.sendRequest(P.Detect.type, { image, objects, streamId }, token),
     );
     if (!result) return;
@@ -83,7 +83,7 @@ export function registerImageTaskCommands(ctx: Ctx): void {
 export async function describe(ctx: Ctx, uri: vscode.Uri, withText = false): Promise<void> {
   const cfg = readConfig();
   const image = await imageRefFor(uri);
-  const caption = await runWithProgress(ctx.client, `Describing ${nameOf(uri)}`, (streamId, token) =>
+  const caption = await runWithProgress(ctx.client, 'Describing', nameOf(uri), (streamId, token) =>
     ctx.client.sendRequest(P.Caption.type, { image, streamId, language: cfg.captionLanguage, decoding: { maxNewTokens: cfg.maxNewTokens } }, token),
   );
   if (!caption) return;
@@ -91,7 +91,7 @@ export async function describe(ctx: Ctx, uri: vscode.Uri, withText = false): Pro
   let message = `${nameOf(uri)}: ${caption.text}`;
   if (withText) {
     // The hover shows the text in the image too: compute it now so the next hover has both.
-    const ocr = await runWithProgress(ctx.client, `Reading the text in ${nameOf(uri)}`, (streamId, token) =>
+    const ocr = await runWithProgress(ctx.client, 'Reading the text in', nameOf(uri), (streamId, token) =>
       ctx.client.sendRequest(P.Ocr.type, { image, streamId, decoding: { maxNewTokens: cfg.maxNewTokens } }, token),
     );
     if (ocr) logResult(ctx, 'ocr', uri, ocr);

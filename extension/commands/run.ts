@@ -8,9 +8,14 @@ import type { DaemonClient } from '../client.js';
 
 export class Cancelled extends Error {}
 
+/**
+ * `title` is the action ("Describing"), `subject` what it works on (a file name); the notification
+ * reads "Describing: cat.png — a cat on a …" while the answer streams in.
+ */
 export async function runWithProgress<R>(
   client: DaemonClient,
   title: string,
+  subject: string,
   request: (streamId: string, token: vscode.CancellationToken) => Promise<R>,
 ): Promise<R | undefined> {
   try {
@@ -18,8 +23,9 @@ export async function runWithProgress<R>(
       { location: vscode.ProgressLocation.Notification, title, cancellable: true },
       async (progress, token) => {
         const streamId = randomUUID();
+        progress.report({ message: subject });
         const tokens = client.onTokens((n) => {
-          if (n.streamId === streamId) progress.report({ message: n.text.length > 120 ? '…' + n.text.slice(-120) : n.text });
+          if (n.streamId === streamId) progress.report({ message: `${subject} — ${n.text.length > 120 ? '…' + n.text.slice(-120) : n.text}` });
         });
         try {
           const result = await request(streamId, token);
