@@ -24,9 +24,6 @@ const PARSERS: Record<string, ImageParser> = {
   less: 'css',
 };
 
-/** Languages whose images have alt text (the rest only get hovers). */
-export const ALT_TEXT_LANGUAGES = Object.keys(PARSERS).filter((id) => PARSERS[id] !== 'css');
-
 export function parserFor(languageId: string): ImageParser | undefined {
   return PARSERS[languageId];
 }
