@@ -269,8 +269,11 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
       },
     };
     writeFileSync(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
-    if (existsSync(out)) rmSync(out, { recursive: true, force: true });
+    // Replacing: the old folder moves aside first and is deleted only once the new one is in place.
+    const old = existsSync(out) ? `${tmp}.old` : null;
+    if (old) renameSync(out, old);
     renameSync(tmp, out);
+    if (old) rmSync(old, { recursive: true, force: true });
     progress('done', 1, `wrote ${out}`);
     return manifest;
   } catch (e) {

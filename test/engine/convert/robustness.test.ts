@@ -151,6 +151,10 @@ describe('converter errors', () => {
     const ckpt = copyFixture(MODEL, work);
     await assert.rejects(convert({ input: ckpt, output: join(work, 'out') }), (e: unknown) => isEngineError(e, 'convert-failed'));
     assert.equal(readFileSync(join(work, 'out', 'keep.txt'), 'utf8'), 'mine');
+    await convert({ input: ckpt, output: join(work, 'out'), overwrite: true });
+    assert.equal(existsSync(join(work, 'out', 'keep.txt')), false);
+    assert.ok(existsSync(join(work, 'out', 'manifest.json')));
+    assert.deepEqual(leftovers(work).filter((f) => f !== 'out'), []);
   });
 
   it('unknown preset and bad layer counts are invalid-params', async () => {
