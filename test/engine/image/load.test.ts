@@ -31,6 +31,8 @@ const PIL_PARITY: [string, string][] = [
   ['bilevel.png', '1-bit palette PNG'],
   ['lzw.tiff', 'LZW TIFF'],
   ['lossy.webp', 'lossy WebP'],
+  ['cmyk.tiff', 'CMYK TIFF'],
+  ['rgba16.png', '16-bit RGBA PNG'],
 ];
 
 for (const [name, what] of PIL_PARITY) {
