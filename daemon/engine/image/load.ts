@@ -34,6 +34,9 @@ const SUPPORTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif']
 export async function loadImage(input: string | Buffer | Uint8Array, opts: LoadImageOptions = {}): Promise<RgbImage> {
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
+  if (typeof input !== 'string' && !(input instanceof Uint8Array)) {
+    throw new EngineError('invalid-params', 'an image must be given as a file path or as bytes');
+  }
   const name = typeof input === 'string' ? input : 'image data';
   const data = typeof input === 'string' ? await readImageFile(input, maxBytes) : checkBuffer(input, maxBytes);
 

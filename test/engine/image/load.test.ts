@@ -86,6 +86,8 @@ test('takes a Buffer or a Uint8Array as well as a path', async () => {
   assert.deepEqual([a.width, a.height], [224, 224]);
   assert.equal(maxAbsDiff(a.rgb, c.rgb), 0);
   assert.equal(maxAbsDiff(b.rgb, c.rgb), 0);
+  await assert.rejects(loadImage(undefined as unknown as string), { code: 'invalid-params' });
+  await assert.rejects(loadImage({ path: 'x.png' } as unknown as string), { code: 'invalid-params' });
 });
 
 /** A PNG whose header claims `width` x `height` with a tiny (wrong) body. */
