@@ -205,16 +205,19 @@ export async function openWorkbench(context, url, folder) {
   return page;
 }
 
-/** Runs a command from the command palette by its title. */
+/** Runs a command from the command palette by its exact title (not whatever fuzzy match comes first). */
 export async function runCommand(page, title) {
   await page.keyboard.press('Escape');
   await page.keyboard.press('F1');
   const input = page.locator('.quick-input-widget input');
   await input.waitFor();
   await input.fill(`>${title}`);
-  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+  const exact = new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+  const row = page.locator('.quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: exact }) }).first();
   await row.waitFor({ timeout: 15_000 });
-  await input.press('Enter');
+  await row.click();
+  // Leave the pointer where it hovers nothing: a pointer over the editor would replace keyboard hovers.
+  await page.mouse.move(1, 1);
 }
 
 /** Opens a workspace file by name through Quick Open (retried: file search indexes lazily at startup). */

@@ -11,6 +11,11 @@ const MODEL_FIXTURE = join(h.FIXTURES, 'tiny-paligemma-224');
 /** The query the inspector test detects; chosen because the tiny model answers it with boxes on wide.jpg. */
 const DETECT_IMAGE = 'wide.jpg';
 const DETECT_QUERY = 'red square';
+const NOTES = 'notes.md';
+/** Line 3 has an image with alt text (hovered), line 5 one without (diagnosed and fixed). */
+const NOTES_TEXT = '# Fixture notes\n\n![Shapes](images/shapes.png)\n\nA chart:\n![](images/wide.jpg)\n';
+const MISSING_ALT_LINE = 6;
+
 /** The workspace sets these, and the CLI reference runs are given the same. */
 const MAX_TOKENS = '64';
 const LANGUAGE = 'en';
@@ -48,6 +53,7 @@ before(async () => {
   h.log(`temp root ${tmp}`);
   cli(['convert', MODEL_FIXTURE, modelDir]);
   for (const f of ['shapes.png', 'gradient.png', 'wide.jpg']) h.copyFixture(join(MODEL_FIXTURE, f), join(workspace, 'images', f));
+  writeFileSync(join(workspace, NOTES), NOTES_TEXT);
   h.installExtension(tmp);
   h.writeUserSettings(tmp, { 'workbench.secondarySideBar.defaultVisibility': 'hidden' });
   h.writeJson(join(workspace, '.vscode', 'settings.json'), {
@@ -55,6 +61,10 @@ before(async () => {
     'paligemma.executionProvider': 'cpu',
     'paligemma.maxNewTokens': Number(MAX_TOKENS),
     'paligemma.captionLanguage': LANGUAGE,
+    // Hovers run the model themselves (the workspace is trusted: code-server runs with trust disabled).
+    'paligemma.hover.describeOnHover': true,
+    // A small thumbnail keeps the caption and text inside the hover for the screenshot.
+    'paligemma.hover.thumbnailWidth': 64,
   });
   server = await h.startCodeServer(tmp, workspace, {
     // The daemon the extension starts inherits these: a private socket and the tiny model.
@@ -83,8 +93,108 @@ after(async () => {
   if (tmp) h.removeTemp(tmp);
 });
 
+/** The daemon's caption of a workspace image, through the CLI with the workspace's settings. */
+function cliCaption(image) {
+  return JSON.parse(cli(['caption', join('images', image), '--lang', LANGUAGE, '--max-tokens', MAX_TOKENS, '--json']).trim().split('\n')[0]).text;
+}
+
+function cliOcr(image) {
+  return JSON.parse(cli(['ocr', join('images', image), '--max-tokens', MAX_TOKENS, '--json']).trim().split('\n')[0]).text;
+}
+
+/** A test that leaves a screenshot of the workbench behind when it fails. */
+function e2eTest(name, fn) {
+  test(name, async () => {
+    try {
+      await fn();
+    } catch (err) {
+      if (page) await h.screenshot(page, `FAILED-${name.slice(0, 3).replace(/\W/g, '')}-${Date.now()}`).catch(() => undefined);
+      throw err;
+    }
+  });
+}
+
+const squash = (s) => s.replace(/\s+/g, ' ').trim();
+
+/** Puts the cursor at line:column through Go to Line. */
+async function goTo(line, column) {
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Control+G');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor();
+  await input.fill(`:${line}:${column}`);
+  await input.press('Enter');
+}
+
 describe('PaliGemma in VS Code', () => {
-  test('(d) the image inspector draws the detection boxes the daemon finds, and keeps them across a reload', async () => {
+  e2eTest('(a) Describe Image on a fixture image shows its caption', async () => {
+    const caption = cliCaption('shapes.png');
+    await h.openFile(page, 'shapes.png');
+    await h.runCommand(page, commandTitle('paligemma.describeImage'));
+    // The result toast (not the "Describing shapes.png: …" progress one).
+    const toast = page.locator('.notifications-toasts .notification-list-item-message', { hasText: /^shapes\.png: / });
+    await toast.waitFor({ timeout: 120_000 });
+    const message = squash(await toast.innerText());
+    assert.equal(message, squash(`shapes.png: ${caption}`));
+    await h.screenshot(page, 'a-describe-image');
+    await page.keyboard.press('Escape');
+    await page.locator('.notifications-toasts .notification-toast').first().waitFor({ state: 'hidden', timeout: 5000 }).catch(() => undefined);
+  });
+
+  e2eTest('(b) hovering a Markdown image link shows its caption and the text in it', async () => {
+    const caption = cliCaption('shapes.png');
+    const text = cliOcr('shapes.png');
+    await h.openFile(page, NOTES);
+    await goTo(3, 14);
+    await h.runCommand(page, 'Show or Focus Hover');
+    const hover = page.locator('.monaco-hover:visible', { hasText: 'Text in the image' });
+    await hover.waitFor({ timeout: 120_000 });
+    const shown = squash(await hover.innerText());
+    assert.ok(shown.includes(squash(caption)), `the hover shows the caption ${JSON.stringify(caption)}; it shows ${JSON.stringify(shown)}`);
+    assert.ok(shown.includes(`Text in the image: “${squash(text)}”`), `the hover shows the text ${JSON.stringify(text)}; it shows ${JSON.stringify(shown)}`);
+    assert.equal(await hover.locator('img').count() >= 1, true, 'the hover shows the image');
+    // VS Code's own Markdown image preview comes first in the hover: scroll down to our part.
+    await hover.hover();
+    await page.mouse.wheel(0, 2000);
+    await page.waitForTimeout(300);
+    await h.screenshot(page, 'b-markdown-hover');
+    await page.keyboard.press('Escape');
+  });
+
+  e2eTest('(c) the missing alt text diagnostic appears and its quick fix writes alt text into the file', async () => {
+    const caption = cliCaption('wide.jpg');
+    const expectedAlt = squash(caption).replace(/^./, (c) => c.toUpperCase());
+    await h.openFile(page, NOTES);
+    const squiggle = page.locator('.monaco-editor .squiggly-warning');
+    await squiggle.first().waitFor({ timeout: 30_000 });
+    await goTo(MISSING_ALT_LINE, 3);
+    await h.runCommand(page, 'Quick Fix...');
+    const fix = page.locator('.action-widget .monaco-list-row', { hasText: 'Generate alt text with PaliGemma' });
+    await fix.waitFor({ timeout: 15_000 });
+    await h.screenshot(page, 'c-alt-text-quick-fix');
+    await fix.click();
+    const input = page.locator('.quick-input-widget input');
+    await page.locator('.quick-input-widget', { hasText: 'Alt text for wide.jpg' }).waitFor({ timeout: 120_000 });
+    assert.equal(await input.inputValue(), expectedAlt, 'the proposed alt text is the caption');
+    await h.screenshot(page, 'c-alt-text-proposal');
+    await input.press('Enter');
+    await h.runCommand(page, 'File: Save');
+    const path = join(workspace, NOTES);
+    let onDisk = readFileSync(path, 'utf8');
+    for (let i = 0; i < 50 && onDisk === NOTES_TEXT; i++) {
+      await page.waitForTimeout(200);
+      onDisk = readFileSync(path, 'utf8');
+    }
+    const lines = onDisk.split('\n');
+    const m = /^!\[(.*)\]\(images\/wide\.jpg\)$/.exec(lines[MISSING_ALT_LINE - 1]);
+    assert.ok(m, `line ${MISSING_ALT_LINE} on disk is still an image link: ${JSON.stringify(lines[MISSING_ALT_LINE - 1])}`);
+    assert.equal(m[1].replace(/\\(.)/g, '$1'), expectedAlt, 'the alt text written to disk (unescaped) is the proposal');
+    assert.deepEqual(lines.filter((_, i) => i !== MISSING_ALT_LINE - 1), NOTES_TEXT.split('\n').filter((_, i) => i !== MISSING_ALT_LINE - 1), 'nothing else changed');
+    await squiggle.first().waitFor({ state: 'detached', timeout: 10_000 });
+    await h.screenshot(page, 'c-alt-text-written');
+  });
+
+  e2eTest('(d) the image inspector draws the detection boxes the daemon finds, and keeps them across a reload', async () => {
     const expected = JSON.parse(cli(['detect', join('images', DETECT_IMAGE), '--object', DETECT_QUERY, '--max-tokens', MAX_TOKENS, '--json']).trim().split('\n')[0]);
     assert.ok(expected.objects.length > 0, `the tiny model finds no "${DETECT_QUERY}" in ${DETECT_IMAGE}: pick another query`);
 
@@ -133,7 +243,7 @@ describe('PaliGemma in VS Code', () => {
     await h.screenshot(page, 'd-inspector-restored');
     assert.deepEqual(consoleErrors, [], 'no Content Security Policy violations');
   });
-  test('(d) an image pasted into an empty inspector is shown and described from its bytes', async () => {
+  e2eTest('(d) an image pasted into an empty inspector is shown and described from its bytes', async () => {
     const expected = JSON.parse(cli(['caption', join('images', 'shapes.png'), '--lang', LANGUAGE, '--max-tokens', MAX_TOKENS, '--json']).trim().split('\n')[0]);
     await h.runCommand(page, 'View: Close All Editors');
     await h.runCommand(page, commandTitle('paligemma.openInspector'));
@@ -153,5 +263,15 @@ describe('PaliGemma in VS Code', () => {
     await webview.locator('#caption:not(.placeholder):not(.streaming)').waitFor({ timeout: 120_000 });
     assert.equal(await webview.locator('#caption').textContent(), expected.text);
     await h.screenshot(page, 'd-inspector-paste');
+  });
+  e2eTest('(e) the status bar reports the model ready', async () => {
+    const item = page.locator('.statusbar-item', { hasText: 'PaliGemma' });
+    await item.locator('.codicon-check').waitFor({ timeout: 60_000 });
+    assert.match(squash(await item.innerText()), /PaliGemma · cpu/);
+    await item.hover();
+    const tooltip = page.locator('.monaco-hover:visible, .workbench-hover:visible', { hasText: 'tiny-paligemma-224' });
+    await tooltip.first().waitFor({ timeout: 15_000 });
+    assert.match(squash(await tooltip.first().innerText()), /Model tiny-paligemma-224 \(paligemma, fp32, 224 px\) on cpu/);
+    await h.screenshot(page, 'e-status-bar-ready');
   });
 });
