@@ -149,9 +149,8 @@ test('truncated JPEG and PNG files are corrupt-image, not grey-padded pictures',
 test('a PNG header claiming 100000x100000 is refused from the header, without decoding', async () => {
   const file = join(tmp, 'bomb.png');
   writeFileSync(file, pngHeader(100000, 100000));
-  const t0 = performance.now();
+  // this message comes from the header check (decoding would fail differently, if at all)
   await rejects(file, 'too-many-pixels', /100000x100000 is 10000\.0 megapixels, more than the limit of 50\.0/);
-  assert.ok(performance.now() - t0 < 1000);
   // and a limit of the caller's choosing
   await rejects(imageInput('gray.png'), 'too-many-pixels', /50x40/, { maxPixels: 1999 });
   assert.equal((await loadImage(imageInput('gray.png'), { maxPixels: 2000 })).width, 50);
