@@ -1,5 +1,6 @@
 // The engine's public API (DESIGN.md): load a converted model, generate text for an image and a
 // prompt, dispose. Used by the server, the CLI and the benchmarks; knows no transport.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { EngineError, isEngineError } from './errors.js';
@@ -8,6 +9,8 @@ import { preprocess, type RgbImage } from './image/index.js';
 import { loadManifest, type Manifest } from './model/manifest.js';
 import type { ExecutionProvider, ExecutionProviderRequest } from './model/providers.js';
 import { DecoderSequence, ModelSessions } from './model/runtime.js';
+import { onnxCommunityVariants, readOnnxCommunityFolder } from './onnx-community/folder.js';
+import { OnnxCommunitySessions } from './onnx-community/sessions.js';
 import { encodePrompt, loadTokenizer, TextStream, type TextTokenizer } from './text/index.js';
 
 export { EngineError, isEngineError } from './errors.js';
@@ -25,6 +28,15 @@ export interface LoadOptions {
   executionProvider?: ExecutionProviderRequest;
   /** CPU threads per session (default: onnxruntime's choice). */
   threads?: number;
+  /** onnx-community folders: which ONNX variant (fp32, fp16, q4, q4f16, ...); default the smallest good one. */
+  variant?: string;
+}
+
+// Our converted graphs, or an onnx-community / transformers.js export (helper F's loader).
+type Sessions = ModelSessions | OnnxCommunitySessions;
+
+function sequence(s: Sessions, features: ort.Tensor, textIds: readonly (readonly number[])[]) {
+  return s instanceof OnnxCommunitySessions ? s.sequence(features, textIds) : new DecoderSequence(s, features, textIds);
 }
 
 export interface DecodingParams {
@@ -79,7 +91,7 @@ export class PaliGemma {
     readonly dir: string,
     readonly manifest: Manifest,
     readonly tokenizer: TextTokenizer,
-    private readonly sessions: ModelSessions,
+    private readonly sessions: Sessions,
     /** Why 'auto' chose what it chose (empty for an explicit provider). */
     readonly providerNotes: string[],
   ) {}
@@ -94,7 +106,13 @@ export class PaliGemma {
     return this.sessions.runMs;
   }
 
+  /** Known deviations from the reference (model status `warnings`), e.g. causal prompt attention. */
+  get warnings(): string[] {
+    return this.sessions instanceof OnnxCommunitySessions ? [...this.sessions.warnings] : [];
+  }
+
   static async load(dir: string, opts: LoadOptions = {}): Promise<PaliGemma> {
+    if (!existsSync(join(dir, 'manifest.json')) && onnxCommunityVariants(dir)) return PaliGemma.loadOnnxCommunity(dir, opts);
     const manifest = await loadManifest(dir);
     const tokenizer = await loadTokenizer(join(dir, manifest.files.tokenizer));
     const request = opts.executionProvider ?? 'auto';
@@ -104,6 +122,24 @@ export class PaliGemma {
         ? await chooseProvider(dir, manifest, opts.threads, notes)
         : await ModelSessions.create(dir, manifest, request, opts.threads);
     return new PaliGemma(dir, manifest, tokenizer, sessions, notes);
+  }
+
+  private static async loadOnnxCommunity(dir: string, opts: LoadOptions): Promise<PaliGemma> {
+    const folder = readOnnxCommunityFolder(dir, opts.variant);
+    const tokenizer = await loadTokenizer(join(dir, folder.manifest.files.tokenizer));
+    const request = opts.executionProvider ?? 'auto';
+    const notes: string[] = [];
+    // 'auto': CUDA when it loads, else CPU (the speed probe of chooseProvider times our own graphs).
+    for (const ep of request === 'auto' ? (['cuda', 'cpu'] as const) : [request]) {
+      try {
+        const sessions = await OnnxCommunitySessions.create(folder, ep, opts.threads);
+        return new PaliGemma(dir, folder.manifest, tokenizer, sessions, notes);
+      } catch (e) {
+        if (request !== 'auto' || !isEngineError(e, 'provider-unavailable')) throw e;
+        notes.push(`${ep}: ${(e as Error).message}`);
+      }
+    }
+    throw new EngineError('provider-unavailable', `no execution provider could load ${dir}`);
   }
 
   /** `<image>` x N, `<bos>`, prompt, `\n`, as transformers' PaliGemmaProcessor lays it out. */
@@ -122,7 +158,7 @@ export class PaliGemma {
     const features = await this.imageFeatures([opts.image]);
     const stream = opts.onToken ? new TextStream(this.tokenizer) : undefined;
     let soFar = '';
-    const out = await decode(new DecoderSequence(this.sessions, features, [textIds]), {
+    const out = await decode(sequence(this.sessions, features, [textIds]), {
       ...decodingOptions(opts, maxNewTokens, this.manifest),
       recordSteps: opts.recordSteps,
       forceTokens: opts.forceTokens,
@@ -141,7 +177,7 @@ export class PaliGemma {
     this.checkOpen();
     const { textIds } = this.promptIds(prompt);
     const features = await this.imageFeatures([image]);
-    return new DecoderSequence(this.sessions, features, [textIds]).prefill();
+    return sequence(this.sessions, features, [textIds]).prefill();
   }
 
   /**
@@ -161,7 +197,7 @@ export class PaliGemma {
     throwIfAborted(params.signal);
     const features = await this.imageFeatures(items.map((it) => it.image));
     const out = await decode(
-      new DecoderSequence(this.sessions, features, prompts.map((p) => p.textIds)),
+      sequence(this.sessions, features, prompts.map((p) => p.textIds)),
       { ...decodingOptions(params, maxNewTokens, this.manifest), padTokenId: this.manifest.tokens.pad },
     );
     return prompts.map((p, i) => this.result(p.inputIds, out.tokens[i]));

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { isEngineError } from '../../../daemon/engine/errors.js';
 import { onnxCommunityVariants, readOnnxCommunityFolder } from '../../../daemon/engine/onnx-community/folder.js';
@@ -97,4 +98,26 @@ test('prefill, steps and beam reordering feed what transformers.js feeds', async
   const again = await seq.next([7, 8]);
   assertClose(again.subarray(0, w.vocab), expectedLogits([...fed[1], embedOf(7)], 256 + texts[1].length + 2), 'reordered row 0');
   assertClose(again.subarray(w.vocab), expectedLogits([...fed[1], embedOf(8)], 256 + texts[1].length + 2), 'reordered row 1');
+});
+
+test('PaliGemma.load opens an onnx-community folder and reports the approximate attention', async () => {
+  const { PaliGemma, loadImage } = await import('../../../daemon/engine/index.js');
+  const model = await PaliGemma.load(dir, { executionProvider: 'cpu', threads: 1 });
+  try {
+    assert.deepEqual(model.warnings, [APPROXIMATE_ATTENTION]);
+    assert.equal(model.manifest.image.numImageTokens, 256);
+    const image = await loadImage(fileURLToPath(new URL('../../../../test/fixtures/tiny-paligemma-224/shapes.png', import.meta.url)));
+    const out = await model.generate({ image, prompt: 'caption en', maxNewTokens: 3 });
+    assert.equal(out.inputIds.length, 256 + out.inputIds.slice(256).length);
+    assert.equal(out.inputIds[255], model.manifest.tokens.image);
+    assert.equal(out.inputIds[256], model.manifest.tokens.bos);
+    assert.ok(out.generatedIds.length >= 1 && out.generatedIds.length <= 3);
+    // Greedy: the first generated id is the argmax of the prefill logits.
+    const first = await model.lastLogits(image, 'caption en');
+    let best = 0;
+    for (let i = 1; i < first.length; i++) if (first[i] > first[best]) best = i;
+    assert.equal(out.generatedIds[0], best);
+  } finally {
+    await model.dispose();
+  }
 });
