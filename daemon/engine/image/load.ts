@@ -54,7 +54,7 @@ export async function loadImage(input: string | Buffer | Uint8Array, opts: LoadI
   const height = meta.pageHeight ?? meta.height ?? 0;
   if (width <= 0 || height <= 0) throw new EngineError('corrupt-image', `${name}: the image header has no valid size`);
   if (width * height > maxPixels) {
-    throw new EngineError('too-many-pixels', `${name}: ${width}x${height} is ${(width * height / 1e6).toFixed(1)} megapixels, more than the limit of ${(maxPixels / 1e6).toFixed(1)}`);
+    throw new EngineError('too-many-pixels', `${name}: ${width}x${height} is ${formatPixels(width * height)}, more than the limit of ${formatPixels(maxPixels)}`);
   }
 
   try {
@@ -155,6 +155,10 @@ function toRgb(px: Buffer, pixels: number, channels: number): Uint8Array {
 
 function formatBytes(n: number): string {
   return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : `${n} bytes`;
+}
+
+function formatPixels(n: number): string {
+  return n >= 100_000 ? `${(n / 1e6).toFixed(1)} megapixels` : `${n} pixels`;
 }
 
 function firstLine(s: string): string {
