@@ -32,6 +32,8 @@ export interface DownloadProgress {
   file?: string;
   fileBytes?: number;
   fileTotal?: number;
+  /** Conversion progress, 0..1. */
+  fraction?: number;
   message?: string;
 }
 
@@ -195,7 +197,7 @@ export async function downloadModel(o: DownloadOptions): Promise<DownloadResult>
       const staging = join(downloads, `${key}.converting-${randomBytes(4).toString('hex')}`);
       try {
         await convert(work, staging, (message, fraction) =>
-          report({ phase: 'convert', bytes: plan.totalBytes, total: plan.totalBytes, message, fileBytes: fraction }),
+          report({ phase: 'convert', bytes: plan.totalBytes, total: plan.totalBytes, message, fraction }),
         );
         if (o.convert === undefined) await nameConvertedModel(staging, o.repo, commit);
         await writeRecord(staging, { ...record, converted: true });
