@@ -155,7 +155,7 @@ describe('PaliGemma in VS Code', () => {
     assert.equal(await hover.locator('img').count() >= 1, true, 'the hover shows the image');
     // VS Code's own Markdown image preview comes first in the hover: scroll down to our part.
     await hover.hover();
-    await page.mouse.wheel(0, 2000);
+    for (let i = 0; i < 10; i++) await page.mouse.wheel(0, 300);
     await page.waitForTimeout(300);
     await h.screenshot(page, 'b-markdown-hover');
     await page.keyboard.press('Escape');
