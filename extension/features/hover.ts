@@ -17,8 +17,15 @@ export function registerImageHover(ctx: Ctx): void {
   ctx.push(vscode.languages.registerHoverProvider({ scheme: '*' }, new ImageHover(ctx)));
 }
 
+interface HoverResults {
+  caption?: P.TextResult;
+  text?: P.TextResult;
+  failure?: string;
+}
+
 class ImageHover implements vscode.HoverProvider {
-  private parsed = new Map<string, { version: number; refs: ImageReference[] }>();
+  private readonly parsed = new Map<string, { version: number; refs: ImageReference[] }>();
+  private readonly pending = new Map<string, Promise<HoverResults>>();
 
   constructor(private readonly ctx: Ctx) {}
 
@@ -39,7 +46,7 @@ class ImageHover implements vscode.HoverProvider {
     md.isTrusted = { enabledCommands: ['paligemma.describeFromHover', 'paligemma.openInspector'] };
     md.appendMarkdown(`<img src="${escapeHtml(uri.toString())}" width="${cfg.hover.thumbnailWidth}" alt="">\n\n`);
 
-    const { caption, text, failure } = await this.results(uri, cfg, token);
+    const { caption, text, failure } = await this.results(uri, cfg);
     if (token.isCancellationRequested) return undefined;
     if (caption) md.appendMarkdown(`**${escapeMd(caption.text)}**  \n`);
     if (text?.text.trim()) md.appendMarkdown(`Text in the image: “${escapeMd(text.text.trim())}”  \n`);
@@ -73,8 +80,22 @@ class ImageHover implements vscode.HoverProvider {
     return [...hit.refs, ...paths];
   }
 
+  /**
+   * One lookup per image at a time. A model run started by a hover is not cancelled when the hover
+   * closes: its result is cached, so hovering again shows it at once instead of starting over.
+   */
+  private results(uri: vscode.Uri, cfg: ReturnType<typeof readConfig>): Promise<HoverResults> {
+    const key = `${uri.toString()}\n${cfg.hover.describeOnHover}`;
+    let pending = this.pending.get(key);
+    if (!pending) {
+      pending = this.lookup(uri, cfg).finally(() => this.pending.delete(key));
+      this.pending.set(key, pending);
+    }
+    return pending;
+  }
+
   /** Cached results (or fresh ones when describe-on-hover is allowed). Never starts the daemon just to look. */
-  private async results(uri: vscode.Uri, cfg: ReturnType<typeof readConfig>, token: vscode.CancellationToken) {
+  private async lookup(uri: vscode.Uri, cfg: ReturnType<typeof readConfig>): Promise<HoverResults> {
     const run = cfg.hover.describeOnHover;
     if (!run && !this.ctx.client.connected) return {};
     const client = this.ctx.client;
@@ -97,8 +118,8 @@ class ImageHover implements vscode.HoverProvider {
     if (!image) return { failure };
     // The same parameters as the Describe command, so its results are the cached ones found here.
     const decoding = { maxNewTokens: cfg.maxNewTokens };
-    const caption = await ask(() => client.sendRequest(P.Caption.type, { image, language: cfg.captionLanguage, decoding, cacheOnly: !run }, token));
-    const text = await ask(() => client.sendRequest(P.Ocr.type, { image, decoding, cacheOnly: !run }, token));
+    const caption = await ask(() => client.sendRequest(P.Caption.type, { image, language: cfg.captionLanguage, decoding, cacheOnly: !run }));
+    const text = await ask(() => client.sendRequest(P.Ocr.type, { image, decoding, cacheOnly: !run }));
     return { caption, text, failure };
   }
 }
