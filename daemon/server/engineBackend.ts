@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { EngineError } from '../engine/errors.js';
 import { loadImage, type RgbImage } from '../engine/image/index.js';
 import { PaliGemma } from '../engine/index.js';
+import { findMaskDecoder, MaskDecoder, segmentObjects } from '../engine/segment/index.js';
 import * as text from '../engine/text/index.js';
 import type { DetectedObject } from '../protocol.js';
 import type { Backend, DecodedImage, GenerateOutput, GenerateRequest, LoadedModel, Task, TaskPromptParams } from './backend.js';
@@ -34,7 +35,13 @@ export function engineBackend(): Backend {
     async load(path, { executionProvider, onProgress }) {
       onProgress?.({ kind: 'loadModel', message: `creating ${executionProvider} sessions for ${path}`, fraction: 0.1 });
       const model = await PaliGemma.load(path, { executionProvider });
-      return new EngineModel(model);
+      try {
+        const vae = await findMaskDecoder(path);
+        return new EngineModel(model, vae ? await MaskDecoder.load(vae) : null);
+      } catch (e) {
+        await model.dispose();
+        throw e;
+      }
     },
 
     async decodeImage(bytes, limits) {
@@ -67,7 +74,16 @@ export function engineBackend(): Backend {
 type ParseFn = (raw: string, width: number, height: number) => DetectedObject[];
 
 class EngineModel implements LoadedModel {
-  constructor(private readonly model: PaliGemma) {}
+  constructor(
+    private readonly model: PaliGemma,
+    private readonly masks: MaskDecoder | null,
+  ) {
+    if (!masks) delete (this as Partial<LoadedModel>).segment;
+  }
+
+  async segment(raw: string, width: number, height: number): Promise<DetectedObject[]> {
+    return segmentObjects(this.masks!, text.parseSegments(raw, width, height), width, height);
+  }
 
   get info() {
     const m = this.model.manifest;
@@ -77,7 +93,7 @@ class EngineModel implements LoadedModel {
       imageSize: m.image.size,
       dtype: m.dtype,
       executionProvider: this.model.executionProvider,
-      warnings: [] as string[],
+      warnings: this.model.warnings,
     };
   }
 
@@ -92,7 +108,7 @@ class EngineModel implements LoadedModel {
     return { text: out.text, raw: out.raw, inputIds: out.inputIds, generatedIds: out.generatedIds };
   }
 
-  dispose(): Promise<void> {
-    return this.model.dispose();
+  async dispose(): Promise<void> {
+    await Promise.all([this.model.dispose(), this.masks?.dispose()]);
   }
 }

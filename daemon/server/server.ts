@@ -60,8 +60,21 @@ export async function startSocketDaemon(o: SocketDaemonOptions): Promise<StartRe
       // Only remove the socket file if it is still ours (a newer daemon may have replaced it).
       const st = await stat(endpoint.socketPath).catch(() => undefined);
       if (st?.ino === inode) await unlink(endpoint.socketPath).catch(() => {});
-      for (const s of sockets) s.destroy();
       await service.dispose();
+      // end(), not destroy(): answers already written (the reply to `stop`) still reach clients.
+      await Promise.all(
+        [...sockets].map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              const timer = setTimeout(() => s.destroy(), 2000);
+              s.once('close', () => {
+                clearTimeout(timer);
+                resolve();
+              });
+              s.end();
+            }),
+        ),
+      );
       log.info('daemon stopped');
       resolveClosed();
     })();

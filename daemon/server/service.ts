@@ -64,7 +64,7 @@ interface TaskSpec<R> {
   decoding: DecodingOptions;
   streamId?: string;
   cacheOnly?: boolean;
-  finish: (out: GenerateOutput, image: DecodedImage) => R;
+  finish: (out: GenerateOutput, image: DecodedImage, model: LoadedModel) => R | Promise<R>;
 }
 
 export class PaliGemmaService {
@@ -142,7 +142,7 @@ export class PaliGemmaService {
   segment(params: unknown, ctx: RequestContext): Promise<ObjectsResult> {
     const p = P.segment(params);
     const prompt = this.o.backend.prompt('segment', { object: p.object });
-    // Boxes and labels only: masks come once the segmentation VAE is wired in.
+    // Masks when the model has a mask decoder (vae.onnx), boxes and labels otherwise.
     return this.runTask(
       {
         task: 'segment',
@@ -151,7 +151,11 @@ export class PaliGemmaService {
         decoding: p.decoding,
         streamId: p.streamId,
         cacheOnly: p.cacheOnly,
-        finish: (out, img) => ({ objects: this.o.backend.parseObjects('segment', out.raw, img.width, img.height) }),
+        finish: async (out, img, model) => ({
+          objects: model.segment
+            ? await model.segment(out.raw, img.width, img.height)
+            : this.o.backend.parseObjects('segment', out.raw, img.width, img.height),
+        }),
       },
       ctx,
     );
@@ -236,7 +240,7 @@ export class PaliGemmaService {
           if (spec.streamId !== undefined) ctx.sendToken?.({ streamId: spec.streamId, text, tokenId });
         },
       });
-      const result = spec.finish(out, image);
+      const result = await spec.finish(out, image, active.model);
       // Keyed by the model that actually ran (it may have been switched while this waited).
       const ranKey = active.id === identity.id ? key : cacheKey({ imageSha256: src.sha256, task: spec.task, prompt: spec.prompt, modelId: active.id, decoding: spec.decoding });
       await this.cache.set(ranKey, result);

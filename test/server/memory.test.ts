@@ -1,0 +1,70 @@
+// Memory stays flat: after a warm-up, 1,000 cached and 200 uncached requests (200 distinct
+// inline images, so decoding, the vision encoder and the decoder all run) must not grow the
+// daemon's resident set by more than a few MB. RSS is read through `status`.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import sharp from 'sharp';
+import type { DaemonConnection } from '../../daemon/cli/client.js';
+import * as protocol from '../../daemon/protocol.js';
+import { cleanupScratch, images, type TestDaemon, testDaemon, tinyModel } from './daemon.js';
+
+let daemon: TestDaemon;
+let client: DaemonConnection;
+
+before(async () => {
+  daemon = await testDaemon(['--model', await tinyModel(), '--ep', 'cpu']);
+  client = await daemon.connect();
+});
+
+after(async () => {
+  client?.close();
+  await daemon?.stop();
+  await cleanupScratch();
+});
+
+/** A distinct small PNG per index (its own colour and size), base64. */
+async function distinctImage(i: number): Promise<string> {
+  const png = await sharp({
+    create: { width: 48 + (i % 17), height: 40 + (i % 13), channels: 3, background: { r: i % 256, g: (i * 37) % 256, b: (i * 91) % 256 } },
+  })
+    .png()
+    .toBuffer();
+  return png.toString('base64');
+}
+
+const MB = 1024 * 1024;
+
+test('RSS stays flat over 1,000 cached and 200 uncached requests', async () => {
+  const rpc = client.connection;
+  const decoding = { maxNewTokens: 2 };
+  const inline = await Promise.all(Array.from({ length: 240 }, (_, i) => distinctImage(i)));
+  const uncached = (i: number) => rpc.sendRequest(protocol.Caption.type, { image: { data: inline[i], mimeType: 'image/png' }, decoding });
+  const cached = () => rpc.sendRequest(protocol.Caption.type, { image: { path: images.shapes }, decoding });
+
+  // Warm-up: sessions, allocator arenas and caches reach their working size.
+  for (let i = 200; i < 240; i++) await uncached(i);
+  await cached();
+  for (let i = 0; i < 100; i++) await cached();
+  global.gc?.();
+  const start = (await rpc.sendRequest(protocol.Status.type)).memory;
+
+  const t0 = Date.now();
+  for (let batch = 0; batch < 10; batch++) await Promise.all(Array.from({ length: 100 }, cached));
+  const cachedMs = Date.now() - t0;
+  const t1 = Date.now();
+  for (let batch = 0; batch < 20; batch++) {
+    const rs = await Promise.all(Array.from({ length: 10 }, (_, j) => uncached(batch * 10 + j)));
+    assert.ok(rs.every((r) => !r.cached));
+  }
+  const uncachedMs = Date.now() - t1;
+  const end = await rpc.sendRequest(protocol.Status.type);
+
+  const growth = end.memory.rssBytes - start.rssBytes;
+  process.stderr.write(
+    `# rss ${(start.rssBytes / MB).toFixed(1)} MB -> ${(end.memory.rssBytes / MB).toFixed(1)} MB (${(growth / MB).toFixed(1)} MB); ` +
+      `heap ${(start.heapUsedBytes / MB).toFixed(1)} -> ${(end.memory.heapUsedBytes / MB).toFixed(1)} MB; ` +
+      `1000 cached in ${cachedMs} ms, 200 uncached in ${uncachedMs} ms; cache ${end.cache.entries} results, ${end.cache.imageEntries} images\n`,
+  );
+  assert.ok(end.cache.imageEntries <= 16, 'decoded images are bounded');
+  assert.ok(growth < 24 * MB, `rss grew by ${(growth / MB).toFixed(1)} MB`);
+});
