@@ -74,15 +74,14 @@ export function engineBackend(): Backend {
 type ParseFn = (raw: string, width: number, height: number) => DetectedObject[];
 
 class EngineModel implements LoadedModel {
+  /** Present only when the model folder has a mask decoder. */
+  readonly segment?: (raw: string, width: number, height: number) => Promise<DetectedObject[]>;
+
   constructor(
     private readonly model: PaliGemma,
     private readonly masks: MaskDecoder | null,
   ) {
-    if (!masks) delete (this as Partial<LoadedModel>).segment;
-  }
-
-  async segment(raw: string, width: number, height: number): Promise<DetectedObject[]> {
-    return segmentObjects(this.masks!, text.parseSegments(raw, width, height), width, height);
+    if (masks) this.segment = (raw, width, height) => segmentObjects(masks, text.parseSegments(raw, width, height), width, height);
   }
 
   get info() {

@@ -14,7 +14,7 @@ import type {
   TextResult,
   TokenNotification,
 } from '../protocol.js';
-import type { Backend, DecodedImage, GenerateOutput, ImageLimits, Task } from './backend.js';
+import type { Backend, DecodedImage, GenerateOutput, ImageLimits, LoadedModel, Task } from './backend.js';
 import { EngineError } from '../engine/errors.js';
 import { ErrorCodes } from '../protocol.js';
 import { cancelled, RpcFailure } from './errors.js';
