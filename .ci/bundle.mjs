@@ -31,6 +31,9 @@ const targets = [
     format: 'cjs',
     target: 'node20',
     external: ['vscode', ...nativeExternals],
+    // Shared modules locate files with import.meta.url, which CommonJS lacks: give them this file's URL.
+    define: { 'import.meta.url': '__pgImportMetaUrl' },
+    banner: { js: "const __pgImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   },
   {
     name: 'daemon',
