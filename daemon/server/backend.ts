@@ -66,4 +66,6 @@ export interface Backend {
   decodeImage(bytes: Buffer, limits: ImageLimits): Promise<DecodedImage>;
   prompt(task: Task, params: TaskPromptParams): string;
   parseObjects(task: 'detect' | 'segment', raw: string, width: number, height: number): DetectedObject[];
+  /** Caption / OCR / answer text for people: without the location and segment tokens. */
+  displayText(text: string): string;
 }

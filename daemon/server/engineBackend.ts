@@ -64,14 +64,13 @@ export function engineBackend(): Backend {
     },
 
     parseObjects(task, raw, width, height): DetectedObject[] {
-      const parse = (text as unknown as Record<string, ParseFn | undefined>)[task === 'detect' ? 'parseDetections' : 'parseSegments'];
-      if (!parse) throw new EngineError('invalid-params', `${task} output parsing is not available in this build`);
-      return parse(raw, width, height).map((o) => ({ label: o.label, box: o.box }));
+      const found = task === 'detect' ? text.parseDetections(raw, width, height) : text.parseSegments(raw, width, height);
+      return found.map((o) => ({ label: o.label, box: o.box }));
     },
+
+    displayText: text.cleanText,
   };
 }
-
-type ParseFn = (raw: string, width: number, height: number) => DetectedObject[];
 
 class EngineModel implements LoadedModel {
   /** Present only when the model folder has a mask decoder. */

@@ -107,19 +107,19 @@ export class PaliGemmaService {
   caption(params: unknown, ctx: RequestContext): Promise<TextResult> {
     const p = P.caption(params);
     const prompt = this.o.backend.prompt('caption', { language: p.language, detail: p.detail });
-    return this.runTask({ task: 'caption', image: p.image, prompt, decoding: p.decoding, streamId: p.streamId, cacheOnly: p.cacheOnly, finish: textOf }, ctx);
+    return this.runTask({ task: 'caption', image: p.image, prompt, decoding: p.decoding, streamId: p.streamId, cacheOnly: p.cacheOnly, finish: this.textOf }, ctx);
   }
 
   ocr(params: unknown, ctx: RequestContext): Promise<TextResult> {
     const p = P.ocr(params);
     const prompt = this.o.backend.prompt('ocr', {});
-    return this.runTask({ task: 'ocr', image: p.image, prompt, decoding: p.decoding, streamId: p.streamId, cacheOnly: p.cacheOnly, finish: textOf }, ctx);
+    return this.runTask({ task: 'ocr', image: p.image, prompt, decoding: p.decoding, streamId: p.streamId, cacheOnly: p.cacheOnly, finish: this.textOf }, ctx);
   }
 
   answer(params: unknown, ctx: RequestContext): Promise<TextResult> {
     const p = P.answer(params);
     const prompt = this.o.backend.prompt('answer', { question: p.question, language: p.language });
-    return this.runTask({ task: 'answer', image: p.image, prompt, decoding: p.decoding, streamId: p.streamId, cacheOnly: p.cacheOnly, finish: textOf }, ctx);
+    return this.runTask({ task: 'answer', image: p.image, prompt, decoding: p.decoding, streamId: p.streamId, cacheOnly: p.cacheOnly, finish: this.textOf }, ctx);
   }
 
   detect(params: unknown, ctx: RequestContext): Promise<ObjectsResult> {
@@ -250,6 +250,8 @@ export class PaliGemmaService {
     return { ...payload, model: name, ms: Math.round(performance.now() - t0), cached: false };
   }
 
+  private readonly textOf = (out: GenerateOutput): TextPayload => ({ text: this.o.backend.displayText(out.text) });
+
   private async decode(sha: string, bytes: Buffer, label: string): Promise<DecodedImage> {
     const cached = this.images.get(sha);
     if (cached) return cached;
@@ -263,8 +265,5 @@ export class PaliGemmaService {
   }
 }
 
-function textOf(out: GenerateOutput): TextPayload {
-  return { text: out.text };
-}
 
 export type { ObjectsPayload };

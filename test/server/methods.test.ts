@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import type { DaemonConnection } from '../../daemon/cli/client.js';
+import { cleanText } from '../../daemon/engine/text/index.js';
 import * as protocol from '../../daemon/protocol.js';
 import { cleanupScratch, fixtureDir, images, type TestDaemon, testDaemon, tinyModel } from './daemon.js';
 
@@ -71,11 +72,12 @@ test('caption, ocr and answer return text; asking again is answered from the cac
   }
 });
 
-test('caption runs the same prompt as generate("caption en") and gets the same text', async () => {
+test('caption runs the same prompt as generate("caption en"): the same text without loc/seg tokens', async () => {
   const decoding = { maxNewTokens: 10 };
   const g = await rpc().sendRequest(protocol.Generate.type, { image: { path: images.wide }, prompt: 'caption en', decoding });
   const c = await rpc().sendRequest(protocol.Caption.type, { image: { path: images.wide }, language: 'en', decoding });
-  assert.equal(c.text, g.text);
+  assert.equal(c.text, cleanText(g.text));
+  assert.doesNotMatch(c.text, /<(loc|seg)\d+>/);
 });
 
 test('an inline image gives the same answer as the same bytes by path (content-addressed cache)', async () => {
