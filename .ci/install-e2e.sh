@@ -37,10 +37,14 @@ if [ ! -f "$CS_DIR/.installed-$CODE_SERVER_VERSION" ]; then
   rm -rf "$CS_DIR"; mkdir -p "$CS_DIR"
   echo '{"private":true}' > "$CS_DIR/package.json"
   (
+    # Under `npm run`, the outer npm's npm_* variables leak in; code-server's postinstall reads the
+    # Node version from npm_config_user_agent, which would still say the outer Node 20.
+    for v in $(env | sed -n 's/^\(npm_[A-Za-z0-9_]*\)=.*/\1/p'); do unset "$v"; done
+    unset NODE
     export PATH="$NODE_PKG/bin:$PATH"
     export npm_config_nodedir="$NODE_PKG"
     cd "$CS_DIR"
-    npm install --no-save --no-audit --no-fund --foreground-scripts "code-server@$CODE_SERVER_VERSION"
+    "$NODE_PKG/bin/node" "$(readlink -f "$(command -v npm)")" install --no-save --no-audit --no-fund --foreground-scripts "code-server@$CODE_SERVER_VERSION"
   )
   [ -f "$CS_BIN" ] || { log "code-server entry point missing after install: $CS_BIN"; exit 1; }
   touch "$CS_DIR/.installed-$CODE_SERVER_VERSION"
