@@ -2,7 +2,7 @@
 // folder of DESIGN.md. Everything is written into a temporary folder next to the output and
 // renamed into place at the end, so a failure never leaves a half-written model behind.
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EngineError, isEngineError } from '../errors.js';
@@ -109,6 +109,8 @@ export function relocatedTokenizer(template: Record<string, unknown>, vocabSize:
 
 interface Source {
   name: string;
+  /** The tokenizer.json to copy verbatim, or null to write `tokenizer`. */
+  tokenizerFile: string | null;
   cfg: ModelConfig;
   weights: WeightSource;
   image: ImageSettings;
@@ -134,6 +136,7 @@ function openSource(opts: ConvertOptions, textLayers: (cfg: ModelConfig) => numb
     const seed = opts.seed ?? 0;
     return {
       name: `${opts.random}-random`,
+      tokenizerFile: null,
       cfg,
       weights: new RandomWeights(expectedShapes(cfg, { textLayers: textLayers(cfg), visionLayers: visionLayers(cfg) }), seed),
       image: { size: cfg.vision.imageSize, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], rescale: 1 / 255 },
@@ -156,6 +159,9 @@ function openSource(opts: ConvertOptions, textLayers: (cfg: ModelConfig) => numb
   if (image.size !== cfg.vision.imageSize) {
     throw new EngineError('model-invalid', `${dir}: processor image size ${image.size} but vision_config.image_size ${cfg.vision.imageSize}`);
   }
+  if (image.seqLength !== undefined && image.seqLength !== cfg.numImageTokens) {
+    throw new EngineError('model-invalid', `${dir}: processor image_seq_length ${image.seqLength} but the vision tower makes ${cfg.numImageTokens} tokens`);
+  }
   const tokens = readTokenIds(dir, tokenizer, cfg.imageTokenIndex);
   const ckpt = SafetensorsCheckpoint.open(dir);
   let weights: WeightSource;
@@ -170,6 +176,7 @@ function openSource(opts: ConvertOptions, textLayers: (cfg: ModelConfig) => numb
   if (existsSync(join(dir, 'tokenizer_config.json'))) hashFiles.push('tokenizer_config.json');
   return {
     name: basename(resolve(dir)),
+    tokenizerFile: tokPath,
     cfg,
     weights,
     image,
@@ -227,7 +234,8 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
       (b) => buildDecoderGraph(b, cfg, textLayers, prec.kv, (i) => progress('decoder', (visionLayers + i + 1) / total, `decoder layer ${i + 1}/${textLayers}`)),
       prec.decoder,
     );
-    writeFileSync(join(tmp, 'tokenizer.json'), JSON.stringify(src.tokenizer));
+    if (src.tokenizerFile) copyFileSync(src.tokenizerFile, join(tmp, 'tokenizer.json'));
+    else writeFileSync(join(tmp, 'tokenizer.json'), JSON.stringify(src.tokenizer));
 
     progress('hash', 1, 'hashing source files');
     const files: Record<string, string> = {};

@@ -9,6 +9,8 @@ export interface ImageSettings {
   mean: number[];
   std: number[];
   rescale: number;
+  /** image_seq_length, when the processor config states it */
+  seqLength?: number;
 }
 
 export interface TokenIds {
@@ -76,6 +78,7 @@ export function readImageSettings(dir: string): { settings: ImageSettings; file:
         mean: normalize ? vec(p.image_mean, [0.5, 0.5, 0.5]) : [0, 0, 0],
         std: normalize ? vec(p.image_std, [0.5, 0.5, 0.5]) : [1, 1, 1],
         rescale: rescale ? (typeof p.rescale_factor === 'number' ? p.rescale_factor : 1 / 255) : 1,
+        seqLength: typeof p.image_seq_length === 'number' ? p.image_seq_length : typeof raw.image_seq_length === 'number' ? raw.image_seq_length : undefined,
       },
     };
   }

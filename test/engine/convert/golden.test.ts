@@ -2,6 +2,7 @@
 // (golden.json, transformers 5.17 float32) on the two exact-224 fixture images, and one
 // decode step through the KV cache reproduces the golden forced step.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { convert } from '../../../daemon/engine/convert/index.js';
 import { ConvertedModel, fixture, golden, pixelValues, removeDir, tempDir, top } from './helpers.js';
@@ -27,6 +28,22 @@ for (const model of ['tiny-paligemma-224', 'tiny-paligemma2-224']) {
 
     it('has cases on both exact-224 images', () => {
       assert.equal(cases.length, 10);
+    });
+
+    it('writes the manifest from the checkpoint files (ids read, not hard-coded)', () => {
+      const man = JSON.parse(readFileSync(`${dir}/model/manifest.json`, 'utf8'));
+      assert.equal(man.format, 'paligemma-onnx');
+      assert.equal(man.formatVersion, 1);
+      assert.equal(man.architecture, model === 'tiny-paligemma-224' ? 'paligemma' : 'paligemma2');
+      assert.deepEqual([man.dtype, man.kvDtype], ['fp32', 'float32']);
+      // README of the fixtures: <image> 2052, <loc0000> 900, "\n" 260, bos/eos/pad 2/1/0.
+      assert.deepEqual(man.tokens, { bos: 2, eos: 1, pad: 0, image: gold.image_token_id, newline: 260, loc0: 900, seg0: 1924 });
+      assert.deepEqual(man.image, { size: 224, patchSize: 14, numImageTokens: 256, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], rescale: 0.00392156862745098 });
+      assert.equal(man.text.vocabSize, 2112);
+      assert.equal(man.text.finalLogitSoftcap, model === 'tiny-paligemma-224' ? null : 30);
+      assert.equal(man.source.kind, 'huggingface');
+      assert.match(man.source.files['model.safetensors'], /^sha256:[0-9a-f]{64}$/);
+      assert.ok(readFileSync(`${dir}/model/tokenizer.json`).equals(readFileSync(`${fixture(model)}/tokenizer.json`)));
     });
 
     it('prefill last-position logits match top-5 ids and values within 1e-3', async () => {
