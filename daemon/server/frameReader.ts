@@ -150,8 +150,9 @@ export class GuardedMessageReader extends AbstractMessageReader {
     let msg: unknown;
     try {
       msg = JSON.parse(body.toString('utf8'));
-    } catch (e) {
-      this.options.onProblem({ code: -32700, message: `parse error: ${(e as Error).message}`, id: null });
+    } catch {
+      // Not JSON.parse's message: it quotes the input, which may be image data.
+      this.options.onProblem({ code: -32700, message: `parse error: the ${body.length}-byte message body is not valid JSON`, id: null });
       return;
     }
     if (Array.isArray(msg)) {
