@@ -78,10 +78,12 @@ export class Blocks {
     const onePlus = new Float32Array(w.length);
     for (let i = 0; i < w.length; i++) onePlus[i] = 1 + w[i];
     const g = this.g;
-    const ms = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
-    const inv = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [ms, g.scalar('float32', eps)])])]);
+    // Written as Pow -> ReduceMean -> Add -> Sqrt -> Div -> Mul, the pattern onnxruntime fuses
+    // into one SimplifiedLayerNormalization (fp32 accumulation) on CPU and CUDA.
+    const ms = g.op('ReduceMean', [g.op('Pow', [x, g.scalar('float32', 2)])], { axes: [-1], keepdims: 1 });
+    const rms = g.op('Sqrt', [g.op('Add', [ms, g.scalar('float32', eps)])]);
     const scale = g.initializer(`${weight}.plus1`, 'float32', [w.length], onePlus);
-    return g.op('Mul', [g.op('Mul', [x, inv]), scale]);
+    return g.op('Mul', [g.op('Div', [x, rms]), scale]);
   }
 
   /** SigLIP LayerNorm in float32. */
