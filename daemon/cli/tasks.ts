@@ -144,7 +144,7 @@ function formatResult(image: string, r: TextResult | ObjectsResult, prefix: bool
 function formatObject(o: DetectedObject): string {
   const b = o.box;
   const n = (x: number) => Math.round(x);
-  return `${o.label} [${n(b.x0)}, ${n(b.y0)}, ${n(b.x1)}, ${n(b.y1)}]${o.mask ? ` mask ${o.mask.width}x${o.mask.height}` : ''}`;
+  return `${o.label || "(no label)"} [${n(b.x0)}, ${n(b.y0)}, ${n(b.x1)}, ${n(b.y1)}]${o.mask ? ` mask ${o.mask.width}x${o.mask.height}` : ''}`;
 }
 
 export const caption = taskCommand('caption', 'caption images through the shared daemon');
