@@ -39,6 +39,7 @@ export class RpcFailure extends Error {
 
 export const invalidParams = (message: string) => new RpcFailure(ErrorCodes.InvalidParams, message, 'invalid-params');
 export const cancelled = (message = 'request cancelled') => new RpcFailure(ErrorCodes.Cancelled, message, 'cancelled');
+export const shuttingDown = () => new RpcFailure(ErrorCodes.ShuttingDown, 'the daemon is shutting down', 'shutting-down');
 export const busy = (message: string) => new RpcFailure(ErrorCodes.Busy, message, 'busy');
 
 export function isCancellation(e: unknown): boolean {

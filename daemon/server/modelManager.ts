@@ -106,7 +106,10 @@ export class ModelManager {
 
   async dispose(): Promise<void> {
     this.disarmKeepAlive();
-    this.scheduler.cancelAll();
+    this.scheduler.close();
+    // Sessions are released only after the aborted generation has stopped using them.
+    await this.scheduler.drained();
+    this.disarmKeepAlive();
     await this.release('shutdown');
   }
 

@@ -1,6 +1,6 @@
 // One model, one job at a time: a FIFO with a bounded number of waiting jobs (Busy beyond it).
 // A job cancelled while waiting is dropped without running; a running job sees its AbortSignal.
-import { busy, cancelled } from './errors.js';
+import { busy, cancelled, shuttingDown, type RpcFailure } from './errors.js';
 
 interface Entry {
   run: (signal: AbortSignal) => Promise<unknown>;
@@ -14,6 +14,8 @@ export class Scheduler {
   private readonly waiting: Entry[] = [];
   private current: Entry | undefined;
   private idleListeners: Array<() => void> = [];
+  /** Set once the daemon stops: every job, waiting, running or new, fails with it. */
+  private closedWith: RpcFailure | undefined;
 
   constructor(readonly capacity: number) {}
 
@@ -35,6 +37,7 @@ export class Scheduler {
   }
 
   submit<T>(run: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
     if (signal?.aborted) return Promise.reject(cancelled());
     if (this.waiting.length >= this.capacity) {
       return Promise.reject(busy(`the daemon is busy: ${this.waiting.length} requests are waiting (capacity ${this.capacity}); try again later`));
@@ -55,13 +58,27 @@ export class Scheduler {
     });
   }
 
-  /** Rejects every waiting job and aborts the running one (daemon shutdown). */
-  cancelAll(): void {
+  /** Daemon shutdown: rejects every waiting job, aborts the running one, refuses new ones. */
+  close(reason: RpcFailure = shuttingDown()): void {
+    this.closedWith = reason;
     for (const e of this.waiting.splice(0)) {
       e.detach();
-      e.reject(cancelled('the daemon is shutting down'));
+      e.reject(reason);
     }
     this.current?.controller.abort();
+  }
+
+  /** Resolves once no job is running (after close(): once the aborted one has stopped). */
+  async drained(): Promise<void> {
+    while (this.current) await new Promise<void>((r) => this.onIdleOnce(r));
+  }
+
+  private onIdleOnce(l: () => void): void {
+    const once = () => {
+      this.idleListeners = this.idleListeners.filter((x) => x !== once);
+      l();
+    };
+    this.idleListeners.push(once);
   }
 
   private cancel(entry: Entry): void {
@@ -87,8 +104,8 @@ export class Scheduler {
     entry
       .run(signal)
       .then(
-        (v) => (signal.aborted ? entry.reject(cancelled()) : entry.resolve(v)),
-        (e) => entry.reject(signal.aborted ? cancelled() : e),
+        (v) => (signal.aborted ? entry.reject(this.closedWith ?? cancelled()) : entry.resolve(v)),
+        (e) => entry.reject(signal.aborted ? (this.closedWith ?? cancelled()) : e),
       )
       .finally(() => {
         entry.detach();

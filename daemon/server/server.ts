@@ -61,6 +61,8 @@ export async function startSocketDaemon(o: SocketDaemonOptions): Promise<StartRe
       const st = await stat(endpoint.socketPath).catch(() => undefined);
       if (st?.ino === inode) await unlink(endpoint.socketPath).catch(() => {});
       await service.dispose();
+      // Let the replies of the requests that dispose() failed be written out first.
+      await new Promise((r) => setImmediate(r));
       // end(), not destroy(): answers already written (the reply to `stop`) still reach clients.
       await Promise.all(
         [...sockets].map(

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { after, test } from 'node:test';
 import { connectDaemon } from '../../daemon/cli/client.js';
 import * as protocol from '../../daemon/protocol.js';
+import { ErrorCodes } from '../../daemon/protocol.js';
 import { checkSocketOwner, daemonEndpoint, ensureRuntimeDir } from '../../daemon/server/endpoint.js';
 import { cleanupScratch, images, isAlive, tempDir, testDaemon, tinyModel, waitFor } from './daemon.js';
 
@@ -111,18 +112,50 @@ test('killing the daemon mid-request fails the request; the next client starts a
   }
 });
 
-test('stop: the daemon answers, disconnects every client and removes its socket', async () => {
+test('stop: the daemon answers, fails work in flight with ShuttingDown, disconnects every client, removes its socket', async () => {
   const d = await testDaemon(['--model', await tinyModel()]);
   const a = await d.connect();
   const b = await d.connect();
   const { pid } = await a.connection.sendRequest(protocol.Status.type);
   const bClosed = new Promise<void>((r) => b.socket.once('close', () => r()));
+  let streaming!: () => void;
+  const started = new Promise<void>((r) => (streaming = r));
+  b.connection.onNotification(protocol.TokenStream.type, () => streaming());
+  const inFlight = b.connection.sendRequest(protocol.Generate.type, {
+    image: { path: images.shapes },
+    prompt: 'caption en',
+    decoding: { maxNewTokens: 3000, minNewTokens: 3000 },
+    streamId: 'b',
+  });
+  await started;
   assert.deepEqual(await a.connection.sendRequest(protocol.Stop.type), { pid });
+  await assert.rejects(inFlight, (e: { code: number; message: string }) => e.code === ErrorCodes.ShuttingDown && /shutting down/.test(e.message));
   await bClosed;
   await waitFor(() => !isAlive(pid), 10_000, 'the daemon to exit');
   await assert.rejects(stat(d.endpoint.socketPath), /ENOENT/);
   await assert.rejects(connectDaemon({ endpoint: d.endpoint, start: false, timeoutMs: 500 }), /no PaliGemma daemon is running/);
   a.close();
+});
+
+test('with --cache-dir, results survive a daemon restart', async () => {
+  const cacheDir = join(await tempDir('pg-cachedir-'), 'results');
+  const d = await testDaemon(['--model', await tinyModel(), '--cache-dir', cacheDir]);
+  try {
+    const params = { image: { path: images.gradient }, decoding: { maxNewTokens: 5 } };
+    const a = await d.connect();
+    const first = await a.connection.sendRequest(protocol.Caption.type, params);
+    assert.equal(first.cached, false);
+    a.close();
+    await d.stop();
+    const b = await d.connect();
+    const again = await b.connection.sendRequest(protocol.Caption.type, params);
+    assert.deepEqual([again.cached, again.text], [true, first.text]);
+    const s = await b.connection.sendRequest(protocol.Status.type);
+    assert.equal(s.model.state, 'none', 'answered without loading the model');
+    b.close();
+  } finally {
+    await d.stop();
+  }
 });
 
 test('the socket lives in $PALIGEMMA_RUNTIME_DIR, else $XDG_RUNTIME_DIR/paligemma, else a per-user tmp folder', () => {

@@ -82,3 +82,13 @@ test('idle listeners fire when the last job finishes', async () => {
   assert.equal(idles, 1);
   assert.ok(s.idle);
 });
+
+test('close fails the running, the waiting and every later job with ShuttingDown', async () => {
+  const s = new Scheduler(4);
+  const running = s.submit((signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')))));
+  const waiting = s.submit(async () => 1);
+  s.close();
+  for (const p of [running, waiting, s.submit(async () => 2)]) {
+    await assert.rejects(p, (e) => code(e) === ErrorCodes.ShuttingDown);
+  }
+});
