@@ -7,7 +7,7 @@ import { EngineError, isEngineError } from './errors.js';
 import { decode, throwIfAborted, type StepRecord, type Strategy } from './generate/decode.js';
 import { preprocess, type RgbImage } from './image/index.js';
 import { loadManifest, type Manifest } from './model/manifest.js';
-import type { ExecutionProvider, ExecutionProviderRequest } from './model/providers.js';
+import { keepsOutputsOnDevice, type ExecutionProvider, type ExecutionProviderRequest } from './model/providers.js';
 import { DecoderSequence, ModelSessions } from './model/runtime.js';
 import { onnxCommunityVariants, readOnnxCommunityFolder } from './onnx-community/folder.js';
 import { OnnxCommunitySessions } from './onnx-community/sessions.js';
@@ -37,6 +37,21 @@ type Sessions = ModelSessions | OnnxCommunitySessions;
 
 function sequence(s: Sessions, features: ort.Tensor, textIds: readonly (readonly number[])[]) {
   return s instanceof OnnxCommunitySessions ? s.sequence(features, textIds) : new DecoderSequence(s, features, textIds);
+}
+
+/** Runs `use` on a new sequence and frees its KV cache afterwards (GPU buffers with WebGPU). */
+async function withSequence<T>(
+  s: Sessions,
+  features: ort.Tensor,
+  textIds: readonly (readonly number[])[],
+  use: (seq: ReturnType<typeof sequence>) => Promise<T>,
+): Promise<T> {
+  const seq = sequence(s, features, textIds);
+  try {
+    return await use(seq);
+  } finally {
+    (seq as { dispose?: () => void }).dispose?.();
+  }
 }
 
 export interface DecodingParams {
@@ -152,23 +167,30 @@ export class PaliGemma {
 
   async generate(opts: GenerateOptions): Promise<GenerateResult> {
     this.checkOpen();
+    if (opts.strategy === 'beam' && (opts.numBeams ?? 4) > 1 && this.sessions instanceof ModelSessions && keepsOutputsOnDevice(this.executionProvider)) {
+      // Beams reorder the KV cache on the host; onnxruntime-node 1.29 aborts the process when asked
+      // to download WebGPU buffers, so refuse before any work instead.
+      throw new EngineError('invalid-params', `beam search is not available with the ${this.executionProvider} execution provider (its KV cache stays in GPU memory); use greedy or sampling, or --ep cpu / cuda`);
+    }
     const { inputIds, textIds } = this.promptIds(opts.prompt);
     const maxNewTokens = this.maxNewTokens(opts, inputIds.length);
     throwIfAborted(opts.signal);
     const features = await this.imageFeatures([opts.image]);
     const stream = opts.onToken ? new TextStream(this.tokenizer) : undefined;
     let soFar = '';
-    const out = await decode(sequence(this.sessions, features, [textIds]), {
-      ...decodingOptions(opts, maxNewTokens, this.manifest),
-      recordSteps: opts.recordSteps,
-      forceTokens: opts.forceTokens,
-      onToken: stream
-        ? (id) => {
-            soFar += stream.push(id);
-            opts.onToken!(id, soFar);
-          }
-        : undefined,
-    });
+    const out = await withSequence(this.sessions, features, [textIds], (seq) =>
+      decode(seq, {
+        ...decodingOptions(opts, maxNewTokens, this.manifest),
+        recordSteps: opts.recordSteps,
+        forceTokens: opts.forceTokens,
+        onToken: stream
+          ? (id) => {
+              soFar += stream.push(id);
+              opts.onToken!(id, soFar);
+            }
+          : undefined,
+      }),
+    );
     return { ...this.result(inputIds, out.tokens[0]), steps: out.steps };
   }
 
@@ -177,7 +199,7 @@ export class PaliGemma {
     this.checkOpen();
     const { textIds } = this.promptIds(prompt);
     const features = await this.imageFeatures([image]);
-    return sequence(this.sessions, features, [textIds]).prefill();
+    return withSequence(this.sessions, features, [textIds], (seq) => seq.prefill());
   }
 
   /**
@@ -196,9 +218,8 @@ export class PaliGemma {
     const maxNewTokens = this.maxNewTokens(params, longest);
     throwIfAborted(params.signal);
     const features = await this.imageFeatures(items.map((it) => it.image));
-    const out = await decode(
-      sequence(this.sessions, features, prompts.map((p) => p.textIds)),
-      { ...decodingOptions(params, maxNewTokens, this.manifest), padTokenId: this.manifest.tokens.pad },
+    const out = await withSequence(this.sessions, features, prompts.map((p) => p.textIds), (seq) =>
+      decode(seq, { ...decodingOptions(params, maxNewTokens, this.manifest), padTokenId: this.manifest.tokens.pad }),
     );
     return prompts.map((p, i) => this.result(p.inputIds, out.tokens[i]));
   }
@@ -317,9 +338,10 @@ async function probeMs(sessions: ModelSessions): Promise<number> {
   const once = async (): Promise<number> => {
     const t0 = performance.now();
     const features = await sessions.encodeImages(new Float32Array(3 * image.size * image.size), 1);
-    const seq = new DecoderSequence(sessions, features, [[tokens.bos, tokens.newline]]);
-    await seq.prefill();
-    await seq.next([tokens.bos]);
+    await withSequence(sessions, features, [[tokens.bos, tokens.newline]], async (seq) => {
+      await seq.prefill();
+      await seq.next([tokens.bos]);
+    });
     return performance.now() - t0;
   };
   await once();

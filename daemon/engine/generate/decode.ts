@@ -12,7 +12,7 @@ export interface StepModel {
   /** Appends `tokens[i]` to row i and returns the next logits, `rows x vocabSize`. */
   next(tokens: readonly number[]): Promise<Float32Array>;
   /** Beam search: from now on row i continues from current row `sources[i]` (may change the row count). */
-  reorder(sources: readonly number[]): void;
+  reorder(sources: readonly number[]): void | Promise<void>;
 }
 
 export type Strategy = 'greedy' | 'sample' | 'beam';
@@ -156,7 +156,7 @@ async function beamSearch(model: StepModel, opts: DecodeOptions): Promise<Decode
   throwIfAborted(opts.signal);
   let logits = await model.prefill();
   if (logits.length !== vocab) throw new Error('beam search decodes one prompt at a time');
-  model.reorder(new Array<number>(numBeams).fill(0));
+  await model.reorder(new Array<number>(numBeams).fill(0));
   let beams: Hypothesis[] = Array.from({ length: numBeams }, (_, i) => ({ tokens: [], score: i === 0 ? 0 : -1e9 }));
   let beamRows = 1; // rows of `logits` (1 before the first expansion)
   const finished: Hypothesis[] = [];
@@ -217,7 +217,7 @@ async function beamSearch(model: StepModel, opts: DecodeOptions): Promise<Decode
     // length, can no longer beat the worst finished hypothesis.
     const genLength = t + 1;
     if (finished.length >= numBeams && beams[0].score / genLength ** lengthPenalty <= worstFinished()) break;
-    model.reorder(sources);
+    await model.reorder(sources);
     logits = await model.next(beams.map((h) => h.tokens[h.tokens.length - 1]));
     beamRows = numBeams;
   }

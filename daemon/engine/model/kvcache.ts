@@ -1,7 +1,7 @@
 // The decoder's key/value cache: each step's `present.*` outputs become the next step's `past.*`
 // inputs. Tensors stay whatever onnxruntime returned (no copies per token); only beam search's
-// reorder gathers rows. Keeping the cache on the device later (I/O binding, 'gpu-buffer' outputs)
-// changes this class only.
+// reorder gathers rows. With WebGPU the tensors are GPU buffers (the decoder session asks for
+// 'gpu-buffer' present outputs), so the cache never leaves the device between steps.
 import * as ort from 'onnxruntime-node';
 import type { KvDtype } from './manifest.js';
 
@@ -55,12 +55,23 @@ export class KvCache {
     }
   }
 
-  /** Row i becomes old row `sources[i]` (beam search; also expands 1 row to n). */
+  /** Releases the tensors (GPU buffers with WebGPU). */
+  dispose(): void {
+    for (const t of this.tensors.values()) t.dispose?.();
+    this.tensors.clear();
+  }
+
+  /**
+   * Row i becomes old row `sources[i]` (beam search; also expands 1 row to n). Gathers on the host.
+   * A cache in WebGPU buffers cannot be gathered: onnxruntime-node 1.29 aborts the process on their
+   * download, so PaliGemma.generate refuses beam search there before reaching this.
+   */
   reorder(sources: readonly number[]): void {
     if (sources.every((s, i) => s === i) && sources.length === this.batch) return;
     for (const [name, t] of this.tensors) {
       const [, heads, len, dim] = t.dims;
       const rowSize = heads * len * dim;
+      if (t.location !== 'cpu') throw new Error('cannot reorder a KV cache held in GPU memory');
       const src = t.data as Float32Array | Uint16Array;
       const out = src instanceof Float32Array ? new Float32Array(sources.length * rowSize) : new Uint16Array(sources.length * rowSize);
       sources.forEach((s, i) => out.set(src.subarray(s * rowSize, (s + 1) * rowSize), i * rowSize));

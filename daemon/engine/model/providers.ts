@@ -17,14 +17,27 @@ export function parseExecutionProvider(value: string): ExecutionProviderRequest 
 }
 
 /** Session options for one provider. Graph optimisation stays on 'all'; CPU threads default to ORT's. */
-export function sessionOptions(ep: ExecutionProvider, threads?: number): ort.InferenceSession.SessionOptions {
+export function sessionOptions(
+  ep: ExecutionProvider,
+  threads?: number,
+  deviceOutputs?: readonly string[],
+): ort.InferenceSession.SessionOptions {
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders: [ep],
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
   };
   if (threads !== undefined) options.intraOpNumThreads = threads;
+  // Outputs that stay in GPU memory (onnxruntime-node binds 'gpu-buffer' for WebGPU only).
+  if (deviceOutputs && deviceOutputs.length > 0 && ep === 'webgpu') {
+    options.preferredOutputLocation = Object.fromEntries(deviceOutputs.map((n) => [n, 'gpu-buffer' as const]));
+  }
   return options;
+}
+
+/** Whether `sessionOptions(ep, _, outputs)` keeps those outputs on the device. */
+export function keepsOutputsOnDevice(ep: ExecutionProvider): boolean {
+  return ep === 'webgpu';
 }
 
 /** Creates a session, turning a provider that fails to load into 'provider-unavailable'. */
@@ -32,9 +45,10 @@ export async function createSession(
   path: string,
   ep: ExecutionProvider,
   threads?: number,
+  deviceOutputs?: readonly string[],
 ): Promise<ort.InferenceSession> {
   try {
-    return await ort.InferenceSession.create(path, sessionOptions(ep, threads));
+    return await ort.InferenceSession.create(path, sessionOptions(ep, threads, deviceOutputs));
   } catch (e) {
     const message = (e as Error).message ?? String(e);
     // CPU always exists, so a CPU failure is the model's fault; any other provider that fails to

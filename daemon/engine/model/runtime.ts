@@ -24,8 +24,11 @@ export class ModelSessions {
   static async create(dir: string, manifest: Manifest, ep: ExecutionProvider, threads?: number): Promise<ModelSessions> {
     const vision = await createSession(join(dir, manifest.files.vision), ep, threads);
     let decoder: ort.InferenceSession;
+    // The KV cache (present_* fed back as past_*) stays on the GPU where onnxruntime-node can bind
+    // device buffers (WebGPU); elsewhere it makes a round trip through host memory every step.
+    const presents = Array.from({ length: manifest.text.numLayers }, (_, i) => [`present_key.${i}`, `present_value.${i}`]).flat();
     try {
-      decoder = await createSession(join(dir, manifest.files.decoder), ep, threads);
+      decoder = await createSession(join(dir, manifest.files.decoder), ep, threads, presents);
     } catch (e) {
       await vision.release();
       throw e;
@@ -143,6 +146,11 @@ export class DecoderSequence implements StepModel {
     const hidden = this.sessions.manifest.text.hiddenSize;
     const noImage = new ort.Tensor('float32', new Float32Array(0), [this.rows.length, 0, hidden]);
     return this.runDecoder(ids, 1, noImage, start, 1);
+  }
+
+  /** Frees the KV cache (device memory with WebGPU); the sequence cannot continue afterwards. */
+  dispose(): void {
+    this.cache.dispose();
   }
 
   reorder(sources: readonly number[]): void {
