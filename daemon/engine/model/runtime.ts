@@ -6,7 +6,7 @@ import { EngineError } from '../errors.js';
 import type { StepModel } from '../generate/decode.js';
 import { KvCache } from './kvcache.js';
 import type { Manifest } from './manifest.js';
-import { buildAttentionBias, prefillLayout, RowLayout, SlotKind } from './masks.js';
+import { buildAttentionBias, onlyPrompt, prefillLayout, RowLayout, SlotKind } from './masks.js';
 import { createSession, type ExecutionProvider } from './providers.js';
 
 export class ModelSessions {
@@ -186,10 +186,11 @@ export class DecoderSequence implements StepModel {
       attention_bias: new ort.Tensor('float32', bias, [b, 1, qLength, k]),
     };
     if (this.sessions.hasSlidingInput) {
-      // While no position exceeds the window, the window masks nothing: share the full bias.
+      // While no position exceeds the window, or all slots are one bidirectional prompt block (which
+      // the window does not cut, see masks.ts), the sliding bias equals the full one: share it.
       const maxPosition = Math.max(...this.rows.map((row) => row.positions[qStart + qLength - 1]));
-      const sliding =
-        this.sliding === null || maxPosition <= this.sliding ? bias : buildAttentionBias(this.rows, qStart, qLength, this.sliding);
+      const noWindowEffect = this.sliding === null || maxPosition <= this.sliding || this.rows.every((row) => onlyPrompt(row, k));
+      const sliding = noWindowEffect ? bias : buildAttentionBias(this.rows, qStart, qLength, this.sliding);
       feeds.attention_bias_sliding = new ort.Tensor('float32', sliding, [b, 1, qLength, k]);
     }
     this.cache.feed(feeds);

@@ -131,6 +131,13 @@ describe('attention bias', () => {
     }
   });
 
+  it('clears a reused buffer on the all-prompt fast path', () => {
+    const row = prefillLayout(3, 0, 2);
+    const buffer = new Float32Array(25).fill(MASKED);
+    const bias = buildAttentionBias([row], 0, 5, 2, buffer);
+    assert.ok(bias.every((v) => v === 0), 'a prompt-only prefill masks nothing, even with a window shorter than the prompt');
+  });
+
   it('reuses a large enough output buffer', () => {
     const row = prefillLayout(2, 0, 1);
     const buffer = new Float32Array(100).fill(7);
