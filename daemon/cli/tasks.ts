@@ -78,8 +78,9 @@ function taskCommand(name: TaskName, summary: string): Command {
           const st = await connection.sendRequest(protocol.Status.type);
           if (st.model.path !== model) await connection.sendRequest(protocol.LoadModel.type, { path: model });
         }
-        for (const arg of positionals) {
+        for (const [i, arg] of positionals.entries()) {
           const image = { path: resolve(arg) };
+          if (positionals.length > 1) say(`[${i + 1}/${positionals.length}] ${arg}`);
           try {
             let result: TextResult | ObjectsResult;
             switch (name) {
@@ -108,9 +109,11 @@ function taskCommand(name: TaskName, summary: string): Command {
           } catch (e) {
             failures++;
             const err = e as ResponseError<unknown>;
-            if (values.json) process.stdout.write(`${JSON.stringify({ image: arg, error: { code: err.code, message: err.message } })}\n`);
-            process.stderr.write(`paligemma ${name}: ${arg}: ${err.message}\n`);
-            if (client.socket.destroyed) break;
+            const gone = client.socket.destroyed || client.socket.readableEnded;
+            const message = gone ? `the PaliGemma daemon went away while answering (its log: ${daemonEndpoint().logPath})` : err.message;
+            if (values.json) process.stdout.write(`${JSON.stringify({ image: arg, error: { code: err.code, message } })}\n`);
+            process.stderr.write(`paligemma ${name}: ${arg}: ${message}\n`);
+            if (gone) break;
           }
         }
       } catch (e) {

@@ -35,6 +35,7 @@ test('caption starts the daemon, prints progress on stderr and JSON lines on std
   const r = await runCli(['caption', images.shapes, images.wide, '--json', '--model', model, '--max-tokens', '6'], env);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /starting the PaliGemma daemon/);
+  assert.match(r.stderr, /\[1\/2\] .*shapes\.png\n(.*\n)*\[2\/2\] .*wide\.jpg/);
   const out = lines(r.stdout);
   assert.deepEqual(out.map((o) => o.image), [images.shapes, images.wide]);
   for (const o of out) {
