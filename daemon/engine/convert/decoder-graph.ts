@@ -4,6 +4,7 @@
 // bias (Gemma 2: attention softcap before the bias, sliding-window layers get their own bias,
 // four norms per layer), gated GELU MLP, final norm, tied lm_head on the last position only.
 import { MS_DOMAIN, toHalfBits, halfBitsToFloat, float32ToFloat16 } from '../onnx/builder.js';
+import { EngineError } from '../errors.js';
 import { Blocks } from './blocks.js';
 import type { ModelConfig } from './config.js';
 import { INT4_BLOCK, int4Dims, quantizeInt4Rows } from './quantize.js';
@@ -143,6 +144,10 @@ function embeddingTable(b: Blocks, cfg: ModelConfig): EmbeddingTable {
     };
   }
 
+  if (H % INT4_BLOCK !== 0) {
+    // GatherBlockQuantized reads rows of exactly H / 2 bytes: no padded last block.
+    throw new EngineError('convert-failed', `int4 needs a hidden size that is a multiple of ${INT4_BLOCK} (got ${H})`);
+  }
   const q4 = (source: string) => {
     const { kBlocks, blob, zpBytes } = int4Dims(H, INT4_BLOCK);
     const scales = new Float32Array(V * kBlocks);
