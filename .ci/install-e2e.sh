@@ -33,7 +33,8 @@ log "node $("$NODE_PKG/bin/node" --version)"
 CS_DIR="$E2E/code-server"
 CS_BIN="$CS_DIR/node_modules/code-server/out/node/entry.js"
 if [ ! -f "$CS_DIR/.installed-$CODE_SERVER_VERSION" ]; then
-  log "npm install code-server@$CODE_SERVER_VERSION (takes minutes)"
+  log "npm install code-server@$CODE_SERVER_VERSION (about 4 minutes on 2 cores; log: $E2E/code-server-install.log)"
+  started=$(date +%s)
   rm -rf "$CS_DIR"; mkdir -p "$CS_DIR"
   echo '{"private":true}' > "$CS_DIR/package.json"
   (
@@ -45,9 +46,14 @@ if [ ! -f "$CS_DIR/.installed-$CODE_SERVER_VERSION" ]; then
     export npm_config_nodedir="$NODE_PKG"
     cd "$CS_DIR"
     "$NODE_PKG/bin/node" "$(readlink -f "$(command -v npm)")" install --no-save --no-audit --no-fund --foreground-scripts "code-server@$CODE_SERVER_VERSION"
-  )
+  ) > "$E2E/code-server-install.log" 2>&1 || {
+    tail -n 60 "$E2E/code-server-install.log"
+    log "code-server install failed; full log: $E2E/code-server-install.log"
+    exit 1
+  }
   [ -f "$CS_BIN" ] || { log "code-server entry point missing after install: $CS_BIN"; exit 1; }
   touch "$CS_DIR/.installed-$CODE_SERVER_VERSION"
+  log "code-server installed in $(( $(date +%s) - started )) s"
 fi
 log "code-server $CODE_SERVER_VERSION ready in $CS_DIR"
 

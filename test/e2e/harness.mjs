@@ -205,12 +205,31 @@ export async function openWorkbench(context, url, folder) {
   return page;
 }
 
+/**
+ * Keys pressed while a webview has focus reach the workbench only by message, and not always:
+ * close what is open and take focus out of a webview's iframe.
+ */
+export async function focusWorkbench(page) {
+  await page.keyboard.press('Escape');
+  await page.evaluate(() => {
+    const active = document.activeElement;
+    if (active instanceof HTMLIFrameElement) active.blur();
+  });
+}
+
 /** Runs a command from the command palette by its exact title (not whatever fuzzy match comes first). */
 export async function runCommand(page, title) {
-  await page.keyboard.press('Escape');
-  await page.keyboard.press('F1');
   const input = page.locator('.quick-input-widget input');
-  await input.waitFor();
+  for (let attempt = 1; ; attempt++) {
+    await focusWorkbench(page);
+    await page.keyboard.press('F1');
+    try {
+      await input.waitFor({ timeout: 5_000 });
+      break;
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
   await input.fill(`>${title}`);
   const exact = new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
   const row = page.locator('.quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: exact }) }).first();
@@ -223,7 +242,7 @@ export async function runCommand(page, title) {
 /** Opens a workspace file by name through Quick Open (retried: file search indexes lazily at startup). */
 export async function openFile(page, name) {
   for (let attempt = 1; ; attempt++) {
-    await page.keyboard.press('Escape');
+    await focusWorkbench(page);
     await page.keyboard.press('Control+P');
     const input = page.locator('.quick-input-widget input');
     await input.waitFor();

@@ -118,7 +118,7 @@ const squash = (s) => s.replace(/\s+/g, ' ').trim();
 
 /** Puts the cursor at line:column through Go to Line. */
 async function goTo(line, column) {
-  await page.keyboard.press('Escape');
+  await h.focusWorkbench(page);
   await page.keyboard.press('Control+G');
   const input = page.locator('.quick-input-widget input');
   await input.waitFor();
