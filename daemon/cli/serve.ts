@@ -18,6 +18,8 @@ const usage = `usage: paligemma serve (--stdio | --socket) [options]
   --idle-exit-ms <ms>    socket: exit this long after the last client left (default ${DEFAULT_IDLE_EXIT_MS})
   --keep-alive-ms <ms>   unload the model after this long without requests (default ${DEFAULT_KEEP_ALIVE_MS})
   --queue <n>            requests allowed to wait before answering Busy (default 512)
+  --max-batch <n>        most waiting requests run together in one batched model call
+                         (default 8 on a GPU, 1 = no batching on the CPU)
   --cache-entries <n>    results kept in memory (default 2048)
   --cache-dir <dir>      also keep results on disk here
   --max-pixels <n>       refuse larger images (default 50000000)
@@ -49,6 +51,7 @@ export const command: Command = {
           'idle-exit-ms': { type: 'string' },
           'keep-alive-ms': { type: 'string' },
           queue: { type: 'string' },
+          'max-batch': { type: 'string' },
           'cache-entries': { type: 'string' },
           'cache-dir': { type: 'string' },
           'max-pixels': { type: 'string' },
@@ -86,6 +89,7 @@ export const command: Command = {
         idleExitMs: positiveInt('--idle-exit-ms', values['idle-exit-ms']),
         keepAliveMs: positiveInt('--keep-alive-ms', values['keep-alive-ms']),
         queue: positiveInt('--queue', values.queue),
+        maxBatch: positiveInt('--max-batch', values['max-batch']),
         cacheEntries: positiveInt('--cache-entries', values['cache-entries']),
         maxPixels: positiveInt('--max-pixels', values['max-pixels']),
         maxBytes: positiveInt('--max-bytes', values['max-bytes']),
@@ -104,6 +108,7 @@ export const command: Command = {
       executionProvider: ep,
       keepAliveMs: numbers.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS,
       queueCapacity: numbers.queue,
+      maxBatch: numbers.maxBatch === 0 ? 1 : numbers.maxBatch,
       cacheEntries: numbers.cacheEntries,
       cacheDir: values['cache-dir'] ? resolve(values['cache-dir']) : undefined,
       limits: { maxPixels: numbers.maxPixels, maxBytes: numbers.maxBytes },

@@ -41,6 +41,8 @@ export interface ModelInfo {
 export interface LoadedModel {
   readonly info: ModelInfo;
   generate(req: GenerateRequest): Promise<GenerateOutput>;
+  /** Several images/prompts in one pass with shared decoding options; absent when the engine cannot. */
+  generateBatch?(items: Array<{ image: DecodedImage; prompt: string }>, decoding: DecodingOptions, signal?: AbortSignal): Promise<GenerateOutput[]>;
   /** Segment objects with masks, when the model folder has a mask decoder (vae.onnx); else absent. */
   segment?(raw: string, width: number, height: number): Promise<DetectedObject[]>;
   dispose(): Promise<void>;

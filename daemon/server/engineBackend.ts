@@ -6,7 +6,7 @@ import { loadImage, type RgbImage } from '../engine/image/index.js';
 import { PaliGemma } from '../engine/index.js';
 import { findMaskDecoder, MaskDecoder, segmentObjects } from '../engine/segment/index.js';
 import * as text from '../engine/text/index.js';
-import type { DetectedObject } from '../protocol.js';
+import type { DecodingOptions, DetectedObject } from '../protocol.js';
 import type { Backend, DecodedImage, GenerateOutput, GenerateRequest, LoadedModel, Task, TaskPromptParams } from './backend.js';
 import { sha256 } from './imageSource.js';
 
@@ -93,6 +93,14 @@ class EngineModel implements LoadedModel {
       executionProvider: this.model.executionProvider,
       warnings: this.model.warnings,
     };
+  }
+
+  async generateBatch(items: Array<{ image: DecodedImage; prompt: string }>, decoding: DecodingOptions, signal?: AbortSignal): Promise<GenerateOutput[]> {
+    const outs = await this.model.generateBatch(
+      items.map((it) => ({ image: it.image as RgbImage, prompt: it.prompt })),
+      { ...decoding, signal },
+    );
+    return outs.map((out) => ({ text: out.text, raw: out.raw, inputIds: out.inputIds, generatedIds: out.generatedIds }));
   }
 
   async generate(req: GenerateRequest): Promise<GenerateOutput> {

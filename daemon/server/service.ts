@@ -23,6 +23,7 @@ import type { Logger } from './log.js';
 import { Lru } from './lru.js';
 import { ModelManager } from './modelManager.js';
 import * as P from './params.js';
+import { Batcher, type BatchEntry, batchKey } from './batcher.js';
 import { cacheKey, ResultCache } from './resultCache.js';
 import { DAEMON_VERSION } from './version.js';
 
@@ -40,6 +41,8 @@ export interface ServiceOptions {
   transport: StatusResult['transport'];
   socketPath?: string;
   idleExitMs?: number;
+  /** Most requests per batched model call (default 8 on a GPU, 1 - no batching - on the CPU). */
+  maxBatch?: number;
 }
 
 export interface RequestContext {
@@ -71,6 +74,7 @@ export class PaliGemmaService {
   readonly models: ModelManager;
   private readonly cache: ResultCache<object>;
   private readonly images: Lru<DecodedImage>;
+  private readonly batcher = new Batcher();
   private readonly limits: ImageLimits;
   private readonly started = Date.now();
   private readonly listeners = {
@@ -228,26 +232,36 @@ export class PaliGemmaService {
     if (ctx.signal.aborted) throw cancelled();
     const image = await this.decode(src.sha256, src.bytes, src.label);
     if (ctx.signal.aborted) throw cancelled();
+    const bkey = batchKey(spec.decoding, spec.streamId !== undefined);
+    const entry: BatchEntry | undefined = bkey === undefined ? undefined : { key: bkey, image, prompt: spec.prompt, decoding: spec.decoding, signal: ctx.signal };
+    const unregister = entry && this.batcher.add(entry);
     const { payload, name } = await this.models.use(async (active, signal) => {
       let generated = 0;
-      const out = await active.model.generate({
-        image,
-        prompt: spec.prompt,
-        decoding: spec.decoding,
-        signal,
-        onToken: (tokenId, text) => {
-          generated++;
-          if (spec.streamId !== undefined) ctx.sendToken?.({ streamId: spec.streamId, text, tokenId });
-        },
-      });
+      const out = entry
+        ? await this.batcher.generate(entry, active.model, this.maxBatch(active.model), signal)
+        : await active.model.generate({
+            image,
+            prompt: spec.prompt,
+            decoding: spec.decoding,
+            signal,
+            onToken: (tokenId, text) => {
+              generated++;
+              if (spec.streamId !== undefined) ctx.sendToken?.({ streamId: spec.streamId, text, tokenId });
+            },
+          });
       const result = await spec.finish(out, image, active.model);
       // Keyed by the model that actually ran (it may have been switched while this waited).
       const ranKey = active.id === identity.id ? key : cacheKey({ imageSha256: src.sha256, task: spec.task, prompt: spec.prompt, modelId: active.id, decoding: spec.decoding });
       await this.cache.set(ranKey, result);
       this.o.log.debug('generated', { task: spec.task, image: src.label, tokens: generated, ms: Math.round(performance.now() - t0) });
       return { payload: result, name: active.model.info.name };
-    }, ctx.signal);
+    }, ctx.signal).finally(unregister);
     return { ...payload, model: name, ms: Math.round(performance.now() - t0), cached: false };
+  }
+
+  /** Batching pays off on a GPU; on the CPU a batch is about as slow as its rows one by one. */
+  private maxBatch(model: LoadedModel): number {
+    return this.o.maxBatch ?? (model.info.executionProvider === 'cpu' ? 1 : 8);
   }
 
   private readonly textOf = (out: GenerateOutput): TextPayload => ({ text: this.o.backend.displayText(out.text) });

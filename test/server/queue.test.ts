@@ -23,6 +23,10 @@ function gatedBackend() {
   let release!: () => void;
   let opened = new Promise<void>((r) => (release = r));
   const ran: string[] = [];
+  const batches: string[][] = [];
+  let releaseBatches!: () => void;
+  const batchesOpened = new Promise<void>((r) => (releaseBatches = r));
+  let holdBatches = false;
   const backend: Backend = {
     ...real,
     async load(path, o) {
@@ -36,6 +40,12 @@ function gatedBackend() {
           await opened;
           return model.generate(req);
         },
+        async generateBatch(items, decoding, signal) {
+          batches.push(items.map((it) => it.prompt));
+          await opened;
+          if (holdBatches) await batchesOpened;
+          return model.generateBatch!(items, decoding, signal);
+        },
         dispose: () => model.dispose(),
       };
     },
@@ -43,12 +53,16 @@ function gatedBackend() {
   return {
     backend,
     ran,
+    batches,
     open: () => release(),
     close: () => (opened = new Promise<void>((r) => (release = r))),
+    /** Batched calls wait for openBatches() (after the main gate). */
+    holdBatches: () => (holdBatches = true),
+    openBatches: () => releaseBatches(),
   };
 }
 
-async function inProcessDaemon(backend: Backend, extra: { queueCapacity?: number; keepAliveMs?: number } = {}) {
+async function inProcessDaemon(backend: Backend, extra: { queueCapacity?: number; keepAliveMs?: number; maxBatch?: number } = {}) {
   const runtimeDir = await tempDir('pg-q-');
   const endpoint = daemonEndpoint({ PALIGEMMA_RUNTIME_DIR: runtimeDir });
   const started = await startSocketDaemon({
@@ -192,6 +206,100 @@ test('the model is unloaded after the keep-alive and reloaded on the next reques
     assert.equal((await c.connection.sendRequest(protocol.Status.type)).model.state, 'ready');
     await sleep(20);
     assert.deepEqual(states, ['loading', 'ready', 'none', 'loading', 'ready']);
+  } finally {
+    await d.stop();
+  }
+});
+
+test('requests waiting with the same decoding options run as one batch, with the answers they get alone', async () => {
+  const prompts = ['caption en', 'ocr', 'detect circle', 'answer en what is it?', 'caption fr'];
+  const pics = [images.shapes, images.gradient, images.wide, images.shapes, images.gradient];
+  const params = (i: number) => ({ image: { path: pics[i] }, prompt: prompts[i], decoding: { maxNewTokens: 6 } });
+
+  const alone = await inProcessDaemon(engineBackend(), { maxBatch: 1 });
+  const expected: protocol.GenerateResult[] = [];
+  try {
+    const c = await alone.connect();
+    for (let i = 0; i < prompts.length; i++) expected.push(await c.connection.sendRequest(protocol.Generate.type, params(i)));
+  } finally {
+    await alone.stop();
+  }
+
+  const g = gatedBackend();
+  const d = await inProcessDaemon(g.backend, { maxBatch: 3 });
+  try {
+    const c = await d.connect();
+    const first = c.connection.sendRequest(protocol.Generate.type, params(0));
+    await waitFor(() => g.ran.length === 1, 10_000, 'the first request to start');
+    const cts = new CancellationTokenSource();
+    const rest = [1, 2, 3, 4].map((i) => c.connection.sendRequest(protocol.Generate.type, params(i), i === 2 ? cts.token : undefined));
+    await waitFor(async () => (await c.connection.sendRequest(protocol.Status.type)).queue.pending === 4, 5000, 'four queued');
+    cts.cancel();
+    await assert.rejects(rest[1], (e: { code: number }) => e.code === ErrorCodes.Cancelled);
+    g.open();
+    const results = await Promise.all([first, rest[0], rest[2], rest[3]]);
+    // The first ran alone (nothing waited when it started); the next one to start took the other
+    // two along (which one leads depends on which image decoded first); 2 was cancelled.
+    assert.deepEqual(g.ran, [prompts[0]]);
+    assert.equal(g.batches.length, 1);
+    assert.deepEqual([...g.batches[0]].sort(), [prompts[1], prompts[3], prompts[4]].sort());
+    [0, 1, 3, 4].forEach((i, j) => {
+      assert.deepEqual(results[j].inputIds, expected[i].inputIds, prompts[i]);
+      assert.deepEqual(results[j].generatedIds, expected[i].generatedIds, prompts[i]);
+    });
+  } finally {
+    await d.stop();
+  }
+});
+
+test('streaming and beam-search requests are never batched', async () => {
+  const g = gatedBackend();
+  const d = await inProcessDaemon(g.backend, { maxBatch: 8 });
+  try {
+    const c = await d.connect();
+    const first = c.connection.sendRequest(protocol.Generate.type, gen('caption en'));
+    await waitFor(() => g.ran.length === 1, 10_000, 'the first request to start');
+    const rest = [
+      c.connection.sendRequest(protocol.Generate.type, gen('ocr', { streamId: 'x' })),
+      c.connection.sendRequest(protocol.Generate.type, gen('caption de', { streamId: 'y' })),
+      c.connection.sendRequest(protocol.Generate.type, gen('caption es', { decoding: { maxNewTokens: 3, strategy: 'beam', numBeams: 2 } })),
+      c.connection.sendRequest(protocol.Generate.type, gen('caption it', { decoding: { maxNewTokens: 3, strategy: 'beam', numBeams: 2 } })),
+    ];
+    await waitFor(async () => (await c.connection.sendRequest(protocol.Status.type)).queue.pending === 4, 5000, 'four queued');
+    g.open();
+    await Promise.all([first, ...rest]);
+    assert.deepEqual(g.batches, []);
+    assert.equal(g.ran.length, 5);
+  } finally {
+    await d.stop();
+  }
+});
+
+test("a batch cut short by its leader's cancellation: the others run alone and still answer", async () => {
+  const g = gatedBackend();
+  g.holdBatches();
+  const d = await inProcessDaemon(g.backend, { maxBatch: 4 });
+  try {
+    const c = await d.connect();
+    const first = c.connection.sendRequest(protocol.Generate.type, gen('caption en'));
+    await waitFor(() => g.ran.length === 1, 10_000, 'the first request to start');
+    const tokens = [new CancellationTokenSource(), new CancellationTokenSource(), new CancellationTokenSource()];
+    const rest = ['ocr', 'caption de', 'caption es'].map((p, i) => c.connection.sendRequest(protocol.Generate.type, gen(p), tokens[i].token));
+    await waitFor(async () => (await c.connection.sendRequest(protocol.Status.type)).queue.pending === 3, 5000, 'three queued');
+    g.open();
+    await first;
+    await waitFor(() => g.batches.length === 1, 5000, 'the batch to start');
+    const leader = ['ocr', 'caption de', 'caption es'].indexOf(g.batches[0][0]);
+    tokens[leader].cancel();
+    await waitFor(async () => (await c.connection.sendRequest(protocol.Status.type)).queue.running === 1, 5000, 'the batch still running');
+    g.openBatches();
+    const settled = await Promise.allSettled(rest);
+    settled.forEach((r, i) => {
+      if (i === leader) assert.equal(r.status === 'rejected' && (r.reason as { code: number }).code, ErrorCodes.Cancelled);
+      else assert.equal(r.status === 'fulfilled' && r.value.generatedIds.length, 3);
+    });
+    // The two followers ran again, one by one.
+    assert.equal(g.ran.length, 3);
   } finally {
     await d.stop();
   }

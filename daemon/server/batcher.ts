@@ -1,0 +1,66 @@
+// Batching: when a generation reaches the model while others with the same decoding options wait
+// behind it, it takes them along into one batched engine call. Each request keeps its own place
+// in the scheduler's queue (Busy, cancellation and pending counts are unchanged); a request that
+// was taken along finds its answer ready when its turn comes. One that is cancelled before being
+// taken is never run; a batch cut short by its leader's cancellation makes the others run alone.
+import type { DecodingOptions } from '../protocol.js';
+import type { DecodedImage, GenerateOutput, LoadedModel } from './backend.js';
+import { isCancellation } from './errors.js';
+
+export interface BatchEntry {
+  key: string;
+  image: DecodedImage;
+  prompt: string;
+  decoding: DecodingOptions;
+  signal: AbortSignal;
+  /** Set when an earlier batch took this request along. */
+  result?: Promise<GenerateOutput>;
+}
+
+/** Only streamless greedy/sampling requests batch (the engine streams and beam-searches one at a time). */
+export function batchKey(decoding: DecodingOptions, streaming: boolean): string | undefined {
+  if (streaming || decoding.strategy === 'beam') return undefined;
+  return JSON.stringify(Object.entries(decoding).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+export class Batcher {
+  private readonly waiting = new Set<BatchEntry>();
+
+  /** Registers a request that may be taken along; call the returned function when it is done. */
+  add(entry: BatchEntry): () => void {
+    this.waiting.add(entry);
+    return () => this.waiting.delete(entry);
+  }
+
+  /**
+   * Generates for `entry` (its turn on the model has come), taking up to maxBatch - 1 waiting
+   * requests with the same key along when the model can batch.
+   */
+  async generate(entry: BatchEntry, model: LoadedModel, maxBatch: number, signal: AbortSignal): Promise<GenerateOutput> {
+    this.waiting.delete(entry);
+    if (entry.result) {
+      try {
+        return await entry.result;
+      } catch (e) {
+        // The batch stopped because its leader was cancelled, not this request: run alone.
+        if (!isCancellation(e) || entry.signal.aborted) throw e;
+      }
+    }
+    const peers: BatchEntry[] = [];
+    if (model.generateBatch && maxBatch > 1) {
+      for (const other of this.waiting) {
+        if (peers.length >= maxBatch - 1) break;
+        if (other.key === entry.key && !other.result && !other.signal.aborted) peers.push(other);
+      }
+    }
+    if (peers.length === 0) return model.generate({ image: entry.image, prompt: entry.prompt, decoding: entry.decoding, signal });
+    const all = [entry, ...peers];
+    const outs = model.generateBatch!(all.map((e) => ({ image: e.image, prompt: e.prompt })), entry.decoding, signal);
+    peers.forEach((p, i) => {
+      this.waiting.delete(p);
+      p.result = outs.then((o) => o[i + 1]);
+      p.result.catch(() => {});
+    });
+    return (await outs)[0];
+  }
+}
