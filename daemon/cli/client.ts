@@ -6,7 +6,7 @@ import { closeSync, openSync, readFileSync, statSync, truncateSync } from 'node:
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createMessageConnection, type MessageConnection, SocketMessageReader, SocketMessageWriter } from 'vscode-jsonrpc/node';
-import { type DaemonEndpoint, daemonEndpoint, dial, ensureRuntimeDir, probeSocket, tryLock } from '../server/endpoint.js';
+import { type DaemonEndpoint, daemonEndpoint, dialIfRunning, ensureRuntimeDir, tryLock } from '../server/endpoint.js';
 
 export interface DaemonCommand {
   command: string;
@@ -55,13 +55,8 @@ export async function connectSocket(o: ConnectOptions = {}): Promise<Socket> {
   let releaseSpawn: (() => Promise<void>) | undefined;
   try {
     for (let delay = 25; ; delay = Math.min(delay * 2, 400)) {
-      if (await probeSocket(endpoint.socketPath)) {
-        try {
-          return await dial(endpoint.socketPath);
-        } catch {
-          // It went away between the probe and the dial (idle exit): go round again.
-        }
-      }
+      const socket = await dialIfRunning(endpoint.socketPath);
+      if (socket) return socket;
       if (o.start === false) {
         throw new DaemonUnavailableError(`no PaliGemma daemon is running (socket ${endpoint.socketPath})`);
       }

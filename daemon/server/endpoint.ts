@@ -95,21 +95,30 @@ export function dial(path: string, timeoutMs = 2000): Promise<Socket> {
   });
 }
 
-/** True when a daemon answers on `path`; removes the socket file when nobody does (a stale one). */
-export async function probeSocket(path: string): Promise<boolean> {
-  if (!(await checkSocketOwner(path))) return false;
+/**
+ * A connection to the daemon on `path`, or undefined when none answers; a socket file nobody
+ * listens on (a daemon that was killed) is removed. Never dials another user's socket.
+ */
+export async function dialIfRunning(path: string, timeoutMs = 2000): Promise<Socket | undefined> {
+  if (!(await checkSocketOwner(path))) return undefined;
   try {
-    const s = await dial(path, 1000);
-    s.destroy();
-    return true;
+    return await dial(path, timeoutMs);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ECONNREFUSED' || code === 'ENOENT' || code === 'ENOTSOCK') {
+    if (code === 'ECONNREFUSED' || code === 'ENOTSOCK') {
       await unlink(path).catch(() => {});
-      return false;
+      return undefined;
     }
+    if (code === 'ENOENT') return undefined;
     throw e;
   }
+}
+
+/** True when a daemon answers on `path` (the probe connection is closed again). */
+export async function probeSocket(path: string): Promise<boolean> {
+  const s = await dialIfRunning(path, 1000);
+  s?.destroy();
+  return s !== undefined;
 }
 
 /**
