@@ -1,6 +1,7 @@
 // The engine's public API (DESIGN.md): load a converted model, generate text for an image and a
 // prompt, dispose. Used by the server, the CLI and the benchmarks; knows no transport.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { freemem } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { EngineError, isEngineError } from './errors.js';
@@ -317,19 +318,37 @@ async function chooseProvider(dir: string, manifest: Manifest, threads: number |
   const cuda = await attempt('cuda');
   if (cuda) return cuda;
   const webgpu = await attempt('webgpu');
-  const cpu = await ModelSessions.create(dir, manifest, 'cpu', threads);
-  if (!webgpu) return cpu;
+  if (!webgpu) return ModelSessions.create(dir, manifest, 'cpu', threads);
+  let gpuMs: number;
   try {
-    const [gpuMs, cpuMs] = [await probeMs(webgpu), await probeMs(cpu)];
-    notes.push(`webgpu probe ${gpuMs.toFixed(1)} ms vs cpu ${cpuMs.toFixed(1)} ms`);
-    const [keep, drop] = gpuMs < cpuMs ? [webgpu, cpu] : [cpu, webgpu];
-    await drop.release();
-    return keep;
+    gpuMs = await probeMs(webgpu);
   } catch (e) {
     notes.push(`webgpu failed its probe run: ${(e as Error).message}`);
     await webgpu.release();
+    return ModelSessions.create(dir, manifest, 'cpu', threads);
+  }
+  // Both providers' sessions at once need the weights twice in memory; when that would not fit
+  // comfortably, measure one after the other and load the winner again.
+  const together = 2 * modelBytes(dir, manifest) < 0.7 * freemem();
+  if (!together) await webgpu.release();
+  const cpu = await ModelSessions.create(dir, manifest, 'cpu', threads);
+  const cpuMs = await probeMs(cpu);
+  notes.push(`webgpu probe ${gpuMs.toFixed(1)} ms vs cpu ${cpuMs.toFixed(1)} ms`);
+  if (cpuMs <= gpuMs) {
+    if (together) await webgpu.release();
     return cpu;
   }
+  await cpu.release();
+  return together ? webgpu : ModelSessions.create(dir, manifest, 'webgpu', threads);
+}
+
+/** Bytes of the graphs and their external data files. */
+function modelBytes(dir: string, manifest: Manifest): number {
+  let total = 0;
+  for (const file of readdirSync(dir)) {
+    if ([manifest.files.vision, manifest.files.decoder].some((g) => file.startsWith(g))) total += statSync(join(dir, file)).size;
+  }
+  return total;
 }
 
 /** Time of a vision run plus a short prefill and one decode step (the second of two tries). */
