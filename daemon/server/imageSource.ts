@@ -1,9 +1,11 @@
 // Reads the bytes behind an ImageRef (a path the daemon reads, or inline base64) and hashes them:
 // results are cached by content, so a renamed or copied file still hits.
 import { createHash } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { EngineError } from '../engine/errors.js';
 import type { ImageRef } from '../protocol.js';
+import { Lru } from './lru.js';
 
 export interface ImageBytes {
   bytes: Buffer;
@@ -22,7 +24,49 @@ export async function readImageRef(ref: ImageRef, maxBytes: number): Promise<Ima
   return { bytes, sha256: sha256(bytes), label: 'inline image' };
 }
 
-async function readImageFile(path: string, maxBytes: number): Promise<ImageBytes> {
+/** The hash of an image, and a way to its bytes (read only when the model must run). */
+export interface ImageContent {
+  sha256: string;
+  label: string;
+  /** The bytes and their hash now (which differs from `sha256` if the file changed meanwhile). */
+  read(): Promise<ImageBytes>;
+}
+
+/**
+ * Hashes images, remembering the hash of a file by its identity (device, inode, size, times), so
+ * a cached answer for an unchanged file (hovers ask often) costs a stat, not a read and a hash.
+ */
+export class ImageHasher {
+  private readonly known = new Lru<string>(4096);
+
+  constructor(private readonly maxBytes: number) {}
+
+  async open(ref: ImageRef): Promise<ImageContent> {
+    if (!('path' in ref)) {
+      const img = await readImageRef(ref, this.maxBytes);
+      return { sha256: img.sha256, label: img.label, read: async () => img };
+    }
+    const st = await statImage(ref.path, this.maxBytes);
+    const id = `${ref.path}\0${st.dev}\0${st.ino}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}`;
+    const sha = this.known.get(id);
+    if (sha) {
+      return {
+        sha256: sha,
+        label: ref.path,
+        read: async () => {
+          const img = await readImageFile(ref.path, this.maxBytes);
+          if (img.sha256 !== sha) this.known.set(id, img.sha256);
+          return img;
+        },
+      };
+    }
+    const img = await readImageFile(ref.path, this.maxBytes, st);
+    this.known.set(id, img.sha256);
+    return { sha256: img.sha256, label: img.label, read: async () => img };
+  }
+}
+
+async function statImage(path: string, maxBytes: number): Promise<Stats> {
   let st;
   try {
     st = await stat(path);
@@ -35,6 +79,11 @@ async function readImageFile(path: string, maxBytes: number): Promise<ImageBytes
   if (!st.isFile()) throw new EngineError('not-a-file', `not a file: ${path}${st.isDirectory() ? ' (a directory)' : ''}`);
   if (st.size === 0) throw new EngineError('empty-file', `image file is empty: ${path}`);
   if (st.size > maxBytes) throw new EngineError('file-too-large', `image file is ${st.size} bytes; the limit is ${maxBytes}: ${path}`);
+  return st;
+}
+
+async function readImageFile(path: string, maxBytes: number, checked?: Stats): Promise<ImageBytes> {
+  const st = checked ?? (await statImage(path, maxBytes));
   // Read at most maxBytes + 1 so a file growing under us cannot blow the limit.
   const fh = await open(path, 'r').catch((e: NodeJS.ErrnoException) => {
     throw new EngineError('not-found', `cannot open image ${path}: ${e.message}`);

@@ -18,7 +18,7 @@ import type { Backend, DecodedImage, GenerateOutput, ImageLimits, LoadedModel, T
 import { EngineError } from '../engine/errors.js';
 import { ErrorCodes } from '../protocol.js';
 import { cancelled, RpcFailure } from './errors.js';
-import { readImageRef } from './imageSource.js';
+import { ImageHasher } from './imageSource.js';
 import type { Logger } from './log.js';
 import { Lru } from './lru.js';
 import { ModelManager } from './modelManager.js';
@@ -75,6 +75,7 @@ export class PaliGemmaService {
   private readonly cache: ResultCache<object>;
   private readonly images: Lru<DecodedImage>;
   private readonly batcher = new Batcher();
+  private readonly hasher: ImageHasher;
   private readonly limits: ImageLimits;
   private readonly started = Date.now();
   private readonly listeners = {
@@ -85,6 +86,7 @@ export class PaliGemmaService {
 
   constructor(private readonly o: ServiceOptions) {
     this.limits = { ...DEFAULT_LIMITS, ...o.limits };
+    this.hasher = new ImageHasher(this.limits.maxBytes);
     this.cache = new ResultCache({ maxEntries: o.cacheEntries ?? 2048, dir: o.cacheDir });
     // Bounded by count and by decoded bytes (a 50-megapixel image is 150 MB of RGB).
     this.images = new Lru<DecodedImage>(o.imageCacheEntries ?? 16, IMAGE_CACHE_BYTES, imageBytes);
@@ -219,17 +221,27 @@ export class PaliGemmaService {
 
   private async runTask<R extends object>(spec: TaskSpec<R>, ctx: RequestContext): Promise<R & { model: string; ms: number; cached: boolean }> {
     const t0 = performance.now();
-    const src = await readImageRef(spec.image, this.limits.maxBytes);
+    const content = await this.hasher.open(spec.image);
     const identity = await this.models.identity();
-    const key = cacheKey({ imageSha256: src.sha256, task: spec.task, prompt: spec.prompt, modelId: identity.id, decoding: spec.decoding });
-    const hit = (await this.cache.get(key)) as R | undefined;
-    if (hit) {
+    const keyOf = (sha: string) => cacheKey({ imageSha256: sha, task: spec.task, prompt: spec.prompt, modelId: identity.id, decoding: spec.decoding });
+    const lookup = async (sha: string) => {
+      const hit = (await this.cache.get(keyOf(sha))) as R | undefined;
+      if (!hit) return undefined;
       const ms = Math.round(performance.now() - t0);
-      this.o.log.debug('cache hit', { task: spec.task, image: src.label, ms });
+      this.o.log.debug('cache hit', { task: spec.task, image: content.label, ms });
       return { ...hit, model: identity.name, ms, cached: true };
-    }
-    if (spec.cacheOnly) throw new RpcFailure(ErrorCodes.NotCached, `no cached ${spec.task} result for ${src.label} yet`, 'not-cached');
+    };
+    const hit = await lookup(content.sha256);
+    if (hit) return hit;
+    if (spec.cacheOnly) throw new RpcFailure(ErrorCodes.NotCached, `no cached ${spec.task} result for ${content.label} yet`, 'not-cached');
     if (ctx.signal.aborted) throw cancelled();
+    const src = await content.read();
+    if (src.sha256 !== content.sha256) {
+      // The file changed since it was last hashed: its new content may be cached too.
+      const fresh = await lookup(src.sha256);
+      if (fresh) return fresh;
+    }
+    const key = keyOf(src.sha256);
     const image = await this.decode(src.sha256, src.bytes, src.label);
     if (ctx.signal.aborted) throw cancelled();
     const bkey = batchKey(spec.decoding, spec.streamId !== undefined);

@@ -2,11 +2,13 @@
 // from test/fixtures by the real converter), over real JSON-RPC on a per-test socket.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { copyFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { DaemonConnection } from '../../daemon/cli/client.js';
 import { cleanText } from '../../daemon/engine/text/index.js';
 import * as protocol from '../../daemon/protocol.js';
-import { cleanupScratch, fixtureDir, images, type TestDaemon, testDaemon, tinyModel } from './daemon.js';
+import { cleanupScratch, fixtureDir, images, tempDir, type TestDaemon, testDaemon, tinyModel } from './daemon.js';
 
 interface GoldenCase {
   image: string;
@@ -89,6 +91,20 @@ test('an inline image gives the same answer as the same bytes by path (content-a
   });
   assert.equal(inline.text, byPath.text);
   assert.equal(inline.cached, true);
+});
+
+test('a file changed in place is not answered from the cache of its old content', async () => {
+  const path = join(await tempDir('pg-edit-'), 'picture.png');
+  const decoding = { maxNewTokens: 7 };
+  await copyFile(images.shapes, path);
+  const a = await rpc().sendRequest(protocol.Ocr.type, { image: { path }, decoding });
+  assert.equal(a.cached, false);
+  assert.equal((await rpc().sendRequest(protocol.Ocr.type, { image: { path }, decoding })).cached, true);
+  await copyFile(images.gradient, path);
+  const b = await rpc().sendRequest(protocol.Ocr.type, { image: { path }, decoding });
+  const direct = await rpc().sendRequest(protocol.Ocr.type, { image: { path: images.gradient }, decoding });
+  assert.equal(b.text, direct.text);
+  assert.notEqual(b.text, a.text);
 });
 
 test('detect and segment return labelled boxes inside the image', async () => {
