@@ -58,9 +58,7 @@ export function registerInspector(context: vscode.ExtensionContext, daemon: Daem
   };
 
   const disposables: vscode.Disposable[] = [
-    vscode.commands.registerCommand(OPEN_INSPECTOR_COMMAND, (uri?: unknown) =>
-      open(uri instanceof vscode.Uri ? uri : undefined),
-    ),
+    vscode.commands.registerCommand(OPEN_INSPECTOR_COMMAND, (arg?: unknown) => open(toUri(arg))),
     vscode.window.registerWebviewPanelSerializer(INSPECTOR_VIEW_TYPE, {
       async deserializeWebviewPanel(webviewPanel: vscode.WebviewPanel, saved: unknown) {
         // The webview saved its state (image included); the new panel re-shows that image.
@@ -78,6 +76,18 @@ export function registerInspector(context: vscode.ExtensionContext, daemon: Daem
   };
   context.subscriptions.push(inspector);
   return inspector;
+}
+
+/** A command argument as a URI: a Uri (menus), a URI string or a serialized Uri (command links). */
+function toUri(arg: unknown): vscode.Uri | undefined {
+  if (arg instanceof vscode.Uri) return arg;
+  if (typeof arg === 'string' && arg.length > 0) return vscode.Uri.parse(arg);
+  const o = arg as { scheme?: unknown; authority?: unknown; path?: unknown; query?: unknown; fragment?: unknown } | undefined;
+  if (o && typeof o.scheme === 'string' && typeof o.path === 'string') {
+    const part = (v: unknown) => (typeof v === 'string' ? v : undefined);
+    return vscode.Uri.from({ scheme: o.scheme, path: o.path, authority: part(o.authority), query: part(o.query), fragment: part(o.fragment) });
+  }
+  return undefined;
 }
 
 /** The image in the active editor tab: VS Code's own image preview, or an image opened as text. */

@@ -158,7 +158,11 @@ describe('PaliGemma in VS Code', () => {
     for (let i = 0; i < 10; i++) await page.mouse.wheel(0, 300);
     await page.waitForTimeout(300);
     await h.screenshot(page, 'b-markdown-hover');
-    await page.keyboard.press('Escape');
+    // The hover's Inspect link opens the inspector on that image.
+    await hover.locator('a', { hasText: 'Inspect' }).click();
+    const webview = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+    await webview.locator('#image-name', { hasText: 'shapes.png' }).waitFor({ timeout: 30_000 });
+    await h.runCommand(page, 'View: Close Editor');
   });
 
   e2eTest('(c) the missing alt text diagnostic appears and its quick fix writes alt text into the file', async () => {
