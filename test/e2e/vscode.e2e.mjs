@@ -247,6 +247,23 @@ describe('PaliGemma in VS Code', () => {
     await h.screenshot(page, 'd-inspector-restored');
     assert.deepEqual(consoleErrors, [], 'no Content Security Policy violations');
   });
+  e2eTest('(d) Detect Objects from the command palette opens the inspector and draws the boxes', async () => {
+    const expected = JSON.parse(cli(['detect', join('images', DETECT_IMAGE), '--object', DETECT_QUERY, '--max-tokens', MAX_TOKENS, '--json']).trim().split('\n')[0]);
+    await h.runCommand(page, 'View: Close All Editors');
+    await h.openFile(page, DETECT_IMAGE);
+    await h.runCommand(page, commandTitle('paligemma.detectObjects'));
+    const input = page.locator('.quick-input-widget input');
+    await page.locator('.quick-input-widget', { hasText: `Detect objects in ${DETECT_IMAGE}` }).waitFor();
+    await input.fill(DETECT_QUERY);
+    await input.press('Enter');
+    // A new panel: the task waits for the webview to load, then runs there.
+    const webview = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+    await webview.locator('#overlay .box').first().waitFor({ timeout: 120_000 });
+    assert.equal(await webview.locator('#overlay .box').count(), expected.objects.length);
+    assert.equal(await webview.locator('#objects-query input').inputValue(), DETECT_QUERY);
+    await h.screenshot(page, 'd-detect-command');
+  });
+
   e2eTest('(d) an image pasted into an empty inspector is shown and described from its bytes', async () => {
     const expected = JSON.parse(cli(['caption', join('images', 'shapes.png'), '--lang', LANGUAGE, '--max-tokens', MAX_TOKENS, '--json']).trim().split('\n')[0]);
     await h.runCommand(page, 'View: Close All Editors');
