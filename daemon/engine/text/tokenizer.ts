@@ -22,11 +22,14 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export class TextTokenizer {
   private readonly added = new Map<number, AddedTokenInfo>();
   private readonly byteFallback: boolean;
+  /** tokenizer.json's `decoder` (TextStream checks that it decodes token by token). */
+  readonly decoderConfig: unknown;
 
   constructor(
     readonly hf: Tokenizer,
     tokenizerJson: { decoder?: unknown },
   ) {
+    this.decoderConfig = tokenizerJson.decoder ?? null;
     const normalize = hf.normalizer ? (s: string) => hf.normalizer!(s) as unknown as string : (s: string) => s;
     for (const [id, t] of hf.get_added_tokens_decoder()) {
       this.added.set(id, { content: t.normalized ? normalize(t.content) : t.content, special: t.special, normalized: t.normalized });

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { encodePrompt } from '../../../daemon/engine/text/prompt.js';
 import { TextStream } from '../../../daemon/engine/text/stream.js';
 import { loadTokenizer, tokenizerFromJson, type TextTokenizer } from '../../../daemon/engine/text/tokenizer.js';
-import { golden, hfReference, MODELS, tokenizerFile } from './fixtures.js';
+import { golden, hfReference, MODELS, rng, tokenizerFile } from './fixtures.js';
 
 function promptIds(tok: TextTokenizer, imageId: number) {
   const bos = tok.tokenId('<bos>')!;
@@ -125,4 +125,72 @@ test('encodePrompt refuses newlines and special tokens, and checks the length', 
 test('loading a missing or broken tokenizer.json is a model error', async () => {
   await assert.rejects(loadTokenizer('/nonexistent/tokenizer.json'), { code: 'model-missing' });
   assert.throws(() => tokenizerFromJson({ version: '1.0' }), { code: 'model-invalid' });
+});
+
+/** The quadratic definition of streaming, as an oracle: decode everything (but a trailing byte run) on every push. */
+function naiveStream(tok: TextTokenizer, ids: readonly number[], skipSpecialTokens: boolean): string[] {
+  const pieces: string[] = [];
+  let emitted = '';
+  const advance = (stable: string) => {
+    if (!stable.startsWith(emitted)) return '';
+    const delta = stable.slice(emitted.length);
+    emitted = stable;
+    return delta;
+  };
+  for (let k = 1; k <= ids.length; k++) {
+    const tokens = tok.tokens(ids.slice(0, k), skipSpecialTokens);
+    let end = tokens.length;
+    while (end > 0 && tok.isByteToken(tokens[end - 1])) end--;
+    pieces.push(advance(tok.decodeTokens(tokens.slice(0, end))));
+  }
+  pieces.push(advance(tok.decode(ids, { skipSpecialTokens })));
+  return pieces;
+}
+
+/** Random ids biased towards what makes streaming hard: byte runs (valid, cut, invalid), '▁', specials, unknown ids. */
+function randomIds(tok: TextTokenizer, n: number, seed: number): number[] {
+  const r = rng(seed);
+  const byteId = (b: number) => tok.tokenId(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`)!;
+  const space = tok.tokenId('\u2581')!;
+  const ids: number[] = [];
+  while (ids.length < n) {
+    const x = r();
+    if (x < 0.2) {
+      const cp = [0xe9, 0x65e5, 0x1f600, 0x20ac, 0x41][Math.floor(r() * 5)];
+      let bytes = [...new TextEncoder().encode(String.fromCodePoint(cp))];
+      if (r() < 0.15) bytes = bytes.slice(0, 1 + Math.floor(r() * bytes.length)); // cut short
+      if (r() < 0.05) bytes.push(0x80 + Math.floor(r() * 64)); // a stray continuation byte
+      ids.push(...bytes.map(byteId));
+    } else if (x < 0.3) ids.push(space);
+    else ids.push(Math.floor(r() * 2100)); // the vocabulary, added tokens and ids past it
+  }
+  return ids.slice(0, n);
+}
+
+test('incremental streaming equals the full decode and the decode-everything stream on long random id sequences', () => {
+  const fixture = tokenizerFromJson(JSON.parse(readFileSync(tokenizerFile('tiny-paligemma-224'), 'utf8')));
+  for (const [name, tok] of [
+    ['fixture (Strip decoder)', fixture],
+    ['Gemma pipeline', gemmaPipelineTokenizer()],
+  ] as const) {
+    for (const skipSpecialTokens of [true, false]) {
+      for (const seed of [1, 2]) {
+        const ids = randomIds(tok, 800, seed);
+        const msg = `${name} skipSpecialTokens=${skipSpecialTokens} seed=${seed}`;
+        // count the tokens each decode sees: the window must stay short however long the output
+        const decodeTokens = tok.decodeTokens.bind(tok);
+        let longest = 0;
+        tok.decodeTokens = (tokens) => ((longest = Math.max(longest, tokens.length)), decodeTokens(tokens));
+        let got;
+        try {
+          got = streamed(tok, ids, skipSpecialTokens);
+        } finally {
+          delete (tok as Partial<TextTokenizer>).decodeTokens;
+        }
+        assert.equal(got.text, tok.decode(ids, { skipSpecialTokens }), msg);
+        assert.deepEqual(got.pieces, naiveStream(tok, ids, skipSpecialTokens), msg);
+        assert.ok(longest < 40, `${msg}: a push decoded ${longest} tokens`);
+      }
+    }
+  }
 });
