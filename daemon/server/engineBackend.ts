@@ -1,6 +1,4 @@
 // The real backend: the engine's public API behind the server's small Backend interface.
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { EngineError } from '../engine/errors.js';
 import { loadImage, type RgbImage } from '../engine/image/index.js';
 import { PaliGemma } from '../engine/index.js';
@@ -8,29 +6,11 @@ import { findMaskDecoder, MaskDecoder, segmentObjects } from '../engine/segment/
 import * as text from '../engine/text/index.js';
 import type { DecodingOptions, DetectedObject } from '../protocol.js';
 import type { Backend, DecodedImage, GenerateOutput, GenerateRequest, LoadedModel, Task, TaskPromptParams } from './backend.js';
-import { sha256 } from './imageSource.js';
+import { identifyModelFolder } from './modelIdentity.js';
 
 export function engineBackend(): Backend {
   return {
-    async identify(path) {
-      let manifest: Buffer;
-      try {
-        manifest = await readFile(join(path, 'manifest.json'));
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' || code === 'ENOTDIR') {
-          throw new EngineError('model-missing', `no converted model at ${path} (manifest.json not found); convert one with \`paligemma convert\``);
-        }
-        throw new EngineError('model-invalid', `cannot read ${join(path, 'manifest.json')}: ${(e as Error).message}`);
-      }
-      let name: unknown;
-      try {
-        name = (JSON.parse(manifest.toString('utf8')) as { name?: unknown }).name;
-      } catch (e) {
-        throw new EngineError('model-invalid', `${join(path, 'manifest.json')} is not valid JSON: ${(e as Error).message}`);
-      }
-      return { id: sha256(manifest).slice(0, 32), name: typeof name === 'string' ? name : path };
-    },
+    identify: identifyModelFolder,
 
     async load(path, { executionProvider, onProgress }) {
       onProgress?.({ kind: 'loadModel', message: `creating ${executionProvider} sessions for ${path}`, fraction: 0.1 });

@@ -44,15 +44,27 @@ const DTYPES: Record<string, WeightDtype> = { fp32: 'fp32', fp16: 'fp16', q4: 'i
 // Preferred when a folder holds several variants and none was asked for: smallest that keeps quality.
 const PREFERENCE = ['q4f16', 'fp16', 'q4', 'fp32'];
 
+/** The variant `readOnnxCommunityFolder` uses: `variant` if the folder has it, else the preferred one. */
+export function chooseVariant(dir: string, variants: readonly string[], variant?: string): string {
+  const chosen = variant ?? PREFERENCE.find((v) => variants.includes(v)) ?? variants[0];
+  if (!variants.includes(chosen)) {
+    throw new EngineError('model-missing', `${dir} has no '${chosen}' ONNX variant; it has ${variants.join(', ')}`);
+  }
+  return chosen;
+}
+
+/** The model's name: the export's `_name_or_path` (else the folder's name) and the variant. */
+export function onnxCommunityModelName(dir: string, config: Record<string, unknown>, variant: string): string {
+  const name = typeof config._name_or_path === 'string' && config._name_or_path ? config._name_or_path : basename(dir);
+  return `${name} (${variant})`;
+}
+
 export function readOnnxCommunityFolder(dir: string, variant?: string): OnnxCommunityFolder {
   const variants = onnxCommunityVariants(dir);
   if (!variants) {
     throw new EngineError('model-missing', `${dir} has neither manifest.json nor onnx/{vision_encoder,embed_tokens,decoder_model_merged}*.onnx`);
   }
-  const chosen = variant ?? PREFERENCE.find((v) => variants.includes(v)) ?? variants[0];
-  if (!variants.includes(chosen)) {
-    throw new EngineError('model-missing', `${dir} has no '${chosen}' ONNX variant; it has ${variants.join(', ')}`);
-  }
+  const chosen = chooseVariant(dir, variants, variant);
   const suffix = chosen === 'fp32' ? '' : `_${chosen}`;
   const graphs = Object.fromEntries(GRAPHS.map((g) => [g, join(dir, 'onnx', `${g}${suffix}.onnx`)])) as Record<GraphName, string>;
 
@@ -62,11 +74,10 @@ export function readOnnxCommunityFolder(dir: string, variant?: string): OnnxComm
   const tokenizerPath = join(dir, 'tokenizer.json');
   const tokens = readTokenIds(dir, readJsonFile(tokenizerPath), cfg.imageTokenIndex);
   const { settings } = readImageSettings(dir);
-  const name = typeof raw._name_or_path === 'string' && raw._name_or_path ? raw._name_or_path : basename(dir);
   const manifest: Manifest = {
     format: 'paligemma-onnx',
     formatVersion: 1,
-    name: `${name} (${chosen})`,
+    name: onnxCommunityModelName(dir, raw, chosen),
     architecture: cfg.architecture,
     dtype: DTYPES[chosen] ?? 'fp32',
     // The past/present tensors' type is read from the graph when the sessions open.
