@@ -217,45 +217,50 @@ export async function focusWorkbench(page) {
   });
 }
 
-/** Runs a command from the command palette by its exact title (not whatever fuzzy match comes first). */
+/**
+ * Runs a command from the command palette by its exact title (not whatever fuzzy match comes
+ * first). Retried from the start when the palette closes under it: a webview that finishes
+ * loading (an image preview just opened) takes the focus, and the palette closes on focus loss.
+ */
 export async function runCommand(page, title) {
   const input = page.locator('.quick-input-widget input');
+  const exact = new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+  const row = page.locator('.quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: exact }) }).first();
   for (let attempt = 1; ; attempt++) {
-    await focusWorkbench(page);
-    await page.keyboard.press('F1');
     try {
+      await focusWorkbench(page);
+      await page.keyboard.press('F1');
       await input.waitFor({ timeout: 5_000 });
+      await input.fill(`>${title}`, { timeout: 5_000 });
+      await row.waitFor({ timeout: 10_000 });
+      await row.click({ timeout: 5_000 });
       break;
     } catch (err) {
       if (attempt >= 3) throw err;
+      log(`command palette: retrying "${title}" (${err.message.split('\n')[0]})`);
     }
   }
-  await input.fill(`>${title}`);
-  const exact = new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
-  const row = page.locator('.quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: exact }) }).first();
-  await row.waitFor({ timeout: 15_000 });
-  await row.click();
   // Leave the pointer where it hovers nothing: a pointer over the editor would replace keyboard hovers.
   await page.mouse.move(1, 1);
 }
 
 /** Opens a workspace file by name through Quick Open (retried: file search indexes lazily at startup). */
 export async function openFile(page, name) {
+  const input = page.locator('.quick-input-widget input');
   for (let attempt = 1; ; attempt++) {
-    await focusWorkbench(page);
-    await page.keyboard.press('Control+P');
-    const input = page.locator('.quick-input-widget input');
-    await input.waitFor();
-    await input.fill(name);
     try {
+      await focusWorkbench(page);
+      await page.keyboard.press('Control+P');
+      await input.waitFor({ timeout: 5_000 });
+      await input.fill(name, { timeout: 5_000 });
       await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 10_000 });
+      await input.press('Enter', { timeout: 5_000 });
+      await page.locator(`.tab.active[aria-label*="${name}"], .tab.active:has-text("${name}")`).first().waitFor({ timeout: 15_000 });
+      return;
     } catch (err) {
       if (attempt >= 3) throw err;
-      continue;
+      log(`Quick Open: retrying "${name}" (${err.message.split('\n')[0]})`);
     }
-    await input.press('Enter');
-    await page.locator(`.tab.active[aria-label*="${name}"], .tab.active:has-text("${name}")`).first().waitFor({ timeout: 15_000 });
-    return;
   }
 }
 
