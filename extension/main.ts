@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import { daemonProgram } from './client.js';
 import { registerAltTextCommands } from './commands/altText.js';
+import { registerDownloadCommand } from './commands/download.js';
 import { registerImageTaskCommands } from './commands/imageTasks.js';
 import { registerModelCommands } from './commands/model.js';
 import { Ctx } from './ctx.js';
@@ -26,6 +27,7 @@ export function activate(context: vscode.ExtensionContext): void {
   registerImageTaskCommands(c);
   registerAltTextCommands(c);
   registerModelCommands(c);
+  registerDownloadCommand(c);
 
   try {
     c.inspector = registerInspector(context, c.client);

@@ -1,27 +1,33 @@
 // Select Model and Convert Hugging Face Checkpoint. Conversion runs `paligemma convert` (the daemon
-// program's CLI) as a child process: it is long, CPU-bound work that must not share the daemon's
-// event loop with requests from other windows.
-import { spawn } from 'node:child_process';
+// program's CLI) as a child process (cliTask.ts): it is long, CPU-bound work that must not share the
+// daemon's event loop with requests from other windows.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
-import { daemonProgram } from '../client.js';
+import { convertProgress } from '../cli/progress.js';
 import { readConfig } from '../config.js';
 import type { Ctx } from '../ctx.js';
+import { runCliTask } from './cliTask.js';
 
 const RECENT_KEY = 'paligemma.recentModels';
 
 interface ModelPick extends vscode.QuickPickItem {
   path?: string;
-  action?: 'browse' | 'convert' | 'default';
+  action?: 'browse' | 'convert' | 'download' | 'default';
 }
 
+/** Where `paligemma download` installs models (the CLI's default, daemon/engine/download). */
 export function modelsDir(): string {
+  if (process.env.PALIGEMMA_MODELS_DIR) return process.env.PALIGEMMA_MODELS_DIR;
   return join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'paligemma', 'models');
 }
 
 function manifestSummary(dir: string): string | undefined {
+  // An onnx-community / transformers.js export (what `paligemma download` installs for onnx-community/* repos).
+  if (!existsSync(join(dir, 'manifest.json')) && existsSync(join(dir, 'config.json')) && existsSync(join(dir, 'onnx'))) {
+    return ['ONNX export', onnxExportRepo(dir)].filter(Boolean).join(' · ');
+  }
   try {
     const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as {
       name?: string;
@@ -30,6 +36,15 @@ function manifestSummary(dir: string): string | undefined {
       image?: { size?: number };
     };
     return [m.name, m.architecture, m.dtype, m.image?.size ? `${m.image.size} px` : undefined].filter(Boolean).join(' · ');
+  } catch {
+    return undefined;
+  }
+}
+
+function onnxExportRepo(dir: string): string | undefined {
+  try {
+    const record = JSON.parse(readFileSync(join(dir, 'download.json'), 'utf8')) as { repo?: string; variant?: string };
+    return [record.repo, record.variant].filter(Boolean).join(' ');
   } catch {
     return undefined;
   }
@@ -54,7 +69,8 @@ export function registerModelCommands(ctx: Ctx): void {
     }
     items.push(
       { label: '', kind: vscode.QuickPickItemKind.Separator },
-      { label: '$(folder-opened) Browse for a converted model folder…', action: 'browse' },
+      { label: '$(folder-opened) Browse for a model folder…', action: 'browse' },
+      { label: '$(cloud-download) Download from Hugging Face…', action: 'download' },
       { label: '$(tools) Convert a Hugging Face checkpoint…', action: 'convert' },
       { label: "$(discard) Use the daemon's default model", description: '$PALIGEMMA_MODEL or models/default', action: 'default' },
     );
@@ -62,15 +78,16 @@ export function registerModelCommands(ctx: Ctx): void {
     if (!pick) return;
     let path = pick.path;
     if (pick.action === 'convert') return void (await vscode.commands.executeCommand('paligemma.convertModel'));
+    if (pick.action === 'download') return void (await vscode.commands.executeCommand('paligemma.downloadModel'));
     if (pick.action === 'default') return void (await setModel(ctx, ''));
     if (pick.action === 'browse') {
-      const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use Model', title: 'A folder holding manifest.json' });
+      const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use Model', title: 'A converted model (manifest.json) or an onnx-community export' });
       path = picked?.[0]?.fsPath;
     }
     if (!path) return;
-    if (!existsSync(join(path, 'manifest.json'))) {
+    if (!manifestSummary(path)) {
       const choice = await vscode.window.showErrorMessage(
-        `PaliGemma: ${path} is not a converted model (it has no manifest.json). A Hugging Face checkpoint must be converted first.`,
+        `PaliGemma: ${path} is not a model folder (neither manifest.json nor an onnx-community export's config.json + onnx/). A Hugging Face checkpoint must be converted first.`,
         'Convert It…',
       );
       if (choice) await vscode.commands.executeCommand('paligemma.convertModel', vscode.Uri.file(path));
@@ -111,7 +128,7 @@ export function registerModelCommands(ctx: Ctx): void {
   });
 }
 
-async function setModel(ctx: Ctx, path: string): Promise<void> {
+export async function setModel(ctx: Ctx, path: string): Promise<void> {
   if (path) {
     const recent = ctx.extension.globalState.get<string[]>(RECENT_KEY, []).filter((p) => p !== path);
     await ctx.extension.globalState.update(RECENT_KEY, [path, ...recent].slice(0, 10));
@@ -120,55 +137,19 @@ async function setModel(ctx: Ctx, path: string): Promise<void> {
   await vscode.workspace.getConfiguration('paligemma').update('modelPath', path, vscode.ConfigurationTarget.Global);
 }
 
-function runConvert(ctx: Ctx, input: string, output: string, dtype: string): Thenable<boolean> {
-  return vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `Converting ${basename(input)} (${dtype})`, cancellable: true },
-    (progress, token) =>
-      new Promise<boolean>((resolve) => {
-        const script = daemonProgram(ctx.extension.extensionUri);
-        const node = readConfig().nodePath || process.execPath;
-        const args = [script, 'convert', input, output, '--dtype', dtype];
-        ctx.log.info(`convert: ${node} ${args.join(' ')}`);
-        const child = spawn(node, args, { env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-        let last = 0;
-        let tail: string[] = [];
-        const onLine = (line: string) => {
-          ctx.log.info(`convert: ${line}`);
-          tail = [...tail, line].slice(-5);
-          // `[ 42%] message` lines from the CLI.
-          const m = /^\[\s*(\d+)%\]\s*(.*)$/.exec(line);
-          if (m) {
-            const pct = Number(m[1]);
-            progress.report({ increment: Math.max(0, pct - last), message: m[2] });
-            last = Math.max(last, pct);
-          }
-        };
-        let buffer = '';
-        const read = (chunk: Buffer) => {
-          buffer += chunk.toString('utf8');
-          const lines = buffer.split(/\r?\n/);
-          buffer = lines.pop() ?? '';
-          lines.filter(Boolean).forEach(onLine);
-        };
-        child.stdout.on('data', read);
-        child.stderr.on('data', read);
-        const cancel = token.onCancellationRequested(() => child.kill('SIGTERM'));
-        child.on('error', (err) => {
-          cancel.dispose();
-          void vscode.window.showErrorMessage(`PaliGemma: could not run the converter: ${err.message}`);
-          resolve(false);
-        });
-        child.on('close', (code, signal) => {
-          cancel.dispose();
-          if (buffer) onLine(buffer);
-          if (code === 0) return resolve(true);
-          if (!token.isCancellationRequested) {
-            void vscode.window
-              .showErrorMessage(`PaliGemma: conversion failed (${signal ?? `exit code ${code}`}): ${tail[tail.length - 1] ?? ''}`, 'Show Logs')
-              .then((c) => c && ctx.log.show());
-          }
-          resolve(false);
-        });
-      }),
-  );
+async function runConvert(ctx: Ctx, input: string, output: string, dtype: string): Promise<boolean> {
+  const exit = await runCliTask(ctx, {
+    title: `Converting ${basename(input)} (${dtype})`,
+    args: ['convert', input, output, '--dtype', dtype],
+    onLine: (line) => convertProgress(line),
+  });
+  if (!exit) return false;
+  if (exit.code === 0) return true;
+  if (!exit.cancelled) {
+    const last = exit.stderrTail.at(-1) ?? '';
+    void vscode.window
+      .showErrorMessage(`PaliGemma: conversion failed (${exit.signal ?? `exit code ${exit.code}`}): ${last}`, 'Show Logs')
+      .then((c) => c && ctx.log.show());
+  }
+  return false;
 }
