@@ -251,6 +251,8 @@ describe('PaliGemma in VS Code', () => {
     const expected = JSON.parse(cli(['detect', join('images', DETECT_IMAGE), '--object', DETECT_QUERY, '--max-tokens', MAX_TOKENS, '--json']).trim().split('\n')[0]);
     await h.runCommand(page, 'View: Close All Editors');
     await h.openFile(page, DETECT_IMAGE);
+    // The image preview takes the focus once loaded, which would close the command's input box.
+    await page.frameLocator('iframe.webview.ready').frameLocator('#active-frame').locator('img').first().waitFor({ timeout: 30_000 });
     await h.runCommand(page, commandTitle('paligemma.detectObjects'));
     const input = page.locator('.quick-input-widget input');
     await page.locator('.quick-input-widget', { hasText: `Detect objects in ${DETECT_IMAGE}` }).waitFor();
