@@ -5,6 +5,7 @@ import { freemem } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { EngineError, isEngineError } from './errors.js';
+import type { TokenConstraint } from './generate/constraint.js';
 import { decode, throwIfAborted, type StepRecord, type Strategy } from './generate/decode.js';
 import { preprocess, type RgbImage } from './image/index.js';
 import { loadManifest, type Manifest } from './model/manifest.js';
@@ -22,6 +23,8 @@ export type { Manifest } from './model/manifest.js';
 export type { ExecutionProvider, ExecutionProviderRequest } from './model/providers.js';
 export { parseExecutionProvider } from './model/providers.js';
 export type { StepRecord, Strategy } from './generate/decode.js';
+export { segmentConstraint } from './generate/constraint.js';
+export type { TokenConstraint, TokenRange } from './generate/constraint.js';
 export { buildPrompt, oneLine, parseDetections, parseSegments, cleanText } from './text/index.js';
 export type { PromptTask, Detection, Segment } from './text/index.js';
 
@@ -66,6 +69,8 @@ export interface DecodingParams {
   topP?: number;
   seed?: number;
   signal?: AbortSignal;
+  /** Grammar-constrained decoding, e.g. `segmentConstraint(model.manifest.tokens)`; applies to every row. */
+  allowedTokens?: TokenConstraint;
 }
 
 export interface GenerateOptions extends DecodingParams {
@@ -297,6 +302,7 @@ function decodingOptions(p: DecodingParams, maxNewTokens: number, manifest: Mani
     topP: p.topP,
     seed: p.seed,
     signal: p.signal,
+    allowedTokens: p.allowedTokens,
     eosTokenId: manifest.tokens.eos,
   };
 }

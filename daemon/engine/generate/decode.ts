@@ -1,6 +1,7 @@
 // The decoding loop, independent of onnxruntime: it talks to a `StepModel` that turns tokens into
 // next-token logits, so greedy, sampling and beam search are unit-tested with toy logits functions.
 import { EngineError } from '../errors.js';
+import { maskOutside, type TokenConstraint } from './constraint.js';
 import { argmax, logSoftmax, topK } from './logits.js';
 import { DEFAULT_SAMPLING, SeededRandom, sampleFrom, warpLogits, type SamplingOptions } from './sampling.js';
 
@@ -38,6 +39,8 @@ export interface DecodeOptions {
   recordSteps?: boolean;
   /** Teacher forcing: feed these tokens instead of the chosen ones (parity checks); row 0 only. */
   forceTokens?: readonly number[];
+  /** Grammar: the tokens allowed at each step (others are masked to -Infinity before selection). */
+  allowedTokens?: TokenConstraint;
 }
 
 export interface StepRecord {
@@ -116,6 +119,7 @@ async function decodeRows(model: StepModel, opts: DecodeOptions, strategy: 'gree
       }
       work.set(row(logits, vocab, r));
       if (t < minNew) work[opts.eosTokenId] = -Infinity; // HF MinNewTokensLengthLogitsProcessor
+      constrain(work, opts.allowedTokens, t, tokens[r]);
       if (strategy === 'sample') warpLogits(work, sampling);
       if (r === 0 && steps) {
         const top = topK(work, 3);
@@ -132,6 +136,11 @@ async function decodeRows(model: StepModel, opts: DecodeOptions, strategy: 'gree
     logits = await model.next(chosen);
   }
   return { tokens, steps };
+}
+
+function constrain(row: Float32Array, allowed: TokenConstraint | undefined, step: number, soFar: readonly number[]): void {
+  const ranges = allowed?.(step, soFar);
+  if (ranges) maskOutside(row, ranges, step);
 }
 
 interface Hypothesis {
@@ -184,6 +193,8 @@ async function beamSearch(model: StepModel, opts: DecodeOptions): Promise<Decode
       logp.set(row(logits, vocab, src));
       if (t < minNew) logp[eos] = -Infinity;
       logSoftmax(logp, logp);
+      // After the log-softmax, as transformers applies its processors in beam search.
+      constrain(logp, opts.allowedTokens, t, beams[b].tokens);
       const top = topK(logp, keep);
       for (let j = 0; j < top.ids.length; j++) {
         candScores.push(beams[b].score + top.values[j]);
