@@ -90,6 +90,12 @@ export interface SegmentParams extends StreamParams, CacheOnlyParams {
   image: ImageRef;
   object: string;
   decoding?: DecodingOptions;
+  /**
+   * Decode within PaliGemma's segmentation grammar (4 location tokens, 16 segmentation tokens,
+   * then the label), so the answer always holds at least one object; default true. False lets
+   * the model decode freely: it may then answer with no object. Part of the result cache key.
+   */
+  constrained?: boolean;
 }
 export interface GenerateParams extends StreamParams {
   image: ImageRef;

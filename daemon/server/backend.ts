@@ -13,11 +13,15 @@ export interface ImageLimits {
   maxBytes: number;
 }
 
+/** An output grammar the decoding is held to: 'segment' = 4 loc tokens, 16 seg tokens, then free. */
+export type Grammar = 'segment';
+
 export interface GenerateRequest {
   image: DecodedImage;
   /** The raw prefix, e.g. "caption en". */
   prompt: string;
   decoding: DecodingOptions;
+  grammar?: Grammar;
   onToken?: (tokenId: number, textSoFar: string) => void;
   signal?: AbortSignal;
 }
@@ -42,7 +46,7 @@ export interface LoadedModel {
   readonly info: ModelInfo;
   generate(req: GenerateRequest): Promise<GenerateOutput>;
   /** Several images/prompts in one pass with shared decoding options; absent when the engine cannot. */
-  generateBatch?(items: Array<{ image: DecodedImage; prompt: string }>, decoding: DecodingOptions, signal?: AbortSignal): Promise<GenerateOutput[]>;
+  generateBatch?(items: Array<{ image: DecodedImage; prompt: string }>, decoding: DecodingOptions, signal?: AbortSignal, grammar?: Grammar): Promise<GenerateOutput[]>;
   /** Segment objects with masks, when the model folder has a mask decoder (vae.onnx); else absent. */
   segment?(raw: string, width: number, height: number): Promise<DetectedObject[]>;
   dispose(): Promise<void>;

@@ -4,7 +4,7 @@
 // was taken along finds its answer ready when its turn comes. One that is cancelled before being
 // taken is never run; a batch cut short by its leader's cancellation makes the others run alone.
 import type { DecodingOptions } from '../protocol.js';
-import type { DecodedImage, GenerateOutput, LoadedModel } from './backend.js';
+import type { DecodedImage, GenerateOutput, Grammar, LoadedModel } from './backend.js';
 import { isCancellation } from './errors.js';
 
 export interface BatchEntry {
@@ -12,15 +12,19 @@ export interface BatchEntry {
   image: DecodedImage;
   prompt: string;
   decoding: DecodingOptions;
+  grammar?: Grammar;
   signal: AbortSignal;
   /** Set when an earlier batch took this request along. */
   result?: Promise<GenerateOutput>;
 }
 
-/** Only streamless greedy/sampling requests batch (the engine streams and beam-searches one at a time). */
-export function batchKey(decoding: DecodingOptions, streaming: boolean): string | undefined {
+/**
+ * Only streamless greedy/sampling requests batch (the engine streams and beam-searches one at a
+ * time); rows of one batch share decoding options and grammar.
+ */
+export function batchKey(decoding: DecodingOptions, streaming: boolean, grammar?: Grammar): string | undefined {
   if (streaming || decoding.strategy === 'beam') return undefined;
-  return JSON.stringify(Object.entries(decoding).sort(([a], [b]) => a.localeCompare(b)));
+  return JSON.stringify([grammar ?? null, Object.entries(decoding).sort(([a], [b]) => a.localeCompare(b))]);
 }
 
 export class Batcher {
@@ -53,9 +57,9 @@ export class Batcher {
         if (other.key === entry.key && !other.result && !other.signal.aborted) peers.push(other);
       }
     }
-    if (peers.length === 0) return model.generate({ image: entry.image, prompt: entry.prompt, decoding: entry.decoding, signal });
+    if (peers.length === 0) return model.generate({ image: entry.image, prompt: entry.prompt, decoding: entry.decoding, grammar: entry.grammar, signal });
     const all = [entry, ...peers];
-    const outs = model.generateBatch!(all.map((e) => ({ image: e.image, prompt: e.prompt })), entry.decoding, signal);
+    const outs = model.generateBatch!(all.map((e) => ({ image: e.image, prompt: e.prompt })), entry.decoding, signal, entry.grammar);
     peers.forEach((p, i) => {
       this.waiting.delete(p);
       p.result = outs.then((o) => o[i + 1]);

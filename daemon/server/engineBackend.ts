@@ -1,11 +1,11 @@
 // The real backend: the engine's public API behind the server's small Backend interface.
 import { EngineError } from '../engine/errors.js';
 import { loadImage, type RgbImage } from '../engine/image/index.js';
-import { PaliGemma } from '../engine/index.js';
+import { PaliGemma, segmentConstraint, type TokenConstraint } from '../engine/index.js';
 import { findMaskDecoder, MaskDecoder, segmentObjects } from '../engine/segment/index.js';
 import * as text from '../engine/text/index.js';
 import type { DecodingOptions, DetectedObject } from '../protocol.js';
-import type { Backend, DecodedImage, GenerateOutput, GenerateRequest, LoadedModel, Task, TaskPromptParams } from './backend.js';
+import type { Backend, DecodedImage, GenerateOutput, GenerateRequest, Grammar, LoadedModel, Task, TaskPromptParams } from './backend.js';
 import { identifyModelFolder } from './modelIdentity.js';
 
 export function engineBackend(): Backend {
@@ -75,10 +75,10 @@ class EngineModel implements LoadedModel {
     };
   }
 
-  async generateBatch(items: Array<{ image: DecodedImage; prompt: string }>, decoding: DecodingOptions, signal?: AbortSignal): Promise<GenerateOutput[]> {
+  async generateBatch(items: Array<{ image: DecodedImage; prompt: string }>, decoding: DecodingOptions, signal?: AbortSignal, grammar?: Grammar): Promise<GenerateOutput[]> {
     const outs = await this.model.generateBatch(
       items.map((it) => ({ image: it.image as RgbImage, prompt: it.prompt })),
-      { ...decoding, signal },
+      { ...decoding, signal, allowedTokens: this.constraint(grammar) },
     );
     return outs.map((out) => ({ text: out.text, raw: out.raw, inputIds: out.inputIds, generatedIds: out.generatedIds }));
   }
@@ -88,10 +88,15 @@ class EngineModel implements LoadedModel {
       image: req.image as DecodedImage as RgbImage,
       prompt: req.prompt,
       ...req.decoding,
+      allowedTokens: this.constraint(req.grammar),
       signal: req.signal,
       onToken: req.onToken,
     });
     return { text: out.text, raw: out.raw, inputIds: out.inputIds, generatedIds: out.generatedIds };
+  }
+
+  private constraint(grammar: Grammar | undefined): TokenConstraint | undefined {
+    return grammar === 'segment' ? segmentConstraint(this.model.manifest.tokens) : undefined;
   }
 
   async dispose(): Promise<void> {

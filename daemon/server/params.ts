@@ -63,9 +63,13 @@ function streamId(o: Obj, where: string): string | undefined {
 }
 
 function cacheOnly(o: Obj, where: string): boolean | undefined {
-  const v = o.cacheOnly;
+  return optBoolean(o, 'cacheOnly', where);
+}
+
+function optBoolean(o: Obj, key: string, where: string): boolean | undefined {
+  const v = o[key];
   if (v === undefined) return undefined;
-  if (typeof v !== 'boolean') throw invalidParams(`${where}.cacheOnly must be a boolean`);
+  if (typeof v !== 'boolean') throw invalidParams(`${where}.${key} must be a boolean`);
   return v;
 }
 
@@ -193,11 +197,18 @@ export function answer(p: unknown): AnswerParams & { decoding: DecodingOptions }
   };
 }
 
-export function segment(p: unknown): SegmentParams & { decoding: DecodingOptions } {
+export function segment(p: unknown): SegmentParams & { decoding: DecodingOptions; constrained: boolean } {
   const w = 'segment';
   const o = params(p, w);
-  onlyKeys(o, w, ['image', 'object', 'decoding', 'streamId', 'cacheOnly']);
-  return { image: imageRef(o.image, w), object: text(o, 'object', w).trim(), decoding: decoding(o.decoding, w), streamId: streamId(o, w), cacheOnly: cacheOnly(o, w) };
+  onlyKeys(o, w, ['image', 'object', 'decoding', 'streamId', 'cacheOnly', 'constrained']);
+  return {
+    image: imageRef(o.image, w),
+    object: text(o, 'object', w).trim(),
+    decoding: decoding(o.decoding, w),
+    streamId: streamId(o, w),
+    cacheOnly: cacheOnly(o, w),
+    constrained: optBoolean(o, 'constrained', w) ?? true,
+  };
 }
 
 export function generate(p: unknown): GenerateParams & { decoding: DecodingOptions } {

@@ -12,11 +12,16 @@ export interface CacheKeyParts {
   prompt: string;
   modelId: string;
   decoding: DecodingOptions;
+  /** The output grammar decoding was held to, if any (see backend.ts Grammar). */
+  grammar?: string;
 }
 
 export function cacheKey(k: CacheKeyParts): string {
   const decodingSorted = Object.fromEntries(Object.entries(k.decoding).sort(([a], [b]) => a.localeCompare(b)));
-  return sha256(JSON.stringify([k.imageSha256, k.task, k.prompt, k.modelId, decodingSorted]));
+  const parts: unknown[] = [k.imageSha256, k.task, k.prompt, k.modelId, decodingSorted];
+  // Appended only when present, so keys of unconstrained results stay what they were on disk.
+  if (k.grammar !== undefined) parts.push(k.grammar);
+  return sha256(JSON.stringify(parts));
 }
 
 export interface ResultCacheOptions {

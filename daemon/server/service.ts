@@ -14,7 +14,7 @@ import type {
   TextResult,
   TokenNotification,
 } from '../protocol.js';
-import type { Backend, DecodedImage, GenerateOutput, ImageLimits, LoadedModel, Task } from './backend.js';
+import type { Backend, DecodedImage, GenerateOutput, Grammar, ImageLimits, LoadedModel, Task } from './backend.js';
 import { EngineError } from '../engine/errors.js';
 import { ErrorCodes } from '../protocol.js';
 import { cancelled, RpcFailure } from './errors.js';
@@ -65,6 +65,7 @@ interface TaskSpec<R> {
   image: ImageRef;
   prompt: string;
   decoding: DecodingOptions;
+  grammar?: Grammar;
   streamId?: string;
   cacheOnly?: boolean;
   finish: (out: GenerateOutput, image: DecodedImage, model: LoadedModel) => R | Promise<R>;
@@ -155,6 +156,7 @@ export class PaliGemmaService {
         image: p.image,
         prompt,
         decoding: p.decoding,
+        grammar: p.constrained ? 'segment' : undefined,
         streamId: p.streamId,
         cacheOnly: p.cacheOnly,
         finish: async (out, img, model) => ({
@@ -223,7 +225,8 @@ export class PaliGemmaService {
     const t0 = performance.now();
     const content = await this.hasher.open(spec.image);
     const identity = await this.models.identity();
-    const keyOf = (sha: string) => cacheKey({ imageSha256: sha, task: spec.task, prompt: spec.prompt, modelId: identity.id, decoding: spec.decoding });
+    const keyOf = (sha: string, modelId = identity.id) =>
+      cacheKey({ imageSha256: sha, task: spec.task, prompt: spec.prompt, modelId, decoding: spec.decoding, grammar: spec.grammar });
     const lookup = async (sha: string) => {
       const hit = (await this.cache.get(keyOf(sha))) as R | undefined;
       if (!hit) return undefined;
@@ -244,8 +247,9 @@ export class PaliGemmaService {
     const key = keyOf(src.sha256);
     const image = await this.decode(src.sha256, src.bytes, src.label);
     if (ctx.signal.aborted) throw cancelled();
-    const bkey = batchKey(spec.decoding, spec.streamId !== undefined);
-    const entry: BatchEntry | undefined = bkey === undefined ? undefined : { key: bkey, image, prompt: spec.prompt, decoding: spec.decoding, signal: ctx.signal };
+    const bkey = batchKey(spec.decoding, spec.streamId !== undefined, spec.grammar);
+    const entry: BatchEntry | undefined =
+      bkey === undefined ? undefined : { key: bkey, image, prompt: spec.prompt, decoding: spec.decoding, grammar: spec.grammar, signal: ctx.signal };
     const unregister = entry && this.batcher.add(entry);
     const { payload, name } = await this.models.use(async (active, signal) => {
       let generated = 0;
@@ -255,6 +259,7 @@ export class PaliGemmaService {
             image,
             prompt: spec.prompt,
             decoding: spec.decoding,
+            grammar: spec.grammar,
             signal,
             onToken: (tokenId, text) => {
               generated++;
@@ -263,7 +268,7 @@ export class PaliGemmaService {
           });
       const result = await spec.finish(out, image, active.model);
       // Keyed by the model that actually ran (it may have been switched while this waited).
-      const ranKey = active.id === identity.id ? key : cacheKey({ imageSha256: src.sha256, task: spec.task, prompt: spec.prompt, modelId: active.id, decoding: spec.decoding });
+      const ranKey = active.id === identity.id ? key : keyOf(src.sha256, active.id);
       await this.cache.set(ranKey, result);
       this.o.log.debug('generated', { task: spec.task, image: src.label, tokens: generated, ms: Math.round(performance.now() - t0) });
       return { payload: result, name: active.model.info.name };
