@@ -31,17 +31,18 @@ after(async () => {
 const segment = (params: Partial<protocol.SegmentParams>) =>
   client.connection.sendRequest(protocol.Segment.type, { image: { path: images.wide }, object: 'circle', decoding: { maxNewTokens: 24 }, ...params });
 
-test('segment returns one object whose mask covers exactly its box', async () => {
-  const r = await segment({});
-  assert.equal(r.objects.length, 1, JSON.stringify(r.objects));
-  const { box, mask } = r.objects[0];
-  assert.ok(mask, `no mask for box ${JSON.stringify(box)}`);
-  assert.equal(mask.width, Math.round(box.x1 - box.x0));
-  assert.equal(mask.height, Math.round(box.y1 - box.y0));
-  assert.ok(mask.width > 0 && mask.height > 0);
-  assert.equal(decodeRle(mask).length, mask.width * mask.height);
-  const { x0, y0, x1, y1 } = box;
-  assert.ok(0 <= x0 && x1 <= 640 && 0 <= y0 && y1 <= 360, JSON.stringify(box));
+test('segment returns one object whose mask covers exactly its box, on each fixture image', async () => {
+  for (const [name, path] of Object.entries(images)) {
+    const r = await segment({ image: { path } });
+    assert.equal(r.objects.length, 1, `${name}: ${JSON.stringify(r.objects)}`);
+    const { box, mask } = r.objects[0];
+    assert.ok(mask, `${name}: no mask for box ${JSON.stringify(box)}`);
+    assert.equal(mask.width, Math.round(box.x1 - box.x0), name);
+    assert.equal(mask.height, Math.round(box.y1 - box.y0), name);
+    assert.ok(mask.width > 0 && mask.height > 0, name);
+    assert.equal(decodeRle(mask).length, mask.width * mask.height, name);
+    if (name === 'wide') assert.ok(0 <= box.x0 && box.x1 <= 640 && 0 <= box.y0 && box.y1 <= 360, JSON.stringify(box));
+  }
 });
 
 test('constrained: false decodes freely and is cached apart from the constrained answer', async () => {

@@ -37,12 +37,23 @@ export const LOC_TOKENS = 1024;
 export const SEG_TOKENS = 128;
 
 /**
- * PaliGemma's segmentation output for one object: 4 location tokens (the box), 16 segmentation
- * tokens (the mask's VQ codes), then free text (the label, more objects, eos). First ids come
- * from the model's manifest.
+ * PaliGemma's segmentation output for one object: 4 location tokens (the box y0 x0 y1 x1, with
+ * y1 > y0 and x1 > x0 so that the box has an area to put a mask in), 16 segmentation tokens (the
+ * mask's VQ codes), then free text (the label, more objects, eos). First ids come from the
+ * model's manifest.
  */
 export function segmentConstraint(tokens: { loc0: number; seg0: number }): TokenConstraint {
-  const loc = [{ from: tokens.loc0, to: tokens.loc0 + LOC_TOKENS }];
-  const seg = [{ from: tokens.seg0, to: tokens.seg0 + SEG_TOKENS }];
-  return (step) => (step < 4 ? loc : step < 20 ? seg : null);
+  const { loc0, seg0 } = tokens;
+  const loc = [{ from: loc0, to: loc0 + LOC_TOKENS }];
+  const seg = [{ from: seg0, to: seg0 + SEG_TOKENS }];
+  return (step, soFar) => {
+    if (step < 2) return loc;
+    if (step < 4) {
+      // The far edge lies past the near one (or on it, at the last bin).
+      const near = soFar[step - 2] - loc0;
+      if (!(near >= 0 && near < LOC_TOKENS)) return loc; // forced, not generated: nothing to follow
+      return [{ from: loc0 + Math.min(near + 1, LOC_TOKENS - 1), to: loc0 + LOC_TOKENS }];
+    }
+    return step < 20 ? seg : null;
+  };
 }

@@ -85,10 +85,15 @@ describe('token constraints in the decoding loop', () => {
     assert.throws(() => maskOutside(new Float32Array(4), [{ from: 4, to: 9 }], 3), (e) => isEngineError(e, 'invalid-params') && /no token .* at step 3/.test(e.message));
   });
 
-  it('segmentConstraint: 4 loc tokens, 16 seg tokens, then free', () => {
+  it('segmentConstraint: 4 loc tokens with y1 > y0 and x1 > x0, 16 seg tokens, then free', () => {
     const c = segmentConstraint({ loc0: 100, seg0: 2000 });
+    const loc = (...v: number[]) => v.map((x) => 100 + x);
     assert.deepEqual(c(0, []), [{ from: 100, to: 1124 }]);
-    assert.deepEqual(c(3, []), [{ from: 100, to: 1124 }]);
+    assert.deepEqual(c(1, loc(500)), [{ from: 100, to: 1124 }]);
+    assert.deepEqual(c(2, loc(500, 7)), [{ from: 601, to: 1124 }]);
+    assert.deepEqual(c(3, loc(500, 7, 900)), [{ from: 108, to: 1124 }]);
+    assert.deepEqual(c(3, loc(500, 1023, 900)), [{ from: 1123, to: 1124 }], 'the last bin stays allowed');
+    assert.deepEqual(c(2, [5, 6]), [{ from: 100, to: 1124 }], 'a forced non-loc token leaves the far edge free');
     assert.deepEqual(c(4, []), [{ from: 2000, to: 2128 }]);
     assert.deepEqual(c(19, []), [{ from: 2000, to: 2128 }]);
     assert.equal(c(20, []), null);
@@ -128,5 +133,7 @@ describe('segment grammar on the tiny checkpoint', () => {
     assert.equal(objects.length, 1, out.raw);
     assert.deepEqual(objects[0].loc, ids.slice(0, 4).map((id) => id - loc0));
     assert.deepEqual(objects[0].codes, ids.slice(4, 20).map((id) => id - seg0));
+    const [y0, x0, y1, x1] = objects[0].loc;
+    assert.ok(y1 > y0 && x1 > x0, `box ${objects[0].loc}`);
   });
 });
