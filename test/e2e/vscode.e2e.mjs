@@ -11,6 +11,11 @@ const MODEL_FIXTURE = join(h.FIXTURES, 'tiny-paligemma-224');
 /** The query the inspector test detects; chosen because the tiny model answers it with boxes on wide.jpg. */
 const DETECT_IMAGE = 'wide.jpg';
 const DETECT_QUERY = 'red square';
+/** The segment scenario's image and object; the daemon holds the answer to the segment grammar, so it has a mask. */
+const SEGMENT_IMAGE = 'shapes.png';
+const SEGMENT_QUERY = 'circle';
+/** The tiny VQ-VAE mask decoder (random weights), converted into the model folder as vae.onnx. */
+const VAE_FIXTURE = join(h.FIXTURES, 'tiny-vae', 'vae-tiny.npz');
 const NOTES = 'notes.md';
 /** Line 3 has an image with alt text (hovered), line 5 one without (diagnosed and fixed). */
 const NOTES_TEXT = '# Fixture notes\n\n![Shapes](images/shapes.png)\n\nA chart:\n![](images/wide.jpg)\n';
@@ -52,6 +57,7 @@ before(async () => {
   modelDir = join(tmp, 'model');
   h.log(`temp root ${tmp}`);
   cli(['convert', MODEL_FIXTURE, modelDir]);
+  cli(['convert-vae', VAE_FIXTURE, join(modelDir, 'vae.onnx')]);
   for (const f of ['shapes.png', 'gradient.png', 'wide.jpg']) h.copyFixture(join(MODEL_FIXTURE, f), join(workspace, 'images', f));
   writeFileSync(join(workspace, NOTES), NOTES_TEXT);
   h.installExtension(tmp);
@@ -296,5 +302,59 @@ describe('PaliGemma in VS Code', () => {
     await tooltip.first().waitFor({ timeout: 15_000 });
     assert.match(squash(await tooltip.first().innerText()), /Model tiny-paligemma-224 \(paligemma, fp32, 224 px\) on cpu/);
     await h.screenshot(page, 'e-status-bar-ready');
+  });
+
+  e2eTest('(f) the image inspector segments an object and draws its mask inside its box', async () => {
+    const expected = JSON.parse(cli(['segment', join('images', SEGMENT_IMAGE), '--object', SEGMENT_QUERY, '--max-tokens', MAX_TOKENS, '--json']).trim().split('\n')[0]);
+    assert.equal(expected.objects.length, 1, `the daemon segments one "${SEGMENT_QUERY}" in ${SEGMENT_IMAGE}: ${JSON.stringify(expected.objects)}`);
+    const [want] = expected.objects;
+    assert.ok(want.mask, 'the daemon returns a mask (the model folder has vae.onnx)');
+    const onPixels = want.mask.rle.filter((_, i) => i % 2 === 1).reduce((a, b) => a + b, 0);
+
+    await h.runCommand(page, 'View: Close All Editors');
+    await h.openFile(page, SEGMENT_IMAGE);
+    await h.runCommand(page, commandTitle('paligemma.openInspector'));
+    const webview = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+    await webview.locator('#stage:not([hidden]) #image').waitFor({ timeout: 30_000 });
+    assert.equal(await webview.locator('#image-name').textContent(), SEGMENT_IMAGE);
+    await webview.locator('#objects-query input').fill(SEGMENT_QUERY);
+    await webview.locator('#segment').click();
+    await webview.locator('#overlay .box canvas.mask').first().waitFor({ timeout: 120_000 });
+
+    const drawn = await webview.locator('#overlay .box').evaluateAll((els) =>
+      els.map((el) => {
+        const canvas = el.querySelector('canvas.mask');
+        const r = el.getBoundingClientRect();
+        const c = canvas?.getBoundingClientRect();
+        let painted = 0;
+        if (canvas) {
+          const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+          for (let i = 3; i < data.length; i += 4) if (data[i] > 0) painted++;
+        }
+        return {
+          label: el.dataset.label,
+          box: el.dataset.box,
+          canvas: canvas ? { width: canvas.width, height: canvas.height } : null,
+          painted,
+          // How far the canvas's edges lie from the box's (its 2 px border sits between them).
+          inset: c ? Math.max(Math.abs(c.left - r.left), Math.abs(c.top - r.top), Math.abs(r.right - c.right), Math.abs(r.bottom - c.bottom)) : null,
+          size: { width: r.width, height: r.height },
+        };
+      }),
+    );
+    assert.equal(drawn.length, 1, JSON.stringify(drawn));
+    const [d] = drawn;
+    const { x0, y0, x1, y1 } = want.box;
+    assert.equal(d.label, want.label);
+    assert.equal(d.box, [x0, y0, x1, y1].map((v) => Math.round(v)).join(','), 'the box the daemon returns');
+    assert.deepEqual(d.canvas, { width: Math.round(x1 - x0), height: Math.round(y1 - y0) }, 'the mask canvas has the box size in image pixels');
+    assert.deepEqual(d.canvas, { width: want.mask.width, height: want.mask.height });
+    assert.equal(d.painted, onPixels, 'the canvas paints exactly the mask pixels');
+    assert.ok(d.size.width > 4 && d.size.height > 4, `the box is visible: ${JSON.stringify(d.size)}`);
+    assert.ok(d.inset <= 3, `the mask canvas fills its box (edges ${d.inset} px apart)`);
+    assert.equal(await webview.locator('#objects-summary').textContent(), `1 object (segment ${SEGMENT_QUERY})`);
+    assert.equal(await webview.locator('#objects li').count(), 1);
+    await h.screenshot(page, 'f-inspector-segment');
+    assert.deepEqual(consoleErrors, [], 'no Content Security Policy violations');
   });
 });
