@@ -32,9 +32,13 @@ export async function startSocketDaemon(o: SocketDaemonOptions): Promise<StartRe
   await ensureRuntimeDir(endpoint.runtimeDir);
   const release = await waitForLock(endpoint.lockPath, 10_000);
   let server: Server;
+  // Clients may connect as soon as the socket listens, before the handler below is attached (the
+  // ownership checks and the service set-up await in between): hold those sockets, serve them later.
+  const early: Socket[] = [];
+  const holdEarly = (socket: Socket) => early.push(socket);
   try {
     if (await probeSocket(endpoint.socketPath)) return { kind: 'already-running' };
-    server = await listenPrivately(endpoint.socketPath);
+    server = await listenPrivately(endpoint.socketPath, holdEarly);
   } finally {
     await release();
   }
@@ -83,7 +87,7 @@ export async function startSocketDaemon(o: SocketDaemonOptions): Promise<StartRe
     return stopping;
   };
 
-  server.on('connection', (socket) => {
+  const onConnection = (socket: Socket) => {
     if (stopping) {
       socket.destroy();
       return;
@@ -103,7 +107,10 @@ export async function startSocketDaemon(o: SocketDaemonOptions): Promise<StartRe
         if (service.clients === 0 && !stopping) armIdle();
       },
     });
-  });
+  };
+  server.off('connection', holdEarly);
+  server.on('connection', onConnection);
+  for (const socket of early.splice(0)) onConnection(socket);
   server.on('error', (e) => log.error('server error', { error: e.message }));
   armIdle();
   log.info('daemon listening', {
@@ -127,8 +134,8 @@ async function waitForLock(path: string, timeoutMs: number): Promise<() => Promi
 }
 
 /** Listens with the socket created mode 0600 (umask), then re-checks it is ours. */
-async function listenPrivately(path: string): Promise<Server> {
-  const server = createServer();
+async function listenPrivately(path: string, onConnection: (socket: Socket) => void): Promise<Server> {
+  const server = createServer(onConnection);
   const old = process.umask(0o177);
   try {
     await new Promise<void>((resolve, reject) => {
