@@ -8,14 +8,7 @@
 // precision that keeps the biggest weight below 2^15. Pillow itself differs only in quantising the
 // weights to 22 fractional bits, which moves a few pixels by 1.
 
-/** Keys' cubic convolution kernel with a = -0.5 (PIL's and PyTorch's antialiased bicubic). */
-function cubic(x: number): number {
-  const a = -0.5;
-  x = Math.abs(x);
-  if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
-  if (x < 2) return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a;
-  return 0;
-}
+import { bicubic, precomputeCoefficients } from './coefficients.js';
 
 interface AxisWeights {
   /** first input index per output index */
@@ -29,46 +22,20 @@ interface AxisWeights {
 }
 
 function axisWeights(inSize: number, outSize: number): AxisWeights {
-  const scale = inSize / outSize;
-  const filterScale = Math.max(scale, 1);
-  const support = 2 * filterScale;
-  const maxTaps = Math.ceil(support) * 2 + 1;
-  const start = new Int32Array(outSize);
-  const count = new Int32Array(outSize);
-  const real = new Float64Array(outSize * maxTaps);
+  const c = precomputeCoefficients(inSize, outSize, bicubic, 2);
   let wtMax = 0;
-  for (let i = 0; i < outSize; i++) {
-    const center = scale * (i + 0.5);
-    // Truncation toward zero, as the C code's int casts (center - support + 0.5 may be negative).
-    const lo = Math.max(Math.trunc(center - support + 0.5), 0);
-    const hi = Math.min(Math.trunc(center + support + 0.5), inSize);
-    const n = hi - lo;
-    let total = 0;
-    for (let j = 0; j < n; j++) {
-      const w = cubic((j + lo - center + 0.5) / filterScale);
-      real[i * maxTaps + j] = w;
-      total += w;
-    }
-    if (total !== 0) {
-      for (let j = 0; j < n; j++) {
-        real[i * maxTaps + j] /= total;
-        wtMax = Math.max(wtMax, real[i * maxTaps + j]);
-      }
-    }
-    start[i] = lo;
-    count[i] = n;
-  }
+  for (const w of c.weights) wtMax = Math.max(wtMax, w);
   let precision = 0;
   for (; precision < 22; precision++) {
     if (Math.trunc(0.5 + wtMax * 2 ** (precision + 1)) >= 1 << 15) break;
   }
-  const weights = new Int32Array(outSize * maxTaps);
+  const weights = new Int32Array(c.weights.length);
   const one = 2 ** precision;
-  for (let k = 0; k < real.length; k++) {
-    const v = real[k] * one;
+  for (let k = 0; k < c.weights.length; k++) {
+    const v = c.weights[k] * one;
     weights[k] = v < 0 ? Math.trunc(-0.5 + v) : Math.trunc(0.5 + v);
   }
-  return { start, count, weights, maxTaps, precision };
+  return { start: c.start, count: c.count, weights, maxTaps: c.ksize, precision };
 }
 
 function clamp8(v: number): number {

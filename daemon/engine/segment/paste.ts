@@ -4,6 +4,7 @@
 //   box  = loc tokens / 1023 * (h, w, h, w), each truncated to an int   (NOT / 1024 as for detection)
 //   mask = PIL.Image.fromarray(m64).resize([x1 - x0, y1 - y0], BILINEAR) > 0
 import type { Box, Mask } from '../../protocol.js';
+import { type Coefficients, precomputeCoefficients, triangle } from '../image/coefficients.js';
 
 export const MASK_SIZE = 64;
 
@@ -31,55 +32,16 @@ export function resizeBilinearPil(src: Float32Array, srcW: number, srcH: number,
   let rows = src;
   let rowsW = srcW;
   if (dstW !== srcW) {
-    const h = filterCoefficients(srcW, dstW);
+    const h = precomputeCoefficients(srcW, dstW, triangle, 1);
     rows = new Float32Array(dstW * srcH);
     for (let y = 0; y < srcH; y++) resampleLine(src, y * srcW, 1, h, rows, y * dstW, 1);
     rowsW = dstW;
   }
   if (dstH === srcH) return rows === src ? src.slice() : rows;
-  const v = filterCoefficients(srcH, dstH);
+  const v = precomputeCoefficients(srcH, dstH, triangle, 1);
   const out = new Float32Array(rowsW * dstH);
   for (let x = 0; x < rowsW; x++) resampleLine(rows, x, rowsW, v, out, x, rowsW);
   return out;
-}
-
-interface Coefficients {
-  ksize: number;
-  /** Per output pixel: first input index and number of taps. */
-  bounds: Int32Array;
-  weights: Float64Array;
-}
-
-// Pillow's precompute_coeffs (libImaging/Resample.c) for the bilinear filter (support 1).
-function filterCoefficients(inSize: number, outSize: number): Coefficients {
-  const scale = inSize / outSize;
-  const filterScale = Math.max(scale, 1);
-  const support = 1 * filterScale;
-  const ksize = Math.ceil(support) * 2 + 1;
-  const bounds = new Int32Array(outSize * 2);
-  const weights = new Float64Array(outSize * ksize);
-  const ss = 1 / filterScale;
-  for (let xx = 0; xx < outSize; xx++) {
-    const center = (xx + 0.5) * scale;
-    // C's (int) cast truncates toward zero.
-    const xmin = Math.max(Math.trunc(center - support + 0.5), 0);
-    const xmax = Math.min(Math.trunc(center + support + 0.5), inSize) - xmin;
-    let sum = 0;
-    for (let x = 0; x < xmax; x++) {
-      const w = triangle((x + xmin - center + 0.5) * ss);
-      weights[xx * ksize + x] = w;
-      sum += w;
-    }
-    if (sum !== 0) for (let x = 0; x < xmax; x++) weights[xx * ksize + x] /= sum;
-    bounds[xx * 2] = xmin;
-    bounds[xx * 2 + 1] = xmax;
-  }
-  return { ksize, bounds, weights };
-}
-
-function triangle(x: number): number {
-  const a = Math.abs(x);
-  return a < 1 ? 1 - a : 0;
 }
 
 function resampleLine(
@@ -91,10 +53,10 @@ function resampleLine(
   dstStart: number,
   dstStride: number,
 ): void {
-  const outSize = c.bounds.length / 2;
+  const outSize = c.start.length;
   for (let xx = 0; xx < outSize; xx++) {
-    const xmin = c.bounds[xx * 2];
-    const n = c.bounds[xx * 2 + 1];
+    const xmin = c.start[xx];
+    const n = c.count[xx];
     let acc = 0; // double, as in Pillow's 32bpc path
     for (let x = 0; x < n; x++) acc += src[srcStart + (xmin + x) * srcStride] * c.weights[xx * c.ksize + x];
     dst[dstStart + xx * dstStride] = acc; // stored as float32
