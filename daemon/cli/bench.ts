@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { convert, PRESETS, type ConvertDtype } from '../engine/convert/index.js';
+import { ACCURACY_LEVELS, convert, cpuHint, PRESETS, readManifest, type ConvertDtype, type VisionDtype } from '../engine/convert/index.js';
 import { isEngineError, PaliGemma, parseExecutionProvider, type RgbImage } from '../engine/index.js';
 import type { Command } from './main.js';
 
@@ -17,6 +17,9 @@ options:
   --layers N             with --random: keep the first N decoder layers
   --vision-layers N      with --random: keep the first N vision layers
   --dtype fp32|fp16|int4 with --random (default int4)
+  --vision-dtype fp32|fp16  with --random: vision tower format (default: fp32 for --dtype fp32,
+                         else fp16)
+  --accuracy-level 0-4   with --random and --dtype int4: MatMulNBits accuracy_level (default 0)
   --ep cpu|cuda|webgpu|auto  (default auto)
   --threads N            CPU threads per session
   --new-tokens N         tokens per request, eos ignored (default 32)
@@ -56,13 +59,28 @@ function testImage(seed: number): RgbImage {
   return { width, height, rgb };
 }
 
-async function randomModel(preset: string, dtype: ConvertDtype, layers?: number, visionLayers?: number): Promise<string> {
+interface RandomModelOptions {
+  dtype: ConvertDtype;
+  visionDtype?: VisionDtype;
+  accuracyLevel?: number;
+  layers?: number;
+  visionLayers?: number;
+}
+
+/** The cache folder of one conversion: every option that changes the graphs is in its name. */
+export function randomModelFolder(preset: string, o: RandomModelOptions): string {
+  const vision = o.visionDtype ?? (o.dtype === 'fp32' ? 'fp32' : 'fp16');
+  const acc = o.dtype === 'int4' ? `-acc${o.accuracyLevel ?? 0}` : '';
+  return `${preset}-${o.dtype}-L${o.layers ?? 'all'}-V${o.visionLayers ?? 'all'}-vis${vision}${acc}`;
+}
+
+async function randomModel(preset: string, o: RandomModelOptions): Promise<string> {
   if (!(preset in PRESETS)) throw new UsageError(`unknown preset '${preset}' (one of ${Object.keys(PRESETS).join(', ')})`);
   const root = process.env.PALIGEMMA_BENCH_CACHE ?? join(tmpdir(), 'paligemma-bench');
-  const dir = join(root, `${preset}-${dtype}-L${layers ?? 'all'}-V${visionLayers ?? 'all'}`);
+  const dir = join(root, randomModelFolder(preset, o));
   if (!existsSync(join(dir, 'manifest.json'))) {
-    process.stderr.write(`converting ${preset} (${dtype}) into ${dir} ...\n`);
-    await convert({ random: preset, output: dir, dtype, layers, visionLayers, overwrite: true });
+    process.stderr.write(`converting ${preset} (${o.dtype}) into ${dir} ...\n`);
+    await convert({ random: preset, output: dir, ...o, overwrite: true });
   }
   return dir;
 }
@@ -81,6 +99,8 @@ export const command: Command = {
           layers: { type: 'string' },
           'vision-layers': { type: 'string' },
           dtype: { type: 'string', default: 'int4' },
+          'vision-dtype': { type: 'string' },
+          'accuracy-level': { type: 'string' },
           ep: { type: 'string', default: 'auto' },
           threads: { type: 'string' },
           'new-tokens': { type: 'string' },
@@ -96,7 +116,19 @@ export const command: Command = {
       }
       if (!values.model === !values.random) throw new UsageError('give exactly one of --model and --random');
       if (!['fp32', 'fp16', 'int4'].includes(values.dtype!)) throw new UsageError('--dtype must be fp32, fp16 or int4');
+      const visionDtype = values['vision-dtype'];
+      if (visionDtype !== undefined && !['fp32', 'fp16'].includes(visionDtype)) throw new UsageError('--vision-dtype must be fp32 or fp16');
+      const accuracyLevel = int(values['accuracy-level'], 'accuracy-level', undefined, 0);
+      if (accuracyLevel !== undefined && !(ACCURACY_LEVELS as readonly number[]).includes(accuracyLevel)) {
+        throw new UsageError(`--accuracy-level must be one of ${ACCURACY_LEVELS.join(', ')}`);
+      }
+      if (accuracyLevel !== undefined && values.dtype !== 'int4') throw new UsageError('--accuracy-level applies only to --dtype int4');
+      if (values.model && (visionDtype !== undefined || accuracyLevel !== undefined)) {
+        throw new UsageError('--vision-dtype and --accuracy-level apply to --random (convert the --model folder with them instead)');
+      }
       opts = {
+        visionDtype: visionDtype as VisionDtype | undefined,
+        accuracyLevel,
         layers: int(values.layers, 'layers', undefined),
         visionLayers: int(values['vision-layers'], 'vision-layers', undefined),
         threads: int(values.threads, 'threads', undefined),
@@ -113,7 +145,13 @@ export const command: Command = {
 
     let model: PaliGemma | undefined;
     try {
-      const dir = values.model ?? (await randomModel(values.random!, values.dtype as ConvertDtype, opts.layers, opts.visionLayers));
+      const dir = values.model ?? (await randomModel(values.random!, {
+          dtype: values.dtype as ConvertDtype,
+          visionDtype: opts.visionDtype,
+          accuracyLevel: opts.accuracyLevel,
+          layers: opts.layers,
+          visionLayers: opts.visionLayers,
+        }));
       const t0 = performance.now();
       model = await PaliGemma.load(dir, { executionProvider: opts.ep, threads: opts.threads });
       const loadMs = performance.now() - t0;
@@ -166,11 +204,16 @@ export const command: Command = {
         batch = { ms, imagesPerSecond: (opts.batch * 1000) / ms };
       }
 
+      // The converter's record (absent in onnx-community folders): the loaded manifest drops it.
+      const converted = existsSync(join(dir, 'manifest.json')) ? readManifest(dir) : undefined;
+      const converter: Partial<ReturnType<typeof readManifest>>['converter'] = converted?.converter;
       const pick = (k: keyof (typeof runs)[number]) => Math.round(median(runs.map((r) => r[k])) * 100) / 100;
       const result = {
         model: model.manifest.name,
         architecture: model.manifest.architecture,
         dtype: model.manifest.dtype,
+        vision_weights: converter?.weights.vision,
+        accuracy_level: converter?.int4?.accuracyLevel,
         image_size: model.manifest.image.size,
         decoder_layers: model.manifest.text.numLayers,
         execution_provider: model.executionProvider,
@@ -189,6 +232,8 @@ export const command: Command = {
         peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
         provider_notes: model.providerNotes,
       };
+      const hint = model.executionProvider === 'cpu' && converted ? cpuHint(converted) : null;
+      if (hint) process.stderr.write(`hint: ${hint}\n`);
       if (values.json) {
         process.stdout.write(`${JSON.stringify(result)}\n`);
       } else {

@@ -1,6 +1,6 @@
 // `paligemma convert <hf-checkpoint-dir> <out-dir> [--dtype fp32|fp16|int4] [--random <preset>] [--layers N]`
 import { parseArgs } from 'node:util';
-import { convert, PRESETS, type ConvertDtype } from '../engine/convert/index.js';
+import { ACCURACY_LEVELS, convert, cpuHint, PRESETS, type ConvertDtype, type VisionDtype } from '../engine/convert/index.js';
 import { isEngineError } from '../engine/errors.js';
 import type { Command } from './main.js';
 
@@ -11,6 +11,10 @@ options:
   --dtype fp32|fp16|int4   weight format (default fp32)
   --random <preset>        full-size model of a real configuration with seeded random weights:
                            ${Object.keys(PRESETS).join(', ')}
+  --vision-dtype fp32|fp16 vision tower weights and matmuls (default: fp32 for --dtype fp32,
+                           else fp16; fp32 is much faster on CPUs, see DESIGN.md)
+  --accuracy-level 0-4     int4: MatMulNBits accuracy_level (default 0; 4 = int8 activations,
+                           faster on CPUs)
   --layers N               keep only the first N decoder layers
   --vision-layers N        keep only the first N vision layers
   --seed N                 seed for --random (default 0)
@@ -29,6 +33,8 @@ export const command: Command = {
         options: {
           dtype: { type: 'string', default: 'fp32' },
           random: { type: 'string' },
+          'vision-dtype': { type: 'string' },
+          'accuracy-level': { type: 'string' },
           layers: { type: 'string' },
           'vision-layers': { type: 'string' },
           seed: { type: 'string' },
@@ -57,6 +63,20 @@ export const command: Command = {
       process.stderr.write(`paligemma convert: --dtype must be fp32, fp16 or int4\n`);
       return 2;
     }
+    const visionDtype = values['vision-dtype'] as VisionDtype | undefined;
+    if (visionDtype !== undefined && !['fp32', 'fp16'].includes(visionDtype)) {
+      process.stderr.write(`paligemma convert: --vision-dtype must be fp32 or fp16\n`);
+      return 2;
+    }
+    const accuracyLevel = values['accuracy-level'] === undefined ? undefined : Number(values['accuracy-level']);
+    if (accuracyLevel !== undefined && !(ACCURACY_LEVELS as readonly number[]).includes(accuracyLevel)) {
+      process.stderr.write(`paligemma convert: --accuracy-level must be one of ${ACCURACY_LEVELS.join(', ')}\n`);
+      return 2;
+    }
+    if (accuracyLevel !== undefined && dtype !== 'int4') {
+      process.stderr.write(`paligemma convert: --accuracy-level applies only to --dtype int4\n`);
+      return 2;
+    }
     const int = (v: string | undefined, name: string): number | undefined => {
       if (v === undefined) return undefined;
       const n = Number(v);
@@ -71,6 +91,8 @@ export const command: Command = {
         random,
         output: positionals[positionals.length - 1],
         dtype,
+        visionDtype,
+        accuracyLevel,
         layers: int(values.layers, 'layers'),
         visionLayers: int(values['vision-layers'], 'vision-layers'),
         seed: int(values.seed, 'seed'),
@@ -87,6 +109,8 @@ export const command: Command = {
       process.stderr.write(
         `converted ${manifest.name} (${manifest.architecture}, ${manifest.dtype}) in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
       );
+      const hint = cpuHint(manifest);
+      if (hint) process.stderr.write(`hint: ${hint}\n`);
       return 0;
     } catch (e) {
       const code = isEngineError(e) ? ` [${e.code}]` : '';

@@ -16,6 +16,11 @@ export type WeightFormat = 'fp32' | 'fp16' | 'int4';
 export interface Precision {
   weights: WeightFormat;
   matmul: 'float32' | 'float16';
+  /**
+   * MatMulNBits `accuracy_level` (0 = the EP's default, 1 fp32, 2 fp16, 3 bf16, 4 int8 compute
+   * of the activations); only int4 layers read it.
+   */
+  accuracyLevel?: number;
 }
 
 export class Blocks {
@@ -61,7 +66,7 @@ export class Blocks {
       const Z = this.g.initializer(`${safe}.zp`, 'uint8', [N, zpBytes], q.zeroPoints);
       const inputs = [x, B, S, Z];
       if (bias) inputs.push('', this.g.initializer(`${bias}`, 'float32', [N], this.w.read(bias)));
-      return this.g.op('MatMulNBits', inputs, { K, N, bits: 4, block_size: INT4_BLOCK }, { domain: MS_DOMAIN });
+      return this.g.op('MatMulNBits', inputs, { K, N, bits: 4, block_size: INT4_BLOCK, accuracy_level: this.p.accuracyLevel ?? 0 }, { domain: MS_DOMAIN });
     }
     // ONNX MatMul wants [in, out]: transpose once here.
     const T = new Float32Array(N * K);

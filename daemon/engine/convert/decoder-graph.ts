@@ -173,7 +173,7 @@ function embeddingTable(b: Blocks, cfg: ModelConfig): EmbeddingTable {
   const table = q4(name);
   const matmulNBits = (x: string, w: ReturnType<typeof q4>) => {
     const B = g.op('Reshape', [w.packed, g.int64s([V, w.kBlocks, w.blob])]);
-    return g.op('MatMulNBits', [x, B, w.scales, w.zps], { K: H, N: V, bits: 4, block_size: INT4_BLOCK }, { domain: MS_DOMAIN });
+    return g.op('MatMulNBits', [x, B, w.scales, w.zps], { K: H, N: V, bits: 4, block_size: INT4_BLOCK, accuracy_level: b.p.accuracyLevel ?? 0 }, { domain: MS_DOMAIN });
   };
   const head = t.tieWordEmbeddings ? table : q4('text.lm_head.weight');
   return {

@@ -18,6 +18,9 @@ import { buildVisionGraph } from './vision-graph.js';
 import { CheckpointWeights, RandomWeights, expectedShapes, type WeightSource } from './weights.js';
 
 export type ConvertDtype = 'fp32' | 'fp16' | 'int4';
+export type VisionDtype = 'fp32' | 'fp16';
+/** MatMulNBits accuracy levels: 0 the EP's default, 1 fp32, 2 fp16, 3 bf16, 4 int8 activations. */
+export const ACCURACY_LEVELS = [0, 1, 2, 3, 4] as const;
 
 export interface ConvertProgress {
   stage: 'read' | 'vision' | 'decoder' | 'hash' | 'done';
@@ -33,6 +36,13 @@ export interface ConvertOptions {
   random?: string;
   output: string;
   dtype?: ConvertDtype;
+  /**
+   * Weights and matmuls of the vision tower (default: fp32 for `dtype` fp32, else fp16).
+   * fp32 makes CPU prefill much faster: fp16 matmuls are slow on x86 CPUs.
+   */
+  visionDtype?: VisionDtype;
+  /** int4 only: `accuracy_level` of every MatMulNBits node (default 0). */
+  accuracyLevel?: number;
   /** Keep only the first N decoder layers (and vision layers with `visionLayers`). */
   layers?: number;
   visionLayers?: number;
@@ -63,7 +73,7 @@ export interface Manifest {
   tokens: TokenIds;
   files: { vision: string; decoder: string; tokenizer: string };
   source: { kind: 'huggingface' | 'random'; path?: string; preset?: string; seed?: number; tokenizer?: string; files: Record<string, string> };
-  converter: { weights: Record<'vision' | 'decoder', string>; int4?: { blockSize: number; zeroPoints: boolean } };
+  converter: { weights: Record<'vision' | 'decoder', string>; int4?: { blockSize: number; zeroPoints: boolean; accuracyLevel: number } };
 }
 
 const PRECISION: Record<ConvertDtype, { vision: Precision; decoder: Precision; kv: KvDtype }> = {
@@ -71,6 +81,11 @@ const PRECISION: Record<ConvertDtype, { vision: Precision; decoder: Precision; k
   fp16: { vision: { weights: 'fp16', matmul: 'float16' }, decoder: { weights: 'fp16', matmul: 'float16' }, kv: 'float16' },
   // int4: MatMulNBits takes float32 activations on every EP; the vision tower stays fp16.
   int4: { vision: { weights: 'fp16', matmul: 'float16' }, decoder: { weights: 'int4', matmul: 'float32' }, kv: 'float32' },
+};
+
+const VISION_PRECISION: Record<VisionDtype, Precision> = {
+  fp32: PRECISION.fp32.vision,
+  fp16: PRECISION.fp16.vision,
 };
 
 function defaultTokenizerTemplate(): string {
@@ -196,6 +211,14 @@ function checkLayers(n: number | undefined, max: number, what: string): number {
 export async function convert(opts: ConvertOptions): Promise<Manifest> {
   const dtype = opts.dtype ?? 'fp32';
   if (!(dtype in PRECISION)) throw new EngineError('invalid-params', `dtype ${dtype} is not one of fp32, fp16, int4`);
+  if (opts.visionDtype !== undefined && !(opts.visionDtype in VISION_PRECISION)) {
+    throw new EngineError('invalid-params', `vision dtype ${opts.visionDtype} is not one of fp32, fp16`);
+  }
+  const accuracyLevel = opts.accuracyLevel ?? 0;
+  if (!(ACCURACY_LEVELS as readonly number[]).includes(accuracyLevel)) {
+    throw new EngineError('invalid-params', `accuracy level ${opts.accuracyLevel} is not one of ${ACCURACY_LEVELS.join(', ')}`);
+  }
+  if (accuracyLevel !== 0 && dtype !== 'int4') throw new EngineError('invalid-params', 'an accuracy level applies only to dtype int4');
   const out = resolve(opts.output);
   if (existsSync(out) && !opts.overwrite) throw new EngineError('convert-failed', `${out} already exists (use overwrite / --force to replace it)`);
   const progress = (stage: ConvertProgress['stage'], fraction: number, message: string) => opts.onProgress?.({ stage, fraction, message });
@@ -218,7 +241,11 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
   const writers: ExternalDataWriter[] = [];
   try {
     mkdirSync(tmp, { recursive: true });
-    const prec = PRECISION[dtype];
+    const prec = {
+      ...PRECISION[dtype],
+      vision: opts.visionDtype ? VISION_PRECISION[opts.visionDtype] : PRECISION[dtype].vision,
+      decoder: { ...PRECISION[dtype].decoder, accuracyLevel },
+    };
     const total = visionLayers + textLayers;
     const graph = (name: string, build: (b: Blocks) => void, p: Precision) => {
       const data = new ExternalDataWriter(join(tmp, `${name}.onnx.data`), opts.writeSync);
@@ -273,7 +300,7 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
       source: { ...src.manifestSource, files },
       converter: {
         weights: { vision: prec.vision.weights, decoder: prec.decoder.weights },
-        ...(dtype === 'int4' ? { int4: { blockSize: 32, zeroPoints: true } } : {}),
+        ...(dtype === 'int4' ? { int4: { blockSize: 32, zeroPoints: true, accuracyLevel } } : {}),
       },
     };
     writeFileSync(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
@@ -300,6 +327,18 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
   } finally {
     src.weights.close();
   }
+}
+
+/**
+ * Advice for running a converted model on the CPU EP (null when there is none): the fp16
+ * vision tower the fp16/int4 presets keep for GPUs is slow on x86 CPUs (see DESIGN.md, converter).
+ */
+export function cpuHint(manifest: Pick<Manifest, 'dtype'> & Partial<Pick<Manifest, 'converter'>>): string | null {
+  const tips: string[] = [];
+  if (manifest.converter?.weights.vision === 'fp16') tips.push('--vision-dtype fp32');
+  if (manifest.dtype === 'int4' && (manifest.converter?.int4?.accuracyLevel ?? 0) === 0) tips.push('--accuracy-level 4');
+  if (tips.length === 0) return null;
+  return `for the CPU execution provider, convert with ${tips.join(' ')} (faster on x86 CPUs, see bench/results/2026-11-22-cpu.md); keep the defaults for GPUs`;
 }
 
 export { PRESETS } from './presets.js';
