@@ -159,13 +159,15 @@ describe('PaliGemma in VS Code', () => {
     assert.ok(shown.includes(squash(caption)), `the hover shows the caption ${JSON.stringify(caption)}; it shows ${JSON.stringify(shown)}`);
     assert.ok(shown.includes(`Text in the image: “${squash(text)}”`), `the hover shows the text ${JSON.stringify(text)}; it shows ${JSON.stringify(shown)}`);
     assert.equal(await hover.locator('img').count() >= 1, true, 'the hover shows the image');
-    // VS Code's own Markdown image preview comes first in the hover: scroll down to our part.
-    await hover.hover();
-    for (let i = 0; i < 10; i++) await page.mouse.wheel(0, 300);
+    // VS Code's own Markdown image preview comes first in the hover: bring our part into view.
+    // (Not with the mouse wheel: once the hover cannot scroll further, the wheel scrolls the editor,
+    // which closes the hover and leaves the editor scrolled for the next test.)
+    const inspect = hover.locator('a', { hasText: 'Inspect' });
+    await inspect.scrollIntoViewIfNeeded();
     await page.waitForTimeout(300);
     await h.screenshot(page, 'b-markdown-hover');
     // The hover's Inspect link opens the inspector on that image.
-    await hover.locator('a', { hasText: 'Inspect' }).click();
+    await inspect.click();
     const webview = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
     await webview.locator('#image-name', { hasText: 'shapes.png' }).waitFor({ timeout: 30_000 });
     await h.runCommand(page, 'View: Close Editor');
@@ -175,9 +177,10 @@ describe('PaliGemma in VS Code', () => {
     const caption = cliCaption('wide.jpg');
     const expectedAlt = squash(caption).replace(/^./, (c) => c.toUpperCase());
     await h.openFile(page, NOTES);
+    // Reveal the line first: only the lines in view are rendered, squiggles included.
+    await goTo(MISSING_ALT_LINE, 3);
     const squiggle = page.locator('.monaco-editor .squiggly-warning');
     await squiggle.first().waitFor({ timeout: 30_000 });
-    await goTo(MISSING_ALT_LINE, 3);
     await h.runCommand(page, 'Quick Fix...');
     const fix = page.locator('.action-widget .monaco-list-row', { hasText: 'Generate alt text with PaliGemma' });
     await fix.waitFor({ timeout: 15_000 });
