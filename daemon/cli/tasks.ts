@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { type ResponseError } from 'vscode-jsonrpc/node';
 import * as protocol from '../protocol.js';
 import type { DetectedObject, ModelStatus, ObjectsResult, StatusResult, TextResult } from '../protocol.js';
-import { daemonEndpoint, probeSocket } from '../server/endpoint.js';
+import { type DaemonEndpoint, daemonEndpoint, probeSocket } from '../server/endpoint.js';
 import { connectDaemon, DaemonUnavailableError, type DaemonConnection } from './client.js';
 import type { Command } from './main.js';
 
@@ -156,16 +156,23 @@ export const detect = taskCommand('detect', 'find objects (boxes) in images');
 export const segment = taskCommand('segment', 'segment an object in images');
 export const ask = taskCommand('ask', 'answer a question about images');
 
+/** A connection to the daemon if one is running; never starts one. */
+async function connectIfRunning(endpoint: DaemonEndpoint): Promise<DaemonConnection | undefined> {
+  try {
+    return await connectDaemon({ endpoint, start: false, timeoutMs: 3000 });
+  } catch (e) {
+    if (e instanceof DaemonUnavailableError) return undefined;
+    throw e;
+  }
+}
+
 export const status: Command = {
   summary: 'show the shared daemon: model, queue, memory, cache',
   async run(argv) {
     const json = argv.includes('--json');
     const endpoint = daemonEndpoint();
-    let client: DaemonConnection;
-    try {
-      client = await connectDaemon({ endpoint, start: false, timeoutMs: 3000 });
-    } catch (e) {
-      if (!(e instanceof DaemonUnavailableError)) throw e;
+    const client = await connectIfRunning(endpoint);
+    if (!client) {
       process.stdout.write(json ? `${JSON.stringify({ running: false, socketPath: endpoint.socketPath })}\n` : `not running (socket ${endpoint.socketPath})\n`);
       return 3;
     }
@@ -205,11 +212,8 @@ export const stop: Command = {
   summary: 'stop the shared daemon',
   async run() {
     const endpoint = daemonEndpoint();
-    let client: DaemonConnection;
-    try {
-      client = await connectDaemon({ endpoint, start: false, timeoutMs: 3000 });
-    } catch (e) {
-      if (!(e instanceof DaemonUnavailableError)) throw e;
+    const client = await connectIfRunning(endpoint);
+    if (!client) {
       process.stdout.write('not running\n');
       return 0;
     }
