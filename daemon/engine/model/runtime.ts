@@ -9,6 +9,15 @@ import type { Manifest } from './manifest.js';
 import { buildAttentionBias, onlyPrompt, prefillLayout, RowLayout, SlotKind } from './masks.js';
 import { createSession, type ExecutionProvider } from './providers.js';
 
+/** The image size, after checking that `pixels` holds `count` float CHW images of that size. */
+export function checkPixelCount(manifest: Manifest, pixels: Float32Array, count: number): number {
+  const s = manifest.image.size;
+  if (pixels.length !== count * 3 * s * s) {
+    throw new EngineError('invalid-params', `expected ${count} image(s) of 3x${s}x${s} values, got ${pixels.length} values`);
+  }
+  return s;
+}
+
 export class ModelSessions {
   /** Milliseconds spent inside onnxruntime's run() since creation (bench: session_run_ms). */
   runMs = 0;
@@ -81,10 +90,7 @@ export class ModelSessions {
 
   /** `pixels`: `count` images, each float32 CHW of image.size^2; returns image_features [count, N, hidden]. */
   async encodeImages(pixels: Float32Array, count: number): Promise<ort.Tensor> {
-    const s = this.manifest.image.size;
-    if (pixels.length !== count * 3 * s * s) {
-      throw new EngineError('invalid-params', `expected ${count} image(s) of 3x${s}x${s} values, got ${pixels.length} values`);
-    }
+    const s = checkPixelCount(this.manifest, pixels, count);
     const out = await this.run(this.vision, { pixel_values: new ort.Tensor('float32', pixels, [count, 3, s, s]) });
     return out.image_features as ort.Tensor;
   }

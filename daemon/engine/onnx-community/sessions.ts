@@ -10,6 +10,7 @@ import { EngineError } from '../errors.js';
 import type { StepModel } from '../generate/decode.js';
 import type { Manifest } from '../model/manifest.js';
 import { createSession, type ExecutionProvider } from '../model/providers.js';
+import { checkPixelCount } from '../model/runtime.js';
 import { float32ToFloat16, halfBitsToFloat } from '../onnx/builder.js';
 import type { OnnxCommunityFolder } from './folder.js';
 
@@ -103,10 +104,7 @@ export class OnnxCommunitySessions {
 
   /** Same contract as ModelSessions.encodeImages: float32 image_features [count, N, hidden]. */
   async encodeImages(pixels: Float32Array, count: number): Promise<ort.Tensor> {
-    const s = this.manifest.image.size;
-    if (pixels.length !== count * 3 * s * s) {
-      throw new EngineError('invalid-params', `expected ${count} image(s) of 3x${s}x${s} values, got ${pixels.length} values`);
-    }
+    const s = checkPixelCount(this.manifest, pixels, count);
     const type = (tensorMeta(this.vision, 'pixel_values', 'input')?.type ?? 'float32') as FloatType;
     const out = await this.run(this.vision, { pixel_values: floatTensor(type, pixels, [count, 3, s, s]) });
     const features = out.image_features as ort.Tensor;
