@@ -12,6 +12,7 @@ import { parseImages, referenceAt } from '../images/index.js';
 import { findImagePaths, isRemote } from '../images/paths.js';
 import type { ImageReference, Span } from '../images/types.js';
 import { resolveReference } from '../resolve.js';
+import { thumbnailMarkdown } from './thumbnail.js';
 
 export function registerImageHover(ctx: Ctx): void {
   ctx.push(vscode.languages.registerHoverProvider({ scheme: '*' }, new ImageHover(ctx)));
@@ -44,7 +45,7 @@ class ImageHover implements vscode.HoverProvider {
     const md = new vscode.MarkdownString('', true);
     md.supportHtml = true;
     md.isTrusted = { enabledCommands: ['paligemma.describeFromHover', 'paligemma.openInspector'] };
-    md.appendMarkdown(`<img src="${escapeHtml(uri.toString())}" width="${cfg.hover.thumbnailWidth}" alt="">\n\n`);
+    md.appendMarkdown(`${thumbnailMarkdown(uri.toString(), cfg.hover.thumbnailWidth)}\n\n`);
 
     const { caption, text, failure } = await this.results(uri, cfg);
     if (token.isCancellationRequested) return undefined;
@@ -133,8 +134,4 @@ function shift(span: Span, by: number): Span {
 
 function escapeMd(text: string): string {
   return text.replace(/[\\`*_{}[\]()#+!<>|~-]/g, '\\$&').replace(/\n/g, ' ');
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
 }
