@@ -24,6 +24,8 @@ const MISSING_ALT_LINE = 6;
 /** The workspace sets these, and the CLI reference runs are given the same. */
 const MAX_TOKENS = '64';
 const LANGUAGE = 'en';
+/** paligemma.hover.thumbnailWidth: small, so the caption and text stay inside the hover for the screenshot. */
+const THUMBNAIL_WIDTH = 64;
 
 /** `Category: Title` of a contributed command, read from package.json so the tests follow renames. */
 function commandTitle(id) {
@@ -69,8 +71,7 @@ before(async () => {
     'paligemma.captionLanguage': LANGUAGE,
     // Hovers run the model themselves (the workspace is trusted: code-server runs with trust disabled).
     'paligemma.hover.describeOnHover': true,
-    // A small thumbnail keeps the caption and text inside the hover for the screenshot.
-    'paligemma.hover.thumbnailWidth': 64,
+    'paligemma.hover.thumbnailWidth': THUMBNAIL_WIDTH,
   });
   server = await h.startCodeServer(tmp, workspace, {
     // The daemon the extension starts inherits these: a private socket and the tiny model.
@@ -158,7 +159,20 @@ describe('PaliGemma in VS Code', () => {
     const shown = squash(await hover.innerText());
     assert.ok(shown.includes(squash(caption)), `the hover shows the caption ${JSON.stringify(caption)}; it shows ${JSON.stringify(shown)}`);
     assert.ok(shown.includes(`Text in the image: “${squash(text)}”`), `the hover shows the text ${JSON.stringify(text)}; it shows ${JSON.stringify(shown)}`);
-    assert.equal(await hover.locator('img').count() >= 1, true, 'the hover shows the image');
+    // Our part of the hover (VS Code's own Markdown image preview is another row): its thumbnail
+    // must really load. A src the workbench cannot fetch (a raw file: URI in a web or remote
+    // window) leaves a 0x0 broken image behind, which a mere count of <img> elements misses.
+    const thumbnail = hover.locator('.hover-row', { hasText: 'Text in the image' }).locator('img');
+    assert.equal(await thumbnail.count(), 1, 'our hover part shows one thumbnail');
+    const loaded = await thumbnail.evaluate((img) =>
+      img.decode().then(
+        () => ({ ok: true, natural: [img.naturalWidth, img.naturalHeight], width: img.getBoundingClientRect().width, src: img.currentSrc }),
+        (err) => ({ ok: false, error: String(err), src: img.currentSrc }),
+      ),
+    );
+    assert.ok(loaded.ok, `the thumbnail loads: ${JSON.stringify(loaded)}`);
+    assert.deepEqual(loaded.natural, [224, 224], `the thumbnail is shapes.png (224x224): ${JSON.stringify(loaded)}`);
+    assert.equal(Math.round(loaded.width), THUMBNAIL_WIDTH, `the thumbnail is drawn paligemma.hover.thumbnailWidth wide: ${JSON.stringify(loaded)}`);
     // VS Code's own Markdown image preview comes first in the hover: bring our part into view.
     // (Not with the mouse wheel: once the hover cannot scroll further, the wheel scrolls the editor,
     // which closes the hover and leaves the editor scrolled for the next test.)
