@@ -10,7 +10,7 @@ import { decode, throwIfAborted, type StepRecord, type Strategy } from './genera
 import { preprocess, type RgbImage } from './image/index.js';
 import { loadManifest, type Manifest } from './model/manifest.js';
 import { keepsOutputsOnDevice, type ExecutionProvider, type ExecutionProviderRequest } from './model/providers.js';
-import { DecoderSequence, ModelSessions } from './model/runtime.js';
+import { DecoderSequence, ModelSessions, type DecodeLoop } from './model/runtime.js';
 import { onnxCommunityVariants, readOnnxCommunityFolder } from './onnx-community/folder.js';
 import { OnnxCommunitySessions } from './onnx-community/sessions.js';
 import { encodePrompt, loadTokenizer, TextStream, type TextTokenizer } from './text/index.js';
@@ -21,6 +21,7 @@ export { loadImage, preprocess, DEFAULT_MAX_PIXELS, DEFAULT_MAX_BYTES } from './
 export type { RgbImage, LoadImageOptions } from './image/index.js';
 export type { Manifest } from './model/manifest.js';
 export type { ExecutionProvider, ExecutionProviderRequest } from './model/providers.js';
+export { DECODE_LOOPS, type DecodeLoop } from './model/runtime.js';
 export { parseExecutionProvider } from './model/providers.js';
 export type { StepRecord, Strategy } from './generate/decode.js';
 export { segmentConstraint } from './generate/constraint.js';
@@ -32,6 +33,8 @@ export interface LoadOptions {
   executionProvider?: ExecutionProviderRequest;
   /** CPU threads per session (default: onnxruntime's choice). */
   threads?: number;
+  /** Where greedy decoding loops (runtime.ts DecodeLoop); default 'auto'. Our converted models only. */
+  decodeLoop?: DecodeLoop;
   /** onnx-community folders: which ONNX variant (fp32, fp16, q4, q4f16, ...); default the smallest good one. */
   variant?: string;
 }
@@ -140,8 +143,8 @@ export class PaliGemma {
     const notes: string[] = [];
     const sessions =
       request === 'auto'
-        ? await chooseProvider(dir, manifest, opts.threads, notes)
-        : await ModelSessions.create(dir, manifest, request, opts.threads);
+        ? await chooseProvider(dir, manifest, opts.threads, notes, opts.decodeLoop)
+        : await ModelSessions.create(dir, manifest, request, opts.threads, opts.decodeLoop);
     return new PaliGemma(dir, manifest, tokenizer, sessions, notes);
   }
 
@@ -311,10 +314,17 @@ function decodingOptions(p: DecodingParams, maxNewTokens: number, manifest: Mani
  * 'auto': CUDA if it loads; else WebGPU if it loads and runs a short prefill faster than the CPU;
  * else the CPU. `notes` says what was tried.
  */
-async function chooseProvider(dir: string, manifest: Manifest, threads: number | undefined, notes: string[]): Promise<ModelSessions> {
+async function chooseProvider(
+  dir: string,
+  manifest: Manifest,
+  threads: number | undefined,
+  notes: string[],
+  decodeLoop?: DecodeLoop,
+): Promise<ModelSessions> {
+  const create = (ep: ExecutionProvider) => ModelSessions.create(dir, manifest, ep, threads, decodeLoop);
   const attempt = async (ep: ExecutionProvider): Promise<ModelSessions | undefined> => {
     try {
-      return await ModelSessions.create(dir, manifest, ep, threads);
+      return await create(ep);
     } catch (e) {
       if (!isEngineError(e, 'provider-unavailable')) throw e;
       notes.push(`${ep} unavailable: ${e.message.split(' — ')[0]}`);
@@ -324,20 +334,20 @@ async function chooseProvider(dir: string, manifest: Manifest, threads: number |
   const cuda = await attempt('cuda');
   if (cuda) return cuda;
   const webgpu = await attempt('webgpu');
-  if (!webgpu) return ModelSessions.create(dir, manifest, 'cpu', threads);
+  if (!webgpu) return create('cpu');
   let gpuMs: number;
   try {
     gpuMs = await probeMs(webgpu);
   } catch (e) {
     notes.push(`webgpu failed its probe run: ${(e as Error).message}`);
     await webgpu.release();
-    return ModelSessions.create(dir, manifest, 'cpu', threads);
+    return create('cpu');
   }
   // Both providers' sessions at once need the weights twice in memory; when that would not fit
   // comfortably, measure one after the other and load the winner again.
   const together = 2 * modelBytes(dir, manifest) < 0.7 * freemem();
   if (!together) await webgpu.release();
-  const cpu = await ModelSessions.create(dir, manifest, 'cpu', threads);
+  const cpu = await create('cpu');
   const cpuMs = await probeMs(cpu);
   notes.push(`webgpu probe ${gpuMs.toFixed(1)} ms vs cpu ${cpuMs.toFixed(1)} ms`);
   if (cpuMs <= gpuMs) {
@@ -345,7 +355,7 @@ async function chooseProvider(dir: string, manifest: Manifest, threads: number |
     return cpu;
   }
   await cpu.release();
-  return together ? webgpu : ModelSessions.create(dir, manifest, 'webgpu', threads);
+  return together ? webgpu : create('webgpu');
 }
 
 /** Bytes of the graphs and their external data files. */

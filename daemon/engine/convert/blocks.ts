@@ -55,47 +55,64 @@ export class Blocks {
    */
   linear(x: string, weight: string, bias: string | null, opts: { quantize?: boolean } = {}): string {
     const [N, K] = this.w.shape(weight);
-    const W = this.w.read(weight);
     const safe = weight.replace(/[^A-Za-z0-9_.]/g, '_');
-    let y: string;
+    const biasInit = (dtype: 'float32' | 'float16') => (bias ? this.once(bias, () => this.floatInit(bias, [N], this.w.read(bias), dtype)) : null);
     if (this.p.weights === 'int4' && opts.quantize !== false) {
-      const q = quantizeInt4Rows(W, N, K, INT4_BLOCK);
-      const { kBlocks, blob, zpBytes } = int4Dims(K, INT4_BLOCK);
-      const B = this.g.initializer(`${safe}.q4`, 'uint8', [N, kBlocks, blob], q.packed);
-      const S = this.g.initializer(`${safe}.scales`, 'float32', [N, kBlocks], q.scales);
-      const Z = this.g.initializer(`${safe}.zp`, 'uint8', [N, zpBytes], q.zeroPoints);
-      const inputs = [x, B, S, Z];
-      if (bias) inputs.push('', this.g.initializer(`${bias}`, 'float32', [N], this.w.read(bias)));
+      const names = { B: `${safe}.q4`, S: `${safe}.scales`, Z: `${safe}.zp` };
+      if (!this.g.hasInitializer(names.B)) {
+        const q = quantizeInt4Rows(this.w.read(weight), N, K, INT4_BLOCK);
+        const { kBlocks, blob, zpBytes } = int4Dims(K, INT4_BLOCK);
+        this.g.initializer(names.B, 'uint8', [N, kBlocks, blob], q.packed);
+        this.g.initializer(names.S, 'float32', [N, kBlocks], q.scales);
+        this.g.initializer(names.Z, 'uint8', [N, zpBytes], q.zeroPoints);
+      }
+      const inputs = [x, names.B, names.S, names.Z];
+      const b = biasInit('float32');
+      if (b) inputs.push('', b);
       return this.g.op('MatMulNBits', inputs, { K, N, bits: 4, block_size: INT4_BLOCK, accuracy_level: this.p.accuracyLevel ?? 0 }, { domain: MS_DOMAIN });
     }
     // ONNX MatMul wants [in, out]: transpose once here.
-    const T = new Float32Array(N * K);
-    for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) T[k * N + n] = W[n * K + k];
-    const Wt = this.floatInit(`${safe}.T`, [K, N], T);
-    y = this.g.op('MatMul', [this.toMatmul(x), Wt]);
-    if (bias) y = this.g.op('Add', [y, this.floatInit(bias, [N], this.w.read(bias))]);
+    const Wt = this.once(`${safe}.T`, (name) => {
+      const W = this.w.read(weight);
+      const T = new Float32Array(N * K);
+      for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) T[k * N + n] = W[n * K + k];
+      return this.floatInit(name, [K, N], T);
+    });
+    let y = this.g.op('MatMul', [this.toMatmul(x), Wt]);
+    const b = biasInit(this.p.matmul);
+    if (b) y = this.g.op('Add', [y, b]);
     return this.fromMatmul(y);
+  }
+
+  /**
+   * The initializer `name`, made by `make` only the first time: a graph that emits the same layers
+   * twice (the decoder step inside its greedy loop) reads and converts each weight once.
+   */
+  once(name: string, make: (name: string) => string): string {
+    return this.g.hasInitializer(name) ? name : make(name);
   }
 
   /** Gemma RMSNorm in float32: x * rsqrt(mean(x^2) + eps) * (1 + w). */
   rmsNorm(x: string, weight: string, eps: number): string {
-    const w = this.w.read(weight);
-    const onePlus = new Float32Array(w.length);
-    for (let i = 0; i < w.length; i++) onePlus[i] = 1 + w[i];
     const g = this.g;
     // Written as Pow -> ReduceMean -> Add -> Sqrt -> Div -> Mul, the pattern onnxruntime fuses
     // into one SimplifiedLayerNormalization (fp32 accumulation) on CPU and CUDA.
     const ms = g.op('ReduceMean', [g.op('Pow', [x, g.scalar('float32', 2)])], { axes: [-1], keepdims: 1 });
     const rms = g.op('Sqrt', [g.op('Add', [ms, g.scalar('float32', eps)])]);
-    const scale = g.initializer(`${weight}.plus1`, 'float32', [w.length], onePlus);
+    const scale = this.once(`${weight}.plus1`, (name) => {
+      const w = this.w.read(weight);
+      const onePlus = new Float32Array(w.length);
+      for (let i = 0; i < w.length; i++) onePlus[i] = 1 + w[i];
+      return g.initializer(name, 'float32', [w.length], onePlus);
+    });
     return g.op('Mul', [g.op('Div', [x, rms]), scale]);
   }
 
   /** SigLIP LayerNorm in float32. */
   layerNorm(x: string, prefix: string, eps: number): string {
     const dim = this.w.shape(`${prefix}.weight`)[0];
-    const scale = this.g.initializer(`${prefix}.weight`, 'float32', [dim], this.w.read(`${prefix}.weight`));
-    const bias = this.g.initializer(`${prefix}.bias`, 'float32', [dim], this.w.read(`${prefix}.bias`));
+    const scale = this.once(`${prefix}.weight`, (name) => this.g.initializer(name, 'float32', [dim], this.w.read(name)));
+    const bias = this.once(`${prefix}.bias`, (name) => this.g.initializer(name, 'float32', [dim], this.w.read(name)));
     return this.g.op('LayerNormalization', [x, scale, bias], { axis: -1, epsilon: f(eps) });
   }
 

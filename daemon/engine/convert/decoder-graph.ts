@@ -3,7 +3,8 @@
 // embeddings x normalizer, RMSNorm (1 + w), RoPE, grouped-query attention with an additive
 // bias (Gemma 2: attention softcap before the bias, sliding-window layers get their own bias,
 // four norms per layer), gated GELU MLP, final norm, tied lm_head on the last position only.
-import { MS_DOMAIN, toHalfBits, halfBitsToFloat, float32ToFloat16 } from '../onnx/builder.js';
+import { MS_DOMAIN, GraphAttr, toHalfBits, halfBitsToFloat, float32ToFloat16, type Dim, type DTypeName, type GraphBuilder } from '../onnx/builder.js';
+import { MASKED } from '../model/masks.js';
 import { EngineError } from '../errors.js';
 import { Blocks } from './blocks.js';
 import type { ModelConfig } from './config.js';
@@ -13,6 +14,24 @@ export type KvDtype = 'float32' | 'float16';
 
 const ROWS_PER_CHUNK = 4096;
 
+/** What one decoder run reads: the graph inputs of decoder.onnx, or the loop body's values. */
+interface StepInputs {
+  inputIds: string;
+  /** [B, N, hidden] image features placed before the text; null in the loop body (text only). */
+  imageFeatures: string | null;
+  positionIds: string;
+  bias: string;
+  biasSliding: string | null;
+  past: { key: string; value: string }[];
+}
+
+interface StepOutputs {
+  /** float32 [B, vocab], last position only. */
+  logits: string;
+  presents: { key: string; value: string }[];
+}
+
+/** decoder.onnx: prefill and decode steps, the host runs the decoding loop. */
 export function buildDecoderGraph(
   b: Blocks,
   cfg: ModelConfig,
@@ -20,34 +39,155 @@ export function buildDecoderGraph(
   kvDtype: KvDtype,
   onLayer?: (i: number) => void,
 ): void {
+  const io = declareStepInputs(b, cfg, numLayers, kvDtype);
+  const out = decoderStep(b, cfg, numLayers, kvDtype, io, onLayer, (i, kind) => `present_${kind}.${i}`);
+  declareStepOutputs(b, cfg, kvDtype, out);
+}
+
+/**
+ * decoder-loop.onnx: decoder.onnx plus greedy decoding inside the graph. After the prefill, an
+ * ONNX Loop runs up to `greedy_steps` decode steps, choosing each token by argmax (eos masked
+ * for the first `min_new_tokens` tokens, stopping once every row has produced eos), so the KV
+ * cache never leaves the device and the host makes one run per request. onnxruntime-node 1.29
+ * can bind device memory only for WebGPU, so with CUDA this is how the cache stays on the GPU.
+ * With `greedy_steps` = 0 the graph is one decoder.onnx run, for the host loop (sampling,
+ * beams, grammars). Greedy ids equal the host loop's: same logits, argmax with ties to
+ * the lowest id, attention biases computed from the same slot positions.
+ */
+export function buildDecoderLoopGraph(b: Blocks, cfg: ModelConfig, numLayers: number, kvDtype: KvDtype, eos: number): void {
+  const g = b.g;
+  const t = cfg.text;
+  const io = declareStepInputs(b, cfg, numLayers, kvDtype);
+  // Always fed (onnxruntime-node feeds only the inputs it lists, and it does not list inputs with
+  // defaults): greedy_steps = 0 makes one plain run for the host loop. next_position: each row's
+  // first generated position; slot_positions: every slot's position id so far (pads: a large
+  // negative number, masked by both biases).
+  const steps = g.input('greedy_steps', 'int64', []);
+  const minNew = g.input('min_new_tokens', 'int64', []);
+  const nextPosition = g.input('next_position', 'int64', ['batch', 1]);
+  const slotPositions = g.input('slot_positions', 'int64', ['batch', 'total_len']);
+
+  const prefill = decoderStep(b, cfg, numLayers, kvDtype, io);
+  const eosId = g.constant('int64', [eos], []);
+  const isEos = g.op('Equal', [g.op('Range', [g.constant('int64', [0], []), g.constant('int64', [t.vocabSize], []), g.constant('int64', [1], [])]), eosId]);
+  const choose = (gb: GraphBuilder, logits: string, index: string): string => {
+    const banned = gb.op('And', [isEos, gb.op('Less', [index, minNew])]);
+    const masked = gb.op('Where', [banned, gb.scalar('float32', -Infinity), logits]);
+    return gb.op('ArgMax', [masked], { axis: -1, keepdims: 1, select_last_index: 0 });
+  };
+  const anyUnfinished = (gb: GraphBuilder, finished: string): string => {
+    const open = gb.op('Cast', [gb.op('Not', [finished])], { to: 1 });
+    return gb.op('Cast', [gb.op('ReduceMax', [open], { keepdims: 0 })], { to: 9 });
+  };
+  const first = choose(g, prefill.logits, g.constant('int64', [0], []));
+  const finished0 = g.op('Equal', [first, eosId]);
+
+  // The loop body: one decode step for every row.
+  const body = g.body('greedy_step');
+  const bb = new Blocks(body, b.w, b.p);
+  const KV = t.numKvHeads;
+  const D = t.headDim;
+  const iter = body.input(g.fresh('iter'), 'int64', []);
+  body.input(g.fresh('cond_in'), 'bool', []);
+  const tokens = body.input(g.fresh('tokens'), 'int64', ['batch', 'generated']);
+  const pos = body.input(g.fresh('pos'), 'int64', ['batch', 1]);
+  const slots = body.input(g.fresh('slots'), 'int64', ['batch', 'past_len']);
+  const finished = body.input(g.fresh('finished'), 'bool', ['batch', 1]);
+  const past = Array.from({ length: numLayers }, () => ({
+    key: body.input(g.fresh('loop_past_key'), kvDtype, ['batch', KV, 'past_len', D]),
+    value: body.input(g.fresh('loop_past_value'), kvDtype, ['batch', KV, 'past_len', D]),
+  }));
+  const allSlots = body.op('Concat', [slots, pos], { axis: 1 });
+  const toBias = (masked: string) =>
+    body.op('Unsqueeze', [body.op('Where', [masked, body.scalar('float32', MASKED), body.scalar('float32', 0)]), body.int64s([1, 2])]);
+  const bias = toBias(body.op('Less', [allSlots, body.constant('int64', [0], [])]));
+  // Sliding layers: a generated token sees slots with position > its position - window (masks.ts).
+  const biasSliding = io.biasSliding
+    ? toBias(body.op('LessOrEqual', [allSlots, body.op('Sub', [pos, body.constant('int64', [t.slidingWindow!], [])])]))
+    : null;
+  const last = body.op('Slice', [tokens, body.int64s([-1]), body.int64s([Number.MAX_SAFE_INTEGER]), body.int64s([1])]);
+  const step = decoderStep(bb, cfg, numLayers, kvDtype, { inputIds: last, imageFeatures: null, positionIds: pos, bias, biasSliding, past });
+  const next = choose(body, step.logits, body.op('Add', [iter, body.constant('int64', [1], [])]));
+  const nowFinished = body.op('Or', [finished, body.op('Equal', [next, eosId])]);
+  const bodyOuts: [string, DTypeName, Dim[]][] = [
+    [anyUnfinished(body, nowFinished), 'bool', []],
+    [body.op('Concat', [tokens, next], { axis: 1 }), 'int64', ['batch', 'generated_next']],
+    [body.op('Add', [pos, body.constant('int64', [1], [])]), 'int64', ['batch', 1]],
+    [allSlots, 'int64', ['batch', 'total_len']],
+    [nowFinished, 'bool', ['batch', 1]],
+    ...step.presents.flatMap((p): [string, DTypeName, Dim[]][] => [
+      [p.key, kvDtype, ['batch', KV, 'total_len', D]],
+      [p.value, kvDtype, ['batch', KV, 'total_len', D]],
+    ]),
+  ];
+  for (const [name, dtype, dims] of bodyOuts) body.output(name, name, dtype, dims);
+
+  const carried = [first, nextPosition, slotPositions, finished0, ...prefill.presents.flatMap((p) => [p.key, p.value])];
+  const outNames = [
+    'generated_ids',
+    g.fresh('final_position'),
+    g.fresh('final_slots'),
+    g.fresh('final_finished'),
+    ...prefill.presents.flatMap((_, i) => [`present_key.${i}`, `present_value.${i}`]),
+  ];
+  g.opN('Loop', [steps, anyUnfinished(g, finished0), ...carried], outNames.length, { body: new GraphAttr(body.toGraph()) }, { outputs: outNames });
+  g.output('generated_ids', 'generated_ids', 'int64', ['batch', 'generated']);
+  declareStepOutputs(b, cfg, kvDtype, { logits: prefill.logits, presents: [] });
+  for (let i = 0; i < numLayers; i++) {
+    for (const kind of ['key', 'value'] as const) g.output(`present_${kind}.${i}`, `present_${kind}.${i}`, kvDtype, ['batch', KV, 'total_len', D]);
+  }
+}
+
+function declareStepInputs(b: Blocks, cfg: ModelConfig, numLayers: number, kvDtype: KvDtype): StepInputs {
+  const g = b.g;
+  const t = cfg.text;
+  const hasSliding = t.layerTypes.slice(0, numLayers).includes('sliding');
+  const inputIds = g.input('input_ids', 'int64', ['batch', 'text_len']);
+  const imageFeatures = g.input('image_features', 'float32', ['batch', 'image_len', t.hiddenSize]);
+  const positionIds = g.input('position_ids', 'int64', ['batch', 'seq_len']);
+  const bias = g.input('attention_bias', 'float32', ['batch', 1, 'seq_len', 'total_len']);
+  const biasSliding = hasSliding ? g.input('attention_bias_sliding', 'float32', ['batch', 1, 'seq_len', 'total_len']) : null;
+  const past = Array.from({ length: numLayers }, (_, i) => ({
+    key: g.input(`past_key.${i}`, kvDtype, ['batch', t.numKvHeads, 'past_len', t.headDim]),
+    value: g.input(`past_value.${i}`, kvDtype, ['batch', t.numKvHeads, 'past_len', t.headDim]),
+  }));
+  return { inputIds, imageFeatures, positionIds, bias, biasSliding, past };
+}
+
+function declareStepOutputs(b: Blocks, cfg: ModelConfig, kvDtype: KvDtype, out: StepOutputs): void {
+  const t = cfg.text;
+  out.presents.forEach((p, i) => {
+    b.g.output(`present_key.${i}`, p.key, kvDtype, ['batch', t.numKvHeads, 'total_len', t.headDim]);
+    b.g.output(`present_value.${i}`, p.value, kvDtype, ['batch', t.numKvHeads, 'total_len', t.headDim]);
+  });
+  b.g.output('logits', out.logits, 'float32', ['batch', t.vocabSize]);
+}
+
+/** The decoder layers over `io`, emitted into `b.g` (a graph or a loop body). */
+function decoderStep(
+  b: Blocks,
+  cfg: ModelConfig,
+  numLayers: number,
+  kvDtype: KvDtype,
+  io: StepInputs,
+  onLayer?: (i: number) => void,
+  presentName?: (i: number, kind: 'key' | 'value') => string,
+): StepOutputs {
   const g = b.g;
   const t = cfg.text;
   const H = t.hiddenSize;
   const D = t.headDim;
-  const KV = t.numKvHeads;
   const layerTypes = t.layerTypes.slice(0, numLayers);
-  const hasSliding = layerTypes.includes('sliding');
-
-  const inputIds = g.input('input_ids', 'int64', ['batch', 'text_len']);
-  const imageFeatures = g.input('image_features', 'float32', ['batch', 'image_len', H]);
-  const positionIds = g.input('position_ids', 'int64', ['batch', 'seq_len']);
-  const bias = g.input('attention_bias', 'float32', ['batch', 1, 'seq_len', 'total_len']);
-  const biasSliding = hasSliding ? g.input('attention_bias_sliding', 'float32', ['batch', 1, 'seq_len', 'total_len']) : null;
-  const past: { key: string; value: string }[] = [];
-  for (let i = 0; i < numLayers; i++) {
-    past.push({
-      key: g.input(`past_key.${i}`, kvDtype, ['batch', KV, 'past_len', D]),
-      value: g.input(`past_value.${i}`, kvDtype, ['batch', KV, 'past_len', D]),
-    });
-  }
 
   const embed = embeddingTable(b, cfg);
-  const textEmbeds = embed.gather(inputIds);
+  const textEmbeds = embed.gather(io.inputIds);
   // The normalizer is a tensor of the compute dtype in HF: sqrt(hidden) rounded to it.
   const normalizer = b.p.matmul === 'float16' ? halfBitsToFloat(toHalfBits(Math.sqrt(H))) : Math.fround(Math.sqrt(H));
-  let h = g.op('Mul', [g.op('Concat', [imageFeatures, textEmbeds], { axis: 1 }), g.scalar('float32', normalizer)]);
+  const embeds = io.imageFeatures ? g.op('Concat', [io.imageFeatures, textEmbeds], { axis: 1 }) : textEmbeds;
+  let h = g.op('Mul', [embeds, g.scalar('float32', normalizer)]);
 
-  const rope = b.ropeTables(positionIds, D, t.ropeTheta);
+  const rope = b.ropeTables(io.positionIds, D, t.ropeTheta);
+  const presents: { key: string; value: string }[] = [];
   for (let i = 0; i < numLayers; i++) {
     const p = `text.layers.${i}.`;
     const gemma2 = t.modelType === 'gemma2';
@@ -55,23 +195,23 @@ export function buildDecoderGraph(
     let x = b.rmsNorm(h, `${p}input_layernorm.weight`, t.rmsNormEps);
 
     let q = b.splitHeads(b.linear(x, `${p}self_attn.q_proj.weight`, null), t.numHeads, D);
-    let k = b.splitHeads(b.linear(x, `${p}self_attn.k_proj.weight`, null), KV, D);
-    let v = b.splitHeads(b.linear(x, `${p}self_attn.v_proj.weight`, null), KV, D);
+    let k = b.splitHeads(b.linear(x, `${p}self_attn.k_proj.weight`, null), t.numKvHeads, D);
+    let v = b.splitHeads(b.linear(x, `${p}self_attn.v_proj.weight`, null), t.numKvHeads, D);
     q = b.applyRope(q, rope, D);
     k = b.applyRope(k, rope, D);
     const asKv = (y: string) => (kvDtype === 'float16' ? b.cast(y, 'float16') : y);
-    const presentK = g.op('Concat', [past[i].key, asKv(k)], { axis: 2 }, { outputs: [`present_key.${i}`] });
-    const presentV = g.op('Concat', [past[i].value, asKv(v)], { axis: 2 }, { outputs: [`present_value.${i}`] });
-    g.output(`present_key.${i}`, presentK, kvDtype, ['batch', KV, 'total_len', D]);
-    g.output(`present_value.${i}`, presentV, kvDtype, ['batch', KV, 'total_len', D]);
+    const named = (kind: 'key' | 'value') => (presentName ? { outputs: [presentName(i, kind)] } : {});
+    const presentK = g.op('Concat', [io.past[i].key, asKv(k)], { axis: 2 }, named('key'));
+    const presentV = g.op('Concat', [io.past[i].value, asKv(v)], { axis: 2 }, named('value'));
+    presents.push({ key: presentK, value: presentV });
     const fromKv = (y: string) => (kvDtype === 'float16' ? b.cast(y, 'float32') : y);
     const attn = b.attention(q, fromKv(presentK), fromKv(presentV), {
       heads: t.numHeads,
-      kvHeads: KV,
+      kvHeads: t.numKvHeads,
       headDim: D,
       scale: t.attnScale,
       softcap: t.attnSoftcap,
-      bias: layerTypes[i] === 'sliding' && biasSliding ? biasSliding : bias,
+      bias: layerTypes[i] === 'sliding' && io.biasSliding ? io.biasSliding : io.bias,
     });
     let a = b.linear(b.mergeHeads(attn, t.numHeads, D), `${p}self_attn.o_proj.weight`, null);
     if (gemma2) a = b.rmsNorm(a, `${p}post_attention_layernorm.weight`, t.rmsNormEps);
@@ -93,7 +233,7 @@ export function buildDecoderGraph(
   // lm_head to the Gemma 2 model's hidden states and never calls Gemma2ForCausalLM's softcap
   // (the golden outputs confirm it). The cap is monotonic, so greedy decoding is unaffected;
   // the manifest records it (text.finalLogitSoftcap) for runtimes that want big_vision's scores.
-  g.output('logits', embed.project(normed), 'float32', ['batch', t.vocabSize]);
+  return { logits: embed.project(normed), presents };
 }
 
 interface EmbeddingTable {
@@ -123,8 +263,10 @@ function embeddingTable(b: Blocks, cfg: ModelConfig): EmbeddingTable {
     }
   };
   const floatTable = (dtype: 'float32' | 'float16', source: string) =>
-    g.streamedInitializer(source, dtype, [V, H], (write) =>
-      chunks((rows) => write(dtype === 'float16' ? float32ToFloat16(rows) : rows), source),
+    b.once(source, () =>
+      g.streamedInitializer(source, dtype, [V, H], (write) =>
+        chunks((rows) => write(dtype === 'float16' ? float32ToFloat16(rows) : rows), source),
+      ),
     );
   const gemmHead = (table: string, dtype: 'float32' | 'float16') => (x: string) => {
     const y = g.op('Gemm', [dtype === 'float16' ? b.cast(x, 'float16') : x, table], { transB: 1 });
@@ -150,29 +292,29 @@ function embeddingTable(b: Blocks, cfg: ModelConfig): EmbeddingTable {
   }
   const q4 = (source: string) => {
     const { kBlocks, blob, zpBytes } = int4Dims(H, INT4_BLOCK);
-    const scales = new Float32Array(V * kBlocks);
-    const zps = new Uint8Array(V * zpBytes);
-    let row = 0;
-    const packed = g.streamedInitializer(`${source}.q4`, 'uint8', [V, kBlocks * blob], (write) =>
-      chunks((rows, count) => {
-        const q = quantizeInt4Rows(rows, count, H, INT4_BLOCK);
-        scales.set(q.scales, row * kBlocks);
-        zps.set(q.zeroPoints, row * zpBytes);
-        row += count;
-        write(q.packed);
-      }, source),
-    );
-    return {
-      packed,
-      scales: g.initializer(`${source}.scales`, 'float32', [V, kBlocks], scales),
-      zps: g.initializer(`${source}.zp`, 'uint8', [V, zpBytes], zps),
-      kBlocks,
-      blob,
-    };
+    const names = { packed: `${source}.q4`, scales: `${source}.scales`, zps: `${source}.zp` };
+    if (!g.hasInitializer(names.packed)) {
+      const scales = new Float32Array(V * kBlocks);
+      const zps = new Uint8Array(V * zpBytes);
+      let row = 0;
+      g.streamedInitializer(names.packed, 'uint8', [V, kBlocks * blob], (write) =>
+        chunks((rows, count) => {
+          const q = quantizeInt4Rows(rows, count, H, INT4_BLOCK);
+          scales.set(q.scales, row * kBlocks);
+          zps.set(q.zeroPoints, row * zpBytes);
+          row += count;
+          write(q.packed);
+        }, source),
+      );
+      g.initializer(names.scales, 'float32', [V, kBlocks], scales);
+      g.initializer(names.zps, 'uint8', [V, zpBytes], zps);
+    }
+    return { ...names, kBlocks, blob };
   };
   const table = q4(name);
   const matmulNBits = (x: string, w: ReturnType<typeof q4>) => {
-    const B = g.op('Reshape', [w.packed, g.int64s([V, w.kBlocks, w.blob])]);
+    // Built once in the outermost graph, so the loop body reuses it instead of folding a copy.
+    const B = g.shared(`${w.packed}.3d`, (root) => root.op('Reshape', [w.packed, root.int64s([V, w.kBlocks, w.blob])]));
     return g.op('MatMulNBits', [x, B, w.scales, w.zps], { K: H, N: V, bits: 4, block_size: INT4_BLOCK, accuracy_level: b.p.accuracyLevel ?? 0 }, { domain: MS_DOMAIN });
   };
   const head = t.tieWordEmbeddings ? table : q4('text.lm_head.weight');

@@ -10,7 +10,7 @@ import { GraphBuilder } from '../onnx/builder.js';
 import { ExternalDataWriter } from '../onnx/external-data.js';
 import { Blocks, type Precision } from './blocks.js';
 import { normalizeConfig, type ModelConfig } from './config.js';
-import { buildDecoderGraph, type KvDtype } from './decoder-graph.js';
+import { buildDecoderGraph, buildDecoderLoopGraph, type KvDtype } from './decoder-graph.js';
 import { PRESETS, REAL_TOKEN_IDS } from './presets.js';
 import { SafetensorsCheckpoint } from './safetensors.js';
 import { readImageSettings, readJsonFile, readTokenIds, tokenizerVocab, type ImageSettings, type TokenIds } from './source-files.js';
@@ -71,7 +71,7 @@ export interface Manifest {
     finalLogitSoftcap: number | null;
   };
   tokens: TokenIds;
-  files: { vision: string; decoder: string; tokenizer: string };
+  files: { vision: string; decoder: string; decoderLoop?: string; tokenizer: string };
   source: { kind: 'huggingface' | 'random'; path?: string; preset?: string; seed?: number; tokenizer?: string; files: Record<string, string> };
   converter: { weights: Record<'vision' | 'decoder', string>; int4?: { blockSize: number; zeroPoints: boolean; accuracyLevel: number } };
 }
@@ -247,20 +247,26 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
       decoder: { ...PRECISION[dtype].decoder, accuracyLevel },
     };
     const total = visionLayers + textLayers;
-    const graph = (name: string, build: (b: Blocks) => void, p: Precision) => {
+    const graph = (name: string, build: (b: Blocks) => void, p: Precision): GraphBuilder => {
       const data = new ExternalDataWriter(join(tmp, `${name}.onnx.data`), opts.writeSync);
       writers.push(data);
       const g = new GraphBuilder({ name, externalData: data, externalThreshold: 1024, opset: 17 });
       build(new Blocks(g, src.weights, p));
       data.close();
       g.save(join(tmp, `${name}.onnx`));
+      return g;
     };
     graph('vision', (b) => buildVisionGraph(b, cfg, visionLayers, (i) => progress('vision', (i + 1) / total, `vision layer ${i + 1}/${visionLayers}`)), prec.vision);
-    graph(
+    const decoder = graph(
       'decoder',
       (b) => buildDecoderGraph(b, cfg, textLayers, prec.kv, (i) => progress('decoder', (visionLayers + i + 1) / total, `decoder layer ${i + 1}/${textLayers}`)),
       prec.decoder,
     );
+    // The same layers with greedy decoding in the graph, over decoder.onnx's weights (no second copy).
+    const loop = new GraphBuilder({ name: 'decoder-loop', opset: 17 });
+    loop.adoptInitializers(decoder);
+    buildDecoderLoopGraph(new Blocks(loop, src.weights, prec.decoder), cfg, textLayers, prec.kv, src.tokens.eos);
+    loop.save(join(tmp, 'decoder-loop.onnx'));
     if (src.tokenizerFile) copyFileSync(src.tokenizerFile, join(tmp, 'tokenizer.json'));
     else writeFileSync(join(tmp, 'tokenizer.json'), JSON.stringify(src.tokenizer));
 
@@ -296,7 +302,7 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
         finalLogitSoftcap: cfg.text.finalSoftcap,
       },
       tokens: src.tokens,
-      files: { vision: 'vision.onnx', decoder: 'decoder.onnx', tokenizer: 'tokenizer.json' },
+      files: { vision: 'vision.onnx', decoder: 'decoder.onnx', decoderLoop: 'decoder-loop.onnx', tokenizer: 'tokenizer.json' },
       source: { ...src.manifestSource, files },
       converter: {
         weights: { vision: prec.vision.weights, decoder: prec.decoder.weights },

@@ -14,6 +14,12 @@ export interface StepModel {
   next(tokens: readonly number[]): Promise<Float32Array>;
   /** Beam search: from now on row i continues from current row `sources[i]` (may change the row count). */
   reorder(sources: readonly number[]): void | Promise<void>;
+  /**
+   * Optional: the whole greedy decoding in one call (the loop inside the model, e.g. on the GPU),
+   * instead of prefill + next. Returns each row's ids, at least `minNewTokens` before eos,
+   * possibly running on past its eos (decode cuts there). Only plain greedy decoding uses it.
+   */
+  greedy?(maxNewTokens: number, minNewTokens: number): Promise<number[][]>;
 }
 
 export type Strategy = 'greedy' | 'sample' | 'beam';
@@ -92,7 +98,23 @@ function row(logits: Float32Array, vocab: number, i: number): Float32Array {
   return logits.subarray(i * vocab, (i + 1) * vocab);
 }
 
+/** Whether this request may hand the whole loop to `StepModel.greedy`: nothing needs each step. */
+function greedyAtOnce(model: StepModel, opts: DecodeOptions, strategy: Strategy): boolean {
+  return strategy === 'greedy' && model.greedy !== undefined && !opts.allowedTokens && !opts.recordSteps && !opts.forceTokens;
+}
+
 async function decodeRows(model: StepModel, opts: DecodeOptions, strategy: 'greedy' | 'sample'): Promise<DecodeResult> {
+  if (greedyAtOnce(model, opts, strategy)) {
+    throwIfAborted(opts.signal);
+    const rows = await model.greedy!(opts.maxNewTokens, opts.minNewTokens ?? 0);
+    const tokens = rows.map((ids) => {
+      const end = ids.indexOf(opts.eosTokenId);
+      return ids.slice(0, Math.min(opts.maxNewTokens, end === -1 ? ids.length : end + 1));
+    });
+    // Streaming listeners get the tokens at once: the loop ran inside the model.
+    tokens[0]?.forEach((id, t) => opts.onToken?.(id, t));
+    return { tokens };
+  }
   const vocab = model.vocabSize;
   const minNew = opts.minNewTokens ?? 0;
   const sampling: SamplingOptions = {

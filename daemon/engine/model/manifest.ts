@@ -37,7 +37,8 @@ export interface Manifest {
     maxPositions: number;
   };
   tokens: { bos: number; eos: number; pad: number; image: number; newline: number; loc0: number; seg0: number };
-  files: { vision: string; decoder: string; tokenizer: string };
+  /** decoderLoop: decoder.onnx with greedy decoding in the graph (absent in older conversions). */
+  files: { vision: string; decoder: string; decoderLoop?: string; tokenizer: string };
   source?: Record<string, unknown>;
 }
 
@@ -194,6 +195,7 @@ export function validateManifest(json: unknown, where = MANIFEST_FILE): Manifest
     files: {
       vision: str(files, 'vision', 'files'),
       decoder: str(files, 'decoder', 'files'),
+      ...(files.decoderLoop !== undefined ? { decoderLoop: str(files, 'decoderLoop', 'files') } : {}),
       tokenizer: str(files, 'tokenizer', 'files'),
     },
     source: root.source !== undefined ? obj(root.source, 'source') : undefined,

@@ -18,6 +18,19 @@ export function checkPixelCount(manifest: Manifest, pixels: Float32Array, count:
   return s;
 }
 
+/**
+ * Where greedy decoding loops: 'host' runs one decoder call per token (streams tokens, needed for
+ * sampling, beams and grammars anyway); 'graph' runs decoder-loop.onnx, whose ONNX Loop keeps the
+ * KV cache on the device (one call per request); 'auto' picks 'graph' for CUDA when the model has
+ * it (onnxruntime-node 1.29 cannot keep CUDA tensors on the device between runs otherwise), else
+ * 'host' (the CPU gains nothing from it, and WebGPU already keeps its cache on the GPU).
+ */
+export type DecodeLoop = 'auto' | 'host' | 'graph';
+export const DECODE_LOOPS: readonly DecodeLoop[] = ['auto', 'host', 'graph'];
+
+/** Position id given to pad slots in slot_positions: far below any window, so always masked. */
+const PAD_POSITION = -(2n ** 40n);
+
 export class ModelSessions {
   /** Milliseconds spent inside onnxruntime's run() since creation (bench: session_run_ms). */
   runMs = 0;
@@ -28,21 +41,34 @@ export class ModelSessions {
     readonly vision: ort.InferenceSession,
     readonly decoder: ort.InferenceSession,
     readonly hasSlidingInput: boolean,
+    /** The decoder is decoder-loop.onnx: greedy requests run their whole loop in one call. */
+    readonly greedyInGraph: boolean,
   ) {}
 
-  static async create(dir: string, manifest: Manifest, ep: ExecutionProvider, threads?: number): Promise<ModelSessions> {
+  static async create(
+    dir: string,
+    manifest: Manifest,
+    ep: ExecutionProvider,
+    threads?: number,
+    decodeLoop: DecodeLoop = 'auto',
+  ): Promise<ModelSessions> {
+    const loopFile = manifest.files.decoderLoop;
+    if (decodeLoop === 'graph' && !loopFile) {
+      throw new EngineError('invalid-params', `${dir} has no decoder-loop.onnx (converted by an older version): convert it again, or decode on the host`);
+    }
+    const inGraph = loopFile !== undefined && (decodeLoop === 'graph' || (decodeLoop === 'auto' && ep === 'cuda'));
     const vision = await createSession(join(dir, manifest.files.vision), ep, threads);
     let decoder: ort.InferenceSession;
     // The KV cache (present_* fed back as past_*) stays on the GPU where onnxruntime-node can bind
     // device buffers (WebGPU); elsewhere it makes a round trip through host memory every step.
     const presents = Array.from({ length: manifest.text.numLayers }, (_, i) => [`present_key.${i}`, `present_value.${i}`]).flat();
     try {
-      decoder = await createSession(join(dir, manifest.files.decoder), ep, threads, presents);
+      decoder = await createSession(join(dir, inGraph ? loopFile : manifest.files.decoder), ep, threads, presents);
     } catch (e) {
       await vision.release();
       throw e;
     }
-    const sessions = new ModelSessions(manifest, ep, vision, decoder, decoder.inputNames.includes('attention_bias_sliding'));
+    const sessions = new ModelSessions(manifest, ep, vision, decoder, decoder.inputNames.includes('attention_bias_sliding'), inGraph);
     try {
       sessions.checkInterface();
     } catch (e) {
@@ -70,7 +96,9 @@ export class ModelSessions {
       ['input_ids', 'image_features', 'position_ids', 'attention_bias', ...layers.flatMap((i) => [`past_key.${i}`, `past_value.${i}`])],
       files.decoder,
     );
-    need(this.decoder, 'output', ['logits', ...layers.flatMap((i) => [`present_key.${i}`, `present_value.${i}`])], files.decoder);
+    const decoderFile = this.greedyInGraph ? files.decoderLoop! : files.decoder;
+    need(this.decoder, 'output', ['logits', ...layers.flatMap((i) => [`present_key.${i}`, `present_value.${i}`])], decoderFile);
+    if (this.greedyInGraph) need(this.decoder, 'output', ['generated_ids'], decoderFile);
     if (text.layerTypes.includes('sliding') && !this.hasSlidingInput) {
       throw new EngineError('model-invalid', `${files.decoder} has sliding-window layers but no attention_bias_sliding input`);
     }
@@ -123,6 +151,7 @@ export class DecoderSequence implements StepModel {
       throw new Error(`${imageFeatures.dims[0]} image feature rows for ${textIds.length} prompts`);
     }
     this.cache = new KvCache(text.numLayers, text.numKvHeads, text.headDim, kvDtype, textIds.length);
+    if (sessions.greedyInGraph) this.greedy = (maxNew, minNew) => this.greedyInGraph(maxNew, minNew);
   }
 
   /** Positions filled so far (image + pads + text + generated). */
@@ -131,6 +160,42 @@ export class DecoderSequence implements StepModel {
   }
 
   async prefill(): Promise<Float32Array> {
+    const ids = this.layOutPrompt();
+    return logitsOf(await this.runDecoder(ids, ids.length / this.rows.length, this.imageFeatures, 0, this.length));
+  }
+
+  /** StepModel.greedy, present when the decoder is decoder-loop.onnx. */
+  readonly greedy?: (maxNewTokens: number, minNewTokens: number) => Promise<number[][]>;
+
+  /**
+   * The whole greedy generation in one run of decoder-loop.onnx: the prefill, then up to
+   * `maxNewTokens - 1` steps inside the graph. Each row's ids, possibly past its eos.
+   */
+  private async greedyInGraph(maxNewTokens: number, minNewTokens: number): Promise<number[][]> {
+    const ids = this.layOutPrompt();
+    const b = this.rows.length;
+    const k = this.length;
+    const slots = new BigInt64Array(b * k);
+    const next = new BigInt64Array(b);
+    this.rows.forEach((row, r) => {
+      for (let j = 0; j < k; j++) slots[r * k + j] = row.kinds[j] === SlotKind.Pad ? PAD_POSITION : BigInt(row.positions[j]);
+      next[r] = BigInt(row.nextPosition());
+    });
+    const scalar = (v: number) => new ort.Tensor('int64', BigInt64Array.of(BigInt(v)), []);
+    const out = await this.runDecoder(ids, ids.length / b, this.imageFeatures, 0, k, {
+      greedy_steps: scalar(maxNewTokens - 1),
+      min_new_tokens: scalar(minNewTokens),
+      next_position: new ort.Tensor('int64', next, [b, 1]),
+      slot_positions: new ort.Tensor('int64', slots, [b, k]),
+    });
+    const generated = out.generated_ids as ort.Tensor;
+    const n = generated.dims[1];
+    const data = generated.data as BigInt64Array;
+    return Array.from({ length: b }, (_, r) => Array.from(data.subarray(r * n, (r + 1) * n), Number));
+  }
+
+  /** input_ids of the prefill ([B, T], left-padded to the longest prompt) and each row's layout. */
+  private layOutPrompt(): BigInt64Array {
     const { tokens } = this.sessions.manifest;
     const n = this.imageFeatures.dims[1];
     const t = Math.max(...this.textIds.map((ids) => ids.length));
@@ -141,7 +206,7 @@ export class DecoderSequence implements StepModel {
       for (let j = 0; j < t; j++) ids[r * t + j] = BigInt(j < pad ? tokens.pad : row[j - pad]);
       return prefillLayout(n, pad, row.length);
     });
-    return this.runDecoder(ids, t, this.imageFeatures, 0, n + t);
+    return ids;
   }
 
   async next(tokens: readonly number[]): Promise<Float32Array> {
@@ -151,7 +216,7 @@ export class DecoderSequence implements StepModel {
     for (const row of this.rows) row.push(SlotKind.Generated, row.nextPosition());
     const hidden = this.sessions.manifest.text.hiddenSize;
     const noImage = new ort.Tensor('float32', new Float32Array(0), [this.rows.length, 0, hidden]);
-    return this.runDecoder(ids, 1, noImage, start, 1);
+    return logitsOf(await this.runDecoder(ids, 1, noImage, start, 1));
   }
 
   /** Frees the KV cache (device memory with WebGPU); the sequence cannot continue afterwards. */
@@ -177,7 +242,8 @@ export class DecoderSequence implements StepModel {
     image: ort.Tensor,
     qStart: number,
     qLength: number,
-  ): Promise<Float32Array> {
+    extra: Record<string, ort.Tensor> = {},
+  ): Promise<ort.InferenceSession.OnnxValueMapType> {
     const b = this.rows.length;
     const k = this.length;
     const positions = new BigInt64Array(b * qLength);
@@ -186,6 +252,7 @@ export class DecoderSequence implements StepModel {
     });
     const bias = buildAttentionBias(this.rows, qStart, qLength, null);
     const feeds: Record<string, ort.Tensor> = {
+      ...extra,
       input_ids: new ort.Tensor('int64', ids, [b, t]),
       image_features: image,
       position_ids: new ort.Tensor('int64', positions, [b, qLength]),
@@ -199,10 +266,25 @@ export class DecoderSequence implements StepModel {
       const sliding = noWindowEffect ? bias : buildAttentionBias(this.rows, qStart, qLength, this.sliding);
       feeds.attention_bias_sliding = new ort.Tensor('float32', sliding, [b, 1, qLength, k]);
     }
+    if (this.sessions.greedyInGraph && !extra.greedy_steps) Object.assign(feeds, hostLoopFeeds(b, k));
     this.cache.feed(feeds);
     const out = await this.sessions.run(this.sessions.decoder, feeds);
     this.cache.update(out);
-    const logits = out.logits as ort.Tensor;
-    return logits.data as Float32Array;
+    return out;
   }
+}
+
+/** decoder-loop.onnx's loop inputs for a plain run (no steps in the graph; the values are unused). */
+function hostLoopFeeds(batch: number, slots: number): Record<string, ort.Tensor> {
+  const zero = () => new ort.Tensor('int64', new BigInt64Array(1), []);
+  return {
+    greedy_steps: zero(),
+    min_new_tokens: zero(),
+    next_position: new ort.Tensor('int64', new BigInt64Array(batch), [batch, 1]),
+    slot_positions: new ort.Tensor('int64', new BigInt64Array(batch * slots), [batch, slots]),
+  };
+}
+
+function logitsOf(out: ort.InferenceSession.OnnxValueMapType): Float32Array {
+  return (out.logits as ort.Tensor).data as Float32Array;
 }

@@ -29,7 +29,11 @@ export class FloatAttr {
   constructor(readonly value: number) {}
 }
 export const f = (value: number): FloatAttr => new FloatAttr(value);
-export type AttrValue = number | number[] | string | FloatAttr | FloatAttr[];
+/** A graph attribute (the body of a Loop or If). */
+export class GraphAttr {
+  constructor(readonly graph: onnxProto.onnx.IGraphProto) {}
+}
+export type AttrValue = number | number[] | string | FloatAttr | FloatAttr[] | GraphAttr;
 
 export const MS_DOMAIN = 'com.microsoft';
 
@@ -44,6 +48,7 @@ export interface GraphOptions {
 function attribute(name: string, v: AttrValue): onnxProto.onnx.IAttributeProto {
   const T = onnx.AttributeProto.AttributeType;
   if (v instanceof FloatAttr) return { name, type: T.FLOAT, f: v.value };
+  if (v instanceof GraphAttr) return { name, type: T.GRAPH, g: v.graph };
   if (typeof v === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(v) };
   if (typeof v === 'number') {
     if (!Number.isInteger(v)) throw new Error(`attribute ${name}: ${v} is not an integer (use f())`);
@@ -72,15 +77,34 @@ export class GraphBuilder {
   private readonly inputs: onnxProto.onnx.IValueInfoProto[] = [];
   private readonly outputs: onnxProto.onnx.IValueInfoProto[] = [];
   private readonly initializers: onnxProto.onnx.ITensorProto[] = [];
-  private readonly names = new Set<string>();
-  private readonly domains = new Set<string>();
+  private readonly initializerNames = new Set<string>();
+  private readonly names: Set<string>;
+  private readonly domains: Set<string>;
   private counter = 0;
-  private readonly consts = new Map<string, string>();
+  private readonly consts: Map<string, string>;
 
-  constructor(readonly options: GraphOptions) {}
+  /**
+   * `outer`: this builds a control-flow body inside that graph. Names are unique across both (so a
+   * body never shadows the outer graph), and initializers and constants live in the outer graph,
+   * whose values a body may read by name.
+   */
+  constructor(
+    readonly options: GraphOptions,
+    private readonly outer?: GraphBuilder,
+  ) {
+    this.names = outer ? outer.names : new Set();
+    this.domains = outer ? outer.domains : new Set();
+    this.consts = outer ? outer.consts : new Map();
+  }
+
+  /** A builder for the body of a Loop or If node in this graph (see the constructor). */
+  body(name: string): GraphBuilder {
+    return new GraphBuilder({ name }, this);
+  }
 
   /** An unused tensor name with a readable prefix (claimed when a node or initializer uses it). */
   fresh(prefix: string): string {
+    if (this.outer) return this.outer.fresh(prefix);
     let name: string;
     do name = `${prefix}_${this.counter++}`;
     while (this.names.has(name));
@@ -91,6 +115,36 @@ export class GraphBuilder {
     if (this.names.has(name)) throw new Error(`duplicate tensor name ${name}`);
     this.names.add(name);
     return name;
+  }
+
+  private readonly sharedValues = new Map<string, string>();
+
+  /** A value computed once in the outermost graph (bodies read it from there), made on first use. */
+  shared(key: string, make: (root: GraphBuilder) => string): string {
+    if (this.outer) return this.outer.shared(key, make);
+    let name = this.sharedValues.get(key);
+    if (name === undefined) {
+      name = make(this);
+      this.sharedValues.set(key, name);
+    }
+    return name;
+  }
+
+  /** Whether an initializer of that name exists (in the outermost graph). */
+  hasInitializer(name: string): boolean {
+    return this.outer ? this.outer.hasInitializer(name) : this.initializerNames.has(name);
+  }
+
+  /**
+   * Takes over another graph's initializers as they are (external ones keep pointing at its data
+   * file): a second graph over the same weights, with no weight written twice.
+   */
+  adoptInitializers(from: GraphBuilder): void {
+    if (this.outer || from.outer) throw new Error('only top-level graphs hold initializers');
+    for (const init of from.initializers) {
+      this.initializers.push(init);
+      this.initializerNames.add(this.claim(init.name!));
+    }
   }
 
   input(name: string, dtype: DTypeName, dims: Dim[]): string {
@@ -139,6 +193,7 @@ export class GraphBuilder {
 
   /** An initializer from bytes already in memory (little-endian). */
   initializer(name: string, dtype: DTypeName, dims: number[], data: ArrayBufferView): string {
+    if (this.outer) return this.outer.initializer(name, dtype, dims, data);
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     const expected = dims.reduce((a, b) => a * b, 1) * bytesPerElement[dtype];
     if (bytes.byteLength !== expected) {
@@ -149,6 +204,7 @@ export class GraphBuilder {
       this.pushExternal(name, dtype, dims, ext.write(bytes));
     } else {
       this.initializers.push({ name: this.claim(name), dataType: DType[dtype], dims, rawData: bytes.slice() });
+      this.initializerNames.add(name);
     }
     return name;
   }
@@ -160,6 +216,7 @@ export class GraphBuilder {
     dims: number[],
     produce: (write: (chunk: ArrayBufferView) => void) => void,
   ): string {
+    if (this.outer) return this.outer.streamedInitializer(name, dtype, dims, produce);
     const length = dims.reduce((a, b) => a * b, 1) * bytesPerElement[dtype];
     const ext = this.options.externalData;
     if (!ext) {
@@ -174,6 +231,7 @@ export class GraphBuilder {
   }
 
   private pushExternal(name: string, dtype: DTypeName, dims: number[], loc: ExternalLocation): void {
+    this.initializerNames.add(name);
     this.initializers.push({
       name: this.claim(name),
       dataType: DType[dtype],
@@ -187,8 +245,9 @@ export class GraphBuilder {
     });
   }
 
-  /** A small constant, shared between uses. */
+  /** A small constant, shared between uses (a body's constants live in the outer graph). */
   constant(dtype: 'float32' | 'int64' | 'float16', values: number[], dims: number[] = [values.length]): string {
+    if (this.outer) return this.outer.constant(dtype, values, dims);
     const key = `${dtype}:${dims}:${values}`;
     const known = this.consts.get(key);
     if (known) return known;
@@ -208,6 +267,11 @@ export class GraphBuilder {
 
   int64s(values: number[]): string {
     return this.constant('int64', values);
+  }
+
+  /** This graph as a GraphProto (a control-flow body: no initializers of its own). */
+  toGraph(): onnxProto.onnx.IGraphProto {
+    return { name: this.options.name, node: this.nodes, input: this.inputs, output: this.outputs, initializer: this.initializers };
   }
 
   toModel(producer = 'paligemma-vscode'): onnxProto.onnx.IModelProto {
