@@ -127,7 +127,17 @@ export class PaliGemma {
 
   /** Milliseconds spent inside onnxruntime since load (benchmarks). */
   get sessionRunMs(): number {
-    return this.sessions.runMs;
+    return this.sessions.stats.ms;
+  }
+
+  /** onnxruntime runs since load, vision and decoder (benchmarks: runs per request). */
+  get sessionRuns(): number {
+    return this.sessions.stats.runs;
+  }
+
+  /** Where greedy decoding loops: 'graph' when requests run their whole loop in one decoder call. */
+  get decodeLoop(): 'host' | 'graph' {
+    return this.sessions instanceof ModelSessions && this.sessions.greedyInGraph ? 'graph' : 'host';
   }
 
   /** Known deviations from the reference (model status `warnings`), e.g. causal prompt attention. */

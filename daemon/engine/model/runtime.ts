@@ -31,9 +31,24 @@ export const DECODE_LOOPS: readonly DecodeLoop[] = ['auto', 'host', 'graph'];
 /** Position id given to pad slots in slot_positions: far below any window, so always masked. */
 const PAD_POSITION = -(2n ** 40n);
 
+/** What the benchmarks read: time inside onnxruntime's run() and the number of runs. */
+export class RunStats {
+  ms = 0;
+  runs = 0;
+
+  async time<T>(run: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    this.runs++;
+    try {
+      return await run();
+    } finally {
+      this.ms += performance.now() - t0;
+    }
+  }
+}
+
 export class ModelSessions {
-  /** Milliseconds spent inside onnxruntime's run() since creation (bench: session_run_ms). */
-  runMs = 0;
+  readonly stats = new RunStats();
 
   private constructor(
     readonly manifest: Manifest,
@@ -108,12 +123,7 @@ export class ModelSessions {
     session: ort.InferenceSession,
     feeds: Record<string, ort.Tensor>,
   ): Promise<ort.InferenceSession.OnnxValueMapType> {
-    const t0 = performance.now();
-    try {
-      return await session.run(feeds);
-    } finally {
-      this.runMs += performance.now() - t0;
-    }
+    return this.stats.time(() => session.run(feeds));
   }
 
   /** `pixels`: `count` images, each float32 CHW of image.size^2; returns image_features [count, N, hidden]. */

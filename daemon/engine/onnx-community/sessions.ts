@@ -10,7 +10,7 @@ import { EngineError } from '../errors.js';
 import type { StepModel } from '../generate/decode.js';
 import type { Manifest } from '../model/manifest.js';
 import { createSession, type ExecutionProvider } from '../model/providers.js';
-import { checkPixelCount } from '../model/runtime.js';
+import { checkPixelCount, RunStats } from '../model/runtime.js';
 import { float32ToFloat16, halfBitsToFloat } from '../onnx/builder.js';
 import type { OnnxCommunityFolder } from './folder.js';
 
@@ -43,7 +43,7 @@ function floatTensor(type: FloatType, data: Float32Array, dims: number[]): ort.T
 }
 
 export class OnnxCommunitySessions {
-  runMs = 0;
+  readonly stats = new RunStats();
   readonly warnings: string[] = [];
   readonly manifest: Manifest;
   private readonly pastNames: string[];
@@ -92,14 +92,9 @@ export class OnnxCommunitySessions {
   }
 
   async run(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.OnnxValueMapType> {
-    const t0 = performance.now();
-    try {
-      // transformers.js feeds only the inputs a graph declares; so do we.
-      const picked = Object.fromEntries(Object.entries(feeds).filter(([k]) => session.inputNames.includes(k)));
-      return await session.run(picked);
-    } finally {
-      this.runMs += performance.now() - t0;
-    }
+    // transformers.js feeds only the inputs a graph declares; so do we.
+    const picked = Object.fromEntries(Object.entries(feeds).filter(([k]) => session.inputNames.includes(k)));
+    return this.stats.time(() => session.run(picked));
   }
 
   /** Same contract as ModelSessions.encodeImages: float32 image_features [count, N, hidden]. */

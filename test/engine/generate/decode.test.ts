@@ -215,3 +215,53 @@ describe('topK helper', () => {
     assert.deepEqual(topK(Float32Array.from([1, 5, 3, 5, -2]), 3), { ids: [1, 3, 2], values: [5, 5, 3] });
   });
 });
+
+describe('greedy decoding handed to the model (StepModel.greedy)', () => {
+  /** Returns fixed rows from greedy() and counts how it was called; prefill/next must not run. */
+  class LoopModel extends ToyModel {
+    greedyCalls: [number, number][] = [];
+    constructor(private readonly rows: number[][]) {
+      super(5, () => [0, 0, 5, 0, 0], rows.length);
+    }
+    async greedy(maxNew: number, minNew: number): Promise<number[][]> {
+      this.greedyCalls.push([maxNew, minNew]);
+      return this.rows.map((r) => [...r]);
+    }
+  }
+
+  it('takes each row up to its first eos and streams row 0', async () => {
+    const model = new LoopModel([[2, 3, EOS, 4, 4], [4, 4, 4, 4, 4], [EOS, 2, 2, 2, 2]]);
+    const streamed: number[] = [];
+    const out = await decode(model, { maxNewTokens: 5, minNewTokens: 1, eosTokenId: EOS, onToken: (id) => streamed.push(id) });
+    assert.deepEqual(out.tokens, [[2, 3, EOS], [4, 4, 4, 4, 4], [EOS]]);
+    assert.deepEqual(model.greedyCalls, [[5, 1]]);
+    assert.deepEqual(streamed, [2, 3, EOS]);
+    assert.equal(model.calls, 0, 'no step-by-step calls');
+  });
+
+  it('never returns more than maxNewTokens', async () => {
+    const out = await decode(new LoopModel([[2, 3, 4, 4]]), { maxNewTokens: 2, eosTokenId: EOS });
+    assert.deepEqual(out.tokens, [[2, 3]]);
+  });
+
+  it('keeps the step-by-step loop when a step needs the host: sampling, grammar, recorded or forced steps', async () => {
+    const variants = [
+      { strategy: 'sample' as const, seed: 1 },
+      { allowedTokens: () => [{ from: 2, to: 3 }] },
+      { recordSteps: true },
+      { forceTokens: [3] },
+    ];
+    for (const v of variants) {
+      const model = new LoopModel([[4, 4, 4]]);
+      await decode(model, { maxNewTokens: 3, eosTokenId: EOS, ...v });
+      assert.equal(model.greedyCalls.length, 0, JSON.stringify(Object.keys(v)));
+      assert.ok(model.calls > 0);
+    }
+  });
+
+  it('checks cancellation before handing over', async () => {
+    const ac = new AbortController();
+    ac.abort();
+    await assert.rejects(decode(new LoopModel([[2]]), { maxNewTokens: 2, eosTokenId: EOS, signal: ac.signal }), (e: unknown) => isEngineError(e, 'cancelled'));
+  });
+});
