@@ -130,6 +130,10 @@ export interface ModelStatus {
   imageSize?: number;
   dtype?: string;
   executionProvider?: string;
+  /** Why 'auto' chose that provider (what it tried and measured); absent for an explicit one. */
+  providerNotes?: string[];
+  /** Where greedy decoding loops: 'graph' = one decoder run per request (decoder-loop.onnx). */
+  decodeLoop?: 'host' | 'graph';
   /** Set when a model runs with a known deviation from the reference, e.g. causal prompt attention. */
   warnings?: string[];
   error?: string;

@@ -203,7 +203,8 @@ function formatModel(m: ModelStatus): string {
   const parts: string[] = [m.state];
   if (m.name) parts.push(m.name);
   if (m.path) parts.push(m.path);
-  if (m.executionProvider) parts.push(`on ${m.executionProvider}`);
+  if (m.executionProvider) parts.push(`on ${m.executionProvider}${m.decodeLoop === 'graph' ? ' (greedy loop inside the graph)' : ''}`);
+  if (m.providerNotes?.length) parts.push(`auto: ${m.providerNotes.join('; ')}`);
   if (m.error) parts.push(`error: ${m.error}`);
   return parts.join(', ');
 }

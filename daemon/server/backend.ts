@@ -39,6 +39,8 @@ export interface ModelInfo {
   imageSize: number;
   dtype: string;
   executionProvider: string;
+  providerNotes?: string[];
+  decodeLoop?: 'host' | 'graph';
   warnings: string[];
 }
 

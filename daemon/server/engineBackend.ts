@@ -71,6 +71,8 @@ class EngineModel implements LoadedModel {
       imageSize: m.image.size,
       dtype: m.dtype,
       executionProvider: this.model.executionProvider,
+      providerNotes: this.model.providerNotes,
+      decodeLoop: this.model.decodeLoop,
       warnings: this.model.warnings,
     };
   }

@@ -56,6 +56,8 @@ export class ModelManager {
         dtype: i.dtype,
         executionProvider: i.executionProvider,
       });
+      if (i.decodeLoop) s.decodeLoop = i.decodeLoop;
+      if (i.providerNotes?.length) s.providerNotes = i.providerNotes;
       if (i.warnings.length) s.warnings = i.warnings;
     }
     if (this.state === 'error' && this.lastError) s.error = this.lastError;

@@ -153,6 +153,7 @@ test('status reports the model, queue, memory, cache and clients', async () => {
   assert.equal(s.model.name, 'tiny-paligemma-224');
   assert.equal(s.model.path, model);
   assert.equal(s.model.executionProvider, 'cpu');
+  assert.equal(s.model.decodeLoop, 'host', 'the CPU decodes on the host');
   assert.equal(s.model.architecture, 'paligemma');
   assert.equal(s.model.imageSize, 224);
   assert.deepEqual(s.queue, { running: 0, pending: 0, capacity: 512 });
