@@ -211,20 +211,20 @@ function groupTitle(g) {
   const m = /^paligemma2?-(\w+)-\d+$/.exec(g.preset);
   const name = m ? `${TITLES[g.architecture] ?? g.architecture} ${m[1].toUpperCase()}` : g.preset;
   const parts = [`${name}${g.imageSize ? ` ${g.imageSize} px` : ''}`];
-  if (g.layers !== undefined) parts.push(`decoder cut to ${g.layers} layers`);
+  if (g.layers !== undefined) parts.push(`decoder cut to ${g.layers} layer${g.layers === 1 ? '' : 's'}`);
   return `${parts.join(', ')} (\`${g.preset}\`)`;
 }
 
 function renderGroup(g) {
   const out = [`## ${groupTitle(g)}`, ''];
-  const facts = [];
-  if (g.promptTokens) facts.push(`${g.promptTokens}-token prompt`);
-  if (g.newTokens) facts.push(`${g.newTokens} new tokens forced (eos ignored)`);
-  facts.push('random weights, medians');
-  out.push(`${facts.join(', ')}.`, '');
   const n = g.newTokens ?? 'N';
   const b = g.batch ? `batch ${g.batch}` : 'batched';
   if (g.lines.length) {
+    const facts = [];
+    if (g.promptTokens) facts.push(`${g.promptTokens}-token prompt`);
+    if (g.newTokens) facts.push(`${g.newTokens} new tokens forced (eos ignored)`);
+    facts.push('random weights, medians');
+    out.push(`${facts.join(', ')}.`, '');
     out.push(`| runtime | weights | first token (ms) | decode (ms/token) | ${n} tokens end to end (ms) | ${b} (images/s) | speed-up vs HF sdpa (batch 1) | throughput vs HF sdpa (${b}) |`);
     out.push('|---|---|---|---|---|---|---|---|');
     for (const l of g.lines) {
