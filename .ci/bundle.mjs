@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Bundles the three programs the packaged extension runs, with esbuild:
+// Bundles the programs the packaged extension runs, with esbuild:
 //   dist/extension.cjs  the extension host side (CommonJS; `vscode` is provided by VS Code)
 //   dist/daemon.mjs     the daemon and `paligemma` CLI (ESM; native modules stay in node_modules)
+//   dist/engineWorker.mjs  the daemon's engine thread (ESM, started by daemon.mjs)
 //   dist/webview.js     the image inspector's webview script (browser IIFE, @vscode-elements included)
 // Usage: node .ci/bundle.mjs [--dev]   (--dev: no minification, inline source maps)
 import { build } from 'esbuild';
@@ -21,6 +22,7 @@ const common = {
 };
 // Native code and what loads it is shipped as node_modules (linux-x64 files only, see .vscodeignore).
 const nativeExternals = ['onnxruntime-node', 'onnxruntime-common', 'sharp'];
+const esmRequireBanner = "import { createRequire as __pgCreateRequire } from 'node:module'; const require = __pgCreateRequire(import.meta.url);";
 
 const targets = [
   {
@@ -44,7 +46,18 @@ const targets = [
     target: 'node20',
     external: nativeExternals,
     // CommonJS dependencies bundled into an ES module still call require() for Node built-ins.
-    banner: { js: "import { createRequire as __pgCreateRequire } from 'node:module'; const require = __pgCreateRequire(import.meta.url);" },
+    banner: { js: esmRequireBanner },
+  },
+  {
+    // The daemon's engine thread: daemon/server/workerBackend.ts starts it from beside daemon.mjs.
+    name: 'engineWorker',
+    entryPoints: ['daemon/server/engineWorker.ts'],
+    outfile: 'dist/engineWorker.mjs',
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    external: nativeExternals,
+    banner: { js: esmRequireBanner },
   },
   {
     name: 'webview',

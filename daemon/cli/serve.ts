@@ -5,9 +5,9 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_IDLE_EXIT_MS, DEFAULT_KEEP_ALIVE_MS, defaultModelPath } from '../server/defaults.js';
 import { daemonEndpoint } from '../server/endpoint.js';
-import { engineBackend } from '../server/engineBackend.js';
 import { createLogger, isLogLevel, type LogLevel } from '../server/log.js';
 import { runStdio, startSocketDaemon } from '../server/server.js';
+import { workerBackend } from '../server/workerBackend.js';
 import type { ExecutionProviderSetting } from '../protocol.js';
 import type { Command } from './main.js';
 
@@ -102,7 +102,9 @@ export const command: Command = {
     const log = createLogger(out, level as LogLevel, { pid: process.pid });
     const modelPath = values.model ? resolve(values.model) : defaultModelPath();
     const common = {
-      backend: engineBackend(),
+      // The engine runs in a worker thread: its blocking onnxruntime calls must not stall the
+      // requests of other clients (status, cancel, cached results).
+      backend: workerBackend({ log }),
       log,
       modelPath,
       executionProvider: ep,

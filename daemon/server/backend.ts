@@ -1,5 +1,6 @@
 // What the server needs from the engine, as a small interface: the real implementation is
-// engineBackend.ts; tests that must control timing wrap it (see test/server/).
+// engineBackend.ts (engine in this thread), which the daemon runs in a worker thread through
+// workerBackend.ts; tests that must control timing wrap it (see test/server/).
 import type { DecodingOptions, DetectedObject, ExecutionProviderSetting, ProgressNotification } from '../protocol.js';
 
 /** A decoded, preprocessed image; opaque to the server except for its size. */
@@ -51,7 +52,16 @@ export interface LoadedModel {
   generateBatch?(items: Array<{ image: DecodedImage; prompt: string }>, decoding: DecodingOptions, signal?: AbortSignal, grammar?: Grammar): Promise<GenerateOutput[]>;
   /** Segment objects with masks, when the model folder has a mask decoder (vae.onnx); else absent. */
   segment?(raw: string, width: number, height: number): Promise<DetectedObject[]>;
+  /** onnxruntime runs (vision and decoder) and their milliseconds since load (tests, benchmarks). */
+  runStats?(): Promise<RunStats>;
+  /** True once the model can no longer run (its engine worker stopped): the manager loads it again. */
+  readonly lost?: boolean;
   dispose(): Promise<void>;
+}
+
+export interface RunStats {
+  runs: number;
+  ms: number;
 }
 
 export type Task = 'caption' | 'ocr' | 'detect' | 'answer' | 'segment';

@@ -5,7 +5,7 @@ import { PaliGemma, segmentConstraint, type TokenConstraint } from '../engine/in
 import { findMaskDecoder, MaskDecoder, segmentObjects } from '../engine/segment/index.js';
 import * as text from '../engine/text/index.js';
 import type { DecodingOptions, DetectedObject } from '../protocol.js';
-import type { Backend, DecodedImage, GenerateOutput, GenerateRequest, Grammar, LoadedModel, Task, TaskPromptParams } from './backend.js';
+import type { Backend, DecodedImage, GenerateOutput, GenerateRequest, Grammar, LoadedModel, RunStats, Task, TaskPromptParams } from './backend.js';
 import { identifyModelFolder } from './modelIdentity.js';
 
 export function engineBackend(): Backend {
@@ -99,6 +99,10 @@ class EngineModel implements LoadedModel {
 
   private constraint(grammar: Grammar | undefined): TokenConstraint | undefined {
     return grammar === 'segment' ? segmentConstraint(this.model.manifest.tokens) : undefined;
+  }
+
+  async runStats(): Promise<RunStats> {
+    return { runs: this.model.sessionRuns, ms: this.model.sessionRunMs };
   }
 
   async dispose(): Promise<void> {

@@ -128,10 +128,11 @@ export class ModelManager {
   private async ensureLoaded(signal: AbortSignal): Promise<ActiveModel> {
     const path = this.requirePath();
     const ep = this.executionProvider;
-    if (this.active && this.active.path === path && this.activeEp === ep) return this.active;
+    // A lost model (its engine worker crashed) is released below and loaded again.
+    if (this.active && this.active.path === path && this.activeEp === ep && !this.active.model.lost) return this.active;
     // A folder that is not a model fails here, before the current model is let go.
     const { id } = await this.o.backend.identify(path);
-    await this.release('switching model');
+    await this.release(this.active?.model.lost ? 'its engine worker stopped' : 'switching model');
     this.setState('loading');
     const started = Date.now();
     this.o.onProgress?.({ kind: 'loadModel', message: `loading ${path}`, fraction: 0 });
