@@ -20,6 +20,7 @@ options:
   --vision-dtype fp32|fp16  with --random: vision tower format (default: fp32 for --dtype fp32,
                          else fp16)
   --accuracy-level 0-4   with --random and --dtype int4: MatMulNBits accuracy_level (default 0)
+  --standard-ops         with --random: decoder layers in standard ONNX ops (not fused contrib ops)
   --ep cpu|cuda|webgpu|auto  (default auto)
   --threads N            CPU threads per session
   --decode-loop auto|host|graph  where greedy decoding loops: one decoder run per token on
@@ -67,6 +68,7 @@ interface RandomModelOptions {
   dtype: ConvertDtype;
   visionDtype?: VisionDtype;
   accuracyLevel?: number;
+  standardOps?: boolean;
   layers?: number;
   visionLayers?: number;
 }
@@ -75,15 +77,17 @@ interface RandomModelOptions {
 export function randomModelFolder(preset: string, o: RandomModelOptions): string {
   const vision = o.visionDtype ?? (o.dtype === 'fp32' ? 'fp32' : 'fp16');
   const acc = o.dtype === 'int4' ? `-acc${o.accuracyLevel ?? 0}` : '';
-  return `${preset}-${o.dtype}-L${o.layers ?? 'all'}-V${o.visionLayers ?? 'all'}-vis${vision}${acc}`;
+  return `${preset}-${o.dtype}-L${o.layers ?? 'all'}-V${o.visionLayers ?? 'all'}-vis${vision}${acc}${o.standardOps ? '-std' : ''}`;
 }
 
 async function randomModel(preset: string, o: RandomModelOptions): Promise<string> {
   if (!(preset in PRESETS)) throw new UsageError(`unknown preset '${preset}' (one of ${Object.keys(PRESETS).join(', ')})`);
   const root = process.env.PALIGEMMA_BENCH_CACHE ?? join(tmpdir(), 'paligemma-bench');
   const dir = join(root, randomModelFolder(preset, o));
-  // Conversions cached before decoder-loop.onnx existed are made again.
-  if (!existsSync(join(dir, 'manifest.json')) || !existsSync(join(dir, 'decoder-loop.onnx'))) {
+  // Conversions cached by older versions (no decoder-loop.onnx, no decoderOps record) are made again.
+  const wantOps = o.standardOps ? 'standard' : 'fused';
+  const cached = existsSync(join(dir, 'manifest.json')) && existsSync(join(dir, 'decoder-loop.onnx')) && readManifest(dir).converter?.decoderOps === wantOps;
+  if (!cached) {
     process.stderr.write(`converting ${preset} (${o.dtype}) into ${dir} ...\n`);
     await convert({ random: preset, output: dir, ...o, overwrite: true });
   }
@@ -106,6 +110,7 @@ export const command: Command = {
           dtype: { type: 'string', default: 'int4' },
           'vision-dtype': { type: 'string' },
           'accuracy-level': { type: 'string' },
+          'standard-ops': { type: 'boolean', default: false },
           ep: { type: 'string', default: 'auto' },
           threads: { type: 'string' },
           'decode-loop': { type: 'string', default: 'auto' },
@@ -131,12 +136,13 @@ export const command: Command = {
         throw new UsageError(`--accuracy-level must be one of ${ACCURACY_LEVELS.join(', ')}`);
       }
       if (accuracyLevel !== undefined && values.dtype !== 'int4') throw new UsageError('--accuracy-level applies only to --dtype int4');
-      if (values.model && (visionDtype !== undefined || accuracyLevel !== undefined)) {
-        throw new UsageError('--vision-dtype and --accuracy-level apply to --random (convert the --model folder with them instead)');
+      if (values.model && (visionDtype !== undefined || accuracyLevel !== undefined || values['standard-ops'])) {
+        throw new UsageError('--vision-dtype, --accuracy-level and --standard-ops apply to --random (convert the --model folder with them instead)');
       }
       opts = {
         visionDtype: visionDtype as VisionDtype | undefined,
         accuracyLevel,
+        standardOps: values['standard-ops'],
         layers: int(values.layers, 'layers', undefined),
         visionLayers: int(values['vision-layers'], 'vision-layers', undefined),
         threads: int(values.threads, 'threads', undefined),
@@ -158,6 +164,7 @@ export const command: Command = {
           dtype: values.dtype as ConvertDtype,
           visionDtype: opts.visionDtype,
           accuracyLevel: opts.accuracyLevel,
+          standardOps: opts.standardOps,
           layers: opts.layers,
           visionLayers: opts.visionLayers,
         }));
@@ -239,6 +246,7 @@ export const command: Command = {
         dtype: model.manifest.dtype,
         vision_weights: converter?.weights.vision,
         accuracy_level: converter?.int4?.accuracyLevel,
+        decoder_ops: converter?.decoderOps ?? 'standard',
         image_size: model.manifest.image.size,
         decoder_layers: model.manifest.text.numLayers,
         execution_provider: model.executionProvider,

@@ -15,6 +15,8 @@ options:
                            else fp16; fp32 is much faster on CPUs, see DESIGN.md)
   --accuracy-level 0-4     int4: MatMulNBits accuracy_level (default 0; 4 = int8 activations,
                            faster on CPUs)
+  --standard-ops           decoder layers in standard ONNX ops only, not onnxruntime's fused
+                           contrib ops (RMSNorm, RoPE, GELU, attention): slower, for other runtimes
   --layers N               keep only the first N decoder layers
   --vision-layers N        keep only the first N vision layers
   --seed N                 seed for --random (default 0)
@@ -35,6 +37,7 @@ export const command: Command = {
           random: { type: 'string' },
           'vision-dtype': { type: 'string' },
           'accuracy-level': { type: 'string' },
+          'standard-ops': { type: 'boolean', default: false },
           layers: { type: 'string' },
           'vision-layers': { type: 'string' },
           seed: { type: 'string' },
@@ -93,6 +96,7 @@ export const command: Command = {
         dtype,
         visionDtype,
         accuracyLevel,
+        standardOps: values['standard-ops'],
         layers: int(values.layers, 'layers'),
         visionLayers: int(values['vision-layers'], 'vision-layers'),
         seed: int(values.seed, 'seed'),

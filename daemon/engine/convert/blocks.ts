@@ -21,6 +21,11 @@ export interface Precision {
    * of the activations); only int4 layers read it.
    */
   accuracyLevel?: number;
+  /**
+   * Fused onnxruntime contrib ops (SkipSimplifiedLayerNormalization, RotaryEmbedding, FastGelu,
+   * MultiHeadAttention) instead of the same formulas in standard ops: fewer kernels per layer.
+   */
+  fusedOps?: boolean;
 }
 
 export class Blocks {
@@ -99,12 +104,7 @@ export class Blocks {
     // into one SimplifiedLayerNormalization (fp32 accumulation) on CPU and CUDA.
     const ms = g.op('ReduceMean', [g.op('Pow', [x, g.scalar('float32', 2)])], { axes: [-1], keepdims: 1 });
     const rms = g.op('Sqrt', [g.op('Add', [ms, g.scalar('float32', eps)])]);
-    const scale = this.once(`${weight}.plus1`, (name) => {
-      const w = this.w.read(weight);
-      const onePlus = new Float32Array(w.length);
-      for (let i = 0; i < w.length; i++) onePlus[i] = 1 + w[i];
-      return g.initializer(name, 'float32', [w.length], onePlus);
-    });
+    const scale = this.onePlus(weight);
     return g.op('Mul', [g.op('Div', [x, rms]), scale]);
   }
 
@@ -142,11 +142,7 @@ export class Blocks {
   ropeTables(positionIds: string, headDim: number, theta: number): { cos: string; sin: string } {
     const g = this.g;
     const half = headDim / 2;
-    const invFreq = new Float32Array(half);
-    for (let i = 0; i < half; i++) {
-      const exponent = Math.fround(Math.fround(2 * i) / headDim);
-      invFreq[i] = Math.fround(1 / Math.fround(Math.pow(theta, exponent)));
-    }
+    const invFreq = ropeInvFreq(headDim, theta);
     const pos = g.op('Unsqueeze', [this.cast(positionIds, 'float32'), g.int64s([2])]);
     const freqs = g.op('Mul', [pos, g.initializer(g.fresh('rope_inv_freq'), 'float32', [half], invFreq)]);
     const emb = g.op('Unsqueeze', [g.op('Concat', [freqs, freqs], { axis: -1 }), g.int64s([1])]);
@@ -202,4 +198,78 @@ export class Blocks {
     if (grouped) out = g.op('Reshape', [out, g.int64s([0, o.heads, -1, o.headDim])]);
     return out;
   }
+
+  /**
+   * The RoPE cos/sin tables for positions 0..maxPosition as onnxruntime's RotaryEmbedding reads
+   * them ([positions, headDim / 2]), each angle computed as HF does in float32
+   * (position * inv_freq, one rounding) and its cos/sin rounded once to float32.
+   */
+  ropeCaches(headDim: number, theta: number, maxPosition: number): { cos: string; sin: string } {
+    const half = headDim / 2;
+    const invFreq = ropeInvFreq(headDim, theta);
+    const n = maxPosition + 1;
+    const cos = new Float32Array(n * half);
+    const sin = new Float32Array(n * half);
+    for (let p = 0; p < n; p++) {
+      for (let i = 0; i < half; i++) {
+        const angle = Math.fround(p * invFreq[i]);
+        cos[p * half + i] = Math.cos(angle);
+        sin[p * half + i] = Math.sin(angle);
+      }
+    }
+    return {
+      cos: this.once('rope_cos_cache', (name) => this.g.initializer(name, 'float32', [n, half], cos)),
+      sin: this.once('rope_sin_cache', (name) => this.g.initializer(name, 'float32', [n, half], sin)),
+    };
+  }
+
+  /** RotaryEmbedding (com.microsoft) on x [B, S, heads * D] with rotate_half (non-interleaved) pairs. */
+  rope(x: string, positionIds: string, caches: { cos: string; sin: string }, heads: number): string {
+    return this.g.op('RotaryEmbedding', [x, positionIds, caches.cos, caches.sin], { interleaved: 0, num_heads: heads }, { domain: MS_DOMAIN });
+  }
+
+  /** Gemma RMSNorm of (x + skip), also returning the sum (the next residual): one fused node. */
+  skipRmsNorm(x: string, skip: string, weight: string, eps: number): { normed: string; sum: string } {
+    const scale = this.onePlus(weight);
+    const [normed, , , sum] = this.g.opN('SkipSimplifiedLayerNormalization', [x, skip, scale], 4, { epsilon: f(eps) }, { domain: MS_DOMAIN });
+    return { normed, sum };
+  }
+
+  /** Gemma RMSNorm as one SimplifiedLayerNormalization node (float32 statistics). */
+  rmsNormFused(x: string, weight: string, eps: number): string {
+    return this.g.op('SimplifiedLayerNormalization', [x, this.onePlus(weight)], { axis: -1, epsilon: f(eps), stash_type: 1 });
+  }
+
+  /** [B, KV, T, D] -> [B, KV * rep, T, D], each kv head repeated for its query heads (HF repeat_kv). */
+  repeatKvHeads(x: string, kvHeads: number, rep: number, headDim: number): string {
+    const g = this.g;
+    const wide = g.op('Expand', [g.op('Unsqueeze', [x, g.int64s([2])]), g.int64s([1, 1, rep, 1, 1])]);
+    return g.op('Reshape', [wide, g.int64s([0, kvHeads * rep, -1, headDim])]);
+  }
+
+  /** tanh-approximated GELU as one FastGelu node (same formula as `gelu`). */
+  fastGelu(x: string): string {
+    return this.g.op('FastGelu', [x], {}, { domain: MS_DOMAIN });
+  }
+
+  private onePlus(weight: string): string {
+    return this.once(`${weight}.plus1`, (name) => {
+      const w = this.w.read(weight);
+      const onePlus = new Float32Array(w.length);
+      for (let i = 0; i < w.length; i++) onePlus[i] = 1 + w[i];
+      return this.g.initializer(name, 'float32', [w.length], onePlus);
+    });
+  }
 }
+
+/** HF's default RoPE inverse frequencies, 1 / theta^(2i/d), in float32. */
+function ropeInvFreq(headDim: number, theta: number): Float32Array {
+  const half = headDim / 2;
+  const invFreq = new Float32Array(half);
+  for (let i = 0; i < half; i++) {
+    const exponent = Math.fround(Math.fround(2 * i) / headDim);
+    invFreq[i] = Math.fround(1 / Math.fround(Math.pow(theta, exponent)));
+  }
+  return invFreq;
+}
+

@@ -3,7 +3,7 @@
 // embeddings x normalizer, RMSNorm (1 + w), RoPE, grouped-query attention with an additive
 // bias (Gemma 2: attention softcap before the bias, sliding-window layers get their own bias,
 // four norms per layer), gated GELU MLP, final norm, tied lm_head on the last position only.
-import { MS_DOMAIN, GraphAttr, toHalfBits, halfBitsToFloat, float32ToFloat16, type Dim, type DTypeName, type GraphBuilder } from '../onnx/builder.js';
+import { f, MS_DOMAIN, GraphAttr, toHalfBits, halfBitsToFloat, float32ToFloat16, type Dim, type DTypeName, type GraphBuilder } from '../onnx/builder.js';
 import { MASKED } from '../model/masks.js';
 import { EngineError } from '../errors.js';
 import { Blocks } from './blocks.js';
@@ -186,44 +186,49 @@ function decoderStep(
   const embeds = io.imageFeatures ? g.op('Concat', [io.imageFeatures, textEmbeds], { axis: 1 }) : textEmbeds;
   let h = g.op('Mul', [embeds, g.scalar('float32', normalizer)]);
 
-  const rope = b.ropeTables(io.positionIds, D, t.ropeTheta);
-  const presents: { key: string; value: string }[] = [];
-  for (let i = 0; i < numLayers; i++) {
-    const p = `text.layers.${i}.`;
-    const gemma2 = t.modelType === 'gemma2';
-    const residual = h;
-    let x = b.rmsNorm(h, `${p}input_layernorm.weight`, t.rmsNormEps);
+  let presents: { key: string; value: string }[];
+  if (b.p.fusedOps) {
+    ({ h, presents } = fusedLayers(b, cfg, numLayers, kvDtype, io, h, onLayer, presentName));
+  } else {
+    const rope = b.ropeTables(io.positionIds, D, t.ropeTheta);
+    presents = [];
+    for (let i = 0; i < numLayers; i++) {
+      const p = `text.layers.${i}.`;
+      const gemma2 = t.modelType === 'gemma2';
+      const residual = h;
+      let x = b.rmsNorm(h, `${p}input_layernorm.weight`, t.rmsNormEps);
 
-    let q = b.splitHeads(b.linear(x, `${p}self_attn.q_proj.weight`, null), t.numHeads, D);
-    let k = b.splitHeads(b.linear(x, `${p}self_attn.k_proj.weight`, null), t.numKvHeads, D);
-    let v = b.splitHeads(b.linear(x, `${p}self_attn.v_proj.weight`, null), t.numKvHeads, D);
-    q = b.applyRope(q, rope, D);
-    k = b.applyRope(k, rope, D);
-    const asKv = (y: string) => (kvDtype === 'float16' ? b.cast(y, 'float16') : y);
-    const named = (kind: 'key' | 'value') => (presentName ? { outputs: [presentName(i, kind)] } : {});
-    const presentK = g.op('Concat', [io.past[i].key, asKv(k)], { axis: 2 }, named('key'));
-    const presentV = g.op('Concat', [io.past[i].value, asKv(v)], { axis: 2 }, named('value'));
-    presents.push({ key: presentK, value: presentV });
-    const fromKv = (y: string) => (kvDtype === 'float16' ? b.cast(y, 'float32') : y);
-    const attn = b.attention(q, fromKv(presentK), fromKv(presentV), {
-      heads: t.numHeads,
-      kvHeads: t.numKvHeads,
-      headDim: D,
-      scale: t.attnScale,
-      softcap: t.attnSoftcap,
-      bias: layerTypes[i] === 'sliding' && io.biasSliding ? io.biasSliding : io.bias,
-    });
-    let a = b.linear(b.mergeHeads(attn, t.numHeads, D), `${p}self_attn.o_proj.weight`, null);
-    if (gemma2) a = b.rmsNorm(a, `${p}post_attention_layernorm.weight`, t.rmsNormEps);
-    h = g.op('Add', [residual, a]);
+      let q = b.splitHeads(b.linear(x, `${p}self_attn.q_proj.weight`, null), t.numHeads, D);
+      let k = b.splitHeads(b.linear(x, `${p}self_attn.k_proj.weight`, null), t.numKvHeads, D);
+      let v = b.splitHeads(b.linear(x, `${p}self_attn.v_proj.weight`, null), t.numKvHeads, D);
+      q = b.applyRope(q, rope, D);
+      k = b.applyRope(k, rope, D);
+      const asKv = (y: string) => (kvDtype === 'float16' ? b.cast(y, 'float16') : y);
+      const named = (kind: 'key' | 'value') => (presentName ? { outputs: [presentName(i, kind)] } : {});
+      const presentK = g.op('Concat', [io.past[i].key, asKv(k)], { axis: 2 }, named('key'));
+      const presentV = g.op('Concat', [io.past[i].value, asKv(v)], { axis: 2 }, named('value'));
+      presents.push({ key: presentK, value: presentV });
+      const fromKv = (y: string) => (kvDtype === 'float16' ? b.cast(y, 'float32') : y);
+      const attn = b.attention(q, fromKv(presentK), fromKv(presentV), {
+        heads: t.numHeads,
+        kvHeads: t.numKvHeads,
+        headDim: D,
+        scale: t.attnScale,
+        softcap: t.attnSoftcap,
+        bias: layerTypes[i] === 'sliding' && io.biasSliding ? io.biasSliding : io.bias,
+      });
+      let a = b.linear(b.mergeHeads(attn, t.numHeads, D), `${p}self_attn.o_proj.weight`, null);
+      if (gemma2) a = b.rmsNorm(a, `${p}post_attention_layernorm.weight`, t.rmsNormEps);
+      h = g.op('Add', [residual, a]);
 
-    x = b.rmsNorm(h, gemma2 ? `${p}pre_feedforward_layernorm.weight` : `${p}post_attention_layernorm.weight`, t.rmsNormEps);
-    const gate = b.gelu(b.linear(x, `${p}mlp.gate_proj.weight`, null), t.activation);
-    const up = b.linear(x, `${p}mlp.up_proj.weight`, null);
-    let m = b.linear(g.op('Mul', [gate, up]), `${p}mlp.down_proj.weight`, null);
-    if (gemma2) m = b.rmsNorm(m, `${p}post_feedforward_layernorm.weight`, t.rmsNormEps);
-    h = g.op('Add', [h, m]);
-    onLayer?.(i);
+      x = b.rmsNorm(h, gemma2 ? `${p}pre_feedforward_layernorm.weight` : `${p}post_attention_layernorm.weight`, t.rmsNormEps);
+      const gate = b.gelu(b.linear(x, `${p}mlp.gate_proj.weight`, null), t.activation);
+      const up = b.linear(x, `${p}mlp.up_proj.weight`, null);
+      let m = b.linear(g.op('Mul', [gate, up]), `${p}mlp.down_proj.weight`, null);
+      if (gemma2) m = b.rmsNorm(m, `${p}post_feedforward_layernorm.weight`, t.rmsNormEps);
+      h = g.op('Add', [h, m]);
+      onLayer?.(i);
+    }
   }
 
   // Norm is per position: take the last position first.
@@ -234,6 +239,89 @@ function decoderStep(
   // (the golden outputs confirm it). The cap is monotonic, so greedy decoding is unaffected;
   // the manifest records it (text.finalLogitSoftcap) for runtimes that want big_vision's scores.
   return { logits: embed.project(normed), presents };
+}
+
+/**
+ * The layers of `decoderStep` with fused contrib ops (Precision.fusedOps): RMSNorm and the residual
+ * add in one SkipSimplifiedLayerNormalization, RoPE as RotaryEmbedding on [B, S, heads * D],
+ * FastGelu, and MultiHeadAttention (key/value heads repeated for it) when there is no attention
+ * softcap (Gemma 1); Gemma 2's softcapped attention keeps the standard-op `attention`.
+ */
+function fusedLayers(
+  b: Blocks,
+  cfg: ModelConfig,
+  numLayers: number,
+  kvDtype: KvDtype,
+  io: StepInputs,
+  embeds: string,
+  onLayer?: (i: number) => void,
+  presentName?: (i: number, kind: 'key' | 'value') => string,
+): { h: string; presents: { key: string; value: string }[] } {
+  const g = b.g;
+  const t = cfg.text;
+  const D = t.headDim;
+  const eps = t.rmsNormEps;
+  const layerTypes = t.layerTypes.slice(0, numLayers);
+  const gemma2 = t.modelType === 'gemma2';
+  const caches = b.ropeCaches(D, t.ropeTheta, t.maxPositions);
+  const presents: { key: string; value: string }[] = [];
+  // The residual stream and what the next norm must add to it first (null: nothing pending).
+  let residual = embeds;
+  let pending: string | null = null;
+  const normed = (weight: string): string => {
+    if (pending === null) return b.rmsNormFused(residual, weight, eps);
+    const r = b.skipRmsNorm(pending, residual, weight, eps);
+    residual = r.sum;
+    pending = null;
+    return r.normed;
+  };
+  for (let i = 0; i < numLayers; i++) {
+    const p = `text.layers.${i}.`;
+    const x = normed(`${p}input_layernorm.weight`);
+    const q = b.rope(b.linear(x, `${p}self_attn.q_proj.weight`, null), io.positionIds, caches, t.numHeads);
+    const k = b.rope(b.linear(x, `${p}self_attn.k_proj.weight`, null), io.positionIds, caches, t.numKvHeads);
+    const v = b.linear(x, `${p}self_attn.v_proj.weight`, null);
+    const asKv = (y: string) => (kvDtype === 'float16' ? b.cast(y, 'float16') : y);
+    const fromKv = (y: string) => (kvDtype === 'float16' ? b.cast(y, 'float32') : y);
+    const named = (kind: 'key' | 'value') => (presentName ? { outputs: [presentName(i, kind)] } : {});
+    const presentK = g.op('Concat', [io.past[i].key, asKv(b.splitHeads(k, t.numKvHeads, D))], { axis: 2 }, named('key'));
+    const presentV = g.op('Concat', [io.past[i].value, asKv(b.splitHeads(v, t.numKvHeads, D))], { axis: 2 }, named('value'));
+    presents.push({ key: presentK, value: presentV });
+    const bias = layerTypes[i] === 'sliding' && io.biasSliding ? io.biasSliding : io.bias;
+    let merged: string;
+    if (t.attnSoftcap === null) {
+      // MultiHeadAttention wants as many key/value heads as query heads: repeat each kv head.
+      const repeat = (y: string) => (t.numHeads === t.numKvHeads ? y : b.repeatKvHeads(y, t.numKvHeads, t.numHeads / t.numKvHeads, D));
+      merged = g.op(
+        'MultiHeadAttention',
+        [q, repeat(fromKv(presentK)), repeat(fromKv(presentV)), '', '', bias],
+        { num_heads: t.numHeads, scale: f(t.attnScale) },
+        { domain: MS_DOMAIN },
+      );
+    } else {
+      const attn = b.attention(b.splitHeads(q, t.numHeads, D), fromKv(presentK), fromKv(presentV), {
+        heads: t.numHeads,
+        kvHeads: t.numKvHeads,
+        headDim: D,
+        scale: t.attnScale,
+        softcap: t.attnSoftcap,
+        bias,
+      });
+      merged = b.mergeHeads(attn, t.numHeads, D);
+    }
+    let a = b.linear(merged, `${p}self_attn.o_proj.weight`, null);
+    if (gemma2) a = b.rmsNormFused(a, `${p}post_attention_layernorm.weight`, eps);
+    pending = a;
+    const x2 = normed(gemma2 ? `${p}pre_feedforward_layernorm.weight` : `${p}post_attention_layernorm.weight`);
+    const gate = t.activation === 'gelu_tanh' ? b.fastGelu(b.linear(x2, `${p}mlp.gate_proj.weight`, null)) : b.gelu(b.linear(x2, `${p}mlp.gate_proj.weight`, null), t.activation);
+    const up = b.linear(x2, `${p}mlp.up_proj.weight`, null);
+    let m = b.linear(g.op('Mul', [gate, up]), `${p}mlp.down_proj.weight`, null);
+    if (gemma2) m = b.rmsNormFused(m, `${p}post_feedforward_layernorm.weight`, eps);
+    pending = m;
+    onLayer?.(i);
+  }
+  const h = pending === null ? residual : g.op('Add', [residual, pending]);
+  return { h, presents };
 }
 
 interface EmbeddingTable {

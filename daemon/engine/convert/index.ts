@@ -43,6 +43,11 @@ export interface ConvertOptions {
   visionDtype?: VisionDtype;
   /** int4 only: `accuracy_level` of every MatMulNBits node (default 0). */
   accuracyLevel?: number;
+  /**
+   * Decoder layers in standard ONNX ops only (norms, RoPE, GELU and attention as primitive ops)
+   * instead of onnxruntime's fused contrib ops: for runtimes without those ops, and comparisons.
+   */
+  standardOps?: boolean;
   /** Keep only the first N decoder layers (and vision layers with `visionLayers`). */
   layers?: number;
   visionLayers?: number;
@@ -73,7 +78,12 @@ export interface Manifest {
   tokens: TokenIds;
   files: { vision: string; decoder: string; decoderLoop?: string; tokenizer: string };
   source: { kind: 'huggingface' | 'random'; path?: string; preset?: string; seed?: number; tokenizer?: string; files: Record<string, string> };
-  converter: { weights: Record<'vision' | 'decoder', string>; int4?: { blockSize: number; zeroPoints: boolean; accuracyLevel: number } };
+  converter: {
+    weights: Record<'vision' | 'decoder', string>;
+    /** 'fused': onnxruntime contrib ops in the decoder layers; 'standard': standard ONNX ops only. */
+    decoderOps?: 'fused' | 'standard';
+    int4?: { blockSize: number; zeroPoints: boolean; accuracyLevel: number };
+  };
 }
 
 const PRECISION: Record<ConvertDtype, { vision: Precision; decoder: Precision; kv: KvDtype }> = {
@@ -244,7 +254,7 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
     const prec = {
       ...PRECISION[dtype],
       vision: opts.visionDtype ? VISION_PRECISION[opts.visionDtype] : PRECISION[dtype].vision,
-      decoder: { ...PRECISION[dtype].decoder, accuracyLevel },
+      decoder: { ...PRECISION[dtype].decoder, accuracyLevel, fusedOps: !opts.standardOps },
     };
     const total = visionLayers + textLayers;
     const graph = (name: string, build: (b: Blocks) => void, p: Precision): GraphBuilder => {
@@ -306,6 +316,7 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
       source: { ...src.manifestSource, files },
       converter: {
         weights: { vision: prec.vision.weights, decoder: prec.decoder.weights },
+        decoderOps: opts.standardOps ? 'standard' : 'fused',
         ...(dtype === 'int4' ? { int4: { blockSize: 32, zeroPoints: true, accuracyLevel } } : {}),
       },
     };

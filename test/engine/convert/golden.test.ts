@@ -1,16 +1,23 @@
 // The key correctness signal: converted fp32 graphs reproduce transformers' prefill logits
 // (golden.json, transformers 5.17 float32) on the two exact-224 fixture images, and one
-// decode step through the KV cache reproduces the golden forced step.
+// decode step through the KV cache reproduces the golden forced step; both with the default fused
+// contrib ops and with --standard-ops.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { convert } from '../../../daemon/engine/convert/index.js';
+import { onnx } from '../../../daemon/engine/onnx/builder.js';
 import { ConvertedModel, fixture, golden, pixelValues, removeDir, tempDir, top } from './helpers.js';
 
 const TOL = 1e-3;
 
-for (const model of ['tiny-paligemma-224', 'tiny-paligemma2-224']) {
-  describe(`fp32 ${model} against golden.json`, () => {
+for (const [model, standardOps] of [
+  ['tiny-paligemma-224', false],
+  ['tiny-paligemma2-224', false],
+  ['tiny-paligemma-224', true],
+  ['tiny-paligemma2-224', true],
+] as const) {
+  describe(`fp32 ${model}${standardOps ? ' (standard ops)' : ''} against golden.json`, () => {
     let dir: string;
     let m: ConvertedModel;
     const gold = golden(model);
@@ -18,7 +25,7 @@ for (const model of ['tiny-paligemma-224', 'tiny-paligemma2-224']) {
 
     before(async () => {
       dir = tempDir('golden');
-      await convert({ input: fixture(model), output: `${dir}/model`, dtype: 'fp32' });
+      await convert({ input: fixture(model), output: `${dir}/model`, dtype: 'fp32', standardOps });
       m = await ConvertedModel.load(`${dir}/model`);
     });
     after(async () => {
@@ -42,8 +49,24 @@ for (const model of ['tiny-paligemma-224', 'tiny-paligemma2-224']) {
       assert.equal(man.text.vocabSize, 2112);
       assert.equal(man.text.finalLogitSoftcap, model === 'tiny-paligemma-224' ? null : 30);
       assert.equal(man.source.kind, 'huggingface');
+      assert.equal(man.converter.decoderOps, standardOps ? 'standard' : 'fused');
       assert.match(man.source.files['model.safetensors'], /^sha256:[0-9a-f]{64}$/);
       assert.ok(readFileSync(`${dir}/model/tokenizer.json`).equals(readFileSync(`${fixture(model)}/tokenizer.json`)));
+    });
+
+    it(standardOps ? 'uses no contrib ops beyond what int4 needs' : 'fuses norms, RoPE, GELU (and attention without softcap) into contrib ops', () => {
+      const graph = onnx.ModelProto.decode(readFileSync(`${dir}/model/decoder.onnx`)).graph!;
+      const ops = new Set(graph.node!.map((n) => n.opType!));
+      const fused = ['SkipSimplifiedLayerNormalization', 'RotaryEmbedding', 'FastGelu'];
+      if (standardOps) {
+        for (const op of [...fused, 'MultiHeadAttention']) assert.ok(!ops.has(op), op);
+        assert.ok(ops.has('Tanh') && ops.has('Softmax'));
+      } else {
+        for (const op of fused) assert.ok(ops.has(op), op);
+        // Gemma 2's attention softcap has no fused op: its attention stays in standard ops.
+        assert.equal(ops.has('MultiHeadAttention'), model === 'tiny-paligemma-224');
+        assert.equal(ops.has('Softmax'), model === 'tiny-paligemma2-224');
+      }
     });
 
     it('prefill last-position logits match top-5 ids and values within 1e-3', async () => {
