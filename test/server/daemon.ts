@@ -1,5 +1,6 @@
 // Test helpers: the tiny model converted once per test process, per-test runtime folders (so a
 // test never touches a real user's daemon), spawned daemons and raw JSON-RPC clients.
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -9,6 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { convert } from '../../daemon/engine/convert/index.js';
 import { connectDaemon, type DaemonConnection } from '../../daemon/cli/client.js';
 import { daemonEndpoint, type DaemonEndpoint } from '../../daemon/server/endpoint.js';
+import type { Backend } from '../../daemon/server/backend.js';
+import { silentLogger } from '../../daemon/server/log.js';
+import { type RunningDaemon, startSocketDaemon } from '../../daemon/server/server.js';
 import * as protocol from '../../daemon/protocol.js';
 
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -107,4 +111,32 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: 
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** A socket daemon in this process on a per-test runtime folder, serving the tiny model with `backend`. */
+export async function inProcessDaemon(backend: Backend, extra: { queueCapacity?: number; keepAliveMs?: number; maxBatch?: number } = {}) {
+  const runtimeDir = await tempDir('pg-q-');
+  const endpoint = daemonEndpoint({ PALIGEMMA_RUNTIME_DIR: runtimeDir });
+  const started = await startSocketDaemon({
+    backend,
+    log: silentLogger,
+    modelPath: await tinyModel(),
+    executionProvider: 'cpu',
+    endpoint,
+    idleExitMs: 60_000,
+    ...extra,
+  });
+  assert.equal(started.kind, 'started');
+  const daemon = (started as { daemon: RunningDaemon }).daemon;
+  const clients: DaemonConnection[] = [];
+  const connect = async () => {
+    const c = await connectDaemon({ endpoint, start: false });
+    clients.push(c);
+    return c;
+  };
+  const stop = async () => {
+    clients.forEach((c) => c.close());
+    await daemon.shutdown('test over');
+  };
+  return { daemon, connect, stop };
 }

@@ -5,15 +5,11 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { CancellationTokenSource } from 'vscode-jsonrpc/node';
-import { connectDaemon, type DaemonConnection } from '../../daemon/cli/client.js';
 import * as protocol from '../../daemon/protocol.js';
 import { ErrorCodes } from '../../daemon/protocol.js';
 import type { Backend, GenerateRequest } from '../../daemon/server/backend.js';
-import { daemonEndpoint } from '../../daemon/server/endpoint.js';
 import { engineBackend } from '../../daemon/server/engineBackend.js';
-import { silentLogger } from '../../daemon/server/log.js';
-import { type RunningDaemon, startSocketDaemon } from '../../daemon/server/server.js';
-import { cleanupScratch, images, sleep, tempDir, tinyModel, waitFor } from './daemon.js';
+import { cleanupScratch, images, inProcessDaemon, sleep, waitFor } from './daemon.js';
 
 after(cleanupScratch);
 
@@ -60,33 +56,6 @@ function gatedBackend() {
     holdBatches: () => (holdBatches = true),
     openBatches: () => releaseBatches(),
   };
-}
-
-async function inProcessDaemon(backend: Backend, extra: { queueCapacity?: number; keepAliveMs?: number; maxBatch?: number } = {}) {
-  const runtimeDir = await tempDir('pg-q-');
-  const endpoint = daemonEndpoint({ PALIGEMMA_RUNTIME_DIR: runtimeDir });
-  const started = await startSocketDaemon({
-    backend,
-    log: silentLogger,
-    modelPath: await tinyModel(),
-    executionProvider: 'cpu',
-    endpoint,
-    idleExitMs: 60_000,
-    ...extra,
-  });
-  assert.equal(started.kind, 'started');
-  const daemon = (started as { daemon: RunningDaemon }).daemon;
-  const clients: DaemonConnection[] = [];
-  const connect = async () => {
-    const c = await connectDaemon({ endpoint, start: false });
-    clients.push(c);
-    return c;
-  };
-  const stop = async () => {
-    clients.forEach((c) => c.close());
-    await daemon.shutdown('test over');
-  };
-  return { daemon, connect, stop };
 }
 
 const gen = (prompt: string, extra: Partial<protocol.GenerateParams> = {}): protocol.GenerateParams => ({
