@@ -20,7 +20,7 @@ options:
   --vision-dtype fp32|fp16  with --random: vision tower format (default: fp32 for --dtype fp32,
                          else fp16)
   --accuracy-level 0-4   with --random and --dtype int4: MatMulNBits accuracy_level (default 0)
-  --standard-ops         with --random: decoder layers in standard ONNX ops (not fused contrib ops)
+  --standard-ops         with --random: layers in standard ONNX ops (not fused contrib ops)
   --ep cpu|cuda|webgpu|auto  (default auto)
   --threads N            CPU threads per session
   --decode-loop auto|host|graph  where greedy decoding loops: one decoder run per token on
@@ -84,9 +84,9 @@ async function randomModel(preset: string, o: RandomModelOptions): Promise<strin
   if (!(preset in PRESETS)) throw new UsageError(`unknown preset '${preset}' (one of ${Object.keys(PRESETS).join(', ')})`);
   const root = process.env.PALIGEMMA_BENCH_CACHE ?? join(tmpdir(), 'paligemma-bench');
   const dir = join(root, randomModelFolder(preset, o));
-  // Conversions cached by older versions (no decoder-loop.onnx, no decoderOps record) are made again.
+  // Conversions cached by older versions (no decoder-loop.onnx, no graphOps record) are made again.
   const wantOps = o.standardOps ? 'standard' : 'fused';
-  const cached = existsSync(join(dir, 'manifest.json')) && existsSync(join(dir, 'decoder-loop.onnx')) && readManifest(dir).converter?.decoderOps === wantOps;
+  const cached = existsSync(join(dir, 'manifest.json')) && existsSync(join(dir, 'decoder-loop.onnx')) && readManifest(dir).converter?.graphOps === wantOps;
   if (!cached) {
     process.stderr.write(`converting ${preset} (${o.dtype}) into ${dir} ...\n`);
     await convert({ random: preset, output: dir, ...o, overwrite: true });
@@ -246,7 +246,7 @@ export const command: Command = {
         dtype: model.manifest.dtype,
         vision_weights: converter?.weights.vision,
         accuracy_level: converter?.int4?.accuracyLevel,
-        decoder_ops: converter?.decoderOps ?? 'standard',
+        graph_ops: converter?.graphOps ?? 'standard',
         image_size: model.manifest.image.size,
         decoder_layers: model.manifest.text.numLayers,
         execution_provider: model.executionProvider,

@@ -15,7 +15,7 @@ options:
                            else fp16; fp32 is much faster on CPUs, see DESIGN.md)
   --accuracy-level 0-4     int4: MatMulNBits accuracy_level (default 0; 4 = int8 activations,
                            faster on CPUs)
-  --standard-ops           decoder layers in standard ONNX ops only, not onnxruntime's fused
+  --standard-ops           layers in standard ONNX ops only, not onnxruntime's fused
                            contrib ops (RMSNorm, RoPE, GELU, attention): slower, for other runtimes
   --layers N               keep only the first N decoder layers
   --vision-layers N        keep only the first N vision layers

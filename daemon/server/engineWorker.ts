@@ -71,7 +71,8 @@ async function run(m: Exclude<WorkerRequest, { op: 'cancel' }>, signal: AbortSig
       return modelOf(m.model).segment!(m.raw, m.width, m.height);
     case 'runStats': {
       const model = modelOf(m.model);
-      return model.runStats ? model.runStats() : { runs: 0, ms: 0 };
+      if (!model.runStats) throw new Error('this model keeps no run statistics');
+      return model.runStats();
     }
     case 'dispose': {
       const model = models.get(m.model);

@@ -120,7 +120,14 @@ class EngineWorker {
         detach: () => signal?.removeEventListener('abort', cancel),
       });
       if (this.calls.size === 1) this.worker.ref();
-      this.post({ ...req, id } as WorkerRequest);
+      try {
+        this.post({ ...req, id } as WorkerRequest);
+      } catch (e) {
+        // Not cloneable: this call fails, the worker is fine.
+        this.settle(id);
+        reject(e as Error);
+        return;
+      }
       // Messages arrive in order: the worker sees the request, then its cancellation.
       if (signal?.aborted) cancel();
     });

@@ -247,9 +247,22 @@ export class Blocks {
     return g.op('Reshape', [wide, g.int64s([0, kvHeads * rep, -1, headDim])]);
   }
 
-  /** tanh-approximated GELU as one FastGelu node (same formula as `gelu`). */
-  fastGelu(x: string): string {
-    return this.g.op('FastGelu', [x], {}, { domain: MS_DOMAIN });
+  /** tanh-approximated GELU of (x + bias) as one FastGelu node (same formula as `gelu`). */
+  fastGelu(x: string, bias?: string): string {
+    return this.g.op('FastGelu', bias ? [x, bias] : [x], {}, { domain: MS_DOMAIN });
+  }
+
+  /** A float32 bias vector initializer. */
+  floatBias(name: string): string {
+    return this.once(name, () => this.g.initializer(name, 'float32', this.w.shape(name), this.w.read(name)));
+  }
+
+  /** LayerNorm of (x + skip) with `prefix`.weight/.bias, also returning the sum: one fused node. */
+  skipLayerNorm(x: string, skip: string, prefix: string, eps: number): { normed: string; sum: string } {
+    const scale = this.floatBias(`${prefix}.weight`);
+    const bias = this.floatBias(`${prefix}.bias`);
+    const [normed, , , sum] = this.g.opN('SkipLayerNormalization', [x, skip, scale, bias], 4, { epsilon: f(eps) }, { domain: MS_DOMAIN });
+    return { normed, sum };
   }
 
   private onePlus(weight: string): string {

@@ -44,7 +44,7 @@ export interface ConvertOptions {
   /** int4 only: `accuracy_level` of every MatMulNBits node (default 0). */
   accuracyLevel?: number;
   /**
-   * Decoder layers in standard ONNX ops only (norms, RoPE, GELU and attention as primitive ops)
+   * Layers in standard ONNX ops only (norms, RoPE, GELU and attention as primitive ops)
    * instead of onnxruntime's fused contrib ops: for runtimes without those ops, and comparisons.
    */
   standardOps?: boolean;
@@ -80,8 +80,8 @@ export interface Manifest {
   source: { kind: 'huggingface' | 'random'; path?: string; preset?: string; seed?: number; tokenizer?: string; files: Record<string, string> };
   converter: {
     weights: Record<'vision' | 'decoder', string>;
-    /** 'fused': onnxruntime contrib ops in the decoder layers; 'standard': standard ONNX ops only. */
-    decoderOps?: 'fused' | 'standard';
+    /** 'fused': onnxruntime contrib ops in the vision and decoder layers; 'standard': standard ONNX ops only. */
+    graphOps?: 'fused' | 'standard';
     int4?: { blockSize: number; zeroPoints: boolean; accuracyLevel: number };
   };
 }
@@ -253,7 +253,7 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
     mkdirSync(tmp, { recursive: true });
     const prec = {
       ...PRECISION[dtype],
-      vision: opts.visionDtype ? VISION_PRECISION[opts.visionDtype] : PRECISION[dtype].vision,
+      vision: { ...(opts.visionDtype ? VISION_PRECISION[opts.visionDtype] : PRECISION[dtype].vision), fusedOps: !opts.standardOps },
       decoder: { ...PRECISION[dtype].decoder, accuracyLevel, fusedOps: !opts.standardOps },
     };
     const total = visionLayers + textLayers;
@@ -316,7 +316,7 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
       source: { ...src.manifestSource, files },
       converter: {
         weights: { vision: prec.vision.weights, decoder: prec.decoder.weights },
-        decoderOps: opts.standardOps ? 'standard' : 'fused',
+        graphOps: opts.standardOps ? 'standard' : 'fused',
         ...(dtype === 'int4' ? { int4: { blockSize: 32, zeroPoints: true, accuracyLevel } } : {}),
       },
     };

@@ -2,7 +2,7 @@
 // SigLIP (modeling_siglip): Conv patch embedding + position embedding, pre-LN encoder layers
 // (biased MHA, GELU MLP), post LayerNorm; then PaliGemma's projector Linear and the division by
 // sqrt(text hidden) of get_image_features.
-import { float32ToFloat16 as floatToHalf, type GraphBuilder } from '../onnx/builder.js';
+import { f, float32ToFloat16 as floatToHalf, MS_DOMAIN, type GraphBuilder } from '../onnx/builder.js';
 import { Blocks } from './blocks.js';
 import type { ModelConfig } from './config.js';
 
@@ -31,7 +31,8 @@ export function buildVisionGraph(b: Blocks, cfg: ModelConfig, numLayers: number,
 
   const heads = v.numHeads;
   const headDim = C / heads;
-  for (let i = 0; i < numLayers; i++) {
+  if (b.p.fusedOps) h = fusedEncoder(b, cfg, numLayers, h, onLayer);
+  for (let i = 0; i < (b.p.fusedOps ? 0 : numLayers); i++) {
     const p = `vision.encoder.layers.${i}.`;
     let x = b.layerNorm(h, `${p}layer_norm1`, v.layerNormEps);
     const q = b.splitHeads(b.linear(x, `${p}self_attn.q_proj.weight`, `${p}self_attn.q_proj.bias`, { quantize: false }), heads, headDim);
@@ -45,8 +46,47 @@ export function buildVisionGraph(b: Blocks, cfg: ModelConfig, numLayers: number,
     onLayer?.(i);
   }
   h = b.layerNorm(h, 'vision.post_layernorm', v.layerNormEps);
+
   const projected = b.linear(h, 'projector.linear.weight', 'projector.linear.bias', { quantize: false });
   // PaliGemma: image_features / text_hidden**0.5 (a float32 scalar for float32 features).
   const features = g.op('Div', [projected, g.scalar('float32', Math.sqrt(cfg.text.hiddenSize))]);
   g.output('image_features', features, 'float32', ['batch', N, cfg.projectionDim]);
 }
+
+/**
+ * The encoder layers with fused contrib ops (Precision.fusedOps): MultiHeadAttention on
+ * [B, N, C] (no head transposes), the residual add and the next LayerNorm in one
+ * SkipLayerNormalization, FastGelu with the fc1 bias folded in for the tanh GELU.
+ */
+function fusedEncoder(b: Blocks, cfg: ModelConfig, numLayers: number, embeds: string, onLayer?: (i: number) => void): string {
+  const g = b.g;
+  const v = cfg.vision;
+  const heads = v.numHeads;
+  const headDim = v.hiddenSize / heads;
+  const eps = v.layerNormEps;
+  let residual = embeds;
+  let pending: string | null = null;
+  const normed = (prefix: string): string => {
+    if (pending === null) return b.layerNorm(residual, prefix, eps);
+    const r = b.skipLayerNorm(pending, residual, prefix, eps);
+    residual = r.sum;
+    pending = null;
+    return r.normed;
+  };
+  const linear = (x: string, name: string, bias = true) => b.linear(x, `${name}.weight`, bias ? `${name}.bias` : null, { quantize: false });
+  for (let i = 0; i < numLayers; i++) {
+    const p = `vision.encoder.layers.${i}.`;
+    const x = normed(`${p}layer_norm1`);
+    const [q, k, vv] = ['q_proj', 'k_proj', 'v_proj'].map((n) => linear(x, `${p}self_attn.${n}`));
+    const a = g.op('MultiHeadAttention', [q, k, vv], { num_heads: heads, scale: f(headDim ** -0.5) }, { domain: MS_DOMAIN });
+    pending = linear(a, `${p}self_attn.out_proj`);
+    const x2 = normed(`${p}layer_norm2`);
+    const fc1 = v.activation === 'gelu_tanh'
+      ? b.fastGelu(linear(x2, `${p}mlp.fc1`, false), b.floatBias(`${p}mlp.fc1.bias`))
+      : b.gelu(linear(x2, `${p}mlp.fc1`), v.activation);
+    pending = linear(fc1, `${p}mlp.fc2`);
+    onLayer?.(i);
+  }
+  return pending === null ? residual : g.op('Add', [residual, pending]);
+}
+

@@ -45,9 +45,9 @@ for (const model of ['tiny-paligemma-224', 'tiny-paligemma2-224']) {
     const manifest = (name: string) => JSON.parse(readFileSync(join(root, name, 'manifest.json'), 'utf8'));
 
     it('records the vision weights and the accuracy level in manifest.converter', () => {
-      assert.deepEqual(manifest('int4').converter, { weights: { vision: 'fp16', decoder: 'int4' }, decoderOps: 'fused', int4: { blockSize: 32, zeroPoints: true, accuracyLevel: 0 } });
-      assert.deepEqual(manifest('int4v32acc4').converter, { weights: { vision: 'fp32', decoder: 'int4' }, decoderOps: 'fused', int4: { blockSize: 32, zeroPoints: true, accuracyLevel: 4 } });
-      assert.deepEqual(manifest('fp32').converter, { weights: { vision: 'fp32', decoder: 'fp32' }, decoderOps: 'fused' });
+      assert.deepEqual(manifest('int4').converter, { weights: { vision: 'fp16', decoder: 'int4' }, graphOps: 'fused', int4: { blockSize: 32, zeroPoints: true, accuracyLevel: 0 } });
+      assert.deepEqual(manifest('int4v32acc4').converter, { weights: { vision: 'fp32', decoder: 'int4' }, graphOps: 'fused', int4: { blockSize: 32, zeroPoints: true, accuracyLevel: 4 } });
+      assert.deepEqual(manifest('fp32').converter, { weights: { vision: 'fp32', decoder: 'fp32' }, graphOps: 'fused' });
     });
 
     it('int4 with an fp32 vision tower: image features equal the fp32 conversion within 1e-5', async () => {
@@ -115,7 +115,7 @@ describe('paligemma convert --vision-dtype / --accuracy-level', () => {
   });
 
   it('hints at the CPU options for the GPU-oriented defaults only', () => {
-    assert.match(cpuHint({ dtype: 'int4', converter: { weights: { vision: 'fp16', decoder: 'int4' }, decoderOps: 'fused', int4: { blockSize: 32, zeroPoints: true, accuracyLevel: 0 } } })!, /--vision-dtype fp32 --accuracy-level 4/);
+    assert.match(cpuHint({ dtype: 'int4', converter: { weights: { vision: 'fp16', decoder: 'int4' }, graphOps: 'fused', int4: { blockSize: 32, zeroPoints: true, accuracyLevel: 0 } } })!, /--vision-dtype fp32 --accuracy-level 4/);
     assert.match(cpuHint({ dtype: 'fp16', converter: { weights: { vision: 'fp16', decoder: 'fp16' } } })!, /--vision-dtype fp32/);
     assert.equal(cpuHint({ dtype: 'fp32', converter: { weights: { vision: 'fp32', decoder: 'fp32' } } }), null);
   });

@@ -49,19 +49,24 @@ for (const [model, standardOps] of [
       assert.equal(man.text.vocabSize, 2112);
       assert.equal(man.text.finalLogitSoftcap, model === 'tiny-paligemma-224' ? null : 30);
       assert.equal(man.source.kind, 'huggingface');
-      assert.equal(man.converter.decoderOps, standardOps ? 'standard' : 'fused');
+      assert.equal(man.converter.graphOps, standardOps ? 'standard' : 'fused');
       assert.match(man.source.files['model.safetensors'], /^sha256:[0-9a-f]{64}$/);
       assert.ok(readFileSync(`${dir}/model/tokenizer.json`).equals(readFileSync(`${fixture(model)}/tokenizer.json`)));
     });
 
     it(standardOps ? 'uses no contrib ops beyond what int4 needs' : 'fuses norms, RoPE, GELU (and attention without softcap) into contrib ops', () => {
-      const graph = onnx.ModelProto.decode(readFileSync(`${dir}/model/decoder.onnx`)).graph!;
-      const ops = new Set(graph.node!.map((n) => n.opType!));
+      const opsOf = (file: string) => new Set(onnx.ModelProto.decode(readFileSync(`${dir}/model/${file}`)).graph!.node!.map((n) => n.opType!));
+      const ops = opsOf('decoder.onnx');
+      const vision = opsOf('vision.onnx');
       const fused = ['SkipSimplifiedLayerNormalization', 'RotaryEmbedding', 'FastGelu'];
+      const visionFused = ['MultiHeadAttention', 'SkipLayerNormalization', 'FastGelu'];
       if (standardOps) {
         for (const op of [...fused, 'MultiHeadAttention']) assert.ok(!ops.has(op), op);
+        for (const op of visionFused) assert.ok(!vision.has(op), `vision ${op}`);
         assert.ok(ops.has('Tanh') && ops.has('Softmax'));
       } else {
+        for (const op of visionFused) assert.ok(vision.has(op), `vision ${op}`);
+        assert.ok(!vision.has('Softmax') && !vision.has('Tanh'), 'no standard-op attention or GELU left in the vision tower');
         for (const op of fused) assert.ok(ops.has(op), op);
         // Gemma 2's attention softcap has no fused op: its attention stays in standard ops.
         assert.equal(ops.has('MultiHeadAttention'), model === 'tiny-paligemma-224');
