@@ -321,7 +321,7 @@ function decodingOptions(p: DecodingParams, maxNewTokens: number, manifest: Mani
 }
 
 /**
- * 'auto': CUDA if it loads; else WebGPU if it loads and runs a short prefill faster than the CPU;
+ * 'auto': CUDA if it loads and runs a probe (vision, prefill, a step); else WebGPU if it loads and runs a short prefill faster than the CPU;
  * else the CPU. `notes` says what was tried.
  */
 async function chooseProvider(
@@ -342,7 +342,16 @@ async function chooseProvider(
     }
   };
   const cuda = await attempt('cuda');
-  if (cuda) return cuda;
+  if (cuda) {
+    // A provider can load a graph and still fail to run one of its ops: one probe run first.
+    try {
+      await probeMs(cuda);
+      return cuda;
+    } catch (e) {
+      notes.push(`cuda failed its probe run: ${(e as Error).message.split('\n')[0]}`);
+      await cuda.release();
+    }
+  }
   const webgpu = await attempt('webgpu');
   if (!webgpu) return create('cpu');
   let gpuMs: number;
@@ -387,6 +396,8 @@ async function probeMs(sessions: ModelSessions): Promise<number> {
       await seq.prefill();
       await seq.next([tokens.bos]);
     });
+    // decoder-loop.onnx: one greedy step inside the graph too.
+    if (sessions.greedyInGraph) await withSequence(sessions, features, [[tokens.bos, tokens.newline]], (seq) => seq.greedy!(2, 2));
     return performance.now() - t0;
   };
   await once();
