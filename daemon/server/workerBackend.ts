@@ -33,6 +33,7 @@ export function workerBackend(o: WorkerBackendOptions = {}): Backend {
   const imageIds = new WeakMap<DecodedImage, number>();
   let nextImageId = 1;
 
+  // An image's id is given when it first crosses to the worker.
   const imageMessage = (image: DecodedImage): ImageMessage => {
     let id = imageIds.get(image);
     if (id === undefined) imageIds.set(image, (id = nextImageId++));
@@ -51,9 +52,7 @@ export function workerBackend(o: WorkerBackendOptions = {}): Backend {
       // One copy into shared memory: every later post of this image to the worker shares it.
       const rgb = new Uint8Array(new SharedArrayBuffer(decoded.rgb.byteLength));
       rgb.set(decoded.rgb);
-      const image: RgbImage = { width: decoded.width, height: decoded.height, rgb };
-      imageIds.set(image, nextImageId++);
-      return image;
+      return { width: decoded.width, height: decoded.height, rgb } satisfies RgbImage;
     },
 
     async load(path, { executionProvider, onProgress }) {
