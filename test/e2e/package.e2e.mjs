@@ -44,7 +44,7 @@ describe('the packaged .vsix', () => {
     const entries = zipEntries(bytes);
     const names = entries.map((e) => e.name);
     h.log(`${h.VSIX}: ${(statSync(h.VSIX).size / 1048576).toFixed(1)} MB, ${names.length} files`);
-    for (const f of ['extension/package.json', 'extension/dist/extension.cjs', 'extension/dist/daemon.mjs', 'extension/dist/webview.js', 'extension/media/inspector.css']) {
+    for (const f of ['extension/package.json', 'extension/dist/extension.cjs', 'extension/dist/daemon.mjs', 'extension/dist/engineWorker.mjs', 'extension/dist/webview.js', 'extension/media/inspector.css']) {
       assert.ok(names.includes(f), `${f} is packaged`);
     }
     const native = names.filter((n) => /\.node$|\.so(\.\d+)*$/.test(n));
