@@ -275,6 +275,44 @@ export class Blocks {
   }
 }
 
+/**
+ * A residual stream whose latest addition waits to be folded into the next norm, so that the add
+ * and the norm are one Skip*Normalization node (fused graphs).
+ */
+export class ResidualStream {
+  private pending: string | null = null;
+
+  constructor(
+    private readonly g: GraphBuilder,
+    private value: string,
+  ) {}
+
+  add(delta: string): void {
+    this.flush();
+    this.pending = delta;
+  }
+
+  /** norm(stream): `plain` when nothing is pending, else `skip` adds and normalises in one node. */
+  norm(plain: (x: string) => string, skip: (x: string, residual: string) => { normed: string; sum: string }): string {
+    if (this.pending === null) return plain(this.value);
+    const r = skip(this.pending, this.value);
+    this.value = r.sum;
+    this.pending = null;
+    return r.normed;
+  }
+
+  /** The stream with everything added. */
+  get current(): string {
+    this.flush();
+    return this.value;
+  }
+
+  private flush(): void {
+    if (this.pending !== null) this.value = this.g.op('Add', [this.value, this.pending]);
+    this.pending = null;
+  }
+}
+
 /** HF's default RoPE inverse frequencies, 1 / theta^(2i/d), in float32. */
 function ropeInvFreq(headDim: number, theta: number): Float32Array {
   const half = headDim / 2;

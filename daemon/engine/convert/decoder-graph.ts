@@ -6,7 +6,7 @@
 import { f, MS_DOMAIN, GraphAttr, toHalfBits, halfBitsToFloat, float32ToFloat16, type Dim, type DTypeName, type GraphBuilder } from '../onnx/builder.js';
 import { MASKED } from '../model/masks.js';
 import { EngineError } from '../errors.js';
-import { Blocks } from './blocks.js';
+import { Blocks, ResidualStream } from './blocks.js';
 import type { ModelConfig } from './config.js';
 import { INT4_BLOCK, int4Dims, quantizeInt4Rows } from './quantize.js';
 
@@ -265,16 +265,12 @@ function fusedLayers(
   const gemma2 = t.modelType === 'gemma2';
   const caches = b.ropeCaches(D, t.ropeTheta, t.maxPositions);
   const presents: { key: string; value: string }[] = [];
-  // The residual stream and what the next norm must add to it first (null: nothing pending).
-  let residual = embeds;
-  let pending: string | null = null;
-  const normed = (weight: string): string => {
-    if (pending === null) return b.rmsNormFused(residual, weight, eps);
-    const r = b.skipRmsNorm(pending, residual, weight, eps);
-    residual = r.sum;
-    pending = null;
-    return r.normed;
-  };
+  const stream = new ResidualStream(g, embeds);
+  const normed = (weight: string) =>
+    stream.norm(
+      (x) => b.rmsNormFused(x, weight, eps),
+      (x, residual) => b.skipRmsNorm(x, residual, weight, eps),
+    );
   for (let i = 0; i < numLayers; i++) {
     const p = `text.layers.${i}.`;
     const x = normed(`${p}input_layernorm.weight`);
@@ -311,17 +307,16 @@ function fusedLayers(
     }
     let a = b.linear(merged, `${p}self_attn.o_proj.weight`, null);
     if (gemma2) a = b.rmsNormFused(a, `${p}post_attention_layernorm.weight`, eps);
-    pending = a;
+    stream.add(a);
     const x2 = normed(gemma2 ? `${p}pre_feedforward_layernorm.weight` : `${p}post_attention_layernorm.weight`);
     const gate = t.activation === 'gelu_tanh' ? b.fastGelu(b.linear(x2, `${p}mlp.gate_proj.weight`, null)) : b.gelu(b.linear(x2, `${p}mlp.gate_proj.weight`, null), t.activation);
     const up = b.linear(x2, `${p}mlp.up_proj.weight`, null);
     let m = b.linear(g.op('Mul', [gate, up]), `${p}mlp.down_proj.weight`, null);
     if (gemma2) m = b.rmsNormFused(m, `${p}post_feedforward_layernorm.weight`, eps);
-    pending = m;
+    stream.add(m);
     onLayer?.(i);
   }
-  const h = pending === null ? residual : g.op('Add', [residual, pending]);
-  return { h, presents };
+  return { h: stream.current, presents };
 }
 
 interface EmbeddingTable {

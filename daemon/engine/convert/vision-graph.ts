@@ -3,7 +3,7 @@
 // (biased MHA, GELU MLP), post LayerNorm; then PaliGemma's projector Linear and the division by
 // sqrt(text hidden) of get_image_features.
 import { f, float32ToFloat16 as floatToHalf, MS_DOMAIN, type GraphBuilder } from '../onnx/builder.js';
-import { Blocks } from './blocks.js';
+import { Blocks, ResidualStream } from './blocks.js';
 import type { ModelConfig } from './config.js';
 
 export function buildVisionGraph(b: Blocks, cfg: ModelConfig, numLayers: number, onLayer?: (i: number) => void): void {
@@ -64,29 +64,26 @@ function fusedEncoder(b: Blocks, cfg: ModelConfig, numLayers: number, embeds: st
   const heads = v.numHeads;
   const headDim = v.hiddenSize / heads;
   const eps = v.layerNormEps;
-  let residual = embeds;
-  let pending: string | null = null;
-  const normed = (prefix: string): string => {
-    if (pending === null) return b.layerNorm(residual, prefix, eps);
-    const r = b.skipLayerNorm(pending, residual, prefix, eps);
-    residual = r.sum;
-    pending = null;
-    return r.normed;
-  };
+  const stream = new ResidualStream(g, embeds);
+  const normed = (prefix: string) =>
+    stream.norm(
+      (x) => b.layerNorm(x, prefix, eps),
+      (x, residual) => b.skipLayerNorm(x, residual, prefix, eps),
+    );
   const linear = (x: string, name: string, bias = true) => b.linear(x, `${name}.weight`, bias ? `${name}.bias` : null, { quantize: false });
   for (let i = 0; i < numLayers; i++) {
     const p = `vision.encoder.layers.${i}.`;
     const x = normed(`${p}layer_norm1`);
     const [q, k, vv] = ['q_proj', 'k_proj', 'v_proj'].map((n) => linear(x, `${p}self_attn.${n}`));
     const a = g.op('MultiHeadAttention', [q, k, vv], { num_heads: heads, scale: f(headDim ** -0.5) }, { domain: MS_DOMAIN });
-    pending = linear(a, `${p}self_attn.out_proj`);
+    stream.add(linear(a, `${p}self_attn.out_proj`));
     const x2 = normed(`${p}layer_norm2`);
     const fc1 = v.activation === 'gelu_tanh'
       ? b.fastGelu(linear(x2, `${p}mlp.fc1`, false), b.floatBias(`${p}mlp.fc1.bias`))
       : b.gelu(linear(x2, `${p}mlp.fc1`), v.activation);
-    pending = linear(fc1, `${p}mlp.fc2`);
+    stream.add(linear(fc1, `${p}mlp.fc2`));
     onLayer?.(i);
   }
-  return pending === null ? residual : g.op('Add', [residual, pending]);
+  return stream.current;
 }
 
