@@ -22,8 +22,8 @@ export interface Precision {
    */
   accuracyLevel?: number;
   /**
-   * Fused onnxruntime contrib ops (SkipSimplifiedLayerNormalization, RotaryEmbedding, FastGelu,
-   * MultiHeadAttention) instead of the same formulas in standard ops: fewer kernels per layer.
+   * Fused onnxruntime contrib ops (Skip/SimplifiedLayerNormalization, SkipLayerNormalization,
+   * RotaryEmbedding, FastGelu) instead of the same formulas in standard ops: fewer kernels per layer.
    */
   fusedOps?: boolean;
 }
@@ -238,13 +238,6 @@ export class Blocks {
   /** Gemma RMSNorm as one SimplifiedLayerNormalization node (float32 statistics). */
   rmsNormFused(x: string, weight: string, eps: number): string {
     return this.g.op('SimplifiedLayerNormalization', [x, this.onePlus(weight)], { axis: -1, epsilon: f(eps), stash_type: 1 });
-  }
-
-  /** [B, KV, T, D] -> [B, KV * rep, T, D], each kv head repeated for its query heads (HF repeat_kv). */
-  repeatKvHeads(x: string, kvHeads: number, rep: number, headDim: number): string {
-    const g = this.g;
-    const wide = g.op('Expand', [g.op('Unsqueeze', [x, g.int64s([2])]), g.int64s([1, 1, rep, 1, 1])]);
-    return g.op('Reshape', [wide, g.int64s([0, kvHeads * rep, -1, headDim])]);
   }
 
   /** tanh-approximated GELU of (x + bias) as one FastGelu node (same formula as `gelu`). */
