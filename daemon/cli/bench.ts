@@ -17,8 +17,8 @@ options:
   --layers N             with --random: keep the first N decoder layers
   --vision-layers N      with --random: keep the first N vision layers
   --dtype fp32|fp16|int4 with --random (default int4)
-  --vision-dtype fp32|fp16  with --random: vision tower format (default: fp32 for --dtype fp32,
-                         else fp16)
+  --vision-dtype fp32|fp16  with --random: vision tower format (default: fp16 for --dtype fp16,
+                         else fp32)
   --accuracy-level 0-4   with --random and --dtype int4: MatMulNBits accuracy_level (default 0)
   --standard-ops         with --random: layers in standard ONNX ops (not fused contrib ops)
   --ep cpu|cuda|webgpu|auto  (default auto)
@@ -75,7 +75,7 @@ interface RandomModelOptions {
 
 /** The cache folder of one conversion: every option that changes the graphs is in its name. */
 export function randomModelFolder(preset: string, o: RandomModelOptions): string {
-  const vision = o.visionDtype ?? (o.dtype === 'fp32' ? 'fp32' : 'fp16');
+  const vision = o.visionDtype ?? (o.dtype === 'fp16' ? 'fp16' : 'fp32');
   const acc = o.dtype === 'int4' ? `-acc${o.accuracyLevel ?? 0}` : '';
   return `${preset}-${o.dtype}-L${o.layers ?? 'all'}-V${o.visionLayers ?? 'all'}-vis${vision}${acc}${o.standardOps ? '-std' : ''}`;
 }

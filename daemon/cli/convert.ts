@@ -11,8 +11,8 @@ options:
   --dtype fp32|fp16|int4   weight format (default fp32)
   --random <preset>        full-size model of a real configuration with seeded random weights:
                            ${Object.keys(PRESETS).join(', ')}
-  --vision-dtype fp32|fp16 vision tower weights and matmuls (default: fp32 for --dtype fp32,
-                           else fp16; fp32 is much faster on CPUs, see DESIGN.md)
+  --vision-dtype fp32|fp16 vision tower weights and matmuls (default: fp16 for --dtype fp16,
+                           else fp32; fp16 is slow on CPUs and inexact on WebGPU, see DESIGN.md)
   --accuracy-level 0-4     int4: MatMulNBits accuracy_level (default 0; 4 = int8 activations,
                            faster on CPUs)
   --standard-ops           layers in standard ONNX ops only, not onnxruntime's fused

@@ -142,7 +142,8 @@ export class PaliGemma {
 
   /** Known deviations from the reference (model status `warnings`), e.g. causal prompt attention. */
   get warnings(): string[] {
-    return this.sessions instanceof OnnxCommunitySessions ? [...this.sessions.warnings] : [];
+    if (this.sessions instanceof OnnxCommunitySessions) return [...this.sessions.warnings];
+    return this.executionProvider === 'webgpu' && hasFp16Matmuls(this.manifest) ? [WEBGPU_FP16_WARNING] : [];
   }
 
   static async load(dir: string, opts: LoadOptions = {}): Promise<PaliGemma> {
@@ -297,6 +298,17 @@ export class PaliGemma {
     images.forEach((im, i) => all.set(this.features.get(im)!.data as Float32Array, i * n * hidden));
     return tensor(all, [images.length, n, hidden]);
   }
+}
+
+// Measured on the WebGPU EP (lavapipe): an fp16 MatMul with K = 4304 is off by up to 1.4 against the
+// exact product (0.03 on the CPU EP): its shaders accumulate in fp16.
+const WEBGPU_FP16_WARNING =
+  'this model has fp16 matmuls, which the WebGPU execution provider accumulates in fp16: outputs of full-size models degrade. For WebGPU convert with --dtype int4 (fp32 vision tower, the default) or fp32';
+
+/** fp16 matmuls anywhere: an fp16 decoder, or an fp16 vision tower (int4 conversions before 2026-11-23 have one). */
+function hasFp16Matmuls(m: Manifest): boolean {
+  const vision = m.converter?.weights?.vision ?? (m.dtype === 'fp32' ? 'fp32' : 'fp16');
+  return m.dtype === 'fp16' || vision === 'fp16';
 }
 
 function tensor(data: Float32Array, dims: number[]): ort.Tensor {

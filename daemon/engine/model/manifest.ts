@@ -40,6 +40,8 @@ export interface Manifest {
   /** decoderLoop: decoder.onnx with greedy decoding in the graph (absent in older conversions). */
   files: { vision: string; decoder: string; decoderLoop?: string; tokenizer: string };
   source?: Record<string, unknown>;
+  /** How the converter built the graphs (DESIGN.md); absent in hand-made folders. */
+  converter?: { weights?: { vision?: string; decoder?: string } } & Record<string, unknown>;
 }
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -199,5 +201,6 @@ export function validateManifest(json: unknown, where = MANIFEST_FILE): Manifest
       tokenizer: str(files, 'tokenizer', 'files'),
     },
     source: root.source !== undefined ? obj(root.source, 'source') : undefined,
+    converter: root.converter !== undefined ? obj(root.converter, 'converter') : undefined,
   };
 }

@@ -1,5 +1,6 @@
-// The converter's CPU options: `--vision-dtype fp32` (an fp32 vision tower under int4 weights)
-// and `--accuracy-level` (MatMulNBits accuracy_level of the int4 decoder).
+// The converter's CPU options: `--vision-dtype` (the vision tower's format under int4 weights;
+// fp32 by default since 2026-11-23, fp16 on request) and `--accuracy-level` (MatMulNBits
+// accuracy_level of the int4 decoder).
 //
 // Accuracy level 4 quantises the activations to int8 per block before the int4 matmul, so its
 // logits differ from level 0's. Measured on the fixtures (the 10 non-wide golden prompts each,
@@ -29,6 +30,7 @@ for (const model of ['tiny-paligemma-224', 'tiny-paligemma2-224']) {
       const variants = {
         fp32: { dtype: 'fp32' },
         int4: { dtype: 'int4' },
+        int4v16: { dtype: 'int4', visionDtype: 'fp16' },
         int4v32: { dtype: 'int4', visionDtype: 'fp32' },
         int4v32acc4: { dtype: 'int4', visionDtype: 'fp32', accuracyLevel: 4 },
       } as const;
@@ -45,20 +47,22 @@ for (const model of ['tiny-paligemma-224', 'tiny-paligemma2-224']) {
     const manifest = (name: string) => JSON.parse(readFileSync(join(root, name, 'manifest.json'), 'utf8'));
 
     it('records the vision weights and the accuracy level in manifest.converter', () => {
-      assert.deepEqual(manifest('int4').converter, { weights: { vision: 'fp16', decoder: 'int4' }, graphOps: 'fused', int4: { blockSize: 32, zeroPoints: true, accuracyLevel: 0 } });
+      assert.deepEqual(manifest('int4').converter, { weights: { vision: 'fp32', decoder: 'int4' }, graphOps: 'fused', int4: { blockSize: 32, zeroPoints: true, accuracyLevel: 0 } });
+      assert.deepEqual(manifest('int4v16').converter.weights, { vision: 'fp16', decoder: 'int4' });
       assert.deepEqual(manifest('int4v32acc4').converter, { weights: { vision: 'fp32', decoder: 'int4' }, graphOps: 'fused', int4: { blockSize: 32, zeroPoints: true, accuracyLevel: 4 } });
       assert.deepEqual(manifest('fp32').converter, { weights: { vision: 'fp32', decoder: 'fp32' }, graphOps: 'fused' });
     });
 
-    it('int4 with an fp32 vision tower: image features equal the fp32 conversion within 1e-5', async () => {
+    it('int4 (fp32 vision tower by default): image features equal the fp32 conversion within 1e-5', async () => {
       for (const image of new Set(cases.map((c) => c.image))) {
         const px = await pixelValues(`${fixture(model)}/${image}`);
         const a = (await m.fp32.imageFeatures(px)).data as Float32Array;
-        const b = (await m.int4v32.imageFeatures(px)).data as Float32Array;
-        const d = maxAbsDiff(a, b);
-        assert.ok(d <= 1e-5, `${image}: max diff ${d}`);
-        // The default int4 (fp16 tower) is measurably different, so the comparison can fail.
-        const c = (await m.int4.imageFeatures(px)).data as Float32Array;
+        for (const name of ['int4', 'int4v32']) {
+          const d = maxAbsDiff(a, (await m[name].imageFeatures(px)).data as Float32Array);
+          assert.ok(d <= 1e-5, `${name} ${image}: max diff ${d}`);
+        }
+        // An fp16 tower is measurably different, so the comparison can fail.
+        const c = (await m.int4v16.imageFeatures(px)).data as Float32Array;
         assert.ok(maxAbsDiff(a, c) > 1e-5, `${image}: fp16 tower unexpectedly equals fp32`);
       }
     });
@@ -114,7 +118,7 @@ describe('paligemma convert --vision-dtype / --accuracy-level', () => {
     await assert.rejects(convert({ input: fixture('tiny-paligemma-224'), output: join(root, 'e'), dtype: 'int4', visionDtype: 'int8' }), { code: 'invalid-params' });
   });
 
-  it('hints at the CPU options for the GPU-oriented defaults only', () => {
+  it('hints at the CPU options where a model lacks them', () => {
     assert.match(cpuHint({ dtype: 'int4', converter: { weights: { vision: 'fp16', decoder: 'int4' }, graphOps: 'fused', int4: { blockSize: 32, zeroPoints: true, accuracyLevel: 0 } } })!, /--vision-dtype fp32 --accuracy-level 4/);
     assert.match(cpuHint({ dtype: 'fp16', converter: { weights: { vision: 'fp16', decoder: 'fp16' } } })!, /--vision-dtype fp32/);
     assert.equal(cpuHint({ dtype: 'fp32', converter: { weights: { vision: 'fp32', decoder: 'fp32' } } }), null);
