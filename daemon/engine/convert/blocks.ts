@@ -60,12 +60,40 @@ export class Blocks {
    */
   linear(x: string, weight: string, bias: string | null, opts: { quantize?: boolean } = {}): string {
     const [N, K] = this.w.shape(weight);
-    const safe = weight.replace(/[^A-Za-z0-9_.]/g, '_');
+    return this.matmul(x, weight.replace(/[^A-Za-z0-9_.]/g, '_'), N, K, () => this.w.read(weight), bias, opts.quantize !== false);
+  }
+
+  /**
+   * Several bias-free linears of one input (q, k, v; gate, up) as one matmul over their rows
+   * stacked, split after: fewer, larger kernels. int4 quantises each row on its own, so the
+   * stacked weights are exactly the separate ones.
+   */
+  linears(x: string, weights: readonly string[], name: string): string[] {
+    const shapes = weights.map((w) => this.w.shape(w));
+    const K = shapes[0][1];
+    if (shapes.some(([, k]) => k !== K)) throw new Error(`${weights.join(', ')}: different input sizes`);
+    const sizes = shapes.map(([n]) => n);
+    const N = sizes.reduce((a, b) => a + b, 0);
+    const stacked = () => {
+      const W = new Float32Array(N * K);
+      let row = 0;
+      weights.forEach((w, i) => {
+        W.set(this.w.read(w), row * K);
+        row += sizes[i];
+      });
+      return W;
+    };
+    const y = this.matmul(x, name, N, K, stacked, null, true);
+    return this.g.opN('Split', [y, this.g.int64s(sizes)], weights.length, { axis: -1 });
+  }
+
+  /** x W^T (+ bias) for W [N, K] read by `read`, its initializers named after `safe`. */
+  private matmul(x: string, safe: string, N: number, K: number, read: () => Float32Array, bias: string | null, quantize: boolean): string {
     const biasInit = (dtype: 'float32' | 'float16') => (bias ? this.once(bias, () => this.floatInit(bias, [N], this.w.read(bias), dtype)) : null);
-    if (this.p.weights === 'int4' && opts.quantize !== false) {
+    if (this.p.weights === 'int4' && quantize) {
       const names = { B: `${safe}.q4`, S: `${safe}.scales`, Z: `${safe}.zp` };
       if (!this.g.hasInitializer(names.B)) {
-        const q = quantizeInt4Rows(this.w.read(weight), N, K, INT4_BLOCK);
+        const q = quantizeInt4Rows(read(), N, K, INT4_BLOCK);
         const { kBlocks, blob, zpBytes } = int4Dims(K, INT4_BLOCK);
         this.g.initializer(names.B, 'uint8', [N, kBlocks, blob], q.packed);
         this.g.initializer(names.S, 'float32', [N, kBlocks], q.scales);
@@ -78,7 +106,7 @@ export class Blocks {
     }
     // ONNX MatMul wants [in, out]: transpose once here.
     const Wt = this.once(`${safe}.T`, (name) => {
-      const W = this.w.read(weight);
+      const W = read();
       const T = new Float32Array(N * K);
       for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) T[k * N + n] = W[n * K + k];
       return this.floatInit(name, [K, N], T);

@@ -243,8 +243,8 @@ function decoderStep(
 
 /**
  * The layers of `decoderStep` with fused contrib ops (Precision.fusedOps): RMSNorm and the residual
- * add in one SkipSimplifiedLayerNormalization, RoPE as RotaryEmbedding on [B, S, heads * D], and
- * FastGelu; attention as in the standard graph.
+ * add in one SkipSimplifiedLayerNormalization, q/k/v and gate/up as one matmul each, RoPE as
+ * RotaryEmbedding on [B, S, heads * D], and FastGelu; attention as in the standard graph.
  */
 function fusedLayers(
   b: Blocks,
@@ -273,9 +273,9 @@ function fusedLayers(
   for (let i = 0; i < numLayers; i++) {
     const p = `text.layers.${i}.`;
     const x = normed(`${p}input_layernorm.weight`);
-    const q = b.rope(b.linear(x, `${p}self_attn.q_proj.weight`, null), io.positionIds, caches, t.numHeads);
-    const k = b.rope(b.linear(x, `${p}self_attn.k_proj.weight`, null), io.positionIds, caches, t.numKvHeads);
-    const v = b.linear(x, `${p}self_attn.v_proj.weight`, null);
+    const [qProj, kProj, v] = b.linears(x, ['q_proj', 'k_proj', 'v_proj'].map((n) => `${p}self_attn.${n}.weight`), `${p}self_attn.qkv_proj`);
+    const q = b.rope(qProj, io.positionIds, caches, t.numHeads);
+    const k = b.rope(kProj, io.positionIds, caches, t.numKvHeads);
     const asKv = (y: string) => (kvDtype === 'float16' ? b.cast(y, 'float16') : y);
     const fromKv = (y: string) => (kvDtype === 'float16' ? b.cast(y, 'float32') : y);
     const named = (kind: 'key' | 'value') => (presentName ? { outputs: [presentName(i, kind)] } : {});
@@ -298,8 +298,8 @@ function fusedLayers(
     if (gemma2) a = b.rmsNormFused(a, `${p}post_attention_layernorm.weight`, eps);
     stream.add(a);
     const x2 = normed(gemma2 ? `${p}pre_feedforward_layernorm.weight` : `${p}post_attention_layernorm.weight`);
-    const gate = t.activation === 'gelu_tanh' ? b.fastGelu(b.linear(x2, `${p}mlp.gate_proj.weight`, null)) : b.gelu(b.linear(x2, `${p}mlp.gate_proj.weight`, null), t.activation);
-    const up = b.linear(x2, `${p}mlp.up_proj.weight`, null);
+    const [gateProj, up] = b.linears(x2, [`${p}mlp.gate_proj.weight`, `${p}mlp.up_proj.weight`], `${p}mlp.gate_up_proj`);
+    const gate = t.activation === 'gelu_tanh' ? b.fastGelu(gateProj) : b.gelu(gateProj, t.activation);
     let m = b.linear(g.op('Mul', [gate, up]), `${p}mlp.down_proj.weight`, null);
     if (gemma2) m = b.rmsNormFused(m, `${p}post_feedforward_layernorm.weight`, eps);
     stream.add(m);
