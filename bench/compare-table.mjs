@@ -102,12 +102,14 @@ export function normalizeRow(row, side) {
   }
   const ep = row.execution_provider ?? row.ep;
   let weights = row.dtype ?? '?';
-  const defaultVision = weights === 'fp32' ? 'fp32' : 'fp16';
+  // The converter's default vision tower: fp16 only for fp16 (int4 too before 2026-11-23, whose rows
+  // have no graph_ops field).
+  const defaultVision = weights === 'fp16' || (weights === 'int4' && !row.graph_ops) ? 'fp16' : 'fp32';
   if (row.vision_weights && row.vision_weights !== defaultVision) weights += `, vision ${row.vision_weights}`;
   if (num(row.accuracy_level)) weights += `, accuracy ${row.accuracy_level}`;
   return {
     ...common,
-    config: `ours, ${EP_NAMES[ep] ?? ep ?? '?'} EP${row.decode_loop ? `, ${row.decode_loop} loop` : ''}`,
+    config: `ours, ${EP_NAMES[ep] ?? ep ?? '?'} EP${row.decode_loop ? `, ${row.decode_loop} loop` : ''}${row.graph_ops === 'standard' ? ', standard ops' : ''}`,
     ep,
     dtype: row.dtype,
     decodeLoop: row.decode_loop,
@@ -254,6 +256,7 @@ function describeFailedOurs(raw) {
   const ep = raw.execution_provider ?? raw.ep;
   const parts = [`ours, ${EP_NAMES[ep] ?? ep ?? '?'} EP`];
   if (raw.decode_loop) parts.push(`${raw.decode_loop} loop`);
+  if (raw.graph_ops === 'standard') parts.push('standard ops');
   if (raw.dtype) parts.push(raw.dtype);
   if (num(raw.batch) > 1) parts.push(`batch ${raw.batch}`);
   return parts.join(', ');

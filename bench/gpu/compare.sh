@@ -11,7 +11,7 @@
 # See bench/README.md.
 #
 # usage: bash bench/gpu/compare.sh [--presets paligemma-3b-224[,paligemma2-3b-224,...]]
-#          [--dtypes int4,fp16] [--loops host,graph] [--eps cuda] [--batch 8] [--runs 3]
+#          [--dtypes int4,fp16] [--loops host,graph] [--ops fused[,standard]] [--eps cuda] [--batch 8] [--runs 3]
 #          [--new-tokens 32] [--hf-repeats 3] [--no-hf] [--no-ours] [--deadline 540]
 #          [--machine "one NVIDIA H100 ..."] [--name h100] [--app /tmp/app/paligemma.mjs]
 #          [--bench-args "<more paligemma bench options>"] [--dry-run]
@@ -36,7 +36,7 @@
 set -uo pipefail
 start=$(date +%s)
 repo=$(pwd)
-presets=paligemma-3b-224 dtypes=int4,fp16 loops=host,graph eps=cuda batch=8 runs=3 new_tokens=32
+presets=paligemma-3b-224 dtypes=int4,fp16 loops=host,graph ops=fused eps=cuda batch=8 runs=3 new_tokens=32
 hf_repeats=3 do_hf=1 do_ours=1 deadline=540 machine='' name='' app=/tmp/app/paligemma.mjs bench_args='' dry=0
 hf_timeout=180 convert_timeout=300 bench_timeout=150
 while [ $# -gt 0 ]; do
@@ -44,6 +44,7 @@ while [ $# -gt 0 ]; do
     --presets) presets=$2; shift ;;
     --dtypes) dtypes=$2; shift ;;
     --loops) loops=$2; shift ;;
+    --ops) ops=$2; shift ;;
     --eps) eps=$2; shift ;;
     --batch) batch=$2; shift ;;
     --runs) runs=$2; shift ;;
@@ -128,6 +129,7 @@ IFS=, read -ra preset_list <<< "$presets"
 IFS=, read -ra ep_list <<< "$eps"
 IFS=, read -ra dtype_list <<< "$dtypes"
 IFS=, read -ra loop_list <<< "$loops"
+IFS=, read -ra ops_list <<< "$ops"
 for p in "${preset_list[@]}"; do
   if [ "$do_hf" = 1 ]; then
     cmd=(python3 bench/hf_baseline.py --preset "$p" --new-tokens "$new_tokens" --batch "${batches[@]}" --attn eager sdpa --repeats "$hf_repeats")
@@ -136,18 +138,22 @@ for p in "${preset_list[@]}"; do
   [ "$do_ours" = 1 ] || continue
   for ep in "${ep_list[@]}"; do
     for d in "${dtype_list[@]}"; do
+     for o in "${ops_list[@]}"; do
       first=1
       for loop in "${loop_list[@]}"; do
         args=(bench --random "$p" --dtype "$d" --ep "$ep" --new-tokens "$new_tokens" --decode-loop "$loop" --runs "$runs")
+        # --ops standard: the same layers in standard ONNX ops, the A/B for the fused contrib ops.
+        [ "$o" = standard ] && args+=(--standard-ops)
         [ "$batch" -gt 1 ] && args+=(--batch "$batch")
         # shellcheck disable=SC2206  # --bench-args is split into words on purpose
         [ -n "$bench_args" ] && args+=($bench_args)
         args+=(--json)
         # The first configuration of a dtype may convert the random model first.
         limit=$bench_timeout; [ "$first" = 1 ] && limit=$convert_timeout; first=0
-        config=$(printf '{"execution_provider":"%s","dtype":"%s","decode_loop":"%s","batch":%s}' "$ep" "$d" "$loop" "$batch")
-        step "ours $p $ep $d $loop" "$limit" ours "$p" "$config" "paligemma ${args[*]}" -- node "$app" "${args[@]}"
+        config=$(printf '{"execution_provider":"%s","dtype":"%s","decode_loop":"%s","graph_ops":"%s","batch":%s}' "$ep" "$d" "$loop" "$o" "$batch")
+        step "ours $p $ep $d $o $loop" "$limit" ours "$p" "$config" "paligemma ${args[*]}" -- node "$app" "${args[@]}"
       done
+     done
     done
   done
 done

@@ -171,3 +171,18 @@ describe('command line', () => {
     assert.match(r.stderr, /usage: node bench\/compare-table\.mjs/);
   });
 });
+
+describe('labels of the converter options', () => {
+  it('names standard-op runs and the vision tower only where it differs from the default of its time', async () => {
+    const { normalizeRow } = (await import(pathToFileURL(SCRIPT).href)) as typeof CompareTable;
+    const base = { model: 'paligemma-3b-224-random', architecture: 'paligemma', image_size: 224, decoder_layers: 18, execution_provider: 'cuda', new_tokens: 32 };
+    const fusedInt4 = normalizeRow({ ...base, dtype: 'int4', vision_weights: 'fp32', graph_ops: 'fused', decode_loop: 'graph' }, 'ours');
+    assert.equal(fusedInt4.config, 'ours, CUDA EP, graph loop');
+    assert.equal(fusedInt4.weights, 'int4');
+    const standard = normalizeRow({ ...base, dtype: 'int4', vision_weights: 'fp32', graph_ops: 'standard', decode_loop: 'host' }, 'ours');
+    assert.equal(standard.config, 'ours, CUDA EP, host loop, standard ops');
+    // Rows from before graph_ops existed: int4 then had an fp16 tower by default.
+    assert.equal(normalizeRow({ ...base, dtype: 'int4', vision_weights: 'fp32' }, 'ours').weights, 'int4, vision fp32');
+    assert.equal(normalizeRow({ ...base, dtype: 'fp16', vision_weights: 'fp16', graph_ops: 'fused' }, 'ours').weights, 'fp16');
+  });
+});
