@@ -177,7 +177,6 @@ function decoderStep(
   const t = cfg.text;
   const H = t.hiddenSize;
   const D = t.headDim;
-  const layerTypes = t.layerTypes.slice(0, numLayers);
 
   const embed = embeddingTable(b, cfg);
   const textEmbeds = embed.gather(io.inputIds);
@@ -203,21 +202,9 @@ function decoderStep(
       let v = b.splitHeads(b.linear(x, `${p}self_attn.v_proj.weight`, null), t.numKvHeads, D);
       q = b.applyRope(q, rope, D);
       k = b.applyRope(k, rope, D);
-      const asKv = (y: string) => (kvDtype === 'float16' ? b.cast(y, 'float16') : y);
-      const named = (kind: 'key' | 'value') => (presentName ? { outputs: [presentName(i, kind)] } : {});
-      const presentK = g.op('Concat', [io.past[i].key, asKv(k)], { axis: 2 }, named('key'));
-      const presentV = g.op('Concat', [io.past[i].value, asKv(v)], { axis: 2 }, named('value'));
-      presents.push({ key: presentK, value: presentV });
-      const fromKv = (y: string) => (kvDtype === 'float16' ? b.cast(y, 'float32') : y);
-      const attn = b.attention(q, fromKv(presentK), fromKv(presentV), {
-        heads: t.numHeads,
-        kvHeads: t.numKvHeads,
-        headDim: D,
-        scale: t.attnScale,
-        softcap: t.attnSoftcap,
-        bias: layerTypes[i] === 'sliding' && io.biasSliding ? io.biasSliding : io.bias,
-      });
-      let a = b.linear(b.mergeHeads(attn, t.numHeads, D), `${p}self_attn.o_proj.weight`, null);
+      const { out: attn, present } = cachedAttention(b, cfg, i, kvDtype, io, q, k, v, presentName);
+      presents.push(present);
+      let a = b.linear(attn, `${p}self_attn.o_proj.weight`, null);
       if (gemma2) a = b.rmsNorm(a, `${p}post_attention_layernorm.weight`, t.rmsNormEps);
       h = g.op('Add', [residual, a]);
 
@@ -242,6 +229,42 @@ function decoderStep(
 }
 
 /**
+ * Layer i's attention: appends k and v ([B, kvHeads, S, D]) to its cache (the present_* values)
+ * and attends q ([B, heads, S, D]) over it with the layer's bias; out [B, S, heads * D]. In standard
+ * ops in both graph variants: onnxruntime 1.29 has no fused op that takes Gemma 2's softcap, and its
+ * WebGPU MultiHeadAttention is off by up to 0.25 over 266 unmasked keys (1e-7 on the CPU EP;
+ * measured on lavapipe), so Gemma 1 does not use it either.
+ */
+function cachedAttention(
+  b: Blocks,
+  cfg: ModelConfig,
+  i: number,
+  kvDtype: KvDtype,
+  io: StepInputs,
+  q: string,
+  k: string,
+  v: string,
+  presentName?: (i: number, kind: 'key' | 'value') => string,
+): { out: string; present: { key: string; value: string } } {
+  const t = cfg.text;
+  const g = b.g;
+  const asKv = (y: string) => (kvDtype === 'float16' ? b.cast(y, 'float16') : y);
+  const fromKv = (y: string) => (kvDtype === 'float16' ? b.cast(y, 'float32') : y);
+  const named = (kind: 'key' | 'value') => (presentName ? { outputs: [presentName(i, kind)] } : {});
+  const key = g.op('Concat', [io.past[i].key, asKv(k)], { axis: 2 }, named('key'));
+  const value = g.op('Concat', [io.past[i].value, asKv(v)], { axis: 2 }, named('value'));
+  const attn = b.attention(q, fromKv(key), fromKv(value), {
+    heads: t.numHeads,
+    kvHeads: t.numKvHeads,
+    headDim: t.headDim,
+    scale: t.attnScale,
+    softcap: t.attnSoftcap,
+    bias: t.layerTypes[i] === 'sliding' && io.biasSliding ? io.biasSliding : io.bias,
+  });
+  return { out: b.mergeHeads(attn, t.numHeads, t.headDim), present: { key, value } };
+}
+
+/**
  * The layers of `decoderStep` with fused contrib ops (Precision.fusedOps): RMSNorm and the residual
  * add in one SkipSimplifiedLayerNormalization, q/k/v and gate/up as one matmul each, RoPE as
  * RotaryEmbedding on [B, S, heads * D], and FastGelu; attention as in the standard graph.
@@ -260,7 +283,6 @@ function fusedLayers(
   const t = cfg.text;
   const D = t.headDim;
   const eps = t.rmsNormEps;
-  const layerTypes = t.layerTypes.slice(0, numLayers);
   const gemma2 = t.modelType === 'gemma2';
   const caches = b.ropeCaches(D, t.ropeTheta, t.maxPositions);
   const presents: { key: string; value: string }[] = [];
@@ -276,24 +298,9 @@ function fusedLayers(
     const [qProj, kProj, v] = b.linears(x, ['q_proj', 'k_proj', 'v_proj'].map((n) => `${p}self_attn.${n}.weight`), `${p}self_attn.qkv_proj`);
     const q = b.rope(qProj, io.positionIds, caches, t.numHeads);
     const k = b.rope(kProj, io.positionIds, caches, t.numKvHeads);
-    const asKv = (y: string) => (kvDtype === 'float16' ? b.cast(y, 'float16') : y);
-    const fromKv = (y: string) => (kvDtype === 'float16' ? b.cast(y, 'float32') : y);
-    const named = (kind: 'key' | 'value') => (presentName ? { outputs: [presentName(i, kind)] } : {});
-    const presentK = g.op('Concat', [io.past[i].key, asKv(b.splitHeads(k, t.numKvHeads, D))], { axis: 2 }, named('key'));
-    const presentV = g.op('Concat', [io.past[i].value, asKv(b.splitHeads(v, t.numKvHeads, D))], { axis: 2 }, named('value'));
-    presents.push({ key: presentK, value: presentV });
-    // Attention stays in standard ops: onnxruntime 1.29 has no fused op that takes Gemma 2's
-    // softcap, and its WebGPU MultiHeadAttention is off by up to 0.25 over 266 unmasked keys
-    // (1e-7 on the CPU EP; measured on lavapipe), so Gemma 1 does not use it either.
-    const attn = b.attention(b.splitHeads(q, t.numHeads, D), fromKv(presentK), fromKv(presentV), {
-      heads: t.numHeads,
-      kvHeads: t.numKvHeads,
-      headDim: D,
-      scale: t.attnScale,
-      softcap: t.attnSoftcap,
-      bias: layerTypes[i] === 'sliding' && io.biasSliding ? io.biasSliding : io.bias,
-    });
-    const merged = b.mergeHeads(attn, t.numHeads, D);
+    const split = (y: string, heads: number) => b.splitHeads(y, heads, D);
+    const { out: merged, present } = cachedAttention(b, cfg, i, kvDtype, io, split(q, t.numHeads), split(k, t.numKvHeads), split(v, t.numKvHeads), presentName);
+    presents.push(present);
     let a = b.linear(merged, `${p}self_attn.o_proj.weight`, null);
     if (gemma2) a = b.rmsNormFused(a, `${p}post_attention_layernorm.weight`, eps);
     stream.add(a);
