@@ -43,6 +43,10 @@ export class ModelManager {
   }
 
   status(): ModelStatus {
+    // A model whose engine worker stopped is not ready, though nothing reloads it before a request.
+    if (this.state === 'ready' && this.active?.model.lost) {
+      return { state: 'error', path: this.active.path, error: 'the engine worker stopped unexpectedly; the model loads again with the next request' };
+    }
     const s: ModelStatus = { state: this.state };
     const path = this.active?.path ?? this.path;
     if (path) s.path = path;

@@ -214,6 +214,9 @@ test('the daemon on the worker: a crash fails only its request, then the model i
       assert.match(e.message, /engine worker exited unexpectedly/);
       return true;
     });
+    const lost = (await c.connection.sendRequest(protocol.Status.type)).model;
+    assert.equal(lost.state, 'error', 'not ready while its worker is gone');
+    assert.match(lost.error ?? '', /loads again with the next request/);
     assert.equal((await c.connection.sendRequest(protocol.Generate.type, gen('ocr'))).generatedIds.length, 3);
     assert.equal((await c.connection.sendRequest(protocol.Status.type)).model.state, 'ready');
 
