@@ -16,7 +16,7 @@ options:
   --accuracy-level 0-4     int4: MatMulNBits accuracy_level (default 0; 4 = int8 activations,
                            faster on CPUs)
   --standard-ops           layers in standard ONNX ops only, not onnxruntime's fused
-                           contrib ops (RMSNorm, RoPE, GELU, attention): slower, for other runtimes
+                           contrib ops (norms, RoPE, GELU) and merged matmuls: for other runtimes
   --layers N               keep only the first N decoder layers
   --vision-layers N        keep only the first N vision layers
   --seed N                 seed for --random (default 0)
