@@ -132,10 +132,9 @@ export function buildDecoderLoopGraph(b: Blocks, cfg: ModelConfig, numLayers: nu
   ];
   g.opN('Loop', [steps, anyUnfinished(g, finished0), ...carried], outNames.length, { body: new GraphAttr(body.toGraph()) }, { outputs: outNames });
   g.output('generated_ids', 'generated_ids', 'int64', ['batch', 'generated']);
-  declareStepOutputs(b, cfg, kvDtype, { logits: prefill.logits, presents: [] });
-  for (let i = 0; i < numLayers; i++) {
-    for (const kind of ['key', 'value'] as const) g.output(`present_${kind}.${i}`, `present_${kind}.${i}`, kvDtype, ['batch', KV, 'total_len', D]);
-  }
+  // The cache after the last step: the Loop's outputs, already named present_*.
+  const presents = Array.from({ length: numLayers }, (_, i) => ({ key: `present_key.${i}`, value: `present_value.${i}` }));
+  declareStepOutputs(b, cfg, kvDtype, { logits: prefill.logits, presents });
 }
 
 function declareStepInputs(b: Blocks, cfg: ModelConfig, numLayers: number, kvDtype: KvDtype): StepInputs {

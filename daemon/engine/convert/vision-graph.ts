@@ -2,7 +2,7 @@
 // SigLIP (modeling_siglip): Conv patch embedding + position embedding, pre-LN encoder layers
 // (biased MHA, GELU MLP), post LayerNorm; then PaliGemma's projector Linear and the division by
 // sqrt(text hidden) of get_image_features.
-import { f, float32ToFloat16 as floatToHalf, MS_DOMAIN, type GraphBuilder } from '../onnx/builder.js';
+import { float32ToFloat16 as floatToHalf, type GraphBuilder } from '../onnx/builder.js';
 import { Blocks, ResidualStream } from './blocks.js';
 import type { ModelConfig } from './config.js';
 
@@ -29,22 +29,7 @@ export function buildVisionGraph(b: Blocks, cfg: ModelConfig, numLayers: number,
   const pos = g.initializer('vision.embeddings.position_embedding.weight', 'float32', [N, C], b.w.read('vision.embeddings.position_embedding.weight'));
   let h = g.op('Add', [seq, pos]);
 
-  const heads = v.numHeads;
-  const headDim = C / heads;
-  if (b.p.fusedOps) h = fusedEncoder(b, cfg, numLayers, h, onLayer);
-  for (let i = 0; i < (b.p.fusedOps ? 0 : numLayers); i++) {
-    const p = `vision.encoder.layers.${i}.`;
-    let x = b.layerNorm(h, `${p}layer_norm1`, v.layerNormEps);
-    const q = b.splitHeads(b.linear(x, `${p}self_attn.q_proj.weight`, `${p}self_attn.q_proj.bias`, { quantize: false }), heads, headDim);
-    const k = b.splitHeads(b.linear(x, `${p}self_attn.k_proj.weight`, `${p}self_attn.k_proj.bias`, { quantize: false }), heads, headDim);
-    const vv = b.splitHeads(b.linear(x, `${p}self_attn.v_proj.weight`, `${p}self_attn.v_proj.bias`, { quantize: false }), heads, headDim);
-    const a = b.attention(q, k, vv, { heads, kvHeads: heads, headDim, scale: headDim ** -0.5, softcap: null, bias: null });
-    h = g.op('Add', [h, b.linear(b.mergeHeads(a, heads, headDim), `${p}self_attn.out_proj.weight`, `${p}self_attn.out_proj.bias`, { quantize: false })]);
-    x = b.layerNorm(h, `${p}layer_norm2`, v.layerNormEps);
-    const m = b.gelu(b.linear(x, `${p}mlp.fc1.weight`, `${p}mlp.fc1.bias`, { quantize: false }), v.activation);
-    h = g.op('Add', [h, b.linear(m, `${p}mlp.fc2.weight`, `${p}mlp.fc2.bias`, { quantize: false })]);
-    onLayer?.(i);
-  }
+  h = b.p.fusedOps ? fusedEncoder(b, cfg, numLayers, h, onLayer) : standardEncoder(b, cfg, numLayers, h, onLayer);
   h = b.layerNorm(h, 'vision.post_layernorm', v.layerNormEps);
 
   const projected = b.linear(h, 'projector.linear.weight', 'projector.linear.bias', { quantize: false });
@@ -53,38 +38,62 @@ export function buildVisionGraph(b: Blocks, cfg: ModelConfig, numLayers: number,
   g.output('image_features', features, 'float32', ['batch', N, cfg.projectionDim]);
 }
 
+/** A SigLIP Linear (always float, also in int4 graphs), with its bias unless `bias` is false. */
+function visionLinear(b: Blocks, x: string, name: string, bias = true): string {
+  return b.linear(x, `${name}.weight`, bias ? `${name}.bias` : null, { quantize: false });
+}
+
+/**
+ * SigLIP self-attention of layer `p` on x [B, N, C], before out_proj: [B, N, C]. In standard ops
+ * in both variants: onnxruntime's WebGPU MultiHeadAttention is off by up to 1.5e-2 over 64-266
+ * keys (1e-7 on the CPU EP; measured on lavapipe).
+ */
+function selfAttention(b: Blocks, cfg: ModelConfig, x: string, p: string): string {
+  const heads = cfg.vision.numHeads;
+  const headDim = cfg.vision.hiddenSize / heads;
+  const [q, k, v] = ['q_proj', 'k_proj', 'v_proj'].map((n) => b.splitHeads(visionLinear(b, x, `${p}self_attn.${n}`), heads, headDim));
+  const a = b.attention(q, k, v, { heads, kvHeads: heads, headDim, scale: headDim ** -0.5, softcap: null, bias: null });
+  return b.mergeHeads(a, heads, headDim);
+}
+
+/** The encoder layers in standard ops: pre-LN, attention, GELU MLP, residual adds. */
+function standardEncoder(b: Blocks, cfg: ModelConfig, numLayers: number, embeds: string, onLayer?: (i: number) => void): string {
+  const g = b.g;
+  const v = cfg.vision;
+  let h = embeds;
+  for (let i = 0; i < numLayers; i++) {
+    const p = `vision.encoder.layers.${i}.`;
+    const a = selfAttention(b, cfg, b.layerNorm(h, `${p}layer_norm1`, v.layerNormEps), p);
+    h = g.op('Add', [h, visionLinear(b, a, `${p}self_attn.out_proj`)]);
+    const m = b.gelu(visionLinear(b, b.layerNorm(h, `${p}layer_norm2`, v.layerNormEps), `${p}mlp.fc1`), v.activation);
+    h = g.op('Add', [h, visionLinear(b, m, `${p}mlp.fc2`)]);
+    onLayer?.(i);
+  }
+  return h;
+}
+
 /**
  * The encoder layers with fused contrib ops (Precision.fusedOps): the residual add and the next
  * LayerNorm in one SkipLayerNormalization, FastGelu with the fc1 bias folded in for the tanh GELU.
  */
 function fusedEncoder(b: Blocks, cfg: ModelConfig, numLayers: number, embeds: string, onLayer?: (i: number) => void): string {
-  const g = b.g;
   const v = cfg.vision;
-  const heads = v.numHeads;
-  const headDim = v.hiddenSize / heads;
   const eps = v.layerNormEps;
-  const stream = new ResidualStream(g, embeds);
+  const stream = new ResidualStream(b.g, embeds);
   const normed = (prefix: string) =>
     stream.norm(
       (x) => b.layerNorm(x, prefix, eps),
       (x, residual) => b.skipLayerNorm(x, residual, prefix, eps),
     );
-  const linear = (x: string, name: string, bias = true) => b.linear(x, `${name}.weight`, bias ? `${name}.bias` : null, { quantize: false });
   for (let i = 0; i < numLayers; i++) {
     const p = `vision.encoder.layers.${i}.`;
-    const x = normed(`${p}layer_norm1`);
-    // Attention stays in standard ops: onnxruntime's WebGPU MultiHeadAttention is off by up to
-    // 1.5e-2 over 64-266 keys (1e-7 on the CPU EP; measured on lavapipe).
-    const [q, k, vv] = ['q_proj', 'k_proj', 'v_proj'].map((n) => b.splitHeads(linear(x, `${p}self_attn.${n}`), heads, headDim));
-    const a = b.attention(q, k, vv, { heads, kvHeads: heads, headDim, scale: headDim ** -0.5, softcap: null, bias: null });
-    stream.add(linear(b.mergeHeads(a, heads, headDim), `${p}self_attn.out_proj`));
+    stream.add(visionLinear(b, selfAttention(b, cfg, normed(`${p}layer_norm1`), p), `${p}self_attn.out_proj`));
     const x2 = normed(`${p}layer_norm2`);
     const fc1 = v.activation === 'gelu_tanh'
-      ? b.fastGelu(linear(x2, `${p}mlp.fc1`, false), b.floatBias(`${p}mlp.fc1.bias`))
-      : b.gelu(linear(x2, `${p}mlp.fc1`), v.activation);
-    stream.add(linear(fc1, `${p}mlp.fc2`));
+      ? b.fastGelu(visionLinear(b, x2, `${p}mlp.fc1`, false), b.floatBias(`${p}mlp.fc1.bias`))
+      : b.gelu(visionLinear(b, x2, `${p}mlp.fc1`), v.activation);
+    stream.add(visionLinear(b, fc1, `${p}mlp.fc2`));
     onLayer?.(i);
   }
   return stream.current;
 }
-

@@ -105,17 +105,17 @@ export class ModelSessions {
     need(this.vision, 'input', ['pixel_values'], files.vision);
     need(this.vision, 'output', ['image_features'], files.vision);
     const layers = Array.from({ length: text.numLayers }, (_, i) => i);
+    const decoderFile = this.greedyInGraph ? files.decoderLoop! : files.decoder;
     need(
       this.decoder,
       'input',
       ['input_ids', 'image_features', 'position_ids', 'attention_bias', ...layers.flatMap((i) => [`past_key.${i}`, `past_value.${i}`])],
-      files.decoder,
+      decoderFile,
     );
-    const decoderFile = this.greedyInGraph ? files.decoderLoop! : files.decoder;
     need(this.decoder, 'output', ['logits', ...layers.flatMap((i) => [`present_key.${i}`, `present_value.${i}`])], decoderFile);
     if (this.greedyInGraph) need(this.decoder, 'output', ['generated_ids'], decoderFile);
     if (text.layerTypes.includes('sliding') && !this.hasSlidingInput) {
-      throw new EngineError('model-invalid', `${files.decoder} has sliding-window layers but no attention_bias_sliding input`);
+      throw new EngineError('model-invalid', `${decoderFile} has sliding-window layers but no attention_bias_sliding input`);
     }
   }
 
@@ -161,7 +161,7 @@ export class DecoderSequence implements StepModel {
       throw new Error(`${imageFeatures.dims[0]} image feature rows for ${textIds.length} prompts`);
     }
     this.cache = new KvCache(text.numLayers, text.numKvHeads, text.headDim, kvDtype, textIds.length);
-    if (sessions.greedyInGraph) this.greedy = (maxNew, minNew) => this.greedyInGraph(maxNew, minNew);
+    if (sessions.greedyInGraph) this.greedy = (maxNew, minNew) => this.runGreedyLoop(maxNew, minNew);
   }
 
   /** Positions filled so far (image + pads + text + generated). */
@@ -181,7 +181,7 @@ export class DecoderSequence implements StepModel {
    * The whole greedy generation in one run of decoder-loop.onnx: the prefill, then up to
    * `maxNewTokens - 1` steps inside the graph. Each row's ids, possibly past its eos.
    */
-  private async greedyInGraph(maxNewTokens: number, minNewTokens: number): Promise<number[][]> {
+  private async runGreedyLoop(maxNewTokens: number, minNewTokens: number): Promise<number[][]> {
     const ids = this.layOutPrompt();
     const b = this.rows.length;
     const k = this.length;
