@@ -81,7 +81,7 @@ export class GraphBuilder {
   private readonly names: Set<string>;
   private readonly domains: Set<string>;
   private counter = 0;
-  private readonly consts: Map<string, string>;
+  private readonly consts = new Map<string, string>();
 
   /**
    * `outer`: this builds a control-flow body inside that graph. Names are unique across both (so a
@@ -94,7 +94,6 @@ export class GraphBuilder {
   ) {
     this.names = outer ? outer.names : new Set();
     this.domains = outer ? outer.domains : new Set();
-    this.consts = outer ? outer.consts : new Map();
   }
 
   /** A builder for the body of a Loop or If node in this graph (see the constructor). */
