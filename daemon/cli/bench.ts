@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ACCURACY_LEVELS, convert, cpuHint, PRESETS, readManifest, type ConvertDtype, type VisionDtype } from '../engine/convert/index.js';
+import { ACCURACY_LEVELS, convert, cpuHint, defaultVisionDtype, PRESETS, readManifest, type ConvertDtype, type VisionDtype } from '../engine/convert/index.js';
 import { DECODE_LOOPS, isEngineError, PaliGemma, parseExecutionProvider, type DecodeLoop, type RgbImage } from '../engine/index.js';
 import type { Command } from './main.js';
 
@@ -75,7 +75,7 @@ interface RandomModelOptions {
 
 /** The cache folder of one conversion: every option that changes the graphs is in its name. */
 export function randomModelFolder(preset: string, o: RandomModelOptions): string {
-  const vision = o.visionDtype ?? (o.dtype === 'fp16' ? 'fp16' : 'fp32');
+  const vision = o.visionDtype ?? defaultVisionDtype(o.dtype);
   const acc = o.dtype === 'int4' ? `-acc${o.accuracyLevel ?? 0}` : '';
   return `${preset}-${o.dtype}-L${o.layers ?? 'all'}-V${o.visionLayers ?? 'all'}-vis${vision}${acc}${o.standardOps ? '-std' : ''}`;
 }

@@ -96,6 +96,11 @@ const PRECISION: Record<ConvertDtype, { vision: Precision; decoder: Precision; k
   int4: { vision: { weights: 'fp32', matmul: 'float32' }, decoder: { weights: 'int4', matmul: 'float32' }, kv: 'float32' },
 };
 
+/** The vision tower's format when `visionDtype` is not given. */
+export function defaultVisionDtype(dtype: ConvertDtype): VisionDtype {
+  return PRECISION[dtype].vision.weights === 'fp16' ? 'fp16' : 'fp32';
+}
+
 const VISION_PRECISION: Record<VisionDtype, Precision> = {
   fp32: PRECISION.fp32.vision,
   fp16: PRECISION.fp16.vision,
