@@ -282,7 +282,7 @@ export class PaliGemma {
       const { image } = this.manifest;
       const plane = 3 * image.size * image.size;
       const pixels = new Float32Array(missing.length * plane);
-      missing.forEach((im, i) => pixels.set(preprocess(im, image), i * plane));
+      missing.forEach((im, i) => preprocess(im, image, pixels.subarray(i * plane, (i + 1) * plane)));
       const encoded = await this.sessions.encodeImages(pixels, missing.length);
       const [, n, hidden] = encoded.dims;
       const data = encoded.data as Float32Array;

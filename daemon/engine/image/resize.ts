@@ -1,4 +1,5 @@
-// Antialiased bicubic resize of 8-bit RGB, bit-exact with the reference preprocessing.
+// Antialiased bicubic resize of 8-bit RGB and normalisation, bit-exact with the reference
+// preprocessing, run by WebAssembly SIMD kernels (assembly/pixels.ts).
 //
 // transformers 5.x's SiglipImageProcessor is a torchvision backend: it resizes the uint8 tensor
 // with `tvF.resize(..., BICUBIC, antialias=True)`, which on CPU runs PyTorch's native uint8
@@ -9,6 +10,7 @@
 // weights to 22 fractional bits, which moves a few pixels by 1.
 
 import { bicubic, precomputeCoefficients } from './coefficients.js';
+import { pixelsWasm } from './pixelsWasm.generated.js';
 
 interface AxisWeights {
   /** first input index per output index */
@@ -38,79 +40,133 @@ function axisWeights(inSize: number, outSize: number): AxisWeights {
   return { start: c.start, count: c.count, weights, maxTaps: c.ksize, precision };
 }
 
-function clamp8(v: number): number {
-  return v < 0 ? 0 : v > 255 ? 255 : v;
-}
-
-function resizeHorizontal(src: Uint8Array, width: number, height: number, outWidth: number, ch: number): Uint8Array {
-  const { start, count, weights, maxTaps, precision } = axisWeights(width, outWidth);
-  const out = new Uint8Array(outWidth * height * ch);
-  const half = precision > 0 ? 2 ** (precision - 1) : 0;
-  for (let y = 0; y < height; y++) {
-    const row = y * width * ch;
-    let o = y * outWidth * ch;
-    for (let x = 0; x < outWidth; x++) {
-      const w0 = x * maxTaps;
-      const n = count[x];
-      let s = row + start[x] * ch;
-      if (ch === 3) {
-        // the common case, with one accumulator per channel (3x fewer passes over the taps)
-        let r = half;
-        let g = half;
-        let b = half;
-        for (let j = 0; j < n; j++, s += 3) {
-          const k = weights[w0 + j];
-          r += src[s] * k;
-          g += src[s + 1] * k;
-          b += src[s + 2] * k;
-        }
-        out[o++] = clamp8(r >> precision);
-        out[o++] = clamp8(g >> precision);
-        out[o++] = clamp8(b >> precision);
-      } else {
-        for (let c = 0; c < ch; c++) {
-          let acc = half;
-          for (let j = 0, t = s + c; j < n; j++, t += ch) acc += src[t] * weights[w0 + j];
-          out[o++] = clamp8(acc >> precision);
-        }
-      }
+/** The horizontal kernel's layout: taps two by two as int16 pairs packed in int32 words. */
+function pairedWeights(a: AxisWeights) {
+  const maxPairs = (a.maxTaps + 1) >> 1;
+  const outSize = a.start.length;
+  const pairs = new Int32Array(outSize);
+  const weights = new Int32Array(outSize * maxPairs);
+  for (let o = 0; o < outSize; o++) {
+    pairs[o] = (a.count[o] + 1) >> 1;
+    for (let j = 0; j < a.count[o]; j += 2) {
+      const first = a.weights[o * a.maxTaps + j];
+      const second = j + 1 < a.count[o] ? a.weights[o * a.maxTaps + j + 1] : 0;
+      weights[o * maxPairs + (j >> 1)] = (first & 0xffff) | (second << 16);
     }
   }
+  return { start: a.start, pairs, weights, maxPairs, precision: a.precision };
+}
+
+interface KernelExports {
+  memory: WebAssembly.Memory;
+  horizontal3(src: number, width: number, rows: number, dst: number, outWidth: number, start: number, pairs: number, weights: number, maxPairs: number, precision: number): void;
+  vertical(src: number, stride: number, dst: number, outHeight: number, start: number, count: number, weights: number, maxTaps: number, precision: number): void;
+  normalize(src: number, pixels: number, table: number, dst: number): void;
+}
+
+/** Source rows are copied in and resized horizontally in pieces of about this size. */
+const CHUNK_BYTES = 4 << 20;
+/** An instance whose memory grew past this (a huge image) is dropped after the call, not kept. */
+const KEEP_BYTES = 64 << 20;
+/** Kernels read and write up to 15 bytes past a buffer's end (SIMD groups, lane 3 of a pixel). */
+const PAD = 16;
+
+interface Kernels extends KernelExports {
+  /** where the module's own memory ends (the arena starts there on every call) */
+  base: number;
+}
+
+let module: WebAssembly.Module | undefined;
+let kept: Kernels | undefined;
+
+function instantiate(): Kernels {
+  module ??= new WebAssembly.Module(Buffer.from(pixelsWasm, 'base64'));
+  const exports = new WebAssembly.Instance(module).exports as unknown as KernelExports;
+  return { ...exports, base: exports.memory.buffer.byteLength };
+}
+
+/** Bump allocation in the instance's memory, above what the module itself uses. */
+class Arena {
+  private end: number;
+  constructor(private readonly k: Kernels) {
+    this.end = k.base;
+  }
+  take(bytes: number): number {
+    const at = this.end;
+    this.end += (bytes + PAD + 63) & ~63;
+    const grow = this.end - this.k.memory.buffer.byteLength;
+    if (grow > 0) this.k.memory.grow(Math.ceil(grow / 65536));
+    return at;
+  }
+  put(values: Int32Array | Float32Array): number {
+    const at = this.take(values.byteLength);
+    new Uint8Array(this.k.memory.buffer, at, values.byteLength).set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+    return at;
+  }
+  bytes(at: number, length: number): Uint8Array {
+    return new Uint8Array(this.k.memory.buffer, at, length);
+  }
+}
+
+function withKernels<T>(body: (k: Kernels, arena: Arena) => T): T {
+  const k = kept ?? instantiate();
+  kept = undefined; // not shared while in use (a throw inside leaves it dropped)
+  const result = body(k, new Arena(k));
+  if (k.memory.buffer.byteLength <= KEEP_BYTES) kept = k;
+  return result;
+}
+
+/** Resizes into the arena; returns where the outWidth x outHeight x 3 bytes are. */
+function resizeIn(k: KernelExports, arena: Arena, src: Uint8Array, width: number, height: number, outWidth: number, outHeight: number): number {
+  if (src.length !== width * height * 3) throw new RangeError(`resize: ${src.length} bytes for ${width}x${height} RGB`);
+  const stride = outWidth * 3;
+  const mid = arena.take(stride * height);
+  if (outWidth !== width) {
+    const h = pairedWeights(axisWeights(width, outWidth));
+    const start = arena.put(h.start);
+    const pairs = arena.put(h.pairs);
+    const weights = arena.put(h.weights);
+    const rowBytes = width * 3;
+    const rows = Math.max(1, Math.floor(CHUNK_BYTES / rowBytes));
+    const chunk = arena.take(Math.min(rows, height) * rowBytes);
+    for (let y = 0; y < height; y += rows) {
+      const n = Math.min(rows, height - y);
+      arena.bytes(chunk, n * rowBytes).set(src.subarray(y * rowBytes, (y + n) * rowBytes));
+      k.horizontal3(chunk, width, n, mid + y * stride, outWidth, start, pairs, weights, h.maxPairs, h.precision);
+    }
+  } else {
+    arena.bytes(mid, src.length).set(src);
+  }
+  if (outHeight === height) return mid;
+  const v = axisWeights(height, outHeight);
+  const start = arena.put(v.start);
+  const count = arena.put(v.count);
+  const weights = arena.put(v.weights);
+  const out = arena.take(stride * outHeight);
+  k.vertical(mid, stride, out, outHeight, start, count, weights, v.maxTaps, v.precision);
   return out;
 }
 
-function resizeVertical(src: Uint8Array, width: number, height: number, outHeight: number, ch: number): Uint8Array {
-  const { start, count, weights, maxTaps, precision } = axisWeights(height, outHeight);
-  const stride = width * ch;
-  const out = new Uint8Array(outHeight * stride);
-  const half = precision > 0 ? 2 ** (precision - 1) : 0;
-  const acc = new Int32Array(stride);
-  for (let y = 0; y < outHeight; y++) {
-    // row by row: each tap adds one whole input row (sequential memory access)
-    acc.fill(half);
-    const w0 = y * maxTaps;
-    for (let j = 0; j < count[y]; j++) {
-      const k = weights[w0 + j];
-      const s0 = (start[y] + j) * stride;
-      for (let i = 0; i < stride; i++) acc[i] += src[s0 + i] * k;
-    }
-    const orow = y * stride;
-    for (let i = 0; i < stride; i++) out[orow + i] = clamp8(acc[i] >> precision);
-  }
-  return out;
+/** Resizes interleaved 8-bit RGB with antialiased bicubic. */
+export function resizeBicubicAntialias(src: Uint8Array, width: number, height: number, outWidth: number, outHeight: number): Uint8Array {
+  return withKernels((k, arena) => {
+    const at = resizeIn(k, arena, src, width, height, outWidth, outHeight);
+    return arena.bytes(at, outWidth * outHeight * 3).slice();
+  });
 }
 
-/** Resizes interleaved 8-bit pixels (`channels` per pixel) with antialiased bicubic. */
-export function resizeBicubicAntialias(
-  src: Uint8Array,
-  width: number,
-  height: number,
-  outWidth: number,
-  outHeight: number,
-  channels = 3,
-): Uint8Array {
-  let data = src;
-  if (outWidth !== width) data = resizeHorizontal(data, width, height, outWidth, channels);
-  if (outHeight !== height) data = resizeVertical(data, outWidth, height, outHeight, channels);
-  return data === src ? src.slice() : data;
+/**
+ * Resizes interleaved 8-bit RGB to size x size and maps each value through `table` (3 x 256
+ * float32, one row per channel) into planar float32 [3, size, size], written to `out`.
+ */
+export function resizeToPlanar(src: Uint8Array, width: number, height: number, size: number, table: Float32Array, out: Float32Array): void {
+  if (table.length !== 3 * 256) throw new RangeError('resizeToPlanar: the table needs 3 x 256 values');
+  if (out.length !== 3 * size * size) throw new RangeError(`resizeToPlanar: output has ${out.length} values, expected 3x${size}x${size}`);
+  withKernels((k, arena) => {
+    const rgb = resizeIn(k, arena, src, width, height, size, size);
+    const lut = arena.put(table);
+    const planar = arena.take(out.byteLength);
+    k.normalize(rgb, size * size, lut, planar);
+    out.set(new Float32Array(k.memory.buffer, planar, out.length));
+  });
 }

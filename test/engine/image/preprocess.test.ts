@@ -112,3 +112,14 @@ test('preprocess rejects inconsistent input', () => {
   assert.throws(() => preprocess(img, SIGLIP), { name: 'EngineError', code: 'invalid-params' });
   assert.throws(() => preprocess({ width: 1, height: 1, rgb: new Uint8Array(3) }, { ...SIGLIP, size: 0 }), { code: 'invalid-params' });
 });
+
+test('preprocess writes into a given slice of a batch buffer, and refuses one of the wrong size', async () => {
+  const img = await loadImage(repoPath('test/fixtures/tiny-paligemma-224/wide.jpg'));
+  const plane = 3 * 224 * 224;
+  const batch = new Float32Array(2 * plane).fill(-9);
+  const returned = preprocess(img, SIGLIP, batch.subarray(plane));
+  assert.equal(returned.buffer, batch.buffer);
+  assert.ok(batch.subarray(0, plane).every((v) => v === -9), 'the first slot is untouched');
+  assert.deepEqual(batch.subarray(plane), preprocess(img, SIGLIP));
+  assert.throws(() => preprocess(img, SIGLIP, new Float32Array(plane - 1)), { code: 'invalid-params' });
+});
