@@ -106,6 +106,7 @@ export function normalizeRow(row, side) {
   // have no graph_ops field).
   const defaultVision = weights === 'fp16' || (weights === 'int4' && !row.graph_ops) ? 'fp16' : 'fp32';
   if (row.vision_weights && row.vision_weights !== defaultVision) weights += `, vision ${row.vision_weights}`;
+  if (row.activations === 'fp16') weights += ', fp16 activations';
   if (num(row.accuracy_level)) weights += `, accuracy ${row.accuracy_level}`;
   return {
     ...common,

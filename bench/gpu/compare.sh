@@ -11,10 +11,13 @@
 # See bench/README.md.
 #
 # usage: bash bench/gpu/compare.sh [--presets paligemma-3b-224[,paligemma2-3b-224,...]]
-#          [--dtypes int4,fp16] [--loops host,graph] [--ops fused[,standard]] [--eps cuda] [--batch 8] [--runs 3]
+#          [--dtypes int4,int4h,fp16] [--loops host,graph] [--ops fused[,standard]] [--eps cuda] [--batch 8] [--runs 3]
 #          [--new-tokens 32] [--hf-repeats 3] [--no-hf] [--no-ours] [--deadline 540]
 #          [--machine "one NVIDIA H100 ..."] [--name h100] [--app /tmp/app/paligemma.mjs]
 #          [--bench-args "<more paligemma bench options>"] [--dry-run]
+# --dtypes: int4 (fp32 activations and vision tower, the converter's default), int4h (int4 weights,
+# fp16 activations, KV cache and vision tower: `--dtype int4 --activations fp16 --vision-dtype fp16`,
+# onnxruntime's CUDA recipe), fp16, fp32.
 # Presets both sides know: paligemma-3b-{224,448,896}, paligemma2-3b-{224,448,896}, paligemma2-10b-224.
 # --batch 1 skips the batch measurements; --deadline (seconds since start) caps the step timeouts so
 # that the table is always written before the device tool's 10-minute limit: steps that no longer fit
@@ -26,17 +29,18 @@
 #   hf_baseline.py, eager + sdpa x batch 1 + 8, 3 repeats (model built 4 times) ~ 60-90 s
 #   paligemma bench int4 host  (includes converting the random model: ~60-90 s) ~ 90-120 s
 #   paligemma bench int4 graph                                                  ~ 20-30 s
+#   paligemma bench int4h host/graph (converting again: fp16 activations)       ~ 110-150 s
 #   paligemma bench fp16 host  (includes converting: ~40-70 s)                  ~ 60-100 s
 #   paligemma bench fp16 graph                                                  ~ 20-30 s
 #   table                                                                       ~ 1 s
-#   total                                                                       ~ 4.5-6.5 min
+#   total                                                                       ~ 6.5-9 min
 # Conversions are cached in $PALIGEMMA_BENCH_CACHE (/tmp/bench-cache): a second run while the
 # machine is still warm skips them. Larger presets take longer (896 px: about 4x the prefill; PaliGemma 2
 # has 26 decoder layers): give them a run of their own.
 set -uo pipefail
 start=$(date +%s)
 repo=$(pwd)
-presets=paligemma-3b-224 dtypes=int4,fp16 loops=host,graph ops=fused eps=cuda batch=8 runs=3 new_tokens=32
+presets=paligemma-3b-224 dtypes=int4,int4h,fp16 loops=host,graph ops=fused eps=cuda batch=8 runs=3 new_tokens=32
 hf_repeats=3 do_hf=1 do_ours=1 deadline=540 machine='' name='' app=/tmp/app/paligemma.mjs bench_args='' dry=0
 hf_timeout=180 convert_timeout=300 bench_timeout=150
 while [ $# -gt 0 ]; do
@@ -141,7 +145,8 @@ for p in "${preset_list[@]}"; do
      for o in "${ops_list[@]}"; do
       first=1
       for loop in "${loop_list[@]}"; do
-        args=(bench --random "$p" --dtype "$d" --ep "$ep" --new-tokens "$new_tokens" --decode-loop "$loop" --runs "$runs")
+        args=(bench --random "$p" --ep "$ep" --new-tokens "$new_tokens" --decode-loop "$loop" --runs "$runs")
+        if [ "$d" = int4h ]; then args+=(--dtype int4 --activations fp16 --vision-dtype fp16); else args+=(--dtype "$d"); fi
         # --ops standard: the same layers in standard ONNX ops, the A/B for the fused contrib ops.
         [ "$o" = standard ] && args+=(--standard-ops)
         [ "$batch" -gt 1 ] && args+=(--batch "$batch")

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ACCURACY_LEVELS, convert, cpuHint, defaultVisionDtype, PRESETS, readManifest, type ConvertDtype, type VisionDtype } from '../engine/convert/index.js';
+import { ACCURACY_LEVELS, convert, cpuHint, defaultVisionDtype, PRESETS, readManifest, type ActivationDtype, type ConvertDtype, type VisionDtype } from '../engine/convert/index.js';
 import { DECODE_LOOPS, isEngineError, PaliGemma, parseExecutionProvider, type DecodeLoop, type RgbImage } from '../engine/index.js';
 import type { Command } from './main.js';
 
@@ -20,6 +20,8 @@ options:
   --vision-dtype fp32|fp16  with --random: vision tower format (default: fp16 for --dtype fp16,
                          else fp32)
   --accuracy-level 0-4   with --random and --dtype int4: MatMulNBits accuracy_level (default 0)
+  --activations fp32|fp16 with --random and --dtype int4: what the int4 layers compute in, and
+                         the KV cache (default fp32; fp16 for CUDA)
   --standard-ops         with --random: layers in standard ONNX ops (not fused contrib ops)
   --ep cpu|cuda|webgpu|auto  (default auto)
   --threads N            CPU threads per session
@@ -68,6 +70,7 @@ interface RandomModelOptions {
   dtype: ConvertDtype;
   visionDtype?: VisionDtype;
   accuracyLevel?: number;
+  activations?: ActivationDtype;
   standardOps?: boolean;
   layers?: number;
   visionLayers?: number;
@@ -76,7 +79,7 @@ interface RandomModelOptions {
 /** The cache folder of one conversion: every option that changes the graphs is in its name. */
 export function randomModelFolder(preset: string, o: RandomModelOptions): string {
   const vision = o.visionDtype ?? defaultVisionDtype(o.dtype);
-  const acc = o.dtype === 'int4' ? `-acc${o.accuracyLevel ?? 0}` : '';
+  const acc = o.dtype === 'int4' ? `-acc${o.accuracyLevel ?? 0}${o.activations === 'fp16' ? '-act16' : ''}` : '';
   return `${preset}-${o.dtype}-L${o.layers ?? 'all'}-V${o.visionLayers ?? 'all'}-vis${vision}${acc}${o.standardOps ? '-std' : ''}`;
 }
 
@@ -110,6 +113,7 @@ export const command: Command = {
           dtype: { type: 'string', default: 'int4' },
           'vision-dtype': { type: 'string' },
           'accuracy-level': { type: 'string' },
+          activations: { type: 'string' },
           'standard-ops': { type: 'boolean', default: false },
           ep: { type: 'string', default: 'auto' },
           threads: { type: 'string' },
@@ -136,12 +140,16 @@ export const command: Command = {
         throw new UsageError(`--accuracy-level must be one of ${ACCURACY_LEVELS.join(', ')}`);
       }
       if (accuracyLevel !== undefined && values.dtype !== 'int4') throw new UsageError('--accuracy-level applies only to --dtype int4');
-      if (values.model && (visionDtype !== undefined || accuracyLevel !== undefined || values['standard-ops'])) {
-        throw new UsageError('--vision-dtype, --accuracy-level and --standard-ops apply to --random (convert the --model folder with them instead)');
+      const activations = values.activations;
+      if (activations !== undefined && !['fp32', 'fp16'].includes(activations)) throw new UsageError('--activations must be fp32 or fp16');
+      if (activations !== undefined && values.dtype !== 'int4') throw new UsageError('--activations applies only to --dtype int4');
+      if (values.model && (visionDtype !== undefined || accuracyLevel !== undefined || activations !== undefined || values['standard-ops'])) {
+        throw new UsageError('--vision-dtype, --accuracy-level, --activations and --standard-ops apply to --random (convert the --model folder with them instead)');
       }
       opts = {
         visionDtype: visionDtype as VisionDtype | undefined,
         accuracyLevel,
+        activations: activations as ActivationDtype | undefined,
         standardOps: values['standard-ops'],
         layers: int(values.layers, 'layers', undefined),
         visionLayers: int(values['vision-layers'], 'vision-layers', undefined),
@@ -164,6 +172,7 @@ export const command: Command = {
           dtype: values.dtype as ConvertDtype,
           visionDtype: opts.visionDtype,
           accuracyLevel: opts.accuracyLevel,
+          activations: opts.activations,
           standardOps: opts.standardOps,
           layers: opts.layers,
           visionLayers: opts.visionLayers,
@@ -246,6 +255,8 @@ export const command: Command = {
         dtype: model.manifest.dtype,
         vision_weights: converter?.weights.vision,
         accuracy_level: converter?.int4?.accuracyLevel,
+        activations: converter?.int4 ? (converter.int4.activations ?? 'fp32') : undefined,
+        kv_dtype: model.manifest.kvDtype,
         graph_ops: converter?.graphOps ?? 'standard',
         image_size: model.manifest.image.size,
         decoder_layers: model.manifest.text.numLayers,

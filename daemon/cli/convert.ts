@@ -1,6 +1,6 @@
 // `paligemma convert <hf-checkpoint-dir> <out-dir> [--dtype fp32|fp16|int4] [--random <preset>] [--layers N]`
 import { parseArgs } from 'node:util';
-import { ACCURACY_LEVELS, convert, cpuHint, PRESETS, type ConvertDtype, type VisionDtype } from '../engine/convert/index.js';
+import { ACCURACY_LEVELS, convert, cpuHint, PRESETS, type ActivationDtype, type ConvertDtype, type VisionDtype } from '../engine/convert/index.js';
 import { isEngineError } from '../engine/errors.js';
 import type { Command } from './main.js';
 
@@ -15,6 +15,8 @@ options:
                            else fp32; fp16 is slow on CPUs and inexact on WebGPU, see DESIGN.md)
   --accuracy-level 0-4     int4: MatMulNBits accuracy_level (default 0; 4 = int8 activations,
                            faster on CPUs)
+  --activations fp32|fp16  int4: what the decoder's int4 layers compute in, and the KV cache
+                           (default fp32; fp16 for CUDA: half-precision GEMMs in the prefill)
   --standard-ops           layers in standard ONNX ops only, not onnxruntime's fused
                            contrib ops (norms, RoPE, GELU) and merged matmuls: for other runtimes
   --layers N               keep only the first N decoder layers
@@ -37,6 +39,7 @@ export const command: Command = {
           random: { type: 'string' },
           'vision-dtype': { type: 'string' },
           'accuracy-level': { type: 'string' },
+          activations: { type: 'string' },
           'standard-ops': { type: 'boolean', default: false },
           layers: { type: 'string' },
           'vision-layers': { type: 'string' },
@@ -80,6 +83,15 @@ export const command: Command = {
       process.stderr.write(`paligemma convert: --accuracy-level applies only to --dtype int4\n`);
       return 2;
     }
+    const activations = values.activations as ActivationDtype | undefined;
+    if (activations !== undefined && !['fp32', 'fp16'].includes(activations)) {
+      process.stderr.write(`paligemma convert: --activations must be fp32 or fp16\n`);
+      return 2;
+    }
+    if (activations !== undefined && dtype !== 'int4') {
+      process.stderr.write(`paligemma convert: --activations applies only to --dtype int4\n`);
+      return 2;
+    }
     const int = (v: string | undefined, name: string): number | undefined => {
       if (v === undefined) return undefined;
       const n = Number(v);
@@ -96,6 +108,7 @@ export const command: Command = {
         dtype,
         visionDtype,
         accuracyLevel,
+        activations,
         standardOps: values['standard-ops'],
         layers: int(values.layers, 'layers'),
         visionLayers: int(values['vision-layers'], 'vision-layers'),

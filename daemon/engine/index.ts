@@ -301,14 +301,19 @@ export class PaliGemma {
 }
 
 // Measured on the WebGPU EP (lavapipe): an fp16 MatMul with K = 4304 is off by up to 1.4 against the
-// exact product (0.03 on the CPU EP): its shaders accumulate in fp16.
+// exact product (0.03 on the CPU EP): its shaders accumulate in fp16. MatMulNBits with fp16
+// activations is off by 0.055 at K = 16384 (0.002 on the CPU EP).
 const WEBGPU_FP16_WARNING =
-  'this model has fp16 matmuls, which the WebGPU execution provider accumulates in fp16: outputs of full-size models degrade. For WebGPU convert with --dtype int4 (fp32 vision tower, the default) or fp32';
+  'this model has fp16 matmuls, which the WebGPU execution provider accumulates in fp16: outputs of full-size models degrade. For WebGPU convert with --dtype int4 (fp32 vision tower and activations, the defaults) or fp32';
 
-/** fp16 matmuls anywhere: an fp16 decoder, or an fp16 vision tower (int4 conversions before 2026-11-23 have one). */
+/**
+ * fp16 matmuls anywhere: an fp16 decoder, int4 layers computing in fp16, or an fp16 vision tower
+ * (int4 conversions before 2026-11-23 have one).
+ */
 function hasFp16Matmuls(m: Manifest): boolean {
   const vision = m.converter?.weights?.vision ?? (m.dtype === 'fp32' ? 'fp32' : 'fp16');
-  return m.dtype === 'fp16' || vision === 'fp16';
+  const int4 = m.converter?.int4 as { activations?: string } | undefined;
+  return m.dtype === 'fp16' || vision === 'fp16' || int4?.activations === 'fp16';
 }
 
 function tensor(data: Float32Array, dims: number[]): ort.Tensor {

@@ -184,5 +184,9 @@ describe('labels of the converter options', () => {
     // Rows from before graph_ops existed: int4 then had an fp16 tower by default.
     assert.equal(normalizeRow({ ...base, dtype: 'int4', vision_weights: 'fp32' }, 'ours').weights, 'int4, vision fp32');
     assert.equal(normalizeRow({ ...base, dtype: 'fp16', vision_weights: 'fp16', graph_ops: 'fused' }, 'ours').weights, 'fp16');
+    // int4h in compare.sh: int4 weights computing in fp16, fp16 vision tower
+    const half = normalizeRow({ ...base, dtype: 'int4', vision_weights: 'fp16', graph_ops: 'fused', activations: 'fp16', kv_dtype: 'float16' }, 'ours');
+    assert.equal(half.weights, 'int4, vision fp16, fp16 activations');
+    assert.equal(normalizeRow({ ...base, dtype: 'int4', vision_weights: 'fp32', graph_ops: 'fused', activations: 'fp32' }, 'ours').weights, 'int4');
   });
 });

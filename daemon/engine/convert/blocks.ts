@@ -11,7 +11,7 @@ export type WeightFormat = 'fp32' | 'fp16' | 'int4';
 /**
  * How one graph stores and computes: the residual stream, norms, softmax, softcaps and RoPE
  * are always float32; `matmul` is the dtype linear layers take and give (float16 for fp16
- * weights); int4 layers are MatMulNBits with float32 activations.
+ * weights); int4 layers are MatMulNBits computing in `matmul` (their scales stored in it).
  */
 export interface Precision {
   weights: WeightFormat;
@@ -96,13 +96,14 @@ export class Blocks {
         const q = quantizeInt4Rows(read(), N, K, INT4_BLOCK);
         const { kBlocks, blob, zpBytes } = int4Dims(K, INT4_BLOCK);
         this.g.initializer(names.B, 'uint8', [N, kBlocks, blob], q.packed);
-        this.g.initializer(names.S, 'float32', [N, kBlocks], q.scales);
+        this.floatInit(names.S, [N, kBlocks], q.scales);
         this.g.initializer(names.Z, 'uint8', [N, zpBytes], q.zeroPoints);
       }
-      const inputs = [x, names.B, names.S, names.Z];
-      const b = biasInit('float32');
+      const inputs = [this.toMatmul(x), names.B, names.S, names.Z];
+      const b = biasInit(this.p.matmul);
       if (b) inputs.push('', b);
-      return this.g.op('MatMulNBits', inputs, { K, N, bits: 4, block_size: INT4_BLOCK, accuracy_level: this.p.accuracyLevel ?? 0 }, { domain: MS_DOMAIN });
+      const y = this.g.op('MatMulNBits', inputs, { K, N, bits: 4, block_size: INT4_BLOCK, accuracy_level: this.p.accuracyLevel ?? 0 }, { domain: MS_DOMAIN });
+      return this.fromMatmul(y);
     }
     // ONNX MatMul wants [in, out]: transpose once here.
     const Wt = this.once(`${safe}.T`, (name) => {

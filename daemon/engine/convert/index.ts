@@ -19,6 +19,7 @@ import { CheckpointWeights, RandomWeights, expectedShapes, type WeightSource } f
 
 export type ConvertDtype = 'fp32' | 'fp16' | 'int4';
 export type VisionDtype = 'fp32' | 'fp16';
+export type ActivationDtype = 'fp32' | 'fp16';
 /** MatMulNBits accuracy levels: 0 the EP's default, 1 fp32, 2 fp16, 3 bf16, 4 int8 activations. */
 export const ACCURACY_LEVELS = [0, 1, 2, 3, 4] as const;
 
@@ -43,6 +44,12 @@ export interface ConvertOptions {
   visionDtype?: VisionDtype;
   /** int4 only: `accuracy_level` of every MatMulNBits node (default 0). */
   accuracyLevel?: number;
+  /**
+   * int4 only: what the decoder's MatMulNBits layers compute in, and the KV cache's dtype
+   * (default fp32). fp16 is onnxruntime's CUDA recipe: half-precision GEMMs (tensor cores) for the
+   * prefill and half the KV cache traffic; the lm_head stays fp32 (one row per step).
+   */
+  activations?: ActivationDtype;
   /**
    * Layers in standard ONNX ops only (norms, RoPE, GELU and attention as primitive ops)
    * instead of onnxruntime's fused contrib ops: for runtimes without those ops, and comparisons.
@@ -82,7 +89,7 @@ export interface Manifest {
     weights: Record<'vision' | 'decoder', string>;
     /** 'fused': onnxruntime contrib ops in the vision and decoder layers; 'standard': standard ONNX ops only. */
     graphOps?: 'fused' | 'standard';
-    int4?: { blockSize: number; zeroPoints: boolean; accuracyLevel: number };
+    int4?: { blockSize: number; zeroPoints: boolean; accuracyLevel: number; /** absent in conversions before it existed: fp32 */ activations?: ActivationDtype };
   };
 }
 
@@ -237,6 +244,9 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
     throw new EngineError('invalid-params', `accuracy level ${opts.accuracyLevel} is not one of ${ACCURACY_LEVELS.join(', ')}`);
   }
   if (accuracyLevel !== 0 && dtype !== 'int4') throw new EngineError('invalid-params', 'an accuracy level applies only to dtype int4');
+  const activations = opts.activations ?? 'fp32';
+  if (activations !== 'fp32' && activations !== 'fp16') throw new EngineError('invalid-params', `activations ${opts.activations} is not one of fp32, fp16`);
+  if (activations !== 'fp32' && dtype !== 'int4') throw new EngineError('invalid-params', 'activations apply only to dtype int4 (fp16 already computes in fp16)');
   const out = resolve(opts.output);
   if (existsSync(out) && !opts.overwrite) throw new EngineError('convert-failed', `${out} already exists (use overwrite / --force to replace it)`);
   const progress = (stage: ConvertProgress['stage'], fraction: number, message: string) => opts.onProgress?.({ stage, fraction, message });
@@ -259,10 +269,11 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
   const writers: ExternalDataWriter[] = [];
   try {
     mkdirSync(tmp, { recursive: true });
+    const half = activations === 'fp16';
     const prec = {
-      ...PRECISION[dtype],
+      kv: half ? ('float16' as const) : PRECISION[dtype].kv,
       vision: { ...(opts.visionDtype ? VISION_PRECISION[opts.visionDtype] : PRECISION[dtype].vision), fusedOps: !opts.standardOps },
-      decoder: { ...PRECISION[dtype].decoder, accuracyLevel, fusedOps: !opts.standardOps },
+      decoder: { ...PRECISION[dtype].decoder, ...(half ? { matmul: 'float16' as const } : {}), accuracyLevel, fusedOps: !opts.standardOps },
     };
     const total = visionLayers + textLayers;
     const graph = (name: string, build: (b: Blocks) => void, p: Precision): GraphBuilder => {
@@ -325,7 +336,7 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
       converter: {
         weights: { vision: prec.vision.weights, decoder: prec.decoder.weights },
         graphOps: opts.standardOps ? 'standard' : 'fused',
-        ...(dtype === 'int4' ? { int4: { blockSize: 32, zeroPoints: true, accuracyLevel } } : {}),
+        ...(dtype === 'int4' ? { int4: { blockSize: 32, zeroPoints: true, accuracyLevel, activations } } : {}),
       },
     };
     writeFileSync(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');

@@ -47,9 +47,9 @@ for (const model of ['tiny-paligemma-224', 'tiny-paligemma2-224']) {
     const manifest = (name: string) => JSON.parse(readFileSync(join(root, name, 'manifest.json'), 'utf8'));
 
     it('records the vision weights and the accuracy level in manifest.converter', () => {
-      assert.deepEqual(manifest('int4').converter, { weights: { vision: 'fp32', decoder: 'int4' }, graphOps: 'fused', int4: { blockSize: 32, zeroPoints: true, accuracyLevel: 0 } });
+      assert.deepEqual(manifest('int4').converter, { weights: { vision: 'fp32', decoder: 'int4' }, graphOps: 'fused', int4: { blockSize: 32, zeroPoints: true, accuracyLevel: 0, activations: 'fp32' } });
       assert.deepEqual(manifest('int4v16').converter.weights, { vision: 'fp16', decoder: 'int4' });
-      assert.deepEqual(manifest('int4v32acc4').converter, { weights: { vision: 'fp32', decoder: 'int4' }, graphOps: 'fused', int4: { blockSize: 32, zeroPoints: true, accuracyLevel: 4 } });
+      assert.deepEqual(manifest('int4v32acc4').converter, { weights: { vision: 'fp32', decoder: 'int4' }, graphOps: 'fused', int4: { blockSize: 32, zeroPoints: true, accuracyLevel: 4, activations: 'fp32' } });
       assert.deepEqual(manifest('fp32').converter, { weights: { vision: 'fp32', decoder: 'fp32' }, graphOps: 'fused' });
     });
 
@@ -85,7 +85,7 @@ for (const model of ['tiny-paligemma-224', 'tiny-paligemma2-224']) {
   });
 }
 
-describe('paligemma convert --vision-dtype / --accuracy-level', () => {
+describe('paligemma convert --vision-dtype / --accuracy-level / --activations', () => {
   let root: string;
   before(() => {
     root = tempDir('cpu-options-cli');
@@ -99,7 +99,13 @@ describe('paligemma convert --vision-dtype / --accuracy-level', () => {
     const converter = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')).converter;
     assert.equal(converter.weights.vision, 'fp32');
     assert.equal(converter.int4.accuracyLevel, 4);
+    assert.equal(converter.int4.activations, 'fp32');
     assert.equal(cpuHint({ dtype: 'int4', converter }), null);
+    const half = join(root, 'h');
+    assert.equal(await command.run([fixture('tiny-paligemma-224'), half, '--dtype', 'int4', '--activations', 'fp16', '--layers', '1']), 0);
+    const manifest = JSON.parse(readFileSync(join(half, 'manifest.json'), 'utf8'));
+    assert.equal(manifest.converter.int4.activations, 'fp16');
+    assert.equal(manifest.kvDtype, 'float16');
   });
 
   it('rejects bad values with exit code 2 and writes nothing', async () => {
@@ -108,12 +114,15 @@ describe('paligemma convert --vision-dtype / --accuracy-level', () => {
     assert.equal(await run('--dtype', 'int4', '--accuracy-level', '5'), 2);
     assert.equal(await run('--dtype', 'int4', '--accuracy-level', 'x'), 2);
     assert.equal(await run('--dtype', 'fp16', '--accuracy-level', '4'), 2);
+    assert.equal(await run('--dtype', 'int4', '--activations', 'bf16'), 2);
+    assert.equal(await run('--dtype', 'fp32', '--activations', 'fp16'), 2);
     assert.equal(existsSync(join(root, 'bad')), false);
   });
 
   it('the engine rejects them too', async () => {
     await assert.rejects(convert({ input: fixture('tiny-paligemma-224'), output: join(root, 'e'), dtype: 'fp32', accuracyLevel: 4 }), { code: 'invalid-params' });
     await assert.rejects(convert({ input: fixture('tiny-paligemma-224'), output: join(root, 'e'), dtype: 'int4', accuracyLevel: 7 }), { code: 'invalid-params' });
+    await assert.rejects(convert({ input: fixture('tiny-paligemma-224'), output: join(root, 'e'), dtype: 'fp16', activations: 'fp16' }), { code: 'invalid-params' });
     // @ts-expect-error: a value from untyped input
     await assert.rejects(convert({ input: fixture('tiny-paligemma-224'), output: join(root, 'e'), dtype: 'int4', visionDtype: 'int8' }), { code: 'invalid-params' });
   });

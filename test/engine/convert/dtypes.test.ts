@@ -10,6 +10,9 @@
 //   64 amplify perturbations ~2.4x per linear): rms logit diff ~0.3-0.5 against a logit std of
 //   ~0.8; the correlation of int4 and fp32 logits measured 0.70-0.94 (PaliGemma 1) and
 //   0.90-0.97 (PaliGemma 2), top-1 equal on 2/10 and 5/10 prompts. Asserted: correlation > 0.6.
+// - int4 with fp16 activations (the decoder's MatMulNBits in fp16, fp16 KV cache; the lm_head and
+//   embedding lookup stay fp32) against int4 with fp32 activations, the same quantised weights:
+//   top-1 equal on all 10 prompts, max |logit diff| 0.003-0.014 -> bound 0.05 (as fp16 above).
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -47,6 +50,8 @@ for (const model of ['tiny-paligemma-224', 'tiny-paligemma2-224']) {
         await convert({ input: fixture(model), output: join(root, dtype), dtype });
         m[dtype] = await ConvertedModel.load(join(root, dtype));
       }
+      await convert({ input: fixture(model), output: join(root, 'int4h'), dtype: 'int4', activations: 'fp16' });
+      m.int4h = await ConvertedModel.load(join(root, 'int4h'));
       // The same checkpoint with the int4-quantised decoder weights dequantised back to fp32.
       const ckpt = copyFixture(model, join(root, 'src'));
       const tensors = readSafetensors(join(ckpt, 'model.safetensors'));
@@ -109,6 +114,21 @@ for (const model of ['tiny-paligemma-224', 'tiny-paligemma2-224']) {
         const r = correlation(a, b);
         if (process.env.PG_REPORT) console.log(`${model} int4 ${c.image} / ${c.prompt}: r=${r.toFixed(3)} top1 ${top(b, 1).ids[0] === top(a, 1).ids[0]}`);
         assert.ok(r > 0.6, `${c.image} / ${c.prompt}: correlation ${r}`);
+      }
+    });
+
+    it('int4 with fp16 activations: fp16 KV cache, the same top-1 as fp32 activations, logits within 0.05', async () => {
+      assert.equal(m.int4h.manifest.kvDtype, 'float16');
+      for (const c of cases) {
+        const ids = c.input_ids.filter((x) => x !== gold.image_token_id);
+        const f = await features('int4', c.image);
+        const a = (await m.int4.prefill(f, ids)).logits;
+        const p = await m.int4h.prefill(f, ids);
+        assert.equal(p.cache[0].type, 'float16');
+        const d = maxAbsDiff(a, p.logits);
+        if (process.env.PG_REPORT) console.log(`${model} int4 fp16 activations ${c.image} / ${c.prompt}: max diff ${d.toFixed(4)} vs fp32 activations`);
+        assert.equal(top(p.logits, 1).ids[0], top(a, 1).ids[0], `${c.image} / ${c.prompt}`);
+        assert.ok(d < 0.05, `${c.image} / ${c.prompt}: max diff ${d}`);
       }
     });
   });

@@ -132,6 +132,22 @@ describe('greedy decoding inside the graph (decoder-loop.onnx)', () => {
     }
   });
 
+  it('runs int4 with fp16 activations (fp16 KV cache as a loop-carried value) as the host loop does', async () => {
+    const dir = join(tmp, 'pg2-int4h');
+    await convert({ input: join(FIXTURES, 'tiny-paligemma2-224'), output: dir, dtype: 'int4', activations: 'fp16' });
+    const pair = await loadPair(dir);
+    try {
+      assert.equal(pair.graph.manifest.kvDtype, 'float16');
+      await same(pair, { image: shapes, prompt: 'caption en', maxNewTokens: 12 }, 'int4 fp16 activations');
+      const items = [{ image: shapes, prompt: 'caption en' }, { image: wide, prompt: 'ocr' }];
+      const a = await pair.host.generateBatch(items, { maxNewTokens: 8 });
+      const b = await pair.graph.generateBatch(items, { maxNewTokens: 8 });
+      assert.deepEqual(b.map((r) => r.generatedIds), a.map((r) => r.generatedIds));
+    } finally {
+      await Promise.all([pair.host.dispose(), pair.graph.dispose()]);
+    }
+  });
+
   it('handles one new token (no loop iterations) and streams the ids it made', async () => {
     const { graph } = await same(pg1, { image: wide, prompt: 'caption en', maxNewTokens: 1 }, 'one token');
     assert.equal(graph.generatedIds.length, 1);

@@ -67,7 +67,12 @@ describe('WebGPU execution provider against the CPU', () => {
 
   it('warns about models with fp16 matmuls on WebGPU (its fp16 MatMul accumulates in fp16), not on the CPU', async (t) => {
     if (skip) return t.skip(`no WebGPU adapter: ${skip}`);
-    for (const [name, options] of [['fp16', { dtype: 'fp16' }], ['int4-v16', { dtype: 'int4', visionDtype: 'fp16' }]] as const) {
+    const fp16: Array<[string, Partial<ConvertOptions>]> = [
+      ['fp16', { dtype: 'fp16' }],
+      ['int4-v16', { dtype: 'int4', visionDtype: 'fp16' }],
+      ['int4-a16', { dtype: 'int4', activations: 'fp16' }],
+    ];
+    for (const [name, options] of fp16) {
       const out = join(tmp, name);
       await convert({ input: join(FIXTURES, 'tiny-paligemma-224'), output: out, ...options, layers: 1, visionLayers: 1 });
       const gpu = await PaliGemma.load(out, { executionProvider: 'webgpu' });
