@@ -134,6 +134,11 @@ export interface ModelStatus {
   providerNotes?: string[];
   /** Where greedy decoding loops: 'graph' = one decoder run per request (decoder-loop.onnx). */
   decodeLoop?: 'host' | 'graph';
+  /**
+   * Most waiting requests the daemon runs together in one batched model call (1: one at a time).
+   * Clients with many images keep this many requests in flight, and no more (the queue is FIFO).
+   */
+  maxBatch?: number;
   /** Set when a model runs with a known deviation from the reference, e.g. causal prompt attention. */
   warnings?: string[];
   error?: string;

@@ -8,6 +8,7 @@ import * as protocol from '../protocol.js';
 import type { DetectedObject, ModelStatus, ObjectsResult, StatusResult, TextResult } from '../protocol.js';
 import { type DaemonEndpoint, daemonEndpoint, probeSocket } from '../server/endpoint.js';
 import { connectDaemon, DaemonUnavailableError, type DaemonConnection } from './client.js';
+import { inOrder } from './inOrder.js';
 import type { Command } from './main.js';
 
 type TaskName = 'caption' | 'ocr' | 'detect' | 'segment' | 'ask';
@@ -74,48 +75,48 @@ function taskCommand(name: TaskName, summary: string): Command {
       connection.onNotification(protocol.Progress.type, (p) => say(`${p.kind}: ${p.message}`));
       let failures = 0;
       try {
-        if (model) {
-          const st = await connection.sendRequest(protocol.Status.type);
-          if (st.model.path !== model) await connection.sendRequest(protocol.LoadModel.type, { path: model });
-        }
-        for (const [i, arg] of positionals.entries()) {
+        const st = await connection.sendRequest(protocol.Status.type);
+        if (model && st.model.path !== model) await connection.sendRequest(protocol.LoadModel.type, { path: model });
+        // As many in flight as the daemon batches; until the model has loaded, one.
+        let window = st.model.state === 'ready' && (!model || st.model.path === model) ? (st.model.maxBatch ?? 1) : 0;
+        const request = (arg: string): Promise<TextResult | ObjectsResult> => {
           const image = { path: resolve(arg) };
-          if (positionals.length > 1) say(`[${i + 1}/${positionals.length}] ${arg}`);
-          try {
-            let result: TextResult | ObjectsResult;
-            switch (name) {
-              case 'caption':
-                result = await connection.sendRequest(protocol.Caption.type, {
-                  image,
-                  language: values.lang,
-                  detail: values.long ? 'long' : undefined,
-                  decoding,
-                });
-                break;
-              case 'ocr':
-                result = await connection.sendRequest(protocol.Ocr.type, { image, decoding });
-                break;
-              case 'ask':
-                result = await connection.sendRequest(protocol.Answer.type, { image, question: values.question!, language: values.lang, decoding });
-                break;
-              case 'detect':
-                result = await connection.sendRequest(protocol.Detect.type, { image, objects: values.object!, decoding });
-                break;
-              case 'segment':
-                result = await connection.sendRequest(protocol.Segment.type, { image, object: values.object![0], decoding });
-                break;
-            }
-            process.stdout.write(values.json ? `${JSON.stringify({ image: arg, ...result })}\n` : formatResult(arg, result, positionals.length > 1));
-          } catch (e) {
-            failures++;
-            const err = e as ResponseError<unknown>;
-            const gone = client.socket.destroyed || client.socket.readableEnded;
-            const message = gone ? `the PaliGemma daemon went away while answering (its log: ${daemonEndpoint().logPath})` : err.message;
-            if (values.json) process.stdout.write(`${JSON.stringify({ image: arg, error: { code: err.code, message } })}\n`);
-            process.stderr.write(`paligemma ${name}: ${arg}: ${message}\n`);
-            if (gone) break;
+          switch (name) {
+            case 'caption':
+              return connection.sendRequest(protocol.Caption.type, { image, language: values.lang, detail: values.long ? 'long' : undefined, decoding });
+            case 'ocr':
+              return connection.sendRequest(protocol.Ocr.type, { image, decoding });
+            case 'ask':
+              return connection.sendRequest(protocol.Answer.type, { image, question: values.question!, language: values.lang, decoding });
+            case 'detect':
+              return connection.sendRequest(protocol.Detect.type, { image, objects: values.object!, decoding });
+            case 'segment':
+              return connection.sendRequest(protocol.Segment.type, { image, object: values.object![0], decoding });
           }
-        }
+        };
+        const ask = async (arg: string, i: number): Promise<TextResult | ObjectsResult> => {
+          try {
+            return await request(arg);
+          } finally {
+            if (window === 0 && i === 0) {
+              window = await connection.sendRequest(protocol.Status.type).then((s) => s.model.maxBatch ?? 1, () => 1);
+            }
+          }
+        };
+        await inOrder(positionals, () => window || 1, ask, (outcome, arg, i) => {
+          if (positionals.length > 1) say(`[${i + 1}/${positionals.length}] ${arg}`);
+          if (outcome.ok) {
+            process.stdout.write(values.json ? `${JSON.stringify({ image: arg, ...outcome.value })}\n` : formatResult(arg, outcome.value, positionals.length > 1));
+            return true;
+          }
+          failures++;
+          const err = outcome.error as ResponseError<unknown>;
+          const gone = client.socket.destroyed || client.socket.readableEnded;
+          const message = gone ? `the PaliGemma daemon went away while answering (its log: ${daemonEndpoint().logPath})` : err.message;
+          if (values.json) process.stdout.write(`${JSON.stringify({ image: arg, error: { code: err.code, message } })}\n`);
+          process.stderr.write(`paligemma ${name}: ${arg}: ${message}\n`);
+          return !gone;
+        });
       } catch (e) {
         process.stderr.write(`paligemma ${name}: ${(e as Error).message}\n`);
         failures++;

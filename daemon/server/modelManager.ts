@@ -15,6 +15,8 @@ export interface ModelManagerOptions {
   executionProvider: ExecutionProviderSetting;
   keepAliveMs: number;
   queueCapacity: number;
+  /** Most requests per batched model call (default 8 on a GPU, 1 - no batching - on the CPU). */
+  maxBatch?: number;
   log: Logger;
   onChange?: (status: ModelStatus) => void;
   onProgress?: (p: ProgressNotification) => void;
@@ -60,12 +62,19 @@ export class ModelManager {
         dtype: i.dtype,
         executionProvider: i.executionProvider,
       });
+      s.maxBatch = this.maxBatch(this.active.model);
       if (i.decodeLoop) s.decodeLoop = i.decodeLoop;
       if (i.providerNotes?.length) s.providerNotes = i.providerNotes;
       if (i.warnings.length) s.warnings = i.warnings;
     }
     if (this.state === 'error' && this.lastError) s.error = this.lastError;
     return s;
+  }
+
+  /** Batching pays off on a GPU; on the CPU a batch is about as slow as its rows one by one. */
+  maxBatch(model: LoadedModel): number {
+    if (!model.generateBatch) return 1;
+    return this.o.maxBatch ?? (model.info.executionProvider === 'cpu' ? 1 : 8);
   }
 
   /** The configured model's identity, without loading it (cache lookups before queueing). */

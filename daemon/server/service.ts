@@ -97,6 +97,7 @@ export class PaliGemmaService {
       executionProvider: o.executionProvider ?? 'auto',
       keepAliveMs: o.keepAliveMs ?? 5 * 60_000,
       queueCapacity: o.queueCapacity ?? 512,
+      maxBatch: o.maxBatch,
       log: o.log,
       onChange: (s) => this.listeners.modelChanged.forEach((l) => l(s)),
       onProgress: (p) => this.listeners.progress.forEach((l) => l(p)),
@@ -254,7 +255,7 @@ export class PaliGemmaService {
     const { payload, name } = await this.models.use(async (active, signal) => {
       let generated = 0;
       const out = entry
-        ? await this.batcher.generate(entry, active.model, this.maxBatch(active.model), signal)
+        ? await this.batcher.generate(entry, active.model, this.models.maxBatch(active.model), signal)
         : await active.model.generate({
             image,
             prompt: spec.prompt,
@@ -274,11 +275,6 @@ export class PaliGemmaService {
       return { payload: result, name: active.model.info.name };
     }, ctx.signal).finally(unregister);
     return { ...payload, model: name, ms: Math.round(performance.now() - t0), cached: false };
-  }
-
-  /** Batching pays off on a GPU; on the CPU a batch is about as slow as its rows one by one. */
-  private maxBatch(model: LoadedModel): number {
-    return this.o.maxBatch ?? (model.info.executionProvider === 'cpu' ? 1 : 8);
   }
 
   private readonly textOf = (out: GenerateOutput): TextPayload => ({ text: this.o.backend.displayText(out.text) });

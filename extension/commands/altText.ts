@@ -3,6 +3,7 @@
 // document changed meanwhile. A batch is applied as one WorkspaceEdit (one undo).
 import * as vscode from 'vscode';
 import * as P from '../../daemon/protocol.js';
+import { inOrder } from '../../daemon/cli/inOrder.js';
 import { batchEdits, planBatch, type BatchDocument, type BatchItem } from '../alttext/batch.js';
 import { captionToAltText } from '../alttext/caption.js';
 import { findAltTextProblems } from '../alttext/diagnose.js';
@@ -158,22 +159,22 @@ async function fillMissing(ctx: Ctx, docs: vscode.TextDocument[], where: string)
     await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Writing alt text for ${total} image${total > 1 ? 's' : ''}`, cancellable: true },
       async (progress, token) => {
-        let done = 0;
-        for (const [key, item] of plan.images) {
-          if (token.isCancellationRequested) break;
-          const uri = vscode.Uri.parse(key);
-          progress.report({ message: `${nameOf(uri)} (${done + 1}/${total})` });
-          try {
-            const image = await imageRefFor(uri);
-            const r = await ctx.client.sendRequest(P.Caption.type, { image, language: cfg.captionLanguage, decoding: { maxNewTokens: cfg.maxNewTokens } }, token);
-            texts.set(key, captionToAltText(r.text));
-          } catch (err) {
-            if (isCancellation(err) || token.isCancellationRequested) break;
-            ctx.log.warn(`fill alt text: ${item.problem.image.src}: ${err instanceof Error ? err.message : String(err)}`);
-          }
-          done++;
-          progress.report({ increment: 100 / total });
-        }
+        // As many requests in flight as the daemon batches (GPU: 8 at once; CPU: one by one).
+        await inOrder(
+          [...plan.images],
+          () => ctx.client.model?.maxBatch ?? 1,
+          async ([key]) => {
+            const image = await imageRefFor(vscode.Uri.parse(key));
+            return ctx.client.sendRequest(P.Caption.type, { image, language: cfg.captionLanguage, decoding: { maxNewTokens: cfg.maxNewTokens } }, token);
+          },
+          (outcome, [key, item], i) => {
+            if (token.isCancellationRequested || (!outcome.ok && isCancellation(outcome.error))) return false;
+            if (outcome.ok) texts.set(key, captionToAltText(outcome.value.text));
+            else ctx.log.warn(`fill alt text: ${item.problem.image.src}: ${outcome.error instanceof Error ? outcome.error.message : String(outcome.error)}`);
+            progress.report({ message: `${nameOf(vscode.Uri.parse(key))} (${i + 1}/${total})`, increment: 100 / total });
+            return true;
+          },
+        );
       },
     );
   } catch (err) {

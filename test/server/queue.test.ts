@@ -221,6 +221,24 @@ test('requests waiting with the same decoding options run as one batch, with the
   }
 });
 
+test('status tells clients how many requests the model runs together: maxBatch, 1 on the CPU by default', async () => {
+  for (const [extra, want] of [[{}, 1], [{ maxBatch: 5 }, 5]] as const) {
+    const d = await inProcessDaemon(engineBackend(), extra);
+    try {
+      const c = await d.connect();
+      const changes: Array<number | undefined> = [];
+      c.connection.onNotification(protocol.ModelChanged.type, (s) => void (s.state === 'ready' && changes.push(s.maxBatch)));
+      assert.equal((await c.connection.sendRequest(protocol.Status.type)).model.maxBatch, undefined, 'unknown before the model loads');
+      await c.connection.sendRequest(protocol.Generate.type, gen('caption en'));
+      assert.equal((await c.connection.sendRequest(protocol.Status.type)).model.maxBatch, want);
+      await waitFor(() => changes.length > 0, 5000, 'the ready notification');
+      assert.deepEqual(changes, [want]);
+    } finally {
+      await d.stop();
+    }
+  }
+});
+
 test('streaming and beam-search requests are never batched', async () => {
   const g = gatedBackend();
   const d = await inProcessDaemon(g.backend, { maxBatch: 8 });

@@ -366,13 +366,14 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
 }
 
 /**
- * Advice for running a converted model on the CPU EP (null when there is none): the fp16
- * vision tower the fp16/int4 presets keep for GPUs is slow on x86 CPUs (see DESIGN.md, converter).
+ * Advice for running a converted model on the CPU EP (null when there is none): fp16 matmuls (an
+ * fp16 vision tower, int4 layers computing in fp16) are slow on x86 CPUs (see DESIGN.md, converter).
  */
 export function cpuHint(manifest: Pick<Manifest, 'dtype'> & Partial<Pick<Manifest, 'converter'>>): string | null {
   const tips: string[] = [];
   if (manifest.converter?.weights.vision === 'fp16') tips.push('--vision-dtype fp32');
   if (manifest.dtype === 'int4' && (manifest.converter?.int4?.accuracyLevel ?? 0) === 0) tips.push('--accuracy-level 4');
+  if (manifest.converter?.int4?.activations === 'fp16') tips.push('--activations fp32');
   if (tips.length === 0) return null;
   return `for the CPU execution provider, convert with ${tips.join(' ')} (faster on x86 CPUs, see bench/results/2026-11-22-cpu.md); keep the defaults for GPUs`;
 }

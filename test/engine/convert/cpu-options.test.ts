@@ -106,6 +106,7 @@ describe('paligemma convert --vision-dtype / --accuracy-level / --activations', 
     const manifest = JSON.parse(readFileSync(join(half, 'manifest.json'), 'utf8'));
     assert.equal(manifest.converter.int4.activations, 'fp16');
     assert.equal(manifest.kvDtype, 'float16');
+    assert.match(cpuHint(manifest)!, /--activations fp32/);
   });
 
   it('rejects bad values with exit code 2 and writes nothing', async () => {
