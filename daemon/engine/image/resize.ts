@@ -23,7 +23,26 @@ interface AxisWeights {
   precision: number;
 }
 
-function axisWeights(inSize: number, outSize: number): AxisWeights {
+/** Weights of recent sizes: photos of one camera share them, and making them costs ~0.5 ms. */
+const recent = new Map<string, unknown>();
+const RECENT = 16;
+
+function remembered<T>(key: string, make: () => T): T {
+  let value = recent.get(key) as T | undefined;
+  if (value !== undefined) {
+    recent.delete(key); // most recent last
+  } else {
+    value = make();
+    if (recent.size >= RECENT) recent.delete(recent.keys().next().value!);
+  }
+  recent.set(key, value);
+  return value;
+}
+
+const horizontalWeights = (inSize: number, outSize: number) => remembered(`h${inSize}>${outSize}`, () => pairedWeights(quantisedWeights(inSize, outSize)));
+const verticalWeights = (inSize: number, outSize: number) => remembered(`v${inSize}>${outSize}`, () => quantisedWeights(inSize, outSize));
+
+function quantisedWeights(inSize: number, outSize: number): AxisWeights {
   const c = precomputeCoefficients(inSize, outSize, bicubic, 2);
   let wtMax = 0;
   for (const w of c.weights) wtMax = Math.max(wtMax, w);
@@ -122,7 +141,7 @@ function resizeIn(k: KernelExports, arena: Arena, src: Uint8Array, width: number
   const stride = outWidth * 3;
   const mid = arena.take(stride * height);
   if (outWidth !== width) {
-    const h = pairedWeights(axisWeights(width, outWidth));
+    const h = horizontalWeights(width, outWidth);
     const start = arena.put(h.start);
     const pairs = arena.put(h.pairs);
     const weights = arena.put(h.weights);
@@ -138,7 +157,7 @@ function resizeIn(k: KernelExports, arena: Arena, src: Uint8Array, width: number
     arena.bytes(mid, src.length).set(src);
   }
   if (outHeight === height) return mid;
-  const v = axisWeights(height, outHeight);
+  const v = verticalWeights(height, outHeight);
   const start = arena.put(v.start);
   const count = arena.put(v.count);
   const weights = arena.put(v.weights);
