@@ -11,7 +11,7 @@
 # See bench/README.md.
 #
 # usage: bash bench/gpu/compare.sh [--presets paligemma-3b-224[,paligemma2-3b-224,...]]
-#          [--dtypes int4,int4h,fp16] [--loops host,graph] [--ops fused[,standard]] [--eps cuda] [--batch 8] [--runs 3]
+#          [--dtypes int4h,int4[,fp16]] [--loops graph,host] [--ops fused[,standard]] [--eps cuda] [--batch 8] [--runs 3]
 #          [--new-tokens 32] [--hf-repeats 3] [--no-hf] [--no-ours] [--deadline 540]
 #          [--machine "one NVIDIA H100 ..."] [--name h100] [--app /tmp/app/paligemma.mjs]
 #          [--bench-args "<more paligemma bench options>"] [--dry-run]
@@ -27,20 +27,21 @@
 # timed together yet; compare.log in the output records each step's real duration):
 #   unpack-app + gpu-env (Node, Vulkan loader, CUDA provider from /tmp/stage)   ~ 20 s
 #   hf_baseline.py, eager + sdpa x batch 1 + 8, 3 repeats (model built 4 times) ~ 60-90 s
-#   paligemma bench int4 host  (includes converting the random model: ~60-90 s) ~ 90-120 s
-#   paligemma bench int4 graph                                                  ~ 20-30 s
-#   paligemma bench int4h host/graph (converting again: fp16 activations)       ~ 110-150 s
-#   paligemma bench fp16 host  (includes converting: ~40-70 s)                  ~ 60-100 s
-#   paligemma bench fp16 graph                                                  ~ 20-30 s
-#   table                                                                       ~ 1 s
-#   total                                                                       ~ 6.5-9 min
+#   paligemma bench int4h graph (includes converting the random model: ~60-90 s) ~ 90-120 s
+#   paligemma bench int4h host                                                   ~ 20-30 s
+#   paligemma bench int4 graph (converting again: fp32 activations)              ~ 90-120 s
+#   paligemma bench int4 host                                                    ~ 20-30 s
+#   table                                                                        ~ 1 s
+#   total                                                                        ~ 5-6.5 min
+# (--dtypes fp16 adds ~1.5-2 min; the 2026-11-22 fp16 rows are in bench/results/2026-11-22-h100.md.)
+# The most promising configuration runs first, so a deadline cuts the least useful.
 # Conversions are cached in $PALIGEMMA_BENCH_CACHE (/tmp/bench-cache): a second run while the
 # machine is still warm skips them. Larger presets take longer (896 px: about 4x the prefill; PaliGemma 2
 # has 26 decoder layers): give them a run of their own.
 set -uo pipefail
 start=$(date +%s)
 repo=$(pwd)
-presets=paligemma-3b-224 dtypes=int4,int4h,fp16 loops=host,graph ops=fused eps=cuda batch=8 runs=3 new_tokens=32
+presets=paligemma-3b-224 dtypes=int4h,int4 loops=graph,host ops=fused eps=cuda batch=8 runs=3 new_tokens=32
 hf_repeats=3 do_hf=1 do_ours=1 deadline=540 machine='' name='' app=/tmp/app/paligemma.mjs bench_args='' dry=0
 hf_timeout=180 convert_timeout=300 bench_timeout=150
 while [ $# -gt 0 ]; do

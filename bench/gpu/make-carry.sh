@@ -7,6 +7,7 @@ root=$(git rev-parse --show-toplevel)
 cd "$root"
 grep -qx '/.device/' .git/info/exclude 2>/dev/null || echo '/.device/' >> .git/info/exclude
 rm -rf .device/app && mkdir -p .device/app
+node .ci/build-wasm.mjs   # the image kernels' generated module, imported by the engine
 npx esbuild daemon/cli/main.ts --bundle --platform=node --format=esm --target=node20 \
   --external:onnxruntime-node --external:sharp \
   --banner:js="import { createRequire as __cr } from 'module'; const require = __cr(import.meta.url);" \
