@@ -11,6 +11,10 @@ import sharp, { type Metadata } from 'sharp';
 import { EngineError } from '../errors.js';
 import { gifTransparentColour } from './gif.js';
 
+// Each image is decoded once (callers keep decoded pixels in their own caches), so libvips's
+// operation cache (by default up to 50 MB / 100 operations) would only hold memory.
+sharp.cache(false);
+
 export interface RgbImage {
   width: number;
   height: number;
