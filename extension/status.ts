@@ -53,6 +53,7 @@ export class DaemonStatus implements vscode.Disposable {
             ? `Model **${escape(name ?? '?')}**${model.architecture ? ` (${model.architecture}, ${model.dtype ?? ''}, ${model.imageSize ?? '?'} px)` : ''} on **${ep ?? '?'}**`
             : `Connected; the model${name ? ` ${escape(name)}` : ''} loads on the first request.`;
         if (model?.decodeLoop === 'graph') detail += '\n\nGreedy decoding runs inside the graph (one GPU call per request)';
+        if (model?.maxBatch && model.maxBatch > 1) detail += `\n\nUp to ${model.maxBatch} waiting requests run together as one batch`;
         if (model?.providerNotes?.length) detail += `\n\nProvider choice: ${model.providerNotes.map(escape).join('; ')}`;
         if (busy > 0) detail += `\n\n$(sync~spin) ${busy} request${busy > 1 ? 's' : ''} running`;
         if (model?.warnings?.length) {

@@ -205,6 +205,7 @@ function formatModel(m: ModelStatus): string {
   if (m.name) parts.push(m.name);
   if (m.path) parts.push(m.path);
   if (m.executionProvider) parts.push(`on ${m.executionProvider}${m.decodeLoop === 'graph' ? ' (greedy loop inside the graph)' : ''}`);
+  if (m.maxBatch && m.maxBatch > 1) parts.push(`batches up to ${m.maxBatch} requests`);
   if (m.providerNotes?.length) parts.push(`auto: ${m.providerNotes.join('; ')}`);
   if (m.error) parts.push(`error: ${m.error}`);
   return parts.join(', ');
