@@ -68,6 +68,12 @@ const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined)
  * One row in a common shape. side: 'hf' or 'ours' (the file it came from). HF rows hold one batch
  * size each; ours hold batch 1 latencies plus an optional batch throughput.
  */
+/** ", ORT_X=1" for the onnxruntime environment switches a row was measured with. */
+function envLabel(env) {
+  if (!env || typeof env !== 'object') return '';
+  return Object.entries(env).map(([k, v]) => `, ${k}=${v}`).join('');
+}
+
 export function normalizeRow(row, side) {
   const preset = row.preset ?? (typeof row.model === 'string' ? row.model.replace(/-random$/, '') : undefined);
   const facts = presetFacts(preset);
@@ -110,7 +116,7 @@ export function normalizeRow(row, side) {
   if (num(row.accuracy_level)) weights += `, accuracy ${row.accuracy_level}`;
   return {
     ...common,
-    config: `ours, ${EP_NAMES[ep] ?? ep ?? '?'} EP${row.decode_loop ? `, ${row.decode_loop} loop` : ''}${row.graph_ops === 'standard' ? ', standard ops' : ''}`,
+    config: `ours, ${EP_NAMES[ep] ?? ep ?? '?'} EP${row.decode_loop ? `, ${row.decode_loop} loop` : ''}${row.graph_ops === 'standard' ? ', standard ops' : ''}${envLabel(row.ort_env)}`,
     ep,
     dtype: row.dtype,
     decodeLoop: row.decode_loop,

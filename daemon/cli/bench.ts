@@ -97,6 +97,12 @@ async function randomModel(preset: string, o: RandomModelOptions): Promise<strin
   return dir;
 }
 
+/** The ORT_* environment variables set for this run, or undefined when there are none. */
+export function ortEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> | undefined {
+  const set = Object.entries(env).filter((e): e is [string, string] => e[0].startsWith('ORT_') && e[1] !== undefined);
+  return set.length > 0 ? Object.fromEntries(set.sort(([a], [b]) => a.localeCompare(b))) : undefined;
+}
+
 export const command: Command = {
   summary: 'measure load time, first-token latency, decode speed and throughput',
   async run(argv: string[]): Promise<number> {
@@ -277,6 +283,9 @@ export const command: Command = {
         images_per_second: batch ? Math.round(batch.imagesPerSecond * 1000) / 1000 : undefined,
         peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
         provider_notes: model.providerNotes,
+        // onnxruntime reads some switches from the environment (e.g. ORT_FPA_INTB_GEMM=1, CUDA's
+        // CUTLASS int4 GEMM for fp16 activations): rows made with them must say so.
+        ort_env: ortEnv(),
       };
       const hint = model.executionProvider === 'cpu' && converted ? cpuHint(converted) : null;
       if (hint) process.stderr.write(`hint: ${hint}\n`);

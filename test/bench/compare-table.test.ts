@@ -188,5 +188,8 @@ describe('labels of the converter options', () => {
     const half = normalizeRow({ ...base, dtype: 'int4', vision_weights: 'fp16', graph_ops: 'fused', activations: 'fp16', kv_dtype: 'float16' }, 'ours');
     assert.equal(half.weights, 'int4, vision fp16, fp16 activations');
     assert.equal(normalizeRow({ ...base, dtype: 'int4', vision_weights: 'fp32', graph_ops: 'fused', activations: 'fp32' }, 'ours').weights, 'int4');
+    // onnxruntime switches from the environment (bench's ort_env) name the run
+    const cutlass = normalizeRow({ ...base, dtype: 'int4', graph_ops: 'fused', decode_loop: 'graph', ort_env: { ORT_FPA_INTB_GEMM: '1' } }, 'ours');
+    assert.equal(cutlass.config, 'ours, CUDA EP, graph loop, ORT_FPA_INTB_GEMM=1');
   });
 });
