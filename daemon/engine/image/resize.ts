@@ -87,7 +87,7 @@ interface KernelExports {
 const CHUNK_BYTES = 4 << 20;
 /** An instance whose memory grew past this (a huge image) is dropped after the call, not kept. */
 const KEEP_BYTES = 64 << 20;
-/** Kernels read and write up to 15 bytes past a buffer's end (SIMD groups, lane 3 of a pixel). */
+/** Kernels read and write up to 15 bytes past a buffer's end (16-byte groups; 8-byte loads of a tap pair). */
 const PAD = 16;
 
 interface Kernels extends KernelExports {
