@@ -24,6 +24,7 @@ const ONNX_VARIANTS: VariantPick[] = [
 const CHECKPOINT_DTYPES: VariantPick[] = [
   { label: '', kind: vscode.QuickPickItemKind.Separator, description: 'checkpoints (google/paligemma…), converted after the download' },
   { label: 'int4', description: 'convert to 4-bit weights: smallest and fastest', args: ['--dtype', 'int4'] },
+  { label: 'int4-cpu', description: 'convert to 4-bit weights with int8 compute: about 4x faster decoding on CPUs', args: ['--dtype', 'int4-cpu'] },
   { label: 'fp16', description: 'convert to half precision (GPU)', args: ['--dtype', 'fp16'] },
   { label: 'fp32', description: 'convert at full precision: reference accuracy; largest', args: ['--dtype', 'fp32'] },
 ];

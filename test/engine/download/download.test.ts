@@ -290,6 +290,13 @@ test('a real checkpoint (the tiny PaliGemma fixture) is downloaded and converted
     // Images and golden.json are not part of a checkpoint download; the downloaded checkpoint is gone.
     assert.ok(!local.requests.some((q) => /\.(png|jpg)$/.test(q.path)));
     assert.deepEqual(tree(join(models, '.downloads')), []);
+    // int4-cpu: int4 with int8 compute (accuracy level 4), installed beside the fp32 conversion
+    const cpu = await downloadModel({ repo: 'tiny/paligemma-224', modelsDir: models, hubUrl: local.url, retries: 0, dtype: 'int4-cpu' });
+    assert.equal(cpu.path, join(models, 'tiny--paligemma-224--int4-cpu'));
+    const m4 = JSON.parse(readFileSync(join(cpu.path, 'manifest.json'), 'utf8'));
+    assert.equal(m4.dtype, 'int4');
+    assert.equal(m4.converter.int4.accuracyLevel, 4);
+    assert.ok(existsSync(join(r.path, 'manifest.json')), 'the fp32 conversion is still there');
   } finally {
     await local.close();
   }
