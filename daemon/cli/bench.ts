@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ACCURACY_LEVELS, convert, cpuHint, defaultVisionDtype, PRESETS, readManifest, type ActivationDtype, type ConvertDtype, type VisionDtype } from '../engine/convert/index.js';
+import { ACCURACY_LEVELS, convert, cpuHint, defaultVisionDtype, PRESETS, readManifest, type ActivationDtype, type ConvertDtype, type ConvertOptions, type VisionDtype } from '../engine/convert/index.js';
 import { DECODE_LOOPS, isEngineError, PaliGemma, parseExecutionProvider, type DecodeLoop, type RgbImage } from '../engine/index.js';
 import type { Command } from './main.js';
 
@@ -66,15 +66,8 @@ function testImage(seed: number): RgbImage {
   return { width, height, rgb };
 }
 
-interface RandomModelOptions {
-  dtype: ConvertDtype;
-  visionDtype?: VisionDtype;
-  accuracyLevel?: number;
-  activations?: ActivationDtype;
-  standardOps?: boolean;
-  layers?: number;
-  visionLayers?: number;
-}
+/** The converter's options that `--random` takes (and names its cache folder after). */
+type RandomModelOptions = Pick<ConvertOptions, 'visionDtype' | 'accuracyLevel' | 'activations' | 'standardOps' | 'layers' | 'visionLayers'> & { dtype: ConvertDtype };
 
 /** The cache folder of one conversion: every option that changes the graphs is in its name. */
 export function randomModelFolder(preset: string, o: RandomModelOptions): string {
