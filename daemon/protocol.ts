@@ -136,7 +136,8 @@ export interface ModelStatus {
   decodeLoop?: 'host' | 'graph';
   /**
    * Most waiting requests the daemon runs together in one batched model call (1: one at a time).
-   * Clients with many images keep this many requests in flight, and no more (the queue is FIFO).
+   * Clients with many images keep two batches in flight (one running, the next waiting), and no
+   * more (the queue is FIFO); one at a time when this is 1 (`inFlightFor` in daemon/cli/inOrder.ts).
    */
   maxBatch?: number;
   /** Set when a model runs with a known deviation from the reference, e.g. causal prompt attention. */

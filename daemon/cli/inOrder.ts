@@ -1,6 +1,16 @@
-// Many images through the daemon: keep as many requests in flight as it batches together (its
-// status says `maxBatch`; more would only queue ahead of other clients, the queue being FIFO),
-// and hand the results over in input order. Shared by the CLI and the extension's batch alt text.
+// Many images through the daemon: keep enough requests in flight for its batches (its status says
+// `maxBatch`) and no more (the queue is FIFO: more would only wait ahead of other clients), and
+// hand the results over in input order. Shared by the CLI and the extension's batch alt text.
+
+/**
+ * Requests to keep in flight for a model that batches up to `maxBatch`: one batch running and the
+ * next one waiting, so that the next batch is full when the model frees up (with only `maxBatch`
+ * in flight, the first of the refill would find the model idle and run alone). One at a time where
+ * there is no batching (the CPU): a request waits behind at most one other client's.
+ */
+export function inFlightFor(maxBatch: number | undefined): number {
+  return maxBatch && maxBatch > 1 ? 2 * maxBatch : 1;
+}
 
 export type Settled<R> = { ok: true; value: R } | { ok: false; error: unknown };
 

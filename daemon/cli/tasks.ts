@@ -8,7 +8,7 @@ import * as protocol from '../protocol.js';
 import type { DetectedObject, ModelStatus, ObjectsResult, StatusResult, TextResult } from '../protocol.js';
 import { type DaemonEndpoint, daemonEndpoint, probeSocket } from '../server/endpoint.js';
 import { connectDaemon, DaemonUnavailableError, type DaemonConnection } from './client.js';
-import { inOrder } from './inOrder.js';
+import { inFlightFor, inOrder } from './inOrder.js';
 import type { Command } from './main.js';
 
 type TaskName = 'caption' | 'ocr' | 'detect' | 'segment' | 'ask';
@@ -77,8 +77,8 @@ function taskCommand(name: TaskName, summary: string): Command {
       try {
         const st = await connection.sendRequest(protocol.Status.type);
         if (model && st.model.path !== model) await connection.sendRequest(protocol.LoadModel.type, { path: model });
-        // As many in flight as the daemon batches; until the model has loaded, one.
-        let window = st.model.state === 'ready' && (!model || st.model.path === model) ? (st.model.maxBatch ?? 1) : 0;
+        // Enough in flight for the daemon's batches; until the model has loaded, one.
+        let window = st.model.state === 'ready' && (!model || st.model.path === model) ? inFlightFor(st.model.maxBatch) : 0;
         const request = (arg: string): Promise<TextResult | ObjectsResult> => {
           const image = { path: resolve(arg) };
           switch (name) {
@@ -99,7 +99,7 @@ function taskCommand(name: TaskName, summary: string): Command {
             return await request(arg);
           } finally {
             if (window === 0 && i === 0) {
-              window = await connection.sendRequest(protocol.Status.type).then((s) => s.model.maxBatch ?? 1, () => 1);
+              window = await connection.sendRequest(protocol.Status.type).then((s) => inFlightFor(s.model.maxBatch), () => 1);
             }
           }
         };

@@ -3,7 +3,7 @@
 // document changed meanwhile. A batch is applied as one WorkspaceEdit (one undo).
 import * as vscode from 'vscode';
 import * as P from '../../daemon/protocol.js';
-import { inOrder } from '../../daemon/cli/inOrder.js';
+import { inFlightFor, inOrder } from '../../daemon/cli/inOrder.js';
 import { batchEdits, planBatch, type BatchDocument, type BatchItem } from '../alttext/batch.js';
 import { captionToAltText } from '../alttext/caption.js';
 import { findAltTextProblems } from '../alttext/diagnose.js';
@@ -159,10 +159,10 @@ async function fillMissing(ctx: Ctx, docs: vscode.TextDocument[], where: string)
     await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Writing alt text for ${total} image${total > 1 ? 's' : ''}`, cancellable: true },
       async (progress, token) => {
-        // As many requests in flight as the daemon batches (GPU: 8 at once; CPU: one by one).
+        // Enough requests in flight for the daemon's batches (GPU: 16 for batches of 8; CPU: one).
         await inOrder(
           [...plan.images],
-          () => ctx.client.model?.maxBatch ?? 1,
+          () => inFlightFor(ctx.client.model?.maxBatch),
           async ([key]) => {
             const image = await imageRefFor(vscode.Uri.parse(key));
             return ctx.client.sendRequest(P.Caption.type, { image, language: cfg.captionLanguage, decoding: { maxNewTokens: cfg.maxNewTokens } }, token);

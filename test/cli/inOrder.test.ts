@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { inOrder, type Settled } from '../../daemon/cli/inOrder.js';
+import { inFlightFor, inOrder, type Settled } from '../../daemon/cli/inOrder.js';
 
 /** Work that finishes when the test says so, recording how many calls were in flight at once. */
 function controlled() {
@@ -78,4 +78,11 @@ test('a limit below one still makes progress; an empty list does nothing', async
   await inOrder(['x', 'y'], () => 0, async (s) => s.toUpperCase(), (o) => void (o.ok && out.push(o.value)));
   assert.deepEqual(out, ['X', 'Y']);
   await inOrder([], () => 4, async () => assert.fail('no work'), () => assert.fail('nothing to hand over'));
+});
+
+test('two batches in flight where the daemon batches (the next one full when the model frees up), else one', () => {
+  assert.equal(inFlightFor(8), 16);
+  assert.equal(inFlightFor(3), 6);
+  assert.equal(inFlightFor(1), 1);
+  assert.equal(inFlightFor(undefined), 1);
 });
