@@ -16,6 +16,8 @@ export interface BatchEntry {
   signal: AbortSignal;
   /** Set when an earlier batch took this request along. */
   result?: Promise<GenerateOutput>;
+  /** Rows of the engine call that answered it (1: alone), once it ran. */
+  batchSize?: number;
 }
 
 /**
@@ -57,8 +59,12 @@ export class Batcher {
         if (other.key === entry.key && !other.result && !other.signal.aborted) peers.push(other);
       }
     }
-    if (peers.length === 0) return model.generate({ image: entry.image, prompt: entry.prompt, decoding: entry.decoding, grammar: entry.grammar, signal });
+    if (peers.length === 0) {
+      entry.batchSize = 1;
+      return model.generate({ image: entry.image, prompt: entry.prompt, decoding: entry.decoding, grammar: entry.grammar, signal });
+    }
     const all = [entry, ...peers];
+    for (const e of all) e.batchSize = all.length;
     const outs = model.generateBatch!(all.map((e) => ({ image: e.image, prompt: e.prompt })), entry.decoding, signal, entry.grammar);
     peers.forEach((p, i) => {
       this.waiting.delete(p);

@@ -271,7 +271,7 @@ export class PaliGemmaService {
       // Keyed by the model that actually ran (it may have been switched while this waited).
       const ranKey = active.id === identity.id ? key : keyOf(src.sha256, active.id);
       await this.cache.set(ranKey, result);
-      this.o.log.debug('generated', { task: spec.task, image: src.label, tokens: generated, ms: Math.round(performance.now() - t0) });
+      this.o.log.debug('generated', { task: spec.task, image: src.label, tokens: generated, batch: entry?.batchSize ?? 1, ms: Math.round(performance.now() - t0) });
       return { payload: result, name: active.model.info.name };
     }, ctx.signal).finally(unregister);
     return { ...payload, model: name, ms: Math.round(performance.now() - t0), cached: false };
