@@ -21,6 +21,9 @@ export function preprocess(image: RgbImage, opts: PreprocessOptions, out?: Float
   if (!Number.isInteger(size) || size <= 0) throw new EngineError('invalid-params', `image size must be a positive integer, got ${size}`);
   if (opts.mean.length !== 3 || opts.std.length !== 3) throw new EngineError('invalid-params', 'image mean and std need 3 values');
   const { width, height } = image;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
+    throw new EngineError('invalid-params', `image size must be positive integers, got ${width}x${height}`);
+  }
   if (image.rgb.length !== width * height * 3) {
     throw new EngineError('invalid-params', `image data has ${image.rgb.length} bytes, expected ${width}x${height}x3`);
   }

@@ -111,6 +111,9 @@ test('preprocess rejects inconsistent input', () => {
   const img: RgbImage = { width: 2, height: 2, rgb: new Uint8Array(5) };
   assert.throws(() => preprocess(img, SIGLIP), { name: 'EngineError', code: 'invalid-params' });
   assert.throws(() => preprocess({ width: 1, height: 1, rgb: new Uint8Array(3) }, { ...SIGLIP, size: 0 }), { code: 'invalid-params' });
+  for (const [width, height] of [[0, 0], [0, 5], [5, 0], [1.5, 2]]) {
+    assert.throws(() => preprocess({ width, height, rgb: new Uint8Array(Math.max(0, width * height * 3)) }, SIGLIP), { code: 'invalid-params' }, `${width}x${height}`);
+  }
 });
 
 test('preprocess writes into a given slice of a batch buffer, and refuses one of the wrong size', async () => {
