@@ -244,6 +244,26 @@ export async function runCommand(page, title) {
   await page.mouse.move(1, 1);
 }
 
+/**
+ * Runs a command that asks for text in an input box (whose title contains `prompt`) and answers
+ * it. Retried from the command on when the box closes under it, for the reason runCommand is.
+ */
+export async function runCommandWithInput(page, title, prompt, answer) {
+  const input = page.locator('.quick-input-widget input');
+  for (let attempt = 1; ; attempt++) {
+    await runCommand(page, title);
+    try {
+      await page.locator('.quick-input-widget', { hasText: prompt }).waitFor({ timeout: 10_000 });
+      await input.fill(answer, { timeout: 5_000 });
+      await input.press('Enter', { timeout: 5_000 });
+      return;
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      log(`input box of "${title}": retrying (${err.message.split('\n')[0]})`);
+    }
+  }
+}
+
 /** Opens a workspace file by name through Quick Open (retried: file search indexes lazily at startup). */
 export async function openFile(page, name) {
   const input = page.locator('.quick-input-widget input');

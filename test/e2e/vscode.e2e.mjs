@@ -276,11 +276,7 @@ describe('PaliGemma in VS Code', () => {
     await h.openFile(page, DETECT_IMAGE);
     // The image preview takes the focus once loaded, which would close the command's input box.
     await page.frameLocator('iframe.webview.ready').frameLocator('#active-frame').locator('img').first().waitFor({ timeout: 30_000 });
-    await h.runCommand(page, commandTitle('paligemma.detectObjects'));
-    const input = page.locator('.quick-input-widget input');
-    await page.locator('.quick-input-widget', { hasText: `Detect objects in ${DETECT_IMAGE}` }).waitFor();
-    await input.fill(DETECT_QUERY);
-    await input.press('Enter');
+    await h.runCommandWithInput(page, commandTitle('paligemma.detectObjects'), `Detect objects in ${DETECT_IMAGE}`, DETECT_QUERY);
     // A new panel: the task waits for the webview to load, then runs there.
     const webview = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
     await webview.locator('#overlay .box').first().waitFor({ timeout: 120_000 });
