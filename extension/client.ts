@@ -8,9 +8,9 @@
 import { existsSync } from 'node:fs';
 import * as vscode from 'vscode';
 import type { CancellationToken, MessageConnection, RequestType } from 'vscode-jsonrpc';
-import { connectDaemon, type DaemonConnection } from '../daemon/cli/client.js';
+import { connectDaemon, type DaemonConnection } from '../daemon/client/daemon.js';
 import * as P from '../daemon/protocol.js';
-import { daemonEndpoint } from '../daemon/server/endpoint.js';
+import { daemonEndpoint } from '../daemon/client/endpoint.js';
 import { readConfig } from './config.js';
 
 export type DaemonState =

@@ -1,7 +1,7 @@
 // From an image reference in a document to the image file's URI (the first candidate that exists).
 import * as vscode from 'vscode';
-import { isRemote, resolveImagePath } from './images/paths.js';
-import type { ImageReference } from './images/types.js';
+import { isRemote, resolveImagePath } from '../daemon/alttext/references/paths.js';
+import type { ImageReference } from '../daemon/alttext/references/types.js';
 import { exists } from './imageRef.js';
 
 export async function resolveReference(document: vscode.TextDocument, ref: ImageReference): Promise<vscode.Uri | undefined> {

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as protocol from '../protocol.js';
-import { daemonEndpoint } from '../server/endpoint.js';
-import { connectDaemon } from './client.js';
+import { daemonEndpoint } from '../client/endpoint.js';
+import { connectDaemon } from '../client/daemon.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const fixture = join(root, 'test', 'fixtures', 'tiny-paligemma-224');

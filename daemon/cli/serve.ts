@@ -4,7 +4,7 @@ import { createWriteStream } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_IDLE_EXIT_MS, DEFAULT_KEEP_ALIVE_MS, defaultModelPath } from '../server/defaults.js';
-import { daemonEndpoint } from '../server/endpoint.js';
+import { daemonEndpoint } from '../client/endpoint.js';
 import { createLogger, isLogLevel, type LogLevel } from '../server/log.js';
 import { runStdio, startSocketDaemon } from '../server/server.js';
 import { workerBackend } from '../server/workerBackend.js';

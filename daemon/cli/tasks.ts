@@ -6,9 +6,9 @@ import { parseArgs } from 'node:util';
 import { type ResponseError } from 'vscode-jsonrpc/node';
 import * as protocol from '../protocol.js';
 import type { DetectedObject, ModelStatus, ObjectsResult, StatusResult, TextResult } from '../protocol.js';
-import { type DaemonEndpoint, daemonEndpoint, probeSocket } from '../server/endpoint.js';
-import { connectDaemon, DaemonUnavailableError, type DaemonConnection } from './client.js';
-import { inFlightFor, inOrder } from './inOrder.js';
+import { type DaemonEndpoint, daemonEndpoint, probeSocket } from '../client/endpoint.js';
+import { connectDaemon, DaemonUnavailableError, type DaemonConnection } from '../client/daemon.js';
+import { inFlightFor, inOrder } from '../client/inOrder.js';
 import type { Command } from './main.js';
 
 type TaskName = 'caption' | 'ocr' | 'detect' | 'segment' | 'ask';

@@ -16,7 +16,7 @@ import { toResponseError } from './errors.js';
 import { GuardedMessageReader } from './frameReader.js';
 import type { Logger } from './log.js';
 import type { PaliGemmaService, RequestContext } from './service.js';
-import { DAEMON_VERSION } from './version.js';
+import { DAEMON_VERSION } from '../client/version.js';
 
 export interface ConnectionOptions {
   log: Logger;

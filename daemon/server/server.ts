@@ -3,7 +3,7 @@
 import { chmod, stat, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { serveConnection } from './connection.js';
-import { checkSocketOwner, type DaemonEndpoint, ensureRuntimeDir, probeSocket, tryLock } from './endpoint.js';
+import { checkSocketOwner, type DaemonEndpoint, ensureRuntimeDir, probeSocket, tryLock } from '../client/endpoint.js';
 import type { Logger } from './log.js';
 import { PaliGemmaService, type ServiceOptions } from './service.js';
 

@@ -25,7 +25,7 @@ import { ModelManager } from './modelManager.js';
 import * as P from './params.js';
 import { Batcher, type BatchEntry, batchKey } from './batcher.js';
 import { cacheKey, ResultCache } from './resultCache.js';
-import { DAEMON_VERSION } from './version.js';
+import { DAEMON_VERSION } from '../client/version.js';
 
 export interface ServiceOptions {
   backend: Backend;

@@ -3,16 +3,16 @@
 // document changed meanwhile. A batch is applied as one WorkspaceEdit (one undo).
 import * as vscode from 'vscode';
 import * as P from '../../daemon/protocol.js';
-import { inFlightFor, inOrder } from '../../daemon/cli/inOrder.js';
-import { batchEdits, planBatch, type BatchDocument, type BatchItem } from '../alttext/batch.js';
-import { captionToAltText } from '../alttext/caption.js';
-import { findAltTextProblems } from '../alttext/diagnose.js';
-import { AltEditError, altTextEdits } from '../alttext/edits.js';
+import { inFlightFor, inOrder } from '../../daemon/client/inOrder.js';
+import { batchEdits, planBatch, type BatchDocument, type BatchItem } from '../../daemon/alttext/batch.js';
+import { captionToAltText } from '../../daemon/alttext/caption.js';
+import { findAltTextProblems } from '../../daemon/alttext/diagnose.js';
+import { AltEditError, altTextEdits } from '../../daemon/alttext/edits.js';
 import { readConfig } from '../config.js';
 import type { Ctx } from '../ctx.js';
 import { imageRefFor } from '../imageRef.js';
-import { parseImages } from '../images/index.js';
-import type { ImageReference, OffsetEdit } from '../images/types.js';
+import { parseImages } from '../../daemon/alttext/references/index.js';
+import type { ImageReference, OffsetEdit } from '../../daemon/alttext/references/types.js';
 import { resolveReference, resolveSrc } from '../resolve.js';
 import { nameOf } from './imageTasks.js';
 import { isCancellation, runWithProgress, showError } from './run.js';

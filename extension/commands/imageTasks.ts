@@ -5,8 +5,8 @@ import * as P from '../../daemon/protocol.js';
 import { readConfig } from '../config.js';
 import type { Ctx } from '../ctx.js';
 import { imageRefFor } from '../imageRef.js';
-import { hoverableImages, referenceAt } from '../images/index.js';
-import { hasImageExtension, IMAGE_EXTENSIONS } from '../images/paths.js';
+import { hoverableImages, referenceAt } from '../../daemon/alttext/references/index.js';
+import { hasImageExtension, IMAGE_EXTENSIONS } from '../../daemon/alttext/references/paths.js';
 import { resolveReference } from '../resolve.js';
 import { runWithProgress } from './run.js';
 

@@ -1,8 +1,8 @@
 // Alt text diagnostics (missing / empty / placeholder) with "Generate alt text" and "Mark as
 // decorative" quick fixes. The quick fix runs the model only when it is chosen (a command).
 import * as vscode from 'vscode';
-import { findAltTextProblems, type AltTextProblem } from '../alttext/diagnose.js';
-import { decorativeEdits } from '../alttext/edits.js';
+import { findAltTextProblems, type AltTextProblem } from '../../daemon/alttext/diagnose.js';
+import { decorativeEdits } from '../../daemon/alttext/edits.js';
 import { readConfig, type AltTextSeverity } from '../config.js';
 import type { Ctx } from '../ctx.js';
 

@@ -8,9 +8,9 @@ import * as P from '../../daemon/protocol.js';
 import { readConfig } from '../config.js';
 import type { Ctx } from '../ctx.js';
 import { imageRefFor } from '../imageRef.js';
-import { parseImages, referenceAt } from '../images/index.js';
-import { findImagePaths, isRemote } from '../images/paths.js';
-import type { ImageReference, Span } from '../images/types.js';
+import { parseImages, referenceAt } from '../../daemon/alttext/references/index.js';
+import { findImagePaths, isRemote } from '../../daemon/alttext/references/paths.js';
+import type { ImageReference, Span } from '../../daemon/alttext/references/types.js';
 import { resolveReference } from '../resolve.js';
 import { thumbnailMarkdown } from './thumbnail.js';
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
-import { inFlightFor, inOrder } from '../../daemon/cli/inOrder.js';
+import { inFlightFor, inOrder } from '../../daemon/client/inOrder.js';
 import * as protocol from '../../daemon/protocol.js';
 import { cleanupScratch, testDaemon, tinyModel } from './daemon.js';
 

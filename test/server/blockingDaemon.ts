@@ -1,7 +1,7 @@
 // A socket daemon in its own process serving blockingEngine.ts, for the responsiveness test: the
 // client must not share the daemon's main thread, or a blocked daemon would stall the measuring too.
 // usage: node blockingDaemon.js <worker|in-process> <runtime dir> <model dir>; prints "ready".
-import { daemonEndpoint } from '../../daemon/server/endpoint.js';
+import { daemonEndpoint } from '../../daemon/client/endpoint.js';
 import { silentLogger } from '../../daemon/server/log.js';
 import { startSocketDaemon } from '../../daemon/server/server.js';
 import { workerBackend } from '../../daemon/server/workerBackend.js';

@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { crc32, deflateSync } from 'node:zlib';
-import type { DaemonConnection } from '../../daemon/cli/client.js';
+import type { DaemonConnection } from '../../daemon/client/daemon.js';
 import * as protocol from '../../daemon/protocol.js';
 import { ErrorCodes } from '../../daemon/protocol.js';
 import { cleanupScratch, fixtureDir, images, tempDir, type TestDaemon, testDaemon, tinyModel } from './daemon.js';

@@ -6,10 +6,10 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { after, test } from 'node:test';
-import { connectDaemon } from '../../daemon/cli/client.js';
+import { connectDaemon } from '../../daemon/client/daemon.js';
 import * as protocol from '../../daemon/protocol.js';
 import { ErrorCodes } from '../../daemon/protocol.js';
-import { checkSocketOwner, daemonEndpoint, ensureRuntimeDir } from '../../daemon/server/endpoint.js';
+import { checkSocketOwner, daemonEndpoint, ensureRuntimeDir } from '../../daemon/client/endpoint.js';
 import { cleanupScratch, images, isAlive, tempDir, testDaemon, tinyModel, waitFor } from './daemon.js';
 
 after(cleanupScratch);

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
-import type { DaemonConnection } from '../../daemon/cli/client.js';
+import type { DaemonConnection } from '../../daemon/client/daemon.js';
 import * as protocol from '../../daemon/protocol.js';
 import { cleanupScratch, images, type TestDaemon, testDaemon, tinyModel } from './daemon.js';
 

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { DaemonConnection } from '../../daemon/cli/client.js';
+import type { DaemonConnection } from '../../daemon/client/daemon.js';
 import { cleanText } from '../../daemon/engine/text/index.js';
 import * as protocol from '../../daemon/protocol.js';
 import { cleanupScratch, fixtureDir, images, tempDir, type TestDaemon, testDaemon, tinyModel } from './daemon.js';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { cp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { DaemonConnection } from '../../daemon/cli/client.js';
+import type { DaemonConnection } from '../../daemon/client/daemon.js';
 import { PaliGemma, loadImage } from '../../daemon/engine/index.js';
 import { APPROXIMATE_ATTENTION } from '../../daemon/engine/onnx-community/sessions.js';
 import { cleanText } from '../../daemon/engine/text/index.js';

@@ -5,7 +5,7 @@ import { cp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { command as convertVae } from '../../daemon/cli/convert-vae.js';
-import type { DaemonConnection } from '../../daemon/cli/client.js';
+import type { DaemonConnection } from '../../daemon/client/daemon.js';
 import { decodeRle } from '../../daemon/engine/segment/index.js';
 import * as protocol from '../../daemon/protocol.js';
 import { cleanupScratch, images, repoRoot, tempDir, type TestDaemon, testDaemon, tinyModel } from './daemon.js';

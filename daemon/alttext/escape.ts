@@ -1,6 +1,6 @@
 // Escaping generated alt text for the place it is written, so that the parser reads back exactly
 // the text that was generated (the tests round-trip every dialect through its real parser).
-import type { AltDialect } from '../images/types.js';
+import type { AltDialect } from './references/types.js';
 
 /** One line, single spaces: alt text is an attribute, not a paragraph. */
 export function normalizeAltText(text: string): string {

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { batchEdits, planBatch, type BatchDocument } from '../../extension/alttext/batch.js';
-import { captionToAltText } from '../../extension/alttext/caption.js';
-import { findAltTextProblems } from '../../extension/alttext/diagnose.js';
-import { AltEditError, altTextEdits, applyEdits, decorativeEdits, normalizeEdits } from '../../extension/alttext/edits.js';
-import { escapeHtmlAttribute, escapeJsxAttribute, escapeMarkdownLabel } from '../../extension/alttext/escape.js';
-import { placeholderReason } from '../../extension/alttext/placeholder.js';
-import { parseImages } from '../../extension/images/index.js';
-import type { ImageReference } from '../../extension/images/types.js';
+import { batchEdits, planBatch, type BatchDocument } from '../../daemon/alttext/batch.js';
+import { captionToAltText } from '../../daemon/alttext/caption.js';
+import { findAltTextProblems } from '../../daemon/alttext/diagnose.js';
+import { AltEditError, altTextEdits, applyEdits, decorativeEdits, normalizeEdits } from '../../daemon/alttext/edits.js';
+import { escapeHtmlAttribute, escapeJsxAttribute, escapeMarkdownLabel } from '../../daemon/alttext/escape.js';
+import { placeholderReason } from '../../daemon/alttext/placeholder.js';
+import { parseImages } from '../../daemon/alttext/references/index.js';
+import type { ImageReference } from '../../daemon/alttext/references/types.js';
 
 const TRICKY = [
   'A cat [sitting] on a *mat* with_underscores',

@@ -1,7 +1,7 @@
 // The text edits that set an image's alt text or mark it decorative. They only ever touch the alt
 // label / attribute (and, for decorative images, add a role or a marker comment): never the path.
-import { MARKDOWN_DECORATIVE_MARKER, MDX_DECORATIVE_MARKER } from '../images/markdown.js';
-import type { ImageReference, OffsetEdit } from '../images/types.js';
+import { MARKDOWN_DECORATIVE_MARKER, MDX_DECORATIVE_MARKER } from './references/markdown.js';
+import type { ImageReference, OffsetEdit } from './references/types.js';
 import { escapeAlt, normalizeAltText } from './escape.js';
 
 export class AltEditError extends Error {}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { inFlightFor, inOrder, type Settled } from '../../daemon/cli/inOrder.js';
+import { inFlightFor, inOrder, type Settled } from '../../daemon/client/inOrder.js';
 
 /** Work that finishes when the test says so, recording how many calls were in flight at once. */
 function controlled() {

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseCssImages } from '../../extension/images/css.js';
-import { parseHtmlImages } from '../../extension/images/html.js';
-import { hoverableImages, parseImages, referenceAt } from '../../extension/images/index.js';
-import { parseJsxImages } from '../../extension/images/jsx.js';
-import { parseMarkdownImages } from '../../extension/images/markdown.js';
-import { findImagePaths, isRemote, resolveImagePath } from '../../extension/images/paths.js';
-import type { Span } from '../../extension/images/types.js';
+import { parseCssImages } from '../../daemon/alttext/references/css.js';
+import { parseHtmlImages } from '../../daemon/alttext/references/html.js';
+import { hoverableImages, parseImages, referenceAt } from '../../daemon/alttext/references/index.js';
+import { parseJsxImages } from '../../daemon/alttext/references/jsx.js';
+import { parseMarkdownImages } from '../../daemon/alttext/references/markdown.js';
+import { findImagePaths, isRemote, resolveImagePath } from '../../daemon/alttext/references/paths.js';
+import type { Span } from '../../daemon/alttext/references/types.js';
 
 const at = (text: string, span: Span | undefined) => (span ? text.slice(span.start, span.end) : undefined);
 

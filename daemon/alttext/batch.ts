@@ -1,6 +1,6 @@
 // Planning "Fill Missing Alt Text" over many documents: which images need text, one model run per
 // distinct image file, and the edits per document once the user has picked which proposals to keep.
-import type { OffsetEdit } from '../images/types.js';
+import type { OffsetEdit } from './references/types.js';
 import { findAltTextProblems, type AltProblemKind, type AltTextProblem } from './diagnose.js';
 import { altTextEdits, normalizeEdits } from './edits.js';
 

@@ -1,6 +1,6 @@
 // Alt text problems in a document: what the diagnostics show and what the batch fix works on.
-import { parseImages } from '../images/index.js';
-import type { ImageReference, Span } from '../images/types.js';
+import { parseImages } from './references/index.js';
+import type { ImageReference, Span } from './references/types.js';
 import { judgeAlt } from './placeholder.js';
 
 export type AltProblemKind = 'missing' | 'empty' | 'placeholder';

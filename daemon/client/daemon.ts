@@ -6,7 +6,7 @@ import { closeSync, openSync, readFileSync, statSync, truncateSync } from 'node:
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createMessageConnection, type MessageConnection, SocketMessageReader, SocketMessageWriter } from 'vscode-jsonrpc/node';
-import { type DaemonEndpoint, daemonEndpoint, dialIfRunning, ensureRuntimeDir, tryLock } from '../server/endpoint.js';
+import { type DaemonEndpoint, daemonEndpoint, dialIfRunning, ensureRuntimeDir, tryLock } from './endpoint.js';
 
 export interface DaemonCommand {
   command: string;
@@ -39,7 +39,7 @@ export class DaemonUnavailableError extends Error {
  */
 export function defaultDaemonCommand(): DaemonCommand {
   const self = fileURLToPath(import.meta.url);
-  const cli = /[\\/]client\.[cm]?[jt]s$/.test(self) ? fileURLToPath(new URL('./main.js', import.meta.url)) : self;
+  const cli = /[\\/]client[\\/]daemon\.[cm]?[jt]s$/.test(self) ? fileURLToPath(new URL('../cli/main.js', import.meta.url)) : self;
   return { command: process.execPath, args: [cli] };
 }
 
