@@ -46,6 +46,7 @@ export class Ctx implements vscode.Disposable {
           this.log.error(`${name}: ${err instanceof Error && err.stack ? err.stack : message}`);
           const choice = await vscode.window.showErrorMessage(`PaliGemma: ${message}`, 'Show Logs');
           if (choice) this.log.show();
+          return undefined;
         }
       }),
     );

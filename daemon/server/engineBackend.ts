@@ -1,5 +1,4 @@
 // The real backend: the engine's public API behind the server's small Backend interface.
-import { EngineError } from '../engine/errors.js';
 import { loadImage, type RgbImage } from '../engine/image/index.js';
 import { PaliGemma, segmentConstraint, type TokenConstraint } from '../engine/index.js';
 import { findMaskDecoder, MaskDecoder, segmentObjects } from '../engine/segment/index.js';

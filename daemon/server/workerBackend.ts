@@ -10,7 +10,7 @@
 import { Worker } from 'node:worker_threads';
 import type { RgbImage } from '../engine/image/index.js';
 import type { DetectedObject, ProgressNotification } from '../protocol.js';
-import type { Backend, DecodedImage, GenerateOutput, GenerateRequest, Grammar, LoadedModel, ModelInfo, RunStats } from './backend.js';
+import type { Backend, DecodedImage, GenerateOutput, GenerateRequest, LoadedModel, ModelInfo, RunStats } from './backend.js';
 import { engineBackend } from './engineBackend.js';
 import type { Logger } from './log.js';
 import { fromErrorMessage, type ImageMessage, type LoadReply, type WorkerData, type WorkerReply, type WorkerRequest } from './workerMessages.js';

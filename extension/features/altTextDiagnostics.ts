@@ -66,7 +66,7 @@ function toDiagnostic(doc: vscode.TextDocument, p: AltTextProblem, severity: vsc
 }
 
 class AltTextFixes implements vscode.CodeActionProvider {
-  provideCodeActions(doc: vscode.TextDocument, range: vscode.Range, context: vscode.CodeActionContext): vscode.CodeAction[] {
+  provideCodeActions(doc: vscode.TextDocument, _range: vscode.Range, context: vscode.CodeActionContext): vscode.CodeAction[] {
     const ours = context.diagnostics.filter((d) => d.source === 'PaliGemma');
     if (!ours.length || !readConfig().altText.fileTypes.includes(doc.languageId)) return [];
     const { problems } = findAltTextProblems(doc.getText(), doc.languageId);

@@ -8,7 +8,7 @@ function controlled() {
   const rejecters = new Map<number, (e: Error) => void>();
   let active = 0;
   const peaks: number[] = [];
-  const work = (item: string, i: number) =>
+  const work = (_item: string, i: number) =>
     new Promise<string>((resolve, reject) => {
       active++;
       peaks.push(active);

@@ -3,7 +3,7 @@
 // embeddings x normalizer, RMSNorm (1 + w), RoPE, grouped-query attention with an additive
 // bias (Gemma 2: attention softcap before the bias, sliding-window layers get their own bias,
 // four norms per layer), gated GELU MLP, final norm, tied lm_head on the last position only.
-import { f, MS_DOMAIN, GraphAttr, toHalfBits, halfBitsToFloat, float32ToFloat16, type Dim, type DTypeName, type GraphBuilder } from '../onnx/builder.js';
+import { MS_DOMAIN, GraphAttr, toHalfBits, halfBitsToFloat, float32ToFloat16, type Dim, type DTypeName, type GraphBuilder } from '../onnx/builder.js';
 import { MASKED } from '../model/masks.js';
 import { EngineError } from '../errors.js';
 import { Blocks, ResidualStream } from './blocks.js';

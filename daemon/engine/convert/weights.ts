@@ -79,7 +79,7 @@ const PROBE = { text: 'embed_tokens.weight', vision: 'embeddings.patch_embedding
 export class CheckpointWeights implements WeightSource {
   private readonly map = new Map<string, string>();
 
-  constructor(private readonly ckpt: SafetensorsCheckpoint, private readonly expected: Map<string, number[]>) {
+  constructor(private readonly ckpt: SafetensorsCheckpoint, expected: Map<string, number[]>) {
     const prefix = {} as Record<keyof typeof PREFIXES, string>;
     for (const part of Object.keys(PREFIXES) as (keyof typeof PREFIXES)[]) {
       const found = PREFIXES[part].find((p) => ckpt.has(p + PROBE[part]));

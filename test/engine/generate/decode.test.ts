@@ -173,7 +173,7 @@ describe('sampling', () => {
 describe('beam search', () => {
   // Greedy takes A (0.6) and then eos (0.4); B (0.4) leads to a near-certain continuation Y, eos.
   const V = 6;
-  const [A, B, X, Y] = [2, 3, 4, 5];
+  const [A, B, , Y] = [2, 3, 4, 5];
   const tree = (h: number[]): number[] => {
     if (h.length === 0) return fromProbs([0, 0, 0.6, 0.4, 0, 0]);
     if (h.length === 1 && h[0] === A) return fromProbs([0, 0.4, 0.2, 0.2, 0.2, 0]);
