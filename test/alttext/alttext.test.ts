@@ -13,7 +13,7 @@ import type { ImageReference } from '../../daemon/alttext/references/types.js';
 const TRICKY = [
   'A cat [sitting] on a *mat* with_underscores',
   'Back\\slash `code` <b>bold</b> & &amp; &#38; done',
-  'Quotes "double" and \'single\' and {braces} ! ![not an image](x)',
+  'Quotes "double" and \'single\' and {braces} ! ![not an image](x) | pipe',
   'Ünïcödé 😀 text',
 ];
 
@@ -53,6 +53,14 @@ describe('escaping', () => {
     assert.equal(escapeMarkdownLabel('a [b] *c* _d_ `e` <f> \\ & &amp;'), 'a \\[b\\] \\*c\\* \\_d\\_ \\`e\\` \\<f\\> \\\\ & \\&amp;');
     assert.equal(escapeMarkdownLabel('{x}', true), '\\{x\\}');
     assert.equal(escapeMarkdownLabel('{x}', false), '{x}');
+  });
+
+  it('escapes a pipe in Markdown so that a table cell keeps its columns', () => {
+    const text = '| a | b |\n|---|---|\n| ![](x.png) | y |\n';
+    const image = only(text, 'markdown');
+    const edited = applyEdits(text, altTextEdits(image, 'Input | output'));
+    assert.equal(edited, '| a | b |\n|---|---|\n| ![Input \\| output](x.png) | y |\n');
+    assert.equal(only(edited, 'markdown').alt?.value, 'Input | output');
   });
 
   it('escapes attribute quotes and ampersands for the quote in use', () => {
