@@ -51,8 +51,9 @@ export interface PlanOptions extends CheckOptions {
 export async function planBatch(docs: readonly BatchDocument[], options: PlanOptions): Promise<BatchPlan> {
   const kinds = new Set(options.kinds ?? ['missing', 'empty', 'placeholder']);
   const plan: BatchPlan = { items: [], images: new Map(), skipped: [] };
+  const checkOptions = { ...options, fileChecks: options.fileChecks ?? new Map() };
   for (const doc of docs) {
-    const { problems, error } = await checkDocument(doc, options);
+    const { problems, error } = await checkDocument(doc, checkOptions);
     if (error) plan.skipped.push({ uri: doc.uri, reason: `does not parse: ${error}` });
     for (const problem of problems) {
       if (!kinds.has(problem.altKind)) continue;

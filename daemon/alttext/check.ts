@@ -2,7 +2,7 @@
 // alt text whether its file can be described (found, readable, an image the model reads, local).
 // Decorative images and images with fine alt text are not looked at.
 import { altSummary, findAltTextProblems, type AltTextProblem, type FindOptions } from './diagnose.js';
-import { checkImageFile, type ImageFile, type ImageFileAccess } from './imageFiles.js';
+import { checkImageFile, type ImageFile, type ImageFileAccess, type ImageFileCheck } from './imageFiles.js';
 import { isRemote, resolveImagePath } from './references/paths.js';
 
 export interface CheckedProblem extends AltTextProblem {
@@ -22,6 +22,8 @@ export interface CheckOptions extends FindOptions {
   files: ImageFileAccess;
   /** POSIX path of the folder that site-root paths (`/img/x.png`) start from (the workspace or the docs root). */
   rootPath?: string;
+  /** Shared by the documents of one run, so an image used on many pages is read and hashed once. */
+  fileChecks?: Map<string, Promise<ImageFileCheck>>;
 }
 
 export interface CheckedText {
@@ -50,7 +52,13 @@ async function checkProblemFile(problem: AltTextProblem, documentPath: string, o
   }
   const urlEncoded = problem.image.syntax !== 'path';
   const candidates = resolveImagePath(src, { documentPath, workspaceFolderPath: options.rootPath, urlEncoded });
-  const result = await checkImageFile(src, candidates, options.files);
+  const key = `${src}\0${candidates.join('\0')}`;
+  let pending = options.fileChecks?.get(key);
+  if (!pending) {
+    pending = checkImageFile(src, candidates, options.files);
+    options.fileChecks?.set(key, pending);
+  }
+  const result = await pending;
   if (result.ok) return { ...problem, file: result.file };
   return { ...problem, ...at, kind: result.kind, message: `${result.message} (${altSummary(problem)})`, unfixable: result.message };
 }

@@ -129,7 +129,7 @@ function toPosix(path: string): string {
 }
 
 function checkOptions(values: Values) {
-  return { files: nodeFileAccess, rootPath: toPosix(resolve(values.root ?? '.')), placeholders: values.placeholder ?? [] };
+  return { files: nodeFileAccess, rootPath: toPosix(resolve(values.root ?? '.')), placeholders: values.placeholder ?? [], fileChecks: new Map() };
 }
 
 async function check(files: string[], format: string, values: Values): Promise<number> {

@@ -205,7 +205,9 @@ describe('batch fill', () => {
   const files = memoryFiles({ '/ws/img/cat.png': png(1), '/ws/copy-of-cat.png': png(1), '/ws/img/dog.png': png(2) });
 
   it('describes each image content once and keeps what it cannot describe with the reason', async () => {
-    const plan = await planBatch(docs, { files });
+    const reads: string[] = [];
+    const plan = await planBatch(docs, { files: { stat: files.stat, readFile: (p) => (reads.push(p), files.readFile(p)) } });
+    assert.deepEqual(reads, ['/ws/img/cat.png', '/ws/img/dog.png', '/ws/copy-of-cat.png'], 'each file read once, however many pages use it');
     assert.deepEqual(plan.items.map((i) => [i.uri, i.problem.kind, i.file.path]), [
       ['file:///ws/a.md', 'missing', '/ws/img/cat.png'],
       ['file:///ws/a.md', 'placeholder', '/ws/img/dog.png'],
