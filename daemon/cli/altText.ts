@@ -13,6 +13,7 @@ import { checkDocument } from '../alttext/check.js';
 import { applyEdits } from '../alttext/edits.js';
 import { nodeFileAccess } from '../alttext/imageFiles.js';
 import { placeholderReason } from '../alttext/placeholder.js';
+import { parserFor } from '../alttext/references/index.js';
 import { writeFileAtomically } from '../alttext/writeFile.js';
 import { connectDaemon, type DaemonConnection } from '../client/daemon.js';
 import { daemonEndpoint } from '../client/endpoint.js';
@@ -101,6 +102,9 @@ export const command: Command = {
       if (e instanceof UsageError) return usageError(e.message);
       throw e;
     }
+    if (!files.length) return usageError(`no file with the extensions ${extensions.join(', ')} in ${paths.join(' ')}`);
+    const unknown = files.find((f) => !parserFor(undefined, f));
+    if (unknown) return usageError(`${shown(unknown)} is not a Markdown, MDX, HTML, JSX or TSX file`);
     return sub === 'check' ? check(files, format, values) : fix(files, format, values);
   },
 };

@@ -145,7 +145,7 @@ test('check prints file:line:col  kind  message, SARIF 2.1.0 with the same resul
   const clean = await cli(['check', 'clean.md']);
   assert.equal(clean.code, 0, clean.stdout);
   assert.equal(clean.stdout, '');
-  for (const args of [['check'], ['lint', 'docs'], ['check', 'nope'], ['check', 'docs', '--format', 'xml'], ['fix', 'docs', '--format', 'sarif'], ['check', 'docs', '--model', 'm'], ['check', 'nothing/**/*.md']]) {
+  for (const args of [['check'], ['lint', 'docs'], ['check', 'nope'], ['check', 'docs', '--format', 'xml'], ['fix', 'docs', '--format', 'sarif'], ['check', 'docs', '--model', 'm'], ['check', 'nothing/**/*.md'], ['check', 'docs/.gitignore'], ['check', 'docs', '--ext', 'txt']]) {
     const r = await cli(args);
     assert.equal(r.code, 2, args.join(' '));
     assert.match(r.stderr, /usage: paligemma alt-text/);
