@@ -4,6 +4,7 @@
 import { altSummary, findAltTextProblems, type AltTextProblem, type FindOptions } from './diagnose.js';
 import { checkImageFile, type ImageFile, type ImageFileAccess, type ImageFileCheck } from './imageFiles.js';
 import { isRemote, resolveImagePath } from './references/paths.js';
+import type { ImageReference } from './references/types.js';
 
 export interface CheckedProblem extends AltTextProblem {
   /** The image file to describe, when it could be read (the alt text kinds only). */
@@ -43,22 +44,31 @@ export async function checkDocument(doc: CheckedText, options: CheckOptions): Pr
   return { problems: checked, error };
 }
 
-async function checkProblemFile(problem: AltTextProblem, documentPath: string, options: CheckOptions): Promise<CheckedProblem> {
-  const { src, srcSpan } = problem.image;
-  if (!src) return { ...problem, unfixable: 'the image path is computed by an expression: write this alt text by hand' };
-  const at = { span: srcSpan.end > srcSpan.start ? srcSpan : problem.span };
-  if (isRemote(src)) {
-    return { ...problem, ...at, kind: 'remote', message: `remote image: not checked (${altSummary(problem)})`, unfixable: `remote image: not fetched (${src})` };
-  }
-  const urlEncoded = problem.image.syntax !== 'path';
-  const candidates = resolveImagePath(src, { documentPath, workspaceFolderPath: options.rootPath, urlEncoded });
+/** The image file behind one reference (any reference, flagged or not): read and checked, or why not. */
+export async function checkReferenceFile(
+  image: ImageReference,
+  documentPath: string,
+  options: CheckOptions,
+): Promise<ImageFileCheck | { ok: false; kind: 'remote' | 'computed'; message: string }> {
+  const { src } = image;
+  if (!src) return { ok: false, kind: 'computed', message: 'the image path is computed by an expression: write this alt text by hand' };
+  if (isRemote(src)) return { ok: false, kind: 'remote', message: `remote image: not fetched (${src})` };
+  const candidates = resolveImagePath(src, { documentPath, workspaceFolderPath: options.rootPath, urlEncoded: image.syntax !== 'path' });
   const key = `${src}\0${candidates.join('\0')}`;
   let pending = options.fileChecks?.get(key);
   if (!pending) {
     pending = checkImageFile(src, candidates, options.files);
     options.fileChecks?.set(key, pending);
   }
-  const result = await pending;
+  return pending;
+}
+
+async function checkProblemFile(problem: AltTextProblem, documentPath: string, options: CheckOptions): Promise<CheckedProblem> {
+  const result = await checkReferenceFile(problem.image, documentPath, options);
   if (result.ok) return { ...problem, file: result.file };
-  return { ...problem, ...at, kind: result.kind, message: `${result.message} (${altSummary(problem)})`, unfixable: result.message };
+  if (result.kind === 'computed') return { ...problem, unfixable: result.message };
+  const { srcSpan } = problem.image;
+  const span = srcSpan.end > srcSpan.start ? srcSpan : problem.span;
+  const message = result.kind === 'remote' ? `remote image: not checked (${altSummary(problem)})` : `${result.message} (${altSummary(problem)})`;
+  return { ...problem, span, kind: result.kind, message, unfixable: result.message };
 }

@@ -6,6 +6,7 @@ import * as P from '../../daemon/protocol.js';
 import { inFlightFor, inOrder } from '../../daemon/client/inOrder.js';
 import { batchEdits, planBatch, type BatchDocument, type BatchItem, type SkippedItem } from '../../daemon/alttext/batch.js';
 import { captionToAltText } from '../../daemon/alttext/caption.js';
+import { checkReferenceFile } from '../../daemon/alttext/check.js';
 import { AltEditError, altTextEdits } from '../../daemon/alttext/edits.js';
 import type { ImageFileAccess } from '../../daemon/alttext/imageFiles.js';
 import { readConfig } from '../config.js';
@@ -13,7 +14,6 @@ import type { Ctx } from '../ctx.js';
 import { imageRefFor } from '../imageRef.js';
 import { parseImages } from '../../daemon/alttext/references/index.js';
 import type { ImageReference, OffsetEdit } from '../../daemon/alttext/references/types.js';
-import { resolveReference } from '../resolve.js';
 import { nameOf } from './imageTasks.js';
 import { isCancellation, runWithProgress, showError } from './run.js';
 
@@ -98,9 +98,12 @@ function languageOf(doc: vscode.TextDocument, fileTypes: string[]): string | und
 
 async function generateFor(ctx: Ctx, doc: vscode.TextDocument, image: ImageReference, version: number): Promise<void> {
   if (image.alt?.dynamic) return void vscode.window.showInformationMessage('PaliGemma: this alt text is computed by an expression; edit it by hand.');
-  if (!image.src) return void vscode.window.showInformationMessage('PaliGemma: the image path is computed, so the image cannot be read.');
-  const uri = await resolveReference(doc, image);
-  if (!uri) return void vscode.window.showErrorMessage(`PaliGemma: cannot find ${image.src} (remote images are never fetched).`);
+  const folder = vscode.workspace.getWorkspaceFolder(doc.uri) ?? vscode.workspace.workspaceFolders?.[0];
+  const documentPath = doc.uri.scheme === 'untitled' ? `${folder?.uri.path ?? ''}/untitled` : doc.uri.path;
+  const base = doc.uri.scheme === 'untitled' && folder ? folder.uri : doc.uri;
+  const found = await checkReferenceFile(image, documentPath, { files: workspaceFiles(base), rootPath: folder?.uri.path });
+  if (!found.ok) return void vscode.window.showErrorMessage(`PaliGemma: ${found.message}`);
+  const uri = base.with({ path: found.file.path, query: '', fragment: '' });
   const cfg = readConfig();
   const ref = await imageRefFor(uri);
   const result = await runWithProgress(ctx.client, 'Writing alt text for', nameOf(uri), (streamId, token) =>

@@ -5,7 +5,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { checkDocument } from '../../daemon/alttext/check.js';
+import { checkDocument, checkReferenceFile } from '../../daemon/alttext/check.js';
 import { findAltTextProblems } from '../../daemon/alttext/diagnose.js';
 import { checkImageFile, nodeFileAccess, sniffImageFormat, type ImageFileAccess } from '../../daemon/alttext/imageFiles.js';
 import { judgeAlt, placeholderReason } from '../../daemon/alttext/placeholder.js';
@@ -187,6 +187,14 @@ describe('image files', () => {
       ],
     );
     assert.ok(!looked.some((p) => /other|deco|cdn/.test(p)), `looked only at images needing alt text: ${looked.join(', ')}`);
+  });
+
+  it('checkReferenceFile says why an image cannot be read: computed path, remote, or what checkImageFile finds', async () => {
+    const [computed, remote, local] = parseImages('<><img src={url} /><img src="https://x.test/a.png" /><img src="ok.png" /></>', 'typescriptreact').references;
+    assert.deepEqual(await checkReferenceFile(computed, '/d/p.tsx', { files }), { ok: false, kind: 'computed', message: 'the image path is computed by an expression: write this alt text by hand' });
+    assert.deepEqual(await checkReferenceFile(remote, '/d/p.tsx', { files }), { ok: false, kind: 'remote', message: 'remote image: not fetched (https://x.test/a.png)' });
+    const ok = await checkReferenceFile(local, '/d/p.tsx', { files });
+    assert.ok(ok.ok && ok.file.path === '/d/ok.png');
   });
 
   it('reads the local disk through nodeFileAccess, permission errors included', async () => {

@@ -112,3 +112,21 @@ test('the workspace batch fixes the .mdx image, leaves the decorative alt="" alo
     throw err;
   }
 });
+
+test('Generate Alt Text on a missing image in the .mdx file says which file is not found', async () => {
+  try {
+    await h.openFile(page, MDX);
+    await h.focusWorkbench(page);
+    await page.keyboard.press('Control+G');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor();
+    await input.fill(':7:3');
+    await input.press('Enter');
+    await h.runCommand(page, commandTitle('paligemma.generateAltText'));
+    await page.locator('.notifications-toasts', { hasText: 'PaliGemma: file not found: images/missing.png' }).waitFor({ timeout: 20_000 });
+    await h.screenshot(page, 'alttext-generate-not-found');
+  } catch (err) {
+    if (page) await h.screenshot(page, `FAILED-alttext-${Date.now()}`).catch(() => undefined);
+    throw err;
+  }
+});
