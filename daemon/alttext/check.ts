@@ -67,8 +67,10 @@ async function checkProblemFile(problem: AltTextProblem, documentPath: string, o
   const result = await checkReferenceFile(problem.image, documentPath, options);
   if (result.ok) return { ...problem, file: result.file };
   if (result.kind === 'computed') return { ...problem, unfixable: result.message };
-  const { srcSpan } = problem.image;
-  const span = srcSpan.end > srcSpan.start ? srcSpan : problem.span;
+  // On the path where the image names it; a reference-style image's path is in its definition,
+  // elsewhere (and shared), so its problem stays on the image.
+  const { srcSpan, span: imageSpan } = problem.image;
+  const span = srcSpan.end > srcSpan.start && srcSpan.start >= imageSpan.start && srcSpan.end <= imageSpan.end ? srcSpan : problem.span;
   const message = result.kind === 'remote' ? `remote image: not checked (${altSummary(problem)})` : `${result.message} (${altSummary(problem)})`;
   return { ...problem, span, kind: result.kind, message, unfixable: result.message };
 }

@@ -187,6 +187,10 @@ describe('image files', () => {
       ],
     );
     assert.ok(!looked.some((p) => /other|deco|cdn/.test(p)), `looked only at images needing alt text: ${looked.join(', ')}`);
+
+    const refs = '![][gone] and ![][gone]\n\n[gone]: gone.png\n';
+    const byRef = await checkDocument({ path: '/d/r.md', text: refs, languageId: 'markdown' }, { files });
+    assert.deepEqual(byRef.problems.map((p) => [p.kind, p.span.start]), [['not-found', 0], ['not-found', 14]], 'reference-style: on each image, not on the shared definition');
   });
 
   it('checkReferenceFile says why an image cannot be read: computed path, remote, or what checkImageFile finds', async () => {
