@@ -128,6 +128,9 @@ test('check prints file:line:col  kind  message, SARIF 2.1.0 with the same resul
   assert.equal(lines[0], 'docs/guide.md:3:1  missing  Image has no alt text.');
   assert.equal(lines[7], 'docs/page.mdx:5:1  missing  Image has no alt text.');
   assert.match(text.stderr, /8 problems in 2 of 2 file\(s\)/);
+  const quiet = await cli(['check', 'docs/guide.md', 'docs/*.mdx', '--quiet']);
+  assert.equal(quiet.stdout, text.stdout);
+  assert.equal(quiet.stderr, '', '--quiet: nothing on stderr');
 
   const sarif = JSON.parse((await cli(['check', 'docs', '--format', 'sarif'])).stdout);
   assert.equal(sarif.version, '2.1.0');
@@ -249,6 +252,11 @@ test('fix describes each image once, writes only the alt values, and reports wha
   const secondReport = JSON.parse(second.stdout) as FixReport;
   assert.deepEqual(secondReport.summary, { fixed: 0, skipped: 3, failed: 0 });
   assert.doesNotMatch(second.stderr, /\[1\//, 'no image to describe');
+  const quietFix = await cli(['fix', 'docs', '--quiet']);
+  assert.equal(quietFix.code, 1);
+  assert.equal(quietFix.stderr, '');
+  assert.match(quietFix.stdout, /^docs\/guide\.md:13:5  skipped  file not found: img\/missing\.png$/m);
+  assert.match(quietFix.stdout, /\n0 fixed, 3 skipped, 0 failed\n$/);
   assert.deepEqual(snapshot(), afterFix, 'the second fix changes nothing');
   assert.deepEqual([...afterFix.keys()].map((p) => statSync(join(root, p)).mtimeMs), mtimes, 'and writes nothing');
 });
