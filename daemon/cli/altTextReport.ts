@@ -1,7 +1,7 @@
 // What `paligemma alt-text` prints: one line per problem (as markdownlint / eslint do), one JSON
 // document, or SARIF 2.1.0 for code-scanning UIs; and the fix report.
 import type { Log, ReportingDescriptor, Result } from 'sarif';
-import { PROBLEM_KINDS, type AltProblemKind } from '../../daemon/alttext/diagnose.js';
+import { PROBLEM_KINDS, type AltProblemKind } from '../alttext/diagnose.js';
 
 export interface ReportedProblem {
   /** Relative to the current folder, with forward slashes. */
