@@ -23,6 +23,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   bench: () => import('./bench.js'),
   download: () => import('./download.js'),
   'convert-vae': () => import('./convert-vae.js'),
+  lsp: () => import('./lsp.js'),
 };
 
 export async function main(argv: string[]): Promise<number> {

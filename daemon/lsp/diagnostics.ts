@@ -1,0 +1,99 @@
+// Alt-text diagnostics, with the docs core's kinds (as the code, `alt-<kind>`) and messages.
+// Pulled (`textDocument/diagnostic`) where the client supports it, otherwise pushed
+// (`publishDiagnostics`), debounced while typing. No model is involved.
+import { type Diagnostic, DiagnosticSeverity, DocumentDiagnosticReportKind } from 'vscode-languageserver/node';
+import type { TextDocument } from 'vscode-languageserver-textdocument';
+import type { AltTextProblem } from '../alttext/diagnose.js';
+import type { Session } from './session.js';
+import type { Severity } from './settings.js';
+
+export const SOURCE = 'PaliGemma';
+const DEBOUNCE_MS = 300;
+const SEVERITY: Record<Exclude<Severity, 'off'>, DiagnosticSeverity> = {
+  error: DiagnosticSeverity.Error,
+  warning: DiagnosticSeverity.Warning,
+  information: DiagnosticSeverity.Information,
+  hint: DiagnosticSeverity.Hint,
+};
+
+/** What diagnostic data carries, so a code action finds its image again. */
+export interface ProblemData {
+  offset: number;
+  version: number;
+}
+
+export function diagnosticsFor(session: Session, doc: TextDocument): Diagnostic[] {
+  const severity = session.settings.altText.severity;
+  if (severity === 'off' || !session.checksAltText(doc)) return [];
+  const { problems, error } = session.parse(doc);
+  // A document that does not parse right now (mid-edit) keeps no stale ranges.
+  if (error) session.log(`alt text: ${doc.uri} does not parse: ${error}`);
+  return problems.map((p) => toDiagnostic(doc, p, SEVERITY[severity]));
+}
+
+function toDiagnostic(doc: TextDocument, p: AltTextProblem, severity: DiagnosticSeverity): Diagnostic {
+  const data: ProblemData = { offset: p.image.span.start, version: doc.version };
+  return {
+    range: { start: doc.positionAt(p.span.start), end: doc.positionAt(p.span.end) },
+    severity,
+    source: SOURCE,
+    code: `alt-${p.kind}`,
+    message: p.message,
+    data,
+  };
+}
+
+export interface DiagnosticsHandle {
+  /** Settings changed: every open document again. */
+  refreshAll(): void;
+  dispose(): void;
+}
+
+export function registerDiagnostics(session: Session): DiagnosticsHandle {
+  const { connection, documents } = session;
+  if (session.capabilities.textDocument?.diagnostic) {
+    connection.languages.diagnostics.on((params) => {
+      const doc = documents.get(params.textDocument.uri);
+      return { kind: DocumentDiagnosticReportKind.Full, items: doc ? diagnosticsFor(session, doc) : [] };
+    });
+    return {
+      refreshAll: () => {
+        if (session.capabilities.workspace?.diagnostics?.refreshSupport) void connection.languages.diagnostics.refresh().catch(() => undefined);
+      },
+      dispose: () => undefined,
+    };
+  }
+  const timers = new Map<string, NodeJS.Timeout>();
+  const published = new Map<string, number>();
+  const publish = (doc: TextDocument) => {
+    clearTimeout(timers.get(doc.uri));
+    timers.delete(doc.uri);
+    published.set(doc.uri, doc.version);
+    void connection.sendDiagnostics({ uri: doc.uri, version: doc.version, diagnostics: diagnosticsFor(session, doc) });
+  };
+  documents.onDidOpen((e) => publish(e.document));
+  documents.onDidChangeContent((e) => {
+    const doc = e.document;
+    // Opening fires this too, right after onDidOpen published that version.
+    if (published.get(doc.uri) === doc.version) return;
+    clearTimeout(timers.get(doc.uri));
+    timers.set(
+      doc.uri,
+      setTimeout(() => {
+        // The latest version of the document, not the one that started the timer.
+        const now = documents.get(doc.uri);
+        if (now) publish(now);
+      }, DEBOUNCE_MS),
+    );
+  });
+  documents.onDidClose((e) => {
+    clearTimeout(timers.get(e.document.uri));
+    timers.delete(e.document.uri);
+    published.delete(e.document.uri);
+    void connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
+  });
+  return {
+    refreshAll: () => documents.all().forEach((doc) => publish(doc)),
+    dispose: () => timers.forEach((t) => clearTimeout(t)),
+  };
+}
