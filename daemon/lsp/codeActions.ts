@@ -9,7 +9,9 @@ import {
   type Diagnostic,
   ErrorCodes,
   LSPErrorCodes,
+  MessageType,
   ResponseError,
+  ShowMessageNotification,
   type TextEdit,
   type WorkspaceEdit,
 } from 'vscode-languageserver/node';
@@ -37,9 +39,8 @@ export interface GenerateData {
 
 export function registerCodeActions(session: Session): void {
   const { connection, documents } = session;
-  const canResolve = !!session.capabilities.textDocument?.codeAction?.resolveSupport?.properties.includes('edit');
-
   connection.onCodeAction((params) => {
+    const canResolve = !!session.capabilities.textDocument?.codeAction?.resolveSupport?.properties.includes('edit');
     const doc = documents.get(params.textDocument.uri);
     if (!doc || !session.checksAltText(doc)) return [];
     const start = doc.offsetAt(params.range.start);
@@ -84,7 +85,7 @@ export function registerCodeActions(session: Session): void {
     try {
       const edit = await generateEdit(session, data, token);
       const applied = await connection.workspace.applyEdit({ label: 'Generate alt text', edit });
-      if (!applied.applied) connection.window.showWarningMessage(`PaliGemma: the alt text was not written${applied.failureReason ? `: ${applied.failureReason}` : ''}.`);
+      if (!applied.applied) show(session, MessageType.Warning, `PaliGemma: the alt text was not written${applied.failureReason ? `: ${applied.failureReason}` : ''}.`);
       return null;
     } catch (err) {
       throw userFacing(session, err);
@@ -142,6 +143,11 @@ function userFacing(session: Session, err: unknown): ResponseError<void> {
   if (err instanceof ResponseError && (err.code === LSPErrorCodes.RequestCancelled)) return err;
   const message = err instanceof Error ? err.message : String(err);
   const text = message.startsWith('PaliGemma') ? message : `PaliGemma: ${message}`;
-  session.connection.window.showErrorMessage(text);
+  show(session, MessageType.Error, text);
   return err instanceof ResponseError ? err : new ResponseError(ErrorCodes.InternalError, text);
+}
+
+/** A notification, not `window/showMessageRequest`: nothing waits for the user to close it. */
+function show(session: Session, type: MessageType, message: string): void {
+  void session.connection.sendNotification(ShowMessageNotification.type, { type, message });
 }

@@ -51,18 +51,12 @@ export interface DiagnosticsHandle {
 
 export function registerDiagnostics(session: Session): DiagnosticsHandle {
   const { connection, documents } = session;
-  if (session.capabilities.textDocument?.diagnostic) {
-    connection.languages.diagnostics.on((params) => {
-      const doc = documents.get(params.textDocument.uri);
-      return { kind: DocumentDiagnosticReportKind.Full, items: doc ? diagnosticsFor(session, doc) : [] };
-    });
-    return {
-      refreshAll: () => {
-        if (session.capabilities.workspace?.diagnostics?.refreshSupport) void connection.languages.diagnostics.refresh().catch(() => undefined);
-      },
-      dispose: () => undefined,
-    };
-  }
+  // Decided when asked: the client's capabilities arrive with `initialize`, after registration.
+  const pulls = () => !!session.capabilities.textDocument?.diagnostic;
+  connection.languages.diagnostics.on((params) => {
+    const doc = documents.get(params.textDocument.uri);
+    return { kind: DocumentDiagnosticReportKind.Full, items: doc ? diagnosticsFor(session, doc) : [] };
+  });
   const timers = new Map<string, NodeJS.Timeout>();
   const published = new Map<string, number>();
   const publish = (doc: TextDocument) => {
@@ -71,11 +65,13 @@ export function registerDiagnostics(session: Session): DiagnosticsHandle {
     published.set(doc.uri, doc.version);
     void connection.sendDiagnostics({ uri: doc.uri, version: doc.version, diagnostics: diagnosticsFor(session, doc) });
   };
-  documents.onDidOpen((e) => publish(e.document));
+  documents.onDidOpen((e) => {
+    if (!pulls()) publish(e.document);
+  });
   documents.onDidChangeContent((e) => {
     const doc = e.document;
     // Opening fires this too, right after onDidOpen published that version.
-    if (published.get(doc.uri) === doc.version) return;
+    if (pulls() || published.get(doc.uri) === doc.version) return;
     clearTimeout(timers.get(doc.uri));
     timers.set(
       doc.uri,
@@ -90,10 +86,13 @@ export function registerDiagnostics(session: Session): DiagnosticsHandle {
     clearTimeout(timers.get(e.document.uri));
     timers.delete(e.document.uri);
     published.delete(e.document.uri);
-    void connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
+    if (!pulls()) void connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
   });
   return {
-    refreshAll: () => documents.all().forEach((doc) => publish(doc)),
+    refreshAll: () => {
+      if (!pulls()) documents.all().forEach((doc) => publish(doc));
+      else if (session.capabilities.workspace?.diagnostics?.refreshSupport) void connection.languages.diagnostics.refresh().catch(() => undefined);
+    },
     dispose: () => timers.forEach((t) => clearTimeout(t)),
   };
 }
