@@ -296,8 +296,9 @@ export namespace ModelChanged {
 // `paligemma lsp`, the language server: what an editor may say in `initializationOptions`, and
 // the one notification beyond LSP (VS Code's extension sends it when the workspace becomes trusted).
 export interface LspInitializationOptions {
-  /** The `paligemma` settings, for clients that do not answer `workspace/configuration`. */
+  /** The `paligemma` settings, for clients that do not answer `workspace/configuration` (also read from `paligemma`). */
   settings?: unknown;
+  paligemma?: unknown;
   /** The workspace is trusted; without it the model never runs by itself (describe on hover). Default true. */
   trusted?: boolean;
   /** The client renders Markdown images in hovers: show a thumbnail. */

@@ -97,7 +97,8 @@ export function startServer(connection: Connection, options: ServerOptions = {})
 function initOptions(v: unknown): InitOptions {
   const o = (v && typeof v === 'object' ? v : {}) as Record<string, unknown>;
   return {
-    settings: o.settings,
+    // Editors that send one table as both (Helix's `config`) nest it under `paligemma`.
+    settings: o.settings ?? o.paligemma,
     trusted: typeof o.trusted === 'boolean' ? o.trusted : undefined,
     thumbnails: o.thumbnails === true,
     hoverCommands: Array.isArray(o.hoverCommands) ? o.hoverCommands.filter((c): c is string => typeof c === 'string') : undefined,
