@@ -7,9 +7,12 @@ export function normalizeAltText(text: string): string {
   return text.replace(/\s+/g, ' ').trim();
 }
 
-/** Inside the brackets of `![...]`: everything Markdown would read as syntax gets a backslash. */
+/**
+ * Inside the brackets of `![...]`: everything Markdown would read as syntax gets a backslash, `|`
+ * included (a GFM table cell would end there; `\|` reads back as `|` everywhere).
+ */
 export function escapeMarkdownLabel(text: string, mdx = false): string {
-  const special = mdx ? /[\\[\]*_`<>{}]/g : /[\\[\]*_`<>]/g;
+  const special = mdx ? /[\\[\]*_`<>{}|]/g : /[\\[\]*_`<>|]/g;
   return text
     .replace(special, '\\$&')
     .replace(/&(?=#?[a-z0-9]+;)/gi, '\\&'); // only an ampersand that would start a character reference

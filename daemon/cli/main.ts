@@ -23,6 +23,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   bench: () => import('./bench.js'),
   download: () => import('./download.js'),
   'convert-vae': () => import('./convert-vae.js'),
+  'alt-text': () => import('./altText.js'),
   lsp: () => import('./lsp.js'),
 };
 

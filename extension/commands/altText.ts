@@ -4,16 +4,16 @@
 import * as vscode from 'vscode';
 import * as P from '../../daemon/protocol.js';
 import { inFlightFor, inOrder } from '../../daemon/client/inOrder.js';
-import { batchEdits, planBatch, type BatchDocument, type BatchItem } from '../../daemon/alttext/batch.js';
+import { batchEdits, planBatch, type BatchDocument, type BatchItem, type SkippedItem } from '../../daemon/alttext/batch.js';
 import { captionToAltText } from '../../daemon/alttext/caption.js';
-import { findAltTextProblems } from '../../daemon/alttext/diagnose.js';
 import { AltEditError, altTextEdits } from '../../daemon/alttext/edits.js';
+import type { ImageFileAccess } from '../../daemon/alttext/imageFiles.js';
 import { readConfig } from '../config.js';
 import type { Ctx } from '../ctx.js';
 import { imageRefFor } from '../imageRef.js';
 import { parseImages } from '../../daemon/alttext/references/index.js';
 import type { ImageReference, OffsetEdit } from '../../daemon/alttext/references/types.js';
-import { resolveReference, resolveSrc } from '../resolve.js';
+import { resolveReference } from '../resolve.js';
 import { nameOf } from './imageTasks.js';
 import { isCancellation, runWithProgress, showError } from './run.js';
 
@@ -38,7 +38,7 @@ export function registerAltTextCommands(ctx: Ctx): void {
     if (!editor) return void vscode.window.showInformationMessage('PaliGemma: open a document with an image first.');
     const doc = editor.document;
     const offset = doc.offsetAt(editor.selection.active);
-    const { references, error } = parseImages(doc.getText(), doc.languageId);
+    const { references, error } = parseImages(doc.getText(), doc.languageId, doc.uri.path);
     if (error) return void vscode.window.showErrorMessage(`PaliGemma: this document does not parse: ${error}`);
     const withAlt = references.filter((r) => r.alt);
     const line = doc.lineAt(editor.selection.active.line).range;
@@ -54,7 +54,7 @@ export function registerAltTextCommands(ctx: Ctx): void {
   ctx.registerCommand('paligemma.applyAltTextFix', async (uriArg, versionArg, startArg) => {
     const doc = await vscode.workspace.openTextDocument(vscode.Uri.parse(String(uriArg)));
     if (doc.version !== versionArg) return void vscode.window.showWarningMessage('PaliGemma: the document changed; try the quick fix again.');
-    const image = parseImages(doc.getText(), doc.languageId).references.find((r) => r.alt && r.span.start === startArg);
+    const image = parseImages(doc.getText(), doc.languageId, doc.uri.path).references.find((r) => r.alt && r.span.start === startArg);
     if (!image) return;
     await generateFor(ctx, doc, image, doc.version);
   });
@@ -79,10 +79,21 @@ export function registerAltTextCommands(ctx: Ctx): void {
     const docs: vscode.TextDocument[] = [];
     for (const uri of uris.slice(0, MAX_WORKSPACE_FILES)) {
       const doc = await vscode.workspace.openTextDocument(uri);
-      if (cfg.altText.fileTypes.includes(doc.languageId)) docs.push(doc);
+      if (languageOf(doc, cfg.altText.fileTypes)) docs.push(doc);
     }
     await fillMissing(ctx, docs, folder ? nameOf(folder) : 'the workspace');
   });
+}
+
+/**
+ * The alt text language of a document among `fileTypes`: its language id, or the one its file
+ * extension belongs to when VS Code knows no language for it (stock VS Code opens `.mdx` as plain text).
+ */
+function languageOf(doc: vscode.TextDocument, fileTypes: string[]): string | undefined {
+  if (fileTypes.includes(doc.languageId)) return doc.languageId;
+  if (doc.languageId !== 'plaintext') return undefined;
+  const ext = doc.uri.path.split('.').pop()?.toLowerCase() ?? '';
+  return fileTypes.find((l) => LANGUAGE_GLOBS[l]?.replace(/^\*\.\{?|\}$/g, '').split(',').includes(ext));
 }
 
 async function generateFor(ctx: Ctx, doc: vscode.TextDocument, image: ImageReference, version: number): Promise<void> {
@@ -125,98 +136,164 @@ function toRange(doc: vscode.TextDocument, e: OffsetEdit): vscode.Range {
   return new vscode.Range(doc.positionAt(e.start), doc.positionAt(e.end));
 }
 
-interface Proposal extends vscode.QuickPickItem {
-  item: BatchItem;
-  altText: string;
+interface ReviewItem extends vscode.QuickPickItem {
+  /** Set for a proposal that can be applied; skipped and failed items only inform. */
+  proposal?: { item: BatchItem; altText: string };
+}
+
+/** Images read through VS Code, so remote and virtual workspaces work; paths are URI paths under `base`. */
+function workspaceFiles(base: vscode.Uri): ImageFileAccess {
+  const at = (path: string) => base.with({ path, query: '', fragment: '' });
+  return {
+    async stat(path) {
+      try {
+        const st = await vscode.workspace.fs.stat(at(path));
+        return { type: st.type & vscode.FileType.File ? 'file' : st.type & vscode.FileType.Directory ? 'directory' : 'other', size: st.size };
+      } catch (err) {
+        if (err instanceof vscode.FileSystemError && err.code === 'FileNotFound') return undefined;
+        throw err;
+      }
+    },
+    readFile: async (path) => vscode.workspace.fs.readFile(at(path)),
+  };
+}
+
+function skippedItem(s: SkippedItem, byUri: Map<string, vscode.TextDocument>, failed: boolean): ReviewItem {
+  const doc = byUri.get(s.uri)!;
+  const where = vscode.workspace.asRelativePath(doc.uri);
+  const line = s.problem ? `:${doc.positionAt(s.problem.image.span.start).line + 1}` : '';
+  return {
+    label: `${failed ? '$(error)' : '$(circle-slash)'} ${s.problem?.image.src || nameOf(doc.uri)}`,
+    description: `${where}${line}`,
+    detail: `${failed ? 'failed' : 'skipped'}: ${s.reason}`,
+  };
+}
+
+/** The review: proposals to keep or uncheck, then what was skipped and what failed, with reasons. */
+async function review(title: string, proposals: ReviewItem[], skipped: ReviewItem[], failed: ReviewItem[]): Promise<ReviewItem[] | undefined> {
+  const pick = vscode.window.createQuickPick<ReviewItem>();
+  const separator = (label: string): ReviewItem => ({ label, kind: vscode.QuickPickItemKind.Separator });
+  pick.items = [
+    ...(proposals.length ? [separator('Proposed alt text'), ...proposals] : []),
+    ...(skipped.length ? [separator(`Skipped (${skipped.length})`), ...skipped] : []),
+    ...(failed.length ? [separator(`Failed (${failed.length})`), ...failed] : []),
+  ];
+  pick.canSelectMany = true;
+  pick.selectedItems = proposals;
+  pick.title = title;
+  pick.placeholder = proposals.length ? 'Uncheck what should not be applied, then Enter' : 'Nothing can be written: see why below (Escape to close)';
+  pick.matchOnDescription = true;
+  pick.matchOnDetail = true;
+  pick.ignoreFocusOut = true;
+  return new Promise((resolve) => {
+    let accepted = false;
+    pick.onDidChangeSelection((selected) => {
+      // Skipped and failed rows are there to be read, not chosen.
+      if (selected.some((i) => !i.proposal)) pick.selectedItems = selected.filter((i) => i.proposal);
+    });
+    pick.onDidAccept(() => {
+      accepted = true;
+      resolve([...pick.selectedItems]);
+      pick.hide();
+    });
+    pick.onDidHide(() => {
+      if (!accepted) resolve(undefined);
+      pick.dispose();
+    });
+    pick.show();
+  });
 }
 
 async function fillMissing(ctx: Ctx, docs: vscode.TextDocument[], where: string): Promise<void> {
+  if (!docs.length) return void vscode.window.showInformationMessage(`PaliGemma: no Markdown, MDX, HTML or JSX file in ${where}.`);
+  const cfg = readConfig();
   const byUri = new Map(docs.map((d) => [d.uri.toString(), d]));
-  const batchDocs: BatchDocument[] = docs.map((d) => ({ uri: d.uri.toString(), version: d.version, languageId: d.languageId, text: d.getText() }));
+  const base = vscode.workspace.workspaceFolders?.[0]?.uri ?? docs[0].uri;
+  const batchDocs: BatchDocument[] = docs.map((d) => {
+    const folder = vscode.workspace.getWorkspaceFolder(d.uri) ?? vscode.workspace.workspaceFolders?.[0];
+    const path = d.uri.scheme === 'untitled' ? `${folder?.uri.path ?? ''}/untitled` : d.uri.path;
+    return { uri: d.uri.toString(), path, rootPath: folder?.uri.path, version: d.version, languageId: languageOf(d, cfg.altText.fileTypes), text: d.getText() };
+  });
+  const plan = await planBatch(batchDocs, { files: workspaceFiles(base), placeholders: vscode.workspace.getConfiguration('paligemma').get<string[]>('altText.placeholders', []) });
+  for (const s of plan.skipped) ctx.log.info(`fill alt text: skipped ${s.uri}${s.problem ? ` (${s.problem.image.src})` : ''}: ${s.reason}`);
 
-  // Resolve every image path first (async file checks); planning then only looks them up.
-  const keys = new Map<string, string>();
-  for (const bd of batchDocs) {
-    for (const p of findAltTextProblems(bd.text, bd.languageId).problems) {
-      const k = `${bd.uri}\n${p.image.src}`;
-      if (!p.image.src || keys.has(k)) continue;
-      const uri = await resolveSrc(byUri.get(bd.uri)!.uri, p.image.src, true);
-      if (uri) keys.set(k, uri.toString());
+  const texts = new Map<string, string>();
+  const failures = new Map<string, string>();
+  const total = plan.images.size;
+  if (total) {
+    try {
+      await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Writing alt text for ${total} image${total > 1 ? 's' : ''}`, cancellable: true },
+        async (progress, token) => {
+          // Enough requests in flight for the daemon's batches (GPU: 16 for batches of 8; CPU: one).
+          await inOrder(
+            [...plan.images],
+            () => inFlightFor(ctx.client.model?.maxBatch),
+            async ([, item]) => {
+              const image = await imageRefFor(base.with({ path: item.file.path, query: '', fragment: '' }));
+              return ctx.client.sendRequest(P.Caption.type, { image, language: cfg.captionLanguage, decoding: { maxNewTokens: cfg.maxNewTokens } }, token);
+            },
+            (outcome, [key, item], i) => {
+              if (token.isCancellationRequested || (!outcome.ok && isCancellation(outcome.error))) return false;
+              if (outcome.ok) {
+                const alt = captionToAltText(outcome.value.text);
+                if (alt) texts.set(key, alt);
+                else failures.set(key, 'the model gave no description');
+              } else {
+                const message = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
+                failures.set(key, message);
+                ctx.log.warn(`fill alt text: ${item.problem.image.src}: ${message}`);
+              }
+              progress.report({ message: `${item.problem.image.src} (${i + 1}/${total})`, increment: 100 / total });
+              return true;
+            },
+          );
+        },
+      );
+    } catch (err) {
+      await showError(err);
+      return;
     }
   }
-  const plan = planBatch(batchDocs, { imageKey: (doc, src) => keys.get(`${doc.uri}\n${src}`) });
-  for (const s of plan.skipped) ctx.log.info(`fill alt text: skipped ${s.uri}: ${s.reason}`);
-  if (!plan.items.length) {
-    return void vscode.window.showInformationMessage(
-      `PaliGemma: no image in ${where} needs alt text${plan.skipped.length ? ` that can be generated (${plan.skipped.length} skipped, see the log)` : ''}.`,
-    );
-  }
-
-  const cfg = readConfig();
-  const texts = new Map<string, string>();
-  const total = plan.images.size;
-  try {
-    await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Writing alt text for ${total} image${total > 1 ? 's' : ''}`, cancellable: true },
-      async (progress, token) => {
-        // Enough requests in flight for the daemon's batches (GPU: 16 for batches of 8; CPU: one).
-        await inOrder(
-          [...plan.images],
-          () => inFlightFor(ctx.client.model?.maxBatch),
-          async ([key]) => {
-            const image = await imageRefFor(vscode.Uri.parse(key));
-            return ctx.client.sendRequest(P.Caption.type, { image, language: cfg.captionLanguage, decoding: { maxNewTokens: cfg.maxNewTokens } }, token);
-          },
-          (outcome, [key, item], i) => {
-            if (token.isCancellationRequested || (!outcome.ok && isCancellation(outcome.error))) return false;
-            if (outcome.ok) texts.set(key, captionToAltText(outcome.value.text));
-            else ctx.log.warn(`fill alt text: ${item.problem.image.src}: ${outcome.error instanceof Error ? outcome.error.message : String(outcome.error)}`);
-            progress.report({ message: `${nameOf(vscode.Uri.parse(key))} (${i + 1}/${total})`, increment: 100 / total });
-            return true;
-          },
-        );
-      },
-    );
-  } catch (err) {
-    await showError(err);
-    return;
-  }
-  const proposals: Proposal[] = plan.items
-    .filter((item) => texts.get(item.imageKey))
+  const proposals: ReviewItem[] = plan.items
+    .filter((item) => texts.has(item.imageKey))
     .map((item) => {
       const doc = byUri.get(item.uri)!;
       const pos = doc.positionAt(item.problem.image.span.start);
       const altText = texts.get(item.imageKey)!;
       return {
-        item,
-        altText,
+        proposal: { item, altText },
         label: altText,
         description: `${vscode.workspace.asRelativePath(doc.uri)}:${pos.line + 1}`,
         detail: `${item.problem.kind === 'placeholder' ? `replaces "${item.problem.image.alt?.value}"` : item.problem.kind === 'empty' ? 'empty alt text' : 'no alt text'} · ${item.problem.image.src}`,
-        picked: true,
       };
     });
-  if (!proposals.length) return void vscode.window.showWarningMessage('PaliGemma: no alt text was generated (see the log).');
-  const chosen = await vscode.window.showQuickPick(proposals, {
-    canPickMany: true,
-    title: `Alt text for ${where}: uncheck what should not be applied`,
-    matchOnDescription: true,
-    matchOnDetail: true,
-  });
-  if (!chosen?.length) return;
+  const skipped = plan.skipped.map((s) => skippedItem(s, byUri, false));
+  // Images not described (a decoding error, cancelled before their turn) fail every item that uses them.
+  const failed = plan.items
+    .filter((item) => !texts.has(item.imageKey))
+    .map((item) => skippedItem({ uri: item.uri, problem: item.problem, reason: failures.get(item.imageKey) ?? 'not described (cancelled)' }, byUri, true));
+  if (!proposals.length && !skipped.length && !failed.length) {
+    return void vscode.window.showInformationMessage(`PaliGemma: no image in ${where} needs alt text.`);
+  }
+  const chosen = await review(`Alt text for ${where}`, proposals, skipped, failed);
+  if (chosen === undefined) return;
+  const accepted = chosen.flatMap((c) => (c.proposal ? [c.proposal] : []));
 
-  const stale = new Set(chosen.filter((p) => byUri.get(p.item.uri)!.version !== p.item.version).map((p) => p.item.uri));
-  const perDoc = batchEdits(chosen.filter((p) => !stale.has(p.item.uri)));
+  const stale = new Set(accepted.filter((p) => byUri.get(p.item.uri)!.version !== p.item.version).map((p) => p.item.uri));
+  const applied = accepted.filter((p) => !stale.has(p.item.uri));
+  const perDoc = batchEdits(applied);
   const edit = new vscode.WorkspaceEdit();
-  let count = 0;
   for (const [uri, edits] of perDoc) {
     const doc = byUri.get(uri)!;
     for (const e of edits) edit.replace(doc.uri, toRange(doc, e), e.newText, { label: 'Fill missing alt text', needsConfirmation: false });
-    count += edits.length;
   }
-  if (count && !(await vscode.workspace.applyEdit(edit))) {
+  if (perDoc.size && !(await vscode.workspace.applyEdit(edit))) {
     return void vscode.window.showErrorMessage('PaliGemma: VS Code refused the edit; nothing was changed.');
   }
   const staleNote = stale.size ? ` ${stale.size} file(s) changed meanwhile and were left alone: ${[...stale].map((u) => nameOf(vscode.Uri.parse(u))).join(', ')}.` : '';
-  void vscode.window.showInformationMessage(`PaliGemma: alt text written for ${chosen.length - [...chosen].filter((p) => stale.has(p.item.uri)).length} image(s) in ${perDoc.size} file(s).${staleNote} Undo reverts it all.`);
+  const notApplied = proposals.length - applied.length;
+  const counts = `${applied.length} fixed, ${skipped.length + notApplied} skipped, ${failed.length} failed`;
+  const undo = applied.length ? ' Undo reverts it all.' : '';
+  void vscode.window.showInformationMessage(`PaliGemma: alt text in ${where}: ${counts}.${staleNote}${undo}`);
 }

@@ -4,6 +4,7 @@ import { batchEdits, planBatch, type BatchDocument } from '../../daemon/alttext/
 import { captionToAltText } from '../../daemon/alttext/caption.js';
 import { findAltTextProblems } from '../../daemon/alttext/diagnose.js';
 import { AltEditError, altTextEdits, applyEdits, decorativeEdits, normalizeEdits } from '../../daemon/alttext/edits.js';
+import type { ImageFileAccess } from '../../daemon/alttext/imageFiles.js';
 import { escapeHtmlAttribute, escapeJsxAttribute, escapeMarkdownLabel } from '../../daemon/alttext/escape.js';
 import { placeholderReason } from '../../daemon/alttext/placeholder.js';
 import { parseImages } from '../../daemon/alttext/references/index.js';
@@ -12,7 +13,7 @@ import type { ImageReference } from '../../daemon/alttext/references/types.js';
 const TRICKY = [
   'A cat [sitting] on a *mat* with_underscores',
   'Back\\slash `code` <b>bold</b> & &amp; &#38; done',
-  'Quotes "double" and \'single\' and {braces} ! ![not an image](x)',
+  'Quotes "double" and \'single\' and {braces} ! ![not an image](x) | pipe',
   'Ünïcödé 😀 text',
 ];
 
@@ -52,6 +53,14 @@ describe('escaping', () => {
     assert.equal(escapeMarkdownLabel('a [b] *c* _d_ `e` <f> \\ & &amp;'), 'a \\[b\\] \\*c\\* \\_d\\_ \\`e\\` \\<f\\> \\\\ & \\&amp;');
     assert.equal(escapeMarkdownLabel('{x}', true), '\\{x\\}');
     assert.equal(escapeMarkdownLabel('{x}', false), '{x}');
+  });
+
+  it('escapes a pipe in Markdown so that a table cell keeps its columns', () => {
+    const text = '| a | b |\n|---|---|\n| ![](x.png) | y |\n';
+    const image = only(text, 'markdown');
+    const edited = applyEdits(text, altTextEdits(image, 'Input | output'));
+    assert.equal(edited, '| a | b |\n|---|---|\n| ![Input \\| output](x.png) | y |\n');
+    assert.equal(only(edited, 'markdown').alt?.value, 'Input | output');
   });
 
   it('escapes attribute quotes and ampersands for the quote in use', () => {
@@ -152,12 +161,13 @@ describe('alt text edits', () => {
 
 describe('diagnostics', () => {
   it('reports missing, empty and placeholder alt text with useful ranges', () => {
-    const text = '![](a.png) ![screenshot](b.png) ![A red door](c.png) ![](d.png)<!-- decorative -->\n\n<img src="e.png">\n';
+    const text = '![](a.png) ![screenshot](b.png) ![A red door](c.png) ![](d.png)<!-- decorative -->\n\n<img src="e.png"> <img src="f.png" alt>\n';
     const { problems } = findAltTextProblems(text, 'markdown');
     assert.deepEqual(problems.map((p) => [p.kind, text.slice(p.span.start, p.span.end)]), [
-      ['empty', '![](a.png)'],
+      ['missing', '![](a.png)'],
       ['placeholder', 'screenshot'],
       ['missing', '<img src="e.png">'],
+      ['empty', '<img src="f.png" alt>'],
     ]);
   });
 
@@ -167,34 +177,58 @@ describe('diagnostics', () => {
   });
 });
 
+/** An in-memory file system: path -> bytes, or an Error to throw on read. */
+function memoryFiles(entries: Record<string, Uint8Array | Error | 'dir'>): ImageFileAccess {
+  return {
+    async stat(path) {
+      const e = entries[path];
+      if (e === undefined) return undefined;
+      if (e === 'dir') return { type: 'directory', size: 0 };
+      return { type: 'file', size: e instanceof Error ? 1 : e.length };
+    },
+    async readFile(path) {
+      const e = entries[path];
+      if (e instanceof Uint8Array) return e;
+      throw e instanceof Error ? e : new Error('not a file');
+    },
+  };
+}
+const PNG_END = [0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82];
+const png = (id: number) => Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, id, 1, 2, 3, ...PNG_END]);
+
 describe('batch fill', () => {
   const docs: BatchDocument[] = [
-    { uri: 'file:///ws/a.md', version: 3, languageId: 'markdown', text: '![](img/cat.png)\n![image](img/dog.png)\n![](https://x/y.png)\n' },
-    { uri: 'file:///ws/b.html', version: 1, languageId: 'html', text: '<img src="img/cat.png"><img src="gone.png" alt="">' },
-    { uri: 'file:///ws/c.mdx', version: 1, languageId: 'mdx', text: '<img src="x.png"\n\n{(' },
+    { uri: 'file:///ws/a.md', path: '/ws/a.md', version: 3, languageId: 'markdown', text: '![](img/cat.png)\n![image](img/dog.png)\n![](https://x/y.png)\n' },
+    { uri: 'file:///ws/b.html', path: '/ws/b.html', version: 1, languageId: 'html', text: '<img src="img/cat.png"><img src="copy-of-cat.png"><img src="gone.png" alt=""><img src="gone.png">' },
+    { uri: 'file:///ws/c.mdx', path: '/ws/c.mdx', version: 1, languageId: 'mdx', text: '<img src="x.png"\n\n{(' },
   ];
-  const imageKey = (doc: BatchDocument, src: string) =>
-    src.startsWith('http') || src === 'gone.png' ? undefined : new URL(src, doc.uri).href;
+  const files = memoryFiles({ '/ws/img/cat.png': png(1), '/ws/copy-of-cat.png': png(1), '/ws/img/dog.png': png(2) });
 
-  it('describes each image file once and skips what it cannot read', () => {
-    const plan = planBatch(docs, { imageKey });
-    assert.deepEqual(plan.items.map((i) => [i.uri, i.problem.kind, i.imageKey]), [
-      ['file:///ws/a.md', 'empty', 'file:///ws/img/cat.png'],
-      ['file:///ws/a.md', 'placeholder', 'file:///ws/img/dog.png'],
-      ['file:///ws/b.html', 'missing', 'file:///ws/img/cat.png'],
+  it('describes each image content once and keeps what it cannot describe with the reason', async () => {
+    const plan = await planBatch(docs, { files });
+    assert.deepEqual(plan.items.map((i) => [i.uri, i.problem.kind, i.file.path]), [
+      ['file:///ws/a.md', 'missing', '/ws/img/cat.png'],
+      ['file:///ws/a.md', 'placeholder', '/ws/img/dog.png'],
+      ['file:///ws/b.html', 'missing', '/ws/img/cat.png'],
+      ['file:///ws/b.html', 'missing', '/ws/copy-of-cat.png'],
     ]);
-    assert.deepEqual([...plan.images.keys()], ['file:///ws/img/cat.png', 'file:///ws/img/dog.png']);
-    assert.equal(plan.skipped.length, 3);
-    assert.ok(plan.skipped.some((s) => s.uri === 'file:///ws/c.mdx' && /does not parse/.test(s.reason)));
+    assert.equal(plan.images.size, 2, 'cat.png and its copy are one picture');
+    assert.equal(plan.items[0].imageKey, plan.items[3].imageKey);
+    assert.deepEqual(plan.skipped.map((s) => [s.uri, s.problem?.kind, s.reason]), [
+      ['file:///ws/a.md', 'remote', 'remote image: not fetched (https://x/y.png)'],
+      ['file:///ws/b.html', 'not-found', 'file not found: gone.png'],
+      ['file:///ws/c.mdx', undefined, plan.skipped[2].reason],
+    ]);
+    assert.match(plan.skipped[2].reason, /^does not parse: /);
   });
 
-  it('respects the chosen problem kinds', () => {
-    const plan = planBatch(docs, { imageKey, kinds: ['missing'] });
-    assert.deepEqual(plan.items.map((i) => i.problem.kind), ['missing']);
+  it('respects the chosen problem kinds', async () => {
+    const plan = await planBatch(docs, { files, kinds: ['placeholder'] });
+    assert.deepEqual(plan.items.map((i) => i.problem.kind), ['placeholder']);
   });
 
-  it('builds one sorted edit list per document from the accepted proposals only', () => {
-    const plan = planBatch(docs, { imageKey });
+  it('builds one sorted edit list per document from the accepted proposals only', async () => {
+    const plan = await planBatch(docs, { files });
     const accepted = [
       { item: plan.items[1], altText: 'A dog' },
       { item: plan.items[0], altText: 'A cat' },
@@ -203,7 +237,10 @@ describe('batch fill', () => {
     const edits = batchEdits(accepted);
     assert.deepEqual([...edits.keys()], ['file:///ws/a.md', 'file:///ws/b.html']);
     assert.equal(applyEdits(docs[0].text, edits.get('file:///ws/a.md')!), '![A cat](img/cat.png)\n![A dog](img/dog.png)\n![](https://x/y.png)\n');
-    assert.equal(applyEdits(docs[1].text, edits.get('file:///ws/b.html')!), '<img src="img/cat.png" alt="A cat"><img src="gone.png" alt="">');
+    assert.equal(
+      applyEdits(docs[1].text, edits.get('file:///ws/b.html')!),
+      '<img src="img/cat.png" alt="A cat"><img src="copy-of-cat.png"><img src="gone.png" alt=""><img src="gone.png">',
+    );
     assert.equal(batchEdits([{ item: plan.items[0], altText: '  ' }]).size, 0, 'blank proposals are dropped');
   });
 });

@@ -64,6 +64,7 @@ function imageFromElement(el: Element, text: string, base: number): ImageReferen
       valueSpan: altSite?.quote ? altSite.valueSpan : undefined,
       quote: altSite?.quote,
       attributeSpan: altAttr,
+      valueless: altSite !== undefined && altSite.valueSpan === undefined,
       insertAt,
       decorative: isDecorativeMarkup(value('role'), value('aria-hidden')),
     },

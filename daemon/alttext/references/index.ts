@@ -24,8 +24,33 @@ const PARSERS: Record<string, ImageParser> = {
   less: 'css',
 };
 
-export function parserFor(languageId: string): ImageParser | undefined {
-  return PARSERS[languageId];
+// For documents whose language id says nothing (stock VS Code opens `.mdx` as plain text) and for
+// files read from disk by the CLI.
+const PARSERS_BY_EXTENSION: Record<string, ImageParser> = {
+  md: 'markdown',
+  markdown: 'markdown',
+  mdx: 'mdx',
+  html: 'html',
+  htm: 'html',
+  vue: 'html',
+  svelte: 'html',
+  astro: 'html',
+  php: 'html',
+  jsx: 'jsx',
+  js: 'jsx',
+  mjs: 'jsx',
+  tsx: 'tsx',
+  css: 'css',
+  scss: 'css',
+  less: 'css',
+};
+
+/** The parser for a document: by its language id, else by the extension of its path. */
+export function parserFor(languageId: string | undefined, path?: string): ImageParser | undefined {
+  const byLanguage = languageId ? PARSERS[languageId] : undefined;
+  if (byLanguage || !path) return byLanguage;
+  const ext = /\.([^./\\]+)$/.exec(path)?.[1]?.toLowerCase();
+  return ext ? PARSERS_BY_EXTENSION[ext] : undefined;
 }
 
 export interface ParsedImages {
@@ -35,8 +60,8 @@ export interface ParsedImages {
 }
 
 /** The structured image references of a document (the ones that can carry alt text, plus CSS url()). */
-export function parseImages(text: string, languageId: string): ParsedImages {
-  const parser = parserFor(languageId);
+export function parseImages(text: string, languageId: string | undefined, path?: string): ParsedImages {
+  const parser = parserFor(languageId, path);
   if (!parser) return { references: [] };
   try {
     switch (parser) {

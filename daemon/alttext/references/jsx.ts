@@ -61,7 +61,8 @@ function imageFromElement(el: BabelNode, text: string, imports: Map<string, Stri
   const src = readSrc(srcAttr.value as BabelNode | null, imports);
   const altAttr = find('alt');
   const altValue = altAttr ? (altAttr.value as BabelNode | null) : undefined;
-  const alt = altAttr ? staticValue(altValue ?? null) : undefined;
+  // `<img alt />` is `alt={true}` to React, which renders an empty alt: read it as a valueless attribute.
+  const alt = altAttr ? (altValue === null ? '' : staticValue(altValue ?? null)) : undefined;
   const quote = altValue?.type === 'StringLiteral' ? (text[altValue.start] as '"' | "'") : '';
   const last = attributes[attributes.length - 1];
   return {
@@ -76,6 +77,7 @@ function imageFromElement(el: BabelNode, text: string, imports: Map<string, Stri
       valueSpan: quote && altValue ? { start: altValue.start + 1, end: altValue.end - 1 } : undefined,
       quote,
       attributeSpan: altAttr ? span(altAttr) : undefined,
+      valueless: altAttr !== undefined && altValue === null,
       insertAt: last.end,
       decorative: isDecorativeMarkup(staticValue(attrValue(find('role'))), ariaHidden(find('aria-hidden'))),
     },

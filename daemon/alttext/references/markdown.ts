@@ -183,6 +183,7 @@ function mdxImage(node: MdxJsxFlowElement | MdxJsxTextElement, text: string): Im
       valueSpan: altSite?.quote && altExpr === undefined ? altSite.valueSpan : undefined,
       quote: altExpr === undefined ? altSite?.quote : '',
       attributeSpan: altSpan,
+      valueless: altAttr !== undefined && altAttr.value == null,
       insertAt: lastAttrEnd,
       decorative: isDecorativeMarkup(literal(find('role')), ariaHiddenValue),
     },

@@ -33,6 +33,8 @@ export interface AltSite {
   quote?: '"' | "'" | '';
   /** The whole `alt=...` attribute, when present. */
   attributeSpan?: Span;
+  /** `<img alt>`: the attribute is there without a value (read as empty, but not as "decorative"). */
+  valueless?: boolean;
   /** Where a new attribute goes (right after the last attribute of the start tag). */
   insertAt: number;
   /** Marked decorative: role="presentation"/"none" or aria-hidden="true", or the Markdown comment marker. */

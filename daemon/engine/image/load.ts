@@ -1,15 +1,22 @@
-// Decoding images into 8-bit RGB with sharp, the way the reference pipeline sees them.
+// Decoding images into 8-bit RGB with sharp, the way the reference pipeline sees them, except for
+// transparency.
 //
 // The reference (transformers' PaliGemma processor) takes PIL's `Image.open(...).convert("RGB")`:
-// alpha is DROPPED (not composited onto a background; a GIF's transparent pixels show their
-// palette colour), palette/grey images are expanded, CMYK uses PIL's naive formula, and embedded
-// ICC profiles are ignored (sharp's raw output does not colour-manage unless asked to). We match
-// that, and apply the EXIF orientation as transformers' own `load_image` does (a rotated photo
-// should be seen upright).
+// palette/grey images are expanded, CMYK uses PIL's naive formula, and embedded ICC profiles are
+// ignored (sharp's raw output does not colour-manage unless asked to). We match that, and apply the
+// EXIF orientation as transformers' own `load_image` does (a rotated photo should be seen upright).
+//
+// Alpha is FLATTENED onto white, where PIL's `convert("RGB")` drops it and shows whatever colour
+// the transparent pixels happen to hold. That colour is invisible to a reader and often black (a
+// dark logo on a transparent background becomes a black square), so the model would describe
+// something nobody sees; white is how docs pages and image viewers show the picture. Opaque pixels
+// are exactly PIL's.
+//
+// SVG is rasterised by librsvg (in sharp's prebuilt binaries) on white, at `svgSize` pixels on its
+// short side: the model's resolution, or more, so the resize to the model input only scales down.
 import { promises as fs } from 'node:fs';
 import sharp, { type Metadata } from 'sharp';
 import { EngineError } from '../errors.js';
-import { gifTransparentColour } from './gif.js';
 
 // Each image is decoded once (callers keep decoded pixels in their own caches), so libvips's
 // operation cache (by default up to 50 MB / 100 operations) would only hold memory.
@@ -27,13 +34,17 @@ export interface LoadImageOptions {
   maxPixels?: number;
   /** refuse files larger than this */
   maxBytes?: number;
+  /** short side of a rasterised SVG (default 896, the largest PaliGemma input, so any model scales down) */
+  svgSize?: number;
 }
 
 export const DEFAULT_MAX_PIXELS = 50_000_000;
 export const DEFAULT_MAX_BYTES = 200 * 1024 * 1024;
 
-/** Formats we decode; sharp can also render SVG/PDF, which the reference cannot open. */
-const SUPPORTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif']);
+export const DEFAULT_SVG_SIZE = 896;
+/** Formats we decode (sharp can also render PDF, which is no picture to describe). */
+const SUPPORTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif', 'svg']);
+const WHITE = { r: 255, g: 255, b: 255 };
 
 export async function loadImage(input: string | Buffer | Uint8Array, opts: LoadImageOptions = {}): Promise<RgbImage> {
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
@@ -52,10 +63,12 @@ export async function loadImage(input: string | Buffer | Uint8Array, opts: LoadI
     throw decodeError(e, name);
   }
   if (!meta.format || !SUPPORTED_FORMATS.has(meta.format)) {
-    throw new EngineError('unsupported-image', `${name}: ${meta.format ?? 'unknown'} images are not supported (use JPEG, PNG, WebP, GIF, TIFF or HEIF/AVIF)`);
+    throw new EngineError('unsupported-image', `${name}: ${meta.format ?? 'unknown'} images are not supported (use JPEG, PNG, WebP, GIF, TIFF, HEIF/AVIF or SVG)`);
   }
-  const width = meta.width ?? 0;
-  const height = meta.pageHeight ?? meta.height ?? 0;
+  // An SVG's size is what it renders at (72 dpi); it is rendered larger, at `svgSize` on its short side.
+  const svgScale = meta.format === 'svg' ? (opts.svgSize ?? DEFAULT_SVG_SIZE) / Math.max(1, Math.min(meta.width ?? 1, meta.height ?? 1)) : 1;
+  const width = Math.round((meta.width ?? 0) * svgScale);
+  const height = Math.round((meta.pageHeight ?? meta.height ?? 0) * svgScale);
   if (width <= 0 || height <= 0) throw new EngineError('corrupt-image', `${name}: the image header has no valid size`);
   if (width * height > maxPixels) {
     throw new EngineError('too-many-pixels', `${name}: ${width}x${height} is ${formatPixels(width * height)}, more than the limit of ${formatPixels(maxPixels)}`);
@@ -70,17 +83,14 @@ export async function loadImage(input: string | Buffer | Uint8Array, opts: LoadI
       autoOrient: true,
       page: 0,
       pages: 1,
+      ...(meta.format === 'svg' ? { density: Math.min(100_000, 72 * svgScale) } : {}),
     });
     if (meta.space === 'cmyk') {
       const { data: cmyk, info } = await base.pipelineColourspace('cmyk').toColourspace('cmyk').raw().toBuffer({ resolveWithObject: true });
       return { width: info.width, height: info.height, rgb: cmykToRgb(cmyk, info.width * info.height, info.channels) };
     }
-    const keyed = meta.format === 'gif' ? gifTransparentColour(data) : null;
-    if (keyed) {
-      const { data: px, info } = await base.toColourspace('srgb').ensureAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
-      return { width: info.width, height: info.height, rgb: fillTransparent(px, info.width * info.height, keyed) };
-    }
-    const { data: px, info } = await base.removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    const opaque = meta.hasAlpha || meta.format === 'svg' ? base.flatten({ background: WHITE }) : base;
+    const { data: px, info } = await opaque.removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     return { width: info.width, height: info.height, rgb: toRgb(px, info.width * info.height, info.channels) };
   } catch (e) {
     if (e instanceof EngineError) throw e;
@@ -134,16 +144,6 @@ function cmykToRgb(cmyk: Buffer, pixels: number, channels: number): Uint8Array {
       const v = nk - ((t + (t >> 8)) >> 8);
       rgb[p * 3 + c] = v < 0 ? 0 : v;
     }
-  }
-  return rgb;
-}
-
-/** RGBA -> RGB where fully transparent pixels take the GIF's transparent palette colour. */
-function fillTransparent(rgba: Buffer, pixels: number, colour: readonly number[]): Uint8Array {
-  const rgb = new Uint8Array(pixels * 3);
-  for (let p = 0; p < pixels; p++) {
-    const transparent = rgba[p * 4 + 3] === 0;
-    for (let c = 0; c < 3; c++) rgb[p * 3 + c] = transparent ? colour[c] : rgba[p * 4 + c];
   }
   return rgb;
 }

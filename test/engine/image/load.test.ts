@@ -11,18 +11,13 @@ import { imageInput, imageReference, maxAbsDiff, readRgb, repoPath } from './fix
 const tmp = mkdtempSync(join(tmpdir(), 'paligemma-image-test-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-// Each input decodes to what transformers' processor sees: PIL's Image.open(path).convert("RGB")
-// (alpha dropped, palette expanded, PIL's CMYK formula), first frame of animations.
+// Each opaque input decodes to what transformers' processor sees: PIL's
+// Image.open(path).convert("RGB") (palette expanded, PIL's CMYK formula), first frame of animations.
 const PIL_PARITY: [string, string][] = [
-  ['rgba.png', 'RGBA: alpha is dropped, not composited'],
   ['gray.png', '8-bit grey'],
-  ['graya.png', 'grey + alpha'],
   ['rgb16.png', '16-bit RGB (PIL keeps the high byte)'],
-  ['palette.png', 'palette with a transparent index'],
   ['cmyk.jpg', 'Adobe CMYK JPEG'],
-  ['anim.gif', 'animated GIF, first frame'],
   ['anim.webp', 'animated WebP, first frame'],
-  ['transparent.gif', 'GIF with a transparent index: PIL shows its palette colour'],
   ['p3.jpg', 'JPEG with a Display P3 profile: no colour management'],
   ['progressive.jpg', 'progressive JPEG'],
   ['444.jpg', 'JPEG without chroma subsampling'],
@@ -32,7 +27,6 @@ const PIL_PARITY: [string, string][] = [
   ['lzw.tiff', 'LZW TIFF'],
   ['lossy.webp', 'lossy WebP'],
   ['cmyk.tiff', 'CMYK TIFF'],
-  ['rgba16.png', '16-bit RGBA PNG'],
 ];
 
 for (const [name, what] of PIL_PARITY) {
@@ -44,6 +38,70 @@ for (const [name, what] of PIL_PARITY) {
     assert.equal(maxAbsDiff(img.rgb, ref.rgb), 0);
   });
 }
+
+// Inputs with transparency: PIL's colours (its references drop alpha) composited onto white with
+// the input's own alpha, so opaque pixels are PIL's exactly and transparent ones white.
+const FLATTENED: [string, string][] = [
+  ['rgba.png', 'RGBA'],
+  ['graya.png', 'grey + alpha'],
+  ['palette.png', 'palette with a transparent index'],
+  ['rgba16.png', '16-bit RGBA PNG'],
+  ['anim.gif', 'animated GIF, first frame'],
+  ['transparent.gif', 'GIF with a transparent index'],
+];
+
+for (const [name, what] of FLATTENED) {
+  test(`flattens ${name} (${what}) onto white`, async () => {
+    const img = await loadImage(imageInput(name));
+    const ref = await readRgb(imageReference(`${name}.rgb.png`));
+    const { data: alpha, info } = await sharp(imageInput(name), { page: 0, pages: 1 }).ensureAlpha().extractChannel(3).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    assert.deepEqual([img.width, img.height], [ref.width, ref.height]);
+    assert.deepEqual([info.width, info.height], [ref.width, ref.height]);
+    let partial = 0;
+    let transparent = 0;
+    for (let p = 0; p < info.width * info.height; p++) {
+      const a = alpha[p] / 255;
+      if (a > 0 && a < 1) partial++;
+      if (a === 0) transparent++;
+      for (let c = 0; c < 3; c++) {
+        const expected = ref.rgb[p * 3 + c] * a + 255 * (1 - a);
+        const got = img.rgb[p * 3 + c];
+        // Exact where opaque or fully transparent; partial alpha rounds once (twice for 16 bits, whose
+        // colour and alpha are both cut to their high byte on the way to 8 bits).
+        const tolerance = a === 0 || a === 1 ? 0 : name.includes('16') ? 2.5 : 1.5;
+        if (Math.abs(got - expected) > tolerance) assert.fail(`pixel ${p} channel ${c}: ${got}, expected ${expected.toFixed(1)} (alpha ${alpha[p]})`);
+      }
+    }
+    if (name !== 'anim.gif') assert.ok(partial + transparent > 0, 'the fixture has transparent pixels');
+  });
+}
+
+test('a dark logo on a transparent background is seen on white, not as a black square', async () => {
+  // Black strokes, and transparent pixels whose (invisible) colour is black too, as editors save them.
+  const rgba = Buffer.alloc(8 * 8 * 4);
+  for (let x = 0; x < 8; x++) rgba[(3 * 8 + x) * 4 + 3] = 255; // one opaque black row
+  const img = await loadImage(await sharp(rgba, { raw: { width: 8, height: 8, channels: 4 } }).png().toBuffer());
+  assert.deepEqual([...img.rgb.subarray(0, 3)], [255, 255, 255], 'transparent pixels are white');
+  assert.deepEqual([...img.rgb.subarray(3 * 8 * 3, 3 * 8 * 3 + 3)], [0, 0, 0], 'the stroke stays black');
+});
+
+const SVG = (attrs: string, body: string) => `<svg xmlns="http://www.w3.org/2000/svg" ${attrs}>${body}</svg>`;
+
+test('an SVG is rasterised on white at the requested short side, keeping its aspect', async () => {
+  writeFileSync(join(tmp, 'icon.svg'), SVG('width="20" height="10"', '<rect x="10" y="0" width="10" height="10" fill="#ff0000"/>'));
+  const img = await loadImage(join(tmp, 'icon.svg'), { svgSize: 224 });
+  assert.deepEqual([img.width, img.height], [448, 224]);
+  const at = (x: number, y: number) => [...img.rgb.subarray((y * img.width + x) * 3, (y * img.width + x) * 3 + 3)];
+  assert.deepEqual(at(100, 112), [255, 255, 255], 'the transparent half is white');
+  assert.deepEqual(at(340, 112), [255, 0, 0], 'the red rectangle');
+  const big = await loadImage(Buffer.from(SVG('viewBox="0 0 30 60"', '<circle cx="15" cy="30" r="10"/>')));
+  assert.deepEqual([big.width, big.height], [896, 1792], 'by default at 896 on the short side (the largest PaliGemma input)');
+});
+
+test('a broken SVG is damaged, an SVG too large to render is refused from its size', async () => {
+  await rejects(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect'), 'corrupt-image', /damaged or truncated|not an image/);
+  await rejects(Buffer.from(SVG('width="10" height="1000"', '')), 'too-many-pixels', /896x89600/);
+});
 
 test('applies every EXIF orientation like transformers.image_utils.load_image', async () => {
   for (const [name, orientation, size] of [
@@ -126,11 +184,10 @@ test('a missing path is not-found, a directory is not-a-file, an empty file is e
   await rejects(Buffer.alloc(0), 'empty-file', /empty/);
 });
 
-test('a text file renamed .png and an SVG are unsupported-image', async () => {
+test('a text file renamed .png is unsupported-image, named in the message', async () => {
   writeFileSync(join(tmp, 'notes.png'), 'just some text, not an image\n'.repeat(10));
-  await rejects(join(tmp, 'notes.png'), 'unsupported-image', /not an image/);
-  writeFileSync(join(tmp, 'icon.svg'), '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>');
-  await rejects(join(tmp, 'icon.svg'), 'unsupported-image', /svg images are not supported/);
+  await rejects(join(tmp, 'notes.png'), 'unsupported-image', /notes\.png is not an image/);
+  await rejects(Buffer.from('%PDF-1.4\n'.repeat(20)), 'unsupported-image', /not an image/);
 });
 
 test('truncated JPEG and PNG files are corrupt-image, not grey-padded pictures', async () => {
