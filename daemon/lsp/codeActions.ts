@@ -2,6 +2,8 @@
 // resolved, or executed as a command by clients that cannot resolve) and "Mark as decorative" (a
 // plain edit). Edits carry the document version they were computed on, so a client never applies
 // them to a document that changed meanwhile.
+import { basename } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import {
   type CancellationToken,
   type CodeAction,
@@ -17,11 +19,10 @@ import {
 } from 'vscode-languageserver/node';
 import type { TextDocument } from 'vscode-languageserver-textdocument';
 import { captionToAltText } from '../alttext/caption.js';
-import type { AltTextProblem } from '../alttext/diagnose.js';
+import type { CheckedProblem } from '../alttext/check.js';
 import { AltEditError, altTextEdits, decorativeEdits } from '../alttext/edits.js';
 import type { OffsetEdit } from '../alttext/references/types.js';
-import { SOURCE } from './diagnostics.js';
-import { resolveImage } from './images.js';
+import { SOURCE, type ProblemData } from './diagnostics.js';
 import { captionWithProgress } from './modelRun.js';
 import type { Session } from './session.js';
 
@@ -39,18 +40,19 @@ export interface GenerateData {
 
 export function registerCodeActions(session: Session): void {
   const { connection, documents } = session;
-  connection.onCodeAction((params) => {
+  connection.onCodeAction(async (params) => {
     const canResolve = !!session.capabilities.textDocument?.codeAction?.resolveSupport?.properties.includes('edit');
     const doc = documents.get(params.textDocument.uri);
     if (!doc || !session.checksAltText(doc)) return [];
     const start = doc.offsetAt(params.range.start);
     const end = doc.offsetAt(params.range.end);
     const actions: CodeAction[] = [];
-    for (const problem of session.parse(doc).problems) {
-      if (problem.span.end < start || problem.span.start > end) continue;
-      const diagnostics = params.context.diagnostics.filter((d) => d.source === SOURCE && d.code === `alt-${problem.kind}` && sameRange(doc, d, problem));
+    for (const problem of (await session.check(doc)).problems) {
+      if (problem.image.span.end < start || problem.image.span.start > end) continue;
+      const diagnostics = params.context.diagnostics.filter((d) => d.source === SOURCE && d.code === `alt-${problem.kind}` && sameImage(doc, d, problem));
       const data: GenerateData = { uri: doc.uri, version: doc.version, offset: problem.image.span.start };
-      if (problem.image.src && !problem.image.alt?.dynamic) {
+      // Only images whose file the model can read (not missing, damaged, remote or computed).
+      if (problem.file && !problem.image.alt?.dynamic) {
         actions.push({
           title: GENERATE_TITLE,
           kind: CodeActionKind.QuickFix,
@@ -97,20 +99,23 @@ export function registerCodeActions(session: Session): void {
 export async function generateEdit(session: Session, data: GenerateData, token: CancellationToken): Promise<WorkspaceEdit> {
   const doc = session.documents.get(data.uri);
   if (!doc) throw new UserError(`${data.uri} is not open; open it and ask for the fix again.`);
-  const problem = current(session, doc, data);
-  const image = await resolveImage(doc.uri, problem.image, session.workspaceFolders.map((f) => f.uri));
-  if (!image) throw new UserError(`cannot find ${problem.image.src} (remote images are never fetched).`);
+  const problem = await current(session, doc, data);
+  if (!problem.file) throw new UserError(problem.unfixable ?? problem.message);
+  const image = { path: problem.file.path, uri: pathToFileURL(problem.file.path).href, name: basename(problem.file.path) };
   const result = await captionWithProgress(session, 'Generating alt text', image, token);
   const alt = captionToAltText(result.text);
   if (!alt) throw new UserError(`the model gave no description of ${image.name}; write the alt text by hand.`);
   // The model takes a while: the document may have changed under it.
-  const now = current(session, doc, data);
+  const now = await current(session, doc, data);
   return workspaceEdit(session, doc, altTextEdits(now.image, alt));
 }
 
-function current(session: Session, doc: TextDocument, data: GenerateData): AltTextProblem {
-  if (doc.version !== data.version) throw new ResponseError(LSPErrorCodes.ContentModified, 'PaliGemma: the document changed; ask for the fix again.');
-  const problem = session.parse(doc).problems.find((p) => p.image.span.start === data.offset);
+async function current(session: Session, doc: TextDocument, data: GenerateData): Promise<CheckedProblem> {
+  const changed = () => new ResponseError(LSPErrorCodes.ContentModified, 'PaliGemma: the document changed; ask for the fix again.');
+  if (doc.version !== data.version) throw changed();
+  const { problems } = await session.check(doc);
+  if (doc.version !== data.version) throw changed();
+  const problem = problems.find((p) => p.image.span.start === data.offset);
   if (!problem) throw new ResponseError(LSPErrorCodes.ContentModified, 'PaliGemma: that image has no alt-text problem any more.');
   return problem;
 }
@@ -123,7 +128,10 @@ function workspaceEdit(session: Session, doc: TextDocument, edits: OffsetEdit[])
   return { changes: { [doc.uri]: textEdits } };
 }
 
-function sameRange(doc: TextDocument, d: Diagnostic, p: AltTextProblem): boolean {
+/** The diagnostic is about this problem's image (by its data, or by where it is shown). */
+function sameImage(doc: TextDocument, d: Diagnostic, p: CheckedProblem): boolean {
+  const offset = (d.data as ProblemData | undefined)?.offset;
+  if (typeof offset === 'number') return offset === p.image.span.start;
   return doc.offsetAt(d.range.start) === p.span.start && doc.offsetAt(d.range.end) === p.span.end;
 }
 

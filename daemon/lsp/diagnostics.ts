@@ -1,9 +1,9 @@
-// Alt-text diagnostics, with the docs core's kinds (as the code, `alt-<kind>`) and messages.
-// Pulled (`textDocument/diagnostic`) where the client supports it, otherwise pushed
-// (`publishDiagnostics`), debounced while typing. No model is involved.
+// Alt-text diagnostics, with the docs core's kinds (as the code, `alt-<kind>`) and messages, the
+// same as `paligemma alt-text check`. Pulled (`textDocument/diagnostic`) where the client supports
+// it, otherwise pushed (`publishDiagnostics`), debounced while typing. No model is involved.
 import { type Diagnostic, DiagnosticSeverity, DocumentDiagnosticReportKind } from 'vscode-languageserver/node';
 import type { TextDocument } from 'vscode-languageserver-textdocument';
-import type { AltTextProblem } from '../alttext/diagnose.js';
+import type { CheckedProblem } from '../alttext/check.js';
 import type { Session } from './session.js';
 import type { Severity } from './settings.js';
 
@@ -22,16 +22,16 @@ export interface ProblemData {
   version: number;
 }
 
-export function diagnosticsFor(session: Session, doc: TextDocument): Diagnostic[] {
+export async function diagnosticsFor(session: Session, doc: TextDocument): Promise<Diagnostic[]> {
   const severity = session.settings.altText.severity;
   if (severity === 'off' || !session.checksAltText(doc)) return [];
-  const { problems, error } = session.parse(doc);
+  const { problems, error } = await session.check(doc);
   // A document that does not parse right now (mid-edit) keeps no stale ranges.
   if (error) session.log(`alt text: ${doc.uri} does not parse: ${error}`);
   return problems.map((p) => toDiagnostic(doc, p, SEVERITY[severity]));
 }
 
-function toDiagnostic(doc: TextDocument, p: AltTextProblem, severity: DiagnosticSeverity): Diagnostic {
+function toDiagnostic(doc: TextDocument, p: CheckedProblem, severity: DiagnosticSeverity): Diagnostic {
   const data: ProblemData = { offset: p.image.span.start, version: doc.version };
   return {
     range: { start: doc.positionAt(p.span.start), end: doc.positionAt(p.span.end) },
@@ -53,9 +53,9 @@ export function registerDiagnostics(session: Session): DiagnosticsHandle {
   const { connection, documents } = session;
   // Decided when asked: the client's capabilities arrive with `initialize`, after registration.
   const pulls = () => !!session.capabilities.textDocument?.diagnostic;
-  connection.languages.diagnostics.on((params) => {
+  connection.languages.diagnostics.on(async (params) => {
     const doc = documents.get(params.textDocument.uri);
-    return { kind: DocumentDiagnosticReportKind.Full, items: doc ? diagnosticsFor(session, doc) : [] };
+    return { kind: DocumentDiagnosticReportKind.Full, items: doc ? await diagnosticsFor(session, doc) : [] };
   });
   const timers = new Map<string, NodeJS.Timeout>();
   const published = new Map<string, number>();
@@ -63,7 +63,13 @@ export function registerDiagnostics(session: Session): DiagnosticsHandle {
     clearTimeout(timers.get(doc.uri));
     timers.delete(doc.uri);
     published.set(doc.uri, doc.version);
-    void connection.sendDiagnostics({ uri: doc.uri, version: doc.version, diagnostics: diagnosticsFor(session, doc) });
+    void diagnosticsFor(session, doc).then(
+      (diagnostics) => {
+        // Only for the version they were computed on: a newer one has its own on the way.
+        if (documents.get(doc.uri)?.version === doc.version) void connection.sendDiagnostics({ uri: doc.uri, version: doc.version, diagnostics });
+      },
+      (err: unknown) => session.log(`alt text: checking ${doc.uri} failed: ${err instanceof Error ? err.message : String(err)}`),
+    );
   };
   documents.onDidOpen((e) => {
     if (!pulls()) publish(e.document);

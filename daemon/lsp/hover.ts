@@ -11,7 +11,7 @@ import * as P from '../protocol.js';
 import { DaemonNotRunning } from './daemonLink.js';
 import { resolveImage, type ResolvedImage } from './images.js';
 import { captionParams, ocrParams } from './modelRun.js';
-import type { Session } from './session.js';
+import { localPath, type Session } from './session.js';
 import { thumbnailMarkdown } from './thumbnail.js';
 
 /** The hover's links, for clients whose Markdown runs `command:` links (VS Code's extension). */
@@ -48,7 +48,8 @@ export function registerHover(session: Session): void {
     if (!ref || !ref.src || isRemote(ref.src)) return null;
     const range = { start: doc.positionAt(ref.span.start), end: doc.positionAt(ref.span.end) };
     const markdown = !!session.capabilities.textDocument?.hover?.contentFormat?.includes(MarkupKind.Markdown);
-    const image = await resolveImage(doc.uri, ref, session.workspaceFolders.map((f) => f.uri));
+    const path = localPath(doc.uri);
+    const image = await resolveImage(doc.uri, ref, path && session.workspaceFolderPath(path));
     if (!image) {
       // A bare path-looking string that is no file is just text; a real image reference is worth a word.
       if (ref.syntax === 'path') return null;

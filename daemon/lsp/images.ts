@@ -1,10 +1,12 @@
-// From an image reference in a document to the image file on this machine. The server runs where
-// the files are (as the daemon does), so only file: documents are resolved, and the daemon is
-// given the path; remote URLs are never fetched.
-import { stat } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+// From an image reference in a document to the image file on this machine, for hovers. The server
+// runs where the files are (as the daemon does), so only file: documents are resolved (on POSIX
+// paths), and the daemon is given the path; remote URLs are never fetched.
+import { basename } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { nodeFileAccess } from '../alttext/imageFiles.js';
 import { isRemote, resolveImagePath } from '../alttext/references/paths.js';
 import type { ImageReference } from '../alttext/references/types.js';
+import { localPath } from './session.js';
 
 export interface ResolvedImage {
   /** File system path, for the daemon. */
@@ -14,43 +16,17 @@ export interface ResolvedImage {
   name: string;
 }
 
-/** The first candidate file that exists, or undefined (remote, computed, not found, not a file: document). */
-export async function resolveImage(documentUri: string, ref: ImageReference, workspaceFolders: string[]): Promise<ResolvedImage | undefined> {
+/**
+ * The first candidate file that exists, or undefined (remote, computed, not found, not a file:
+ * document). `workspaceFolderPath`: where site-root paths (`/img/x.png`) start.
+ */
+export async function resolveImage(documentUri: string, ref: ImageReference, workspaceFolderPath: string | undefined): Promise<ResolvedImage | undefined> {
   if (!ref.src || isRemote(ref.src)) return undefined;
-  let doc: URL;
-  try {
-    doc = new URL(documentUri);
-  } catch {
-    return undefined;
-  }
-  if (doc.protocol !== 'file:') return undefined;
-  const documentPath = decodeURIComponent(doc.pathname);
-  const folder = workspaceFolders
-    .map((f) => uriPath(f))
-    .filter((p): p is string => p !== undefined && (documentPath === p || documentPath.startsWith(p.endsWith('/') ? p : p + '/')))
-    .sort((a, b) => b.length - a.length)[0];
-  for (const candidate of resolveImagePath(ref.src, { documentPath, workspaceFolderPath: folder, urlEncoded: ref.syntax !== 'path' })) {
-    const url = new URL('file:///');
-    url.pathname = candidate;
-    const path = fileURLToPath(url);
-    if (await isFile(path)) return { path, uri: url.href, name: candidate.slice(candidate.lastIndexOf('/') + 1) };
+  const documentPath = localPath(documentUri);
+  if (!documentPath) return undefined;
+  for (const candidate of resolveImagePath(ref.src, { documentPath, workspaceFolderPath, urlEncoded: ref.syntax !== 'path' })) {
+    const st = await nodeFileAccess.stat(candidate).catch(() => undefined);
+    if (st?.type === 'file') return { path: candidate, uri: pathToFileURL(candidate).href, name: basename(candidate) };
   }
   return undefined;
-}
-
-function uriPath(uri: string): string | undefined {
-  try {
-    const u = new URL(uri);
-    return u.protocol === 'file:' ? decodeURIComponent(u.pathname).replace(/\/$/, '') || '/' : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
 }

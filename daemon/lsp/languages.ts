@@ -1,36 +1,22 @@
-// Which documents the server reads, and as what. Editors name languages differently (VS Code
-// `typescriptreact`, Helix `tsx`, Neovim `markdown.mdx`), and stock VS Code reports `.mdx` as
-// plain text, so the file extension decides when the language id does not.
-import { posix } from 'node:path';
-import { parserFor } from '../alttext/references/index.js';
+// Which language a document is read as. Editors name languages differently (VS Code
+// `typescriptreact`, Helix `tsx`, Neovim `markdown.mdx`), and stock VS Code reports `.mdx` as plain
+// text: an id the docs core does not know falls back to the file extension, as the core does.
+import { parserFor, type ImageParser } from '../alttext/references/index.js';
 
-/** The language ids the alt-text checks know, by file extension. */
-const BY_EXTENSION: Record<string, string> = {
-  '.md': 'markdown',
-  '.markdown': 'markdown',
-  '.mdx': 'mdx',
-  '.html': 'html',
-  '.htm': 'html',
-  '.jsx': 'javascriptreact',
-  '.tsx': 'typescriptreact',
-};
-
-/** Other editors' names for the same languages. */
-const ALIASES: Record<string, string> = {
+/** The language id (as in `altText.fileTypes`) of each parser. */
+const LANGUAGE_OF: Record<ImageParser, string> = {
+  markdown: 'markdown',
+  mdx: 'mdx',
+  html: 'html',
   jsx: 'javascriptreact',
   tsx: 'typescriptreact',
-  'markdown.mdx': 'mdx',
+  css: 'css',
 };
 
-/**
- * The language id the docs core reads a document as: the file extension first when it names one
- * of the alt-text languages (so `.mdx` is MDX whatever the editor calls it), then the editor's id.
- */
 export function documentLanguage(uri: string, languageId: string): string {
-  const byExtension = BY_EXTENSION[posix.extname(pathOf(uri)).toLowerCase()];
-  if (byExtension) return byExtension;
-  const id = ALIASES[languageId] ?? languageId;
-  return parserFor(id) ? id : languageId;
+  if (parserFor(languageId)) return languageId;
+  const byExtension = parserFor(undefined, pathOf(uri));
+  return byExtension ? LANGUAGE_OF[byExtension] : languageId;
 }
 
 function pathOf(uri: string): string {

@@ -13,7 +13,7 @@ export interface Settings {
   maxNewTokens: number;
   captionLanguage: string;
   hover: { enabled: boolean; describeOnHover: boolean; thumbnailWidth: number };
-  altText: { fileTypes: string[]; severity: Severity };
+  altText: { fileTypes: string[]; severity: Severity; placeholders: string[] };
 }
 
 export type InitOptions = LspInitializationOptions;
@@ -41,10 +41,15 @@ export function readSettings(section: unknown, defaults: { modelPath?: string } 
       thumbnailWidth: Math.round(num(hover.thumbnailWidth, 240, 32, 1024)),
     },
     altText: {
-      fileTypes: Array.isArray(altText.fileTypes) && altText.fileTypes.every((t) => typeof t === 'string') ? (altText.fileTypes as string[]) : DEFAULT_FILE_TYPES,
+      fileTypes: stringList(altText.fileTypes, DEFAULT_FILE_TYPES),
       severity: SEVERITIES.includes(altText.severity as Severity) ? (altText.severity as Severity) : 'warning',
+      placeholders: stringList(altText.placeholders, []),
     },
   };
+}
+
+function stringList(v: unknown, d: string[]): string[] {
+  return Array.isArray(v) && v.every((t) => typeof t === 'string') ? v : d;
 }
 
 /** Settings may come flat (`{"hover.enabled": true}`, as some clients send them) or nested. */

@@ -1,11 +1,11 @@
 // An in-memory LSP session: the server (daemon/lsp/) on one end of a pair of streams, a scripted
 // client on the other, and a fake daemon (JSON-RPC, in memory) answering caption / OCR / status
 // requests with a result cache, so the tests see exactly which model runs the server asked for.
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createMessageConnection, ResponseError, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
 import type { ClientCapabilities, InitializeResult, PublishDiagnosticsParams } from 'vscode-languageserver-protocol';
 import { type Connection, createConnection, StreamMessageReader as ServerReader, StreamMessageWriter as ServerWriter } from 'vscode-languageserver/node';
@@ -13,6 +13,8 @@ import type { DaemonConnection } from '../../daemon/client/daemon.js';
 import type { Connect } from '../../daemon/lsp/daemonLink.js';
 import { startServer } from '../../daemon/lsp/server.js';
 import * as P from '../../daemon/protocol.js';
+
+const FIXTURES = join(fileURLToPath(import.meta.url), '..', '..', '..', '..', 'test', 'fixtures', 'tiny-paligemma-224');
 
 export interface DaemonCall {
   method: string;
@@ -165,8 +167,9 @@ export class TestClient {
     return this.initializeResult;
   }
 
-  /** Writes a file into the workspace; returns its file: URI. */
-  file(relative: string, content: string | Buffer = 'not really an image'): string {
+  /** Writes a file into the workspace (an image: a real one from the fixtures); returns its file: URI. */
+  file(relative: string, content?: string | Buffer): string {
+    content ??= /\.jpe?g$/i.test(relative) ? readFileSync(join(FIXTURES, 'wide.jpg')) : /\.png$/i.test(relative) ? readFileSync(join(FIXTURES, 'shapes.png')) : '';
     const path = join(this.dir, relative);
     mkdirSync(join(path, '..'), { recursive: true });
     writeFileSync(path, content);

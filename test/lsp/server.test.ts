@@ -4,7 +4,9 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import type { CodeAction, Diagnostic, Hover, TextDocumentEdit, WorkspaceEdit } from 'vscode-languageserver-protocol';
+import { checkDocument } from '../../daemon/alttext/check.js';
 import { findAltTextProblems } from '../../daemon/alttext/diagnose.js';
+import { nodeFileAccess } from '../../daemon/alttext/imageFiles.js';
 import { GENERATE_COMMAND } from '../../daemon/lsp/codeActions.js';
 import * as P from '../../daemon/protocol.js';
 import { applyTextEdits, TestClient, type ClientOptions } from './harness.js';
@@ -133,6 +135,7 @@ describe('paligemma lsp: diagnostics', () => {
 
   it('answers pull diagnostics (textDocument/diagnostic) where the client supports them', async () => {
     const c = await client({ capabilities: { textDocument: { diagnostic: {} } } });
+    c.file('x.png');
     const uri = c.file('a.html', '<img src="x.png">\n');
     await c.open(uri, 'html', '<img src="x.png">\n');
     const report = await c.connection.sendRequest<{ kind: string; items: Diagnostic[] }>('textDocument/diagnostic', { textDocument: { uri } });
@@ -235,15 +238,38 @@ describe('paligemma lsp: code actions', () => {
     assert.equal(applyTextEdits(NOTES, change.edits), NOTES.replace('![](images/wide.jpg)', '![A red square on white](images/wide.jpg)'));
   });
 
-  it('a missing image file is said by name, as a message the user sees, and nothing runs', async () => {
+  it('images that cannot be described (missing, not an image, remote) get the core\'s file kinds and messages, and no Generate', async () => {
     const c = await client({ capabilities: RESOLVE });
-    const text = '![](images/gone.png)\n';
+    c.file('img/notes.png', 'plain text, not a picture');
+    const text = '![](img/gone.png)\n\n![](img/notes.png)\n\n![](https://example.com/a.png)\n';
     const uri = c.file('a.md', text);
     await c.open(uri, 'markdown', text);
-    const [generate] = await actionsAt(c, uri, 0);
-    await assert.rejects(c.connection.sendRequest('codeAction/resolve', generate), /cannot find images\/gone\.png/);
-    assert.match(c.messages[0]?.message ?? '', /^PaliGemma: cannot find images\/gone\.png/);
-    assert.equal(c.daemon.modelRuns().length, 0);
+    const { diagnostics } = await c.until('diagnostics', () => c.published(uri, 1));
+    const expected = await checkDocument({ path: c.path('a.md'), text, languageId: 'markdown', rootPath: c.dir }, { files: nodeFileAccess });
+    assert.deepEqual(
+      diagnostics.map((d) => [d.code, d.message, d.range.start.line]),
+      expected.problems.map((p) => [`alt-${p.kind}`, p.message, text.slice(0, p.span.start).split('\n').length - 1]),
+    );
+    assert.deepEqual(
+      diagnostics.map((d) => d.code),
+      ['alt-not-found', 'alt-unsupported', 'alt-remote'],
+    );
+    assert.match(String(diagnostics[0].message), /^file not found: img\/gone\.png/);
+    for (const line of [0, 2, 4]) {
+      const titles = (await actionsAt(c, uri, line, diagnostics)).map((a) => a.title);
+      assert.deepEqual(titles, ['Mark image as decorative'], `line ${line + 1}`);
+    }
+    assert.equal(c.daemon.calls.length, 0);
+  });
+
+  it('a failed model run reaches the user as a message, in the daemon\'s words', async () => {
+    const { c, uri } = await notes({ capabilities: RESOLVE });
+    delete c.daemon.captions[c.path('images/wide.jpg')];
+    const [generate] = await actionsAt(c, uri, 4);
+    await assert.rejects(c.connection.sendRequest('codeAction/resolve', generate), /image not found/);
+    await c.until('the message', () => c.messages.length > 0 || undefined);
+    assert.equal(c.messages[0].type, 1);
+    assert.match(c.messages[0].message, /^PaliGemma: image not found: .*wide\.jpg$/);
   });
 
   it('loads the model named by --model (or the settings) before the first run when the daemon serves another', async () => {
