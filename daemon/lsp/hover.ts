@@ -90,11 +90,16 @@ function references(session: Session, doc: TextDocument, line: number): ImageRef
 /** Cached results, or fresh ones when the hover may run the model. Never starts the daemon just to look. */
 async function lookup(session: Session, image: ResolvedImage, run: boolean): Promise<HoverResults> {
   let failure: string | undefined;
+  let notRunning = false;
   const ask = async <R>(f: () => Promise<R>): Promise<R | undefined> => {
+    if (notRunning) return undefined;
     try {
       return await f();
     } catch (err) {
-      if (err instanceof DaemonNotRunning) return undefined;
+      if (err instanceof DaemonNotRunning) {
+        notRunning = true;
+        return undefined;
+      }
       const code = err instanceof ResponseError ? err.code : undefined;
       if (code !== P.ErrorCodes.NotCached && code !== P.ErrorCodes.Cancelled) {
         const message = err instanceof Error ? err.message : String(err);
