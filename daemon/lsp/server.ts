@@ -3,11 +3,13 @@
 import {
   type Connection,
   DidChangeConfigurationNotification,
+  DidChangeWatchedFilesNotification,
   type InitializeParams,
   type InitializeResult,
   TextDocumentSyncKind,
 } from 'vscode-languageserver/node';
 import { DAEMON_VERSION } from '../client/version.js';
+import { IMAGE_EXTENSIONS } from '../alttext/references/paths.js';
 import * as P from '../protocol.js';
 import { registerCodeActions, GENERATE_COMMAND } from './codeActions.js';
 import { DaemonLink, type Connect } from './daemonLink.js';
@@ -69,6 +71,11 @@ export function startServer(connection: Connection, options: ServerOptions = {})
     if (s.capabilities.workspace?.didChangeConfiguration?.dynamicRegistration) {
       void connection.client.register(DidChangeConfigurationNotification.type, { section: 'paligemma' }).catch(() => undefined);
     }
+    // An image added, fixed or deleted changes the diagnostics of the documents that use it.
+    if (s.capabilities.workspace?.didChangeWatchedFiles?.dynamicRegistration) {
+      const watchers = [{ globPattern: `**/*.{${IMAGE_EXTENSIONS.join(',')}}` }];
+      void connection.client.register(DidChangeWatchedFilesNotification.type, { watchers }).catch(() => undefined);
+    }
     if (s.capabilities.workspace?.workspaceFolders) {
       connection.workspace.onDidChangeWorkspaceFolders((e) => {
         const removed = new Set(e.removed.map((f) => f.uri));
@@ -76,6 +83,10 @@ export function startServer(connection: Connection, options: ServerOptions = {})
       });
     }
     void reloadSettings();
+  });
+  connection.onDidChangeWatchedFiles(() => {
+    s.forgetChecks();
+    diagnostics.refreshAll();
   });
   connection.onDidChangeConfiguration((params) => {
     const pushed = (params.settings as { paligemma?: unknown } | null | undefined)?.paligemma;

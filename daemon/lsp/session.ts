@@ -83,6 +83,11 @@ export class Session {
     return { version, ...(await checkDocument({ path, text, languageId, rootPath: folder }, { files: this.files, placeholders })) };
   }
 
+  /** Image files changed on disk: what was found about them no longer holds. */
+  forgetChecks(): void {
+    this.checked.clear();
+  }
+
   /** The structured image references that name a file (hovers), parsed when first asked for. */
   references(doc: TextDocument): ImageReference[] {
     const hit = this.referenced.get(doc.uri);

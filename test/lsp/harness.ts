@@ -112,6 +112,7 @@ export class TestClient {
   readonly progress: unknown[] = [];
   readonly messages: { type: number; message: string }[] = [];
   readonly appliedEdits: unknown[] = [];
+  readonly registrations: { method: string; registerOptions?: { watchers?: { globPattern: unknown }[] } }[] = [];
   readonly daemon = new FakeDaemon();
   readonly dir: string;
   readonly connection: MessageConnection;
@@ -141,7 +142,10 @@ export class TestClient {
     });
     this.connection.onNotification('window/logMessage', () => undefined);
     this.connection.onRequest('window/workDoneProgress/create', () => null);
-    this.connection.onRequest('client/registerCapability', () => null);
+    this.connection.onRequest('client/registerCapability', (p: { registrations: TestClient['registrations'] }) => {
+      this.registrations.push(...p.registrations);
+      return null;
+    });
     this.connection.onRequest('workspace/configuration', (p: { items: { section?: string }[] }) => p.items.map(() => o.configuration ?? null));
     this.connection.onRequest('workspace/applyEdit', (p: unknown) => {
       this.appliedEdits.push(p);

@@ -148,6 +148,23 @@ describe('paligemma lsp: diagnostics', () => {
   });
 });
 
+describe('paligemma lsp: image files changing on disk', () => {
+  it('watches image files where the client can, and checks again when one appears', async () => {
+    const c = await client({ capabilities: { workspace: { didChangeWatchedFiles: { dynamicRegistration: true } } } });
+    const text = '![](img/later.png)\n';
+    const uri = c.file('a.md', text);
+    await c.open(uri, 'markdown', text);
+    const before = await c.until('diagnostics', () => c.published(uri, 1));
+    assert.equal(before.diagnostics[0].code, 'alt-not-found');
+    assert.match(String(c.registrations.find((r) => r.method === 'workspace/didChangeWatchedFiles')?.registerOptions?.watchers?.[0]?.globPattern), /^\*\*\/\*\.\{png,jpg,/);
+    const count = c.diagnostics.length;
+    const image = c.file('img/later.png');
+    await c.connection.sendNotification('workspace/didChangeWatchedFiles', { changes: [{ uri: image, type: 1 }] });
+    const after = await c.until('new diagnostics', () => (c.diagnostics.length > count ? c.diagnostics[c.diagnostics.length - 1] : undefined));
+    assert.deepEqual(after.diagnostics.map((d) => d.code), ['alt-missing'], 'the file is found now: only the alt text is missing');
+  });
+});
+
 describe('paligemma lsp: code actions', () => {
   it('offers Generate (model not run yet) and Mark as decorative; resolving Generate runs the model once and returns a versioned edit', async () => {
     const { c, uri } = await notes({ capabilities: RESOLVE });
