@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Bundles the programs the packaged extension runs, with esbuild:
 //   dist/extension.cjs  the extension host side (CommonJS; `vscode` is provided by VS Code)
-//   dist/daemon.mjs     the daemon and `paligemma` CLI (ESM; native modules stay in node_modules)
+//   dist/daemon.mjs     the daemon and `paligemma` CLI, `paligemma lsp` included (the extension's
+//                       language server; ESM; native modules stay in node_modules)
 //   dist/engineWorker.mjs  the daemon's engine thread (ESM, started by daemon.mjs)
 //   dist/webview.js     the image inspector's webview script (browser IIFE, @vscode-elements included)
 // Usage: node .ci/bundle.mjs [--dev]   (--dev: no minification, inline source maps)

@@ -292,3 +292,24 @@ export namespace ModelChanged {
   export const method = 'paligemma/modelChanged';
   export const type = new NotificationType<ModelStatus>(method);
 }
+
+// `paligemma lsp`, the language server: what an editor may say in `initializationOptions`, and
+// the one notification beyond LSP (VS Code's extension sends it when the workspace becomes trusted).
+export interface LspInitializationOptions {
+  /** The `paligemma` settings, for clients that do not answer `workspace/configuration` (also read from `paligemma`). */
+  settings?: unknown;
+  paligemma?: unknown;
+  /** The workspace is trusted; without it the model never runs by itself (describe on hover). Default true. */
+  trusted?: boolean;
+  /** The client renders Markdown images in hovers: show a thumbnail. */
+  thumbnails?: boolean;
+  /** Commands that `command:` links in hovers may run (registered by the client). */
+  hoverCommands?: string[];
+}
+export interface LspTrustParams {
+  trusted: boolean;
+}
+export namespace LspTrust {
+  export const method = 'paligemma/didChangeTrust';
+  export const type = new NotificationType<LspTrustParams>(method);
+}

@@ -7,9 +7,8 @@ import { registerDownloadCommand } from './commands/download.js';
 import { registerImageTaskCommands } from './commands/imageTasks.js';
 import { registerModelCommands } from './commands/model.js';
 import { Ctx } from './ctx.js';
-import { registerAltTextDiagnostics } from './features/altTextDiagnostics.js';
-import { registerImageHover } from './features/hover.js';
 import { registerInspector } from './inspector/index.js';
+import { startLanguageServer } from './lsp.js';
 
 let ctx: Ctx | undefined;
 
@@ -31,8 +30,8 @@ export function activate(context: vscode.ExtensionContext): void {
 
   try {
     c.inspector = registerInspector(context, c.client);
-    registerAltTextDiagnostics(c);
-    registerImageHover(c);
+    // Diagnostics, quick fixes and hovers for documents.
+    startLanguageServer(c);
     // Fail now, visibly, rather than on the first request.
     log.info(`daemon program: ${daemonProgram(context.extensionUri)}`);
   } catch (err) {

@@ -24,6 +24,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   download: () => import('./download.js'),
   'convert-vae': () => import('./convert-vae.js'),
   'alt-text': () => import('./altText.js'),
+  lsp: () => import('./lsp.js'),
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Image, Paragraph } from 'mdast';
 import { fromMarkdown } from 'mdast-util-from-markdown';
-import { thumbnailMarkdown } from '../../../extension/features/thumbnail.js';
+import { thumbnailMarkdown } from '../../daemon/lsp/thumbnail.js';
 
 /** The one image the Markdown holds, as a CommonMark parser reads it. */
 function parsedImage(markdown: string): Image {

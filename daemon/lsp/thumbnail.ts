@@ -1,4 +1,4 @@
-// The hover's thumbnail, as Markdown (vscode-free, so it is unit-tested).
+// The hover's thumbnail, as Markdown, for clients that render Markdown images (VS Code).
 //
 // Markdown image syntax, not an HTML <img>: VS Code maps the URIs of Markdown links and images (the
 // MarkdownString's `uris`, collected in the extension host) to something the workbench can load

@@ -1,0 +1,142 @@
+// The language server's line to the shared daemon (gopls' `-remote=auto` shape): this process owns
+// no model; it connects to the per-user daemon, starting it when a model run needs it, and connects
+// again after the daemon restarts. Cache lookups never start it.
+import { ErrorCodes as RpcErrorCodes, ResponseError, type CancellationToken, type RequestType } from 'vscode-jsonrpc';
+import { connectDaemon, type ConnectOptions, type DaemonConnection } from '../client/daemon.js';
+import * as P from '../protocol.js';
+import type { Settings } from './settings.js';
+
+export type Connect = (options: Pick<ConnectOptions, 'start' | 'serveArgs' | 'timeoutMs'>) => Promise<DaemonConnection>;
+
+export interface DaemonLinkOptions {
+  /** How to reach the daemon (tests give their own); default: `connectDaemon`. */
+  connect?: Connect;
+  log?: (message: string) => void;
+}
+
+export class DaemonLink {
+  private conn: DaemonConnection | undefined;
+  private connecting: Promise<DaemonConnection> | undefined;
+  private modelChecked: { key: string; done: Promise<void> } | undefined;
+  private readonly tokenListeners = new Set<(n: P.TokenNotification) => void>();
+  private readonly connect: Connect;
+  private readonly log: (message: string) => void;
+
+  constructor(
+    private settings: () => Settings,
+    options: DaemonLinkOptions = {},
+  ) {
+    this.connect = options.connect ?? ((o) => connectDaemon(o));
+    this.log = options.log ?? (() => undefined);
+  }
+
+  /**
+   * Sends a request to the daemon. `start`: connect, starting the daemon when none runs (model
+   * runs); otherwise only use one that is already running, else fail with DaemonNotRunning.
+   * A request cut off by the daemon going away is sent once more to the next daemon.
+   */
+  async request<Params, Result>(type: RequestType<Params, Result, void>, params: Params, o: { start: boolean; token?: CancellationToken }): Promise<Result> {
+    for (let attempt = 0; ; attempt++) {
+      const conn = await this.connection(o.start);
+      try {
+        const runsModel = !(params as P.CacheOnlyParams | undefined)?.cacheOnly && type.method !== P.Status.method;
+        if (runsModel) await this.ensureModel(conn);
+        return await conn.connection.sendRequest(type, params as never, o.token);
+      } catch (err) {
+        const lost = this.conn !== conn || (err instanceof ResponseError && err.code === RpcErrorCodes.PendingResponseRejected);
+        if (!lost || attempt > 0 || o.token?.isCancellationRequested) throw err;
+        this.log(`the daemon went away during ${type.method}; sending it again`);
+        this.drop(conn);
+      }
+    }
+  }
+
+  onTokens(listener: (n: P.TokenNotification) => void): { dispose(): void } {
+    this.tokenListeners.add(listener);
+    return { dispose: () => this.tokenListeners.delete(listener) };
+  }
+
+  get connected(): boolean {
+    return this.conn !== undefined;
+  }
+
+  /** The configured model or provider changed: load it before the next model run. */
+  settingsChanged(): void {
+    this.modelChecked = undefined;
+  }
+
+  dispose(): void {
+    this.conn?.close();
+    this.conn = undefined;
+  }
+
+  private async connection(start: boolean): Promise<DaemonConnection> {
+    if (this.conn) return this.conn;
+    if (!start) {
+      // Never starts a daemon: one that is not running has nothing cached.
+      if (this.connecting) return this.connecting;
+      const conn = await this.connect({ start: false, timeoutMs: 2000 }).catch(() => undefined);
+      if (!conn) throw new DaemonNotRunning();
+      return this.attach(conn);
+    }
+    this.connecting ??= (async () => {
+      const s = this.settings();
+      const serveArgs = ['--keep-alive-ms', String(Math.round(s.keepAliveMinutes * 60_000)), '--ep', s.executionProvider];
+      if (s.modelPath) serveArgs.push('--model', s.modelPath);
+      return this.attach(await this.connect({ serveArgs }));
+    })().finally(() => (this.connecting = undefined));
+    return this.connecting;
+  }
+
+  private attach(conn: DaemonConnection): DaemonConnection {
+    if (this.conn) {
+      // Another call connected first: keep one connection.
+      conn.close();
+      return this.conn;
+    }
+    this.conn = conn;
+    this.modelChecked = undefined;
+    conn.connection.onNotification(P.TokenStream.type, (n) => this.tokenListeners.forEach((l) => l(n)));
+    conn.connection.onClose(() => {
+      if (this.conn !== conn) return;
+      this.log('the daemon connection closed; the next request connects again');
+      this.drop(conn);
+    });
+    return conn;
+  }
+
+  private drop(conn: DaemonConnection): void {
+    if (this.conn === conn) this.conn = undefined;
+    this.modelChecked = undefined;
+    conn.close();
+  }
+
+  /** Before a model run: load the configured model when the daemon serves another one. */
+  private ensureModel(conn: DaemonConnection): Promise<void> {
+    const s = this.settings();
+    const key = `${s.modelPath}\n${s.executionProvider}`;
+    if (this.modelChecked?.key === key) return this.modelChecked.done;
+    const done = (async () => {
+      if (!s.modelPath && s.executionProvider === 'auto') return;
+      const { model } = await conn.connection.sendRequest(P.Status.type);
+      const pathDiffers = s.modelPath !== '' && model.path !== s.modelPath;
+      const epDiffers = s.executionProvider !== 'auto' && model.state === 'ready' && model.executionProvider !== s.executionProvider;
+      const path = s.modelPath || model.path;
+      if ((!pathDiffers && !epDiffers) || !path) return;
+      this.log(`loading model ${path} (${s.executionProvider})`);
+      await conn.connection.sendRequest(P.LoadModel.type, { path, executionProvider: s.executionProvider });
+    })();
+    this.modelChecked = { key, done };
+    done.catch(() => {
+      if (this.modelChecked?.done === done) this.modelChecked = undefined;
+    });
+    return done;
+  }
+}
+
+export class DaemonNotRunning extends Error {
+  constructor() {
+    super('no PaliGemma daemon is running');
+    this.name = 'DaemonNotRunning';
+  }
+}
