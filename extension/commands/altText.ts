@@ -50,15 +50,6 @@ export function registerAltTextCommands(ctx: Ctx): void {
     await generateFor(ctx, doc, image, doc.version);
   });
 
-  // From the quick fix: [document URI, version, start offset of the image].
-  ctx.registerCommand('paligemma.applyAltTextFix', async (uriArg, versionArg, startArg) => {
-    const doc = await vscode.workspace.openTextDocument(vscode.Uri.parse(String(uriArg)));
-    if (doc.version !== versionArg) return void vscode.window.showWarningMessage('PaliGemma: the document changed; try the quick fix again.');
-    const image = parseImages(doc.getText(), doc.languageId, doc.uri.path).references.find((r) => r.alt && r.span.start === startArg);
-    if (!image) return;
-    await generateFor(ctx, doc, image, doc.version);
-  });
-
   ctx.registerCommand('paligemma.fillMissingAltText', async (arg) => {
     const doc = arg instanceof vscode.Uri ? await vscode.workspace.openTextDocument(arg) : vscode.window.activeTextEditor?.document;
     if (!doc) return void vscode.window.showInformationMessage('PaliGemma: open a Markdown, HTML or JSX file first.');
