@@ -2,12 +2,13 @@
 // the last one has been gone idleExitMs), and a single client over stdio.
 import { chmod, stat, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
+import { MAX_MESSAGE_BYTES } from '../protocol.js';
 import { serveConnection } from './connection.js';
 import { checkSocketOwner, type DaemonEndpoint, ensureRuntimeDir, probeSocket, tryLock } from '../client/endpoint.js';
 import type { Logger } from './log.js';
 import { PaliGemmaService, type ServiceOptions } from './service.js';
 
-export const DEFAULT_MAX_MESSAGE_BYTES = 96 * 1024 * 1024;
+export const DEFAULT_MAX_MESSAGE_BYTES = MAX_MESSAGE_BYTES;
 
 export interface SocketDaemonOptions extends Omit<ServiceOptions, 'transport' | 'socketPath' | 'log'> {
   endpoint: DaemonEndpoint;
