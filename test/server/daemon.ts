@@ -114,7 +114,7 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: 
 }
 
 /** A socket daemon in this process on a per-test runtime folder, serving the tiny model with `backend`. */
-export async function inProcessDaemon(backend: Backend, extra: { queueCapacity?: number; keepAliveMs?: number; maxBatch?: number } = {}) {
+export async function inProcessDaemon(backend: Backend, extra: { queueCapacity?: number; keepAliveMs?: number; maxBatch?: number; memoryBudgetBytes?: number } = {}) {
   const runtimeDir = await tempDir('pg-q-');
   const endpoint = daemonEndpoint({ PALIGEMMA_RUNTIME_DIR: runtimeDir });
   const started = await startSocketDaemon({
