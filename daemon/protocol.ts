@@ -146,6 +146,8 @@ export interface ModelStatus {
   /** Set when a model runs with a known deviation from the reference, e.g. causal prompt attention. */
   warnings?: string[];
   error?: string;
+  /** The last loadModel that failed while this model kept serving: which folder, and why. */
+  failedLoad?: { path: string; error: string };
 }
 
 export interface StatusResult {

@@ -51,6 +51,12 @@ export class LimitedMessageWriter extends AbstractMessageWriter implements Messa
   }
 
   end(): void {}
+
+  /** As vscode-jsonrpc's SocketMessageWriter: disposing the connection closes its socket. */
+  override dispose(): void {
+    super.dispose();
+    this.socket.destroy();
+  }
 }
 
 function megabytes(n: number): string {

@@ -30,16 +30,16 @@ after(async () => {
 async function raw() {
   const socket = connect(socketPath);
   await new Promise<void>((r) => socket.once('connect', () => r()));
-  let buf = '';
+  let buf = Buffer.alloc(0);
   let closed = false;
   const messages: Array<{ id: number | string | null; result?: unknown; error?: { code: number; message: string } }> = [];
-  socket.on('data', (d) => {
-    buf += d.toString('utf8');
+  socket.on('data', (d: Buffer) => {
+    buf = Buffer.concat([buf, d]);
     for (;;) {
-      const m = /^Content-Length: (\d+)\r\n\r\n/.exec(buf);
+      const m = /^Content-Length: (\d+)\r\n\r\n/.exec(buf.toString('latin1', 0, Math.min(buf.length, 64)));
       if (!m || buf.length < m[0].length + Number(m[1])) break;
-      messages.push(JSON.parse(buf.slice(m[0].length, m[0].length + Number(m[1]))));
-      buf = buf.slice(m[0].length + Number(m[1]));
+      messages.push(JSON.parse(buf.toString('utf8', m[0].length, m[0].length + Number(m[1]))));
+      buf = buf.subarray(m[0].length + Number(m[1]));
     }
   });
   socket.on('close', () => (closed = true));
