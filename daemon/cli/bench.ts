@@ -293,7 +293,7 @@ export const command: Command = {
       return 0;
     } catch (e) {
       if (isEngineError(e)) {
-        process.stderr.write(`paligemma bench: ${e.message} (${e.code})\n`);
+        process.stderr.write(`paligemma bench: ${e.message}\n`);
         return 1;
       }
       throw e;

@@ -116,8 +116,9 @@ function taskCommand(name: TaskName, summary: string): Command {
           // Every image is reported, also after the daemon has gone for good.
           const err = outcome.error as ResponseError<unknown>;
           const code = err instanceof DaemonStoppedError ? 'daemon-stopped' : err.code;
-          if (values.json) process.stdout.write(`${JSON.stringify({ image: arg, error: { code, message: err.message } })}\n`);
-          process.stderr.write(`paligemma ${name}: ${arg}: ${err.message}\n`);
+          const message = aboutImage(arg, err.message);
+          if (values.json) process.stdout.write(`${JSON.stringify({ image: arg, error: { code, message } })}\n`);
+          process.stderr.write(`paligemma ${name}: ${message}\n`);
           return true;
         });
       } catch (e) {
@@ -129,6 +130,13 @@ function taskCommand(name: TaskName, summary: string): Command {
       return failures ? 1 : 0;
     },
   };
+}
+
+/** `message` about image `arg`, naming it once: as the person typed it, in front unless it is already in there. */
+export function aboutImage(arg: string, message: string): string {
+  const full = resolve(arg);
+  if (message.includes(full)) return message.split(full).join(arg);
+  return message.includes(arg) ? message : `${arg}: ${message}`;
 }
 
 function checkTaskArgs(name: TaskName, images: string[], v: { object?: string[]; question?: string; 'max-tokens'?: string }): string | undefined {

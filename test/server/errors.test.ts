@@ -100,6 +100,7 @@ test('invalid params name the field', async () => {
     ['paligemma/caption', { image: 42 }, /caption\.image must be/],
     ['paligemma/caption', { image: { path: '' } }, /image\.path must be a non-empty string/],
     ['paligemma/caption', { image: { path: 'x', data: 'y' } }, /unknown field 'data'/],
+    ['paligemma/caption', { image: { path: 'pictures/x.png' } }, /image\.path must be an absolute path, not 'pictures\/x\.png'/],
     ['paligemma/caption', { image: img, colour: 'red' }, /unknown field 'colour'/],
     ['paligemma/caption', { image: img, detail: 'medium' }, /detail must be 'short' or 'long'/],
     ['paligemma/caption', { image: img, language: 'English please' }, /language must be a language code/],

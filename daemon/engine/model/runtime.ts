@@ -9,6 +9,12 @@ import type { Manifest } from './manifest.js';
 import { buildAttentionBias, onlyPrompt, prefillLayout, RowLayout, SlotKind } from './masks.js';
 import { createSession, type ExecutionProvider } from './providers.js';
 
+// onnxruntime's own logger writes to stderr (colour codes, C++ file names and signatures) before
+// the sessions' severity applies, e.g. when a provider library is missing; its failures reach us as
+// exceptions anyway, which the engine words for people and the daemon logs. Set before the first
+// session is created, when onnxruntime-node initialises its environment.
+ort.env.logLevel = 'fatal';
+
 function metadataOf(session: ort.InferenceSession, kind: 'input' | 'output', name: string): ort.InferenceSession.ValueMetadata | undefined {
   const names = kind === 'input' ? session.inputNames : session.outputNames;
   const all = kind === 'input' ? session.inputMetadata : session.outputMetadata;
