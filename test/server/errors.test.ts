@@ -3,14 +3,13 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { crc32, deflateSync } from 'node:zlib';
 import type { DaemonConnection } from '../../daemon/client/daemon.js';
 import * as protocol from '../../daemon/protocol.js';
 import { ErrorCodes } from '../../daemon/protocol.js';
-import { cleanupScratch, fixtureDir, images, tempDir, type TestDaemon, testDaemon, tinyModel } from './daemon.js';
+import { cleanupScratch, fixtureDir, images, rawSocket as rawSocketTo, tempDir, type TestDaemon, testDaemon, tinyModel } from './daemon.js';
 
 let daemon: TestDaemon;
 let client: DaemonConnection;
@@ -164,29 +163,7 @@ test('loadModel: missing folder, invalid model, unavailable provider; the old mo
   assert.equal(s.model.executionProvider, 'cpu');
 });
 
-/** A raw socket: writes bytes, collects every JSON-RPC message the daemon sends back. */
-async function rawSocket() {
-  const socket = connect(daemon.endpoint.socketPath);
-  await new Promise<void>((r) => socket.once('connect', () => r()));
-  // Bytes, not characters: Content-Length counts bytes, and messages may hold non-ASCII text.
-  let buf = Buffer.alloc(0);
-  const messages: Array<{ id: number | string | null; result?: unknown; error?: { code: number; message: string } }> = [];
-  socket.on('data', (d: Buffer) => {
-    buf = Buffer.concat([buf, d]);
-    for (;;) {
-      const m = /^Content-Length: (\d+)\r\n\r\n/.exec(buf.toString('latin1', 0, Math.min(buf.length, 64)));
-      if (!m || buf.length < m[0].length + Number(m[1])) break;
-      messages.push(JSON.parse(buf.toString('utf8', m[0].length, m[0].length + Number(m[1]))));
-      buf = buf.subarray(m[0].length + Number(m[1]));
-    }
-  });
-  const frame = (body: string) => `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
-  const waitFor = async (n: number) => {
-    for (let i = 0; i < 200 && messages.length < n; i++) await new Promise((r) => setTimeout(r, 10));
-    return messages;
-  };
-  return { socket, frame, messages, waitFor };
-}
+const rawSocket = () => rawSocketTo(daemon.endpoint.socketPath);
 
 test('junk on the wire: each bad frame gets an error, the same connection keeps working', async () => {
   const raw = await rawSocket();

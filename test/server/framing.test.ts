@@ -2,14 +2,13 @@
 // id (so the client's request does not wait forever) and the connection keeps working; framing
 // that cannot be trusted closes the connection instead of eating the frames after it.
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import { daemonEndpoint } from '../../daemon/client/endpoint.js';
 import { ErrorCodes } from '../../daemon/protocol.js';
 import { engineBackend } from '../../daemon/server/engineBackend.js';
 import { silentLogger } from '../../daemon/server/log.js';
 import { type RunningDaemon, startSocketDaemon } from '../../daemon/server/server.js';
-import { cleanupScratch, tempDir } from './daemon.js';
+import { cleanupScratch, frame, rawSocket, tempDir } from './daemon.js';
 
 let daemon: RunningDaemon;
 let socketPath: string;
@@ -27,29 +26,7 @@ after(async () => {
   await cleanupScratch();
 });
 
-async function raw() {
-  const socket = connect(socketPath);
-  await new Promise<void>((r) => socket.once('connect', () => r()));
-  let buf = Buffer.alloc(0);
-  let closed = false;
-  const messages: Array<{ id: number | string | null; result?: unknown; error?: { code: number; message: string } }> = [];
-  socket.on('data', (d: Buffer) => {
-    buf = Buffer.concat([buf, d]);
-    for (;;) {
-      const m = /^Content-Length: (\d+)\r\n\r\n/.exec(buf.toString('latin1', 0, Math.min(buf.length, 64)));
-      if (!m || buf.length < m[0].length + Number(m[1])) break;
-      messages.push(JSON.parse(buf.toString('utf8', m[0].length, m[0].length + Number(m[1]))));
-      buf = buf.subarray(m[0].length + Number(m[1]));
-    }
-  });
-  socket.on('close', () => (closed = true));
-  const until = async (cond: () => boolean) => {
-    for (let i = 0; i < 300 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-  };
-  return { socket, messages, until, isClosed: () => closed };
-}
-
-const frame = (body: string) => `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+const raw = () => rawSocket(socketPath);
 const status = (id: number) => frame(JSON.stringify({ jsonrpc: '2.0', id, method: 'paligemma/status' }));
 
 test('an oversized request is answered with its own id, and the next request on the connection is served', async () => {
