@@ -83,12 +83,21 @@ async function randomModel(preset: string, o: RandomModelOptions): Promise<strin
   const dir = join(root, randomModelFolder(preset, o));
   // Conversions cached by older versions (no decoder-loop.onnx, no graphOps record) are made again.
   const wantOps = o.standardOps ? 'standard' : 'fused';
-  const cached = existsSync(join(dir, 'manifest.json')) && existsSync(join(dir, 'decoder-loop.onnx')) && readManifestSync(dir).converter?.graphOps === wantOps;
+  const cached = existsSync(join(dir, 'manifest.json')) && existsSync(join(dir, 'decoder-loop.onnx')) && cachedGraphOps(dir) === wantOps;
   if (!cached) {
     process.stderr.write(`converting ${preset} (${o.dtype}) into ${dir} ...\n`);
     await convert({ random: preset, output: dir, ...o, overwrite: true });
   }
   return dir;
+}
+
+/** The graph ops a cached conversion was made with; undefined for one that cannot be read (converted again). */
+function cachedGraphOps(dir: string): string | undefined {
+  try {
+    return readManifestSync(dir).converter?.graphOps;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The ORT_* environment variables set for this run, or undefined when there are none. */
