@@ -254,23 +254,25 @@ export class PaliGemmaService {
       if (fresh) return fresh;
     }
     const key = keyOf(src.sha256);
-    const compute = (signal: AbortSignal) => this.compute(spec, src, key, identity.id, (sha, id) => keyOf(sha, id), signal, ctx, t0);
+    // Keyed by the model that actually ran (it may have been switched while this waited).
+    const keyFor = (modelId: string) => (modelId === identity.id ? key : keyOf(src.sha256, modelId));
+    const compute = (signal: AbortSignal) => this.compute({ spec, src, keyFor, signal, ctx, t0 });
     // A streamed request sends its tokens to its own client, so it does not share.
     const { payload, name } = spec.streamId === undefined ? await this.shared.join(key, compute, ctx.signal) : await compute(ctx.signal);
     return { ...payload, model: name, ms: Math.round(performance.now() - t0), cached: false };
   }
 
   /** Admits the request against the memory budget, then decodes and runs it when its turn comes. */
-  private async compute<R extends object>(
-    spec: TaskSpec<R>,
-    src: ImageBytes,
-    key: string,
-    modelId: string,
-    keyOf: (sha: string, modelId: string) => string,
-    requestSignal: AbortSignal,
-    ctx: RequestContext,
-    t0: number,
-  ): Promise<{ payload: R; name: string }> {
+  private async compute<R extends object>(run: {
+    spec: TaskSpec<R>;
+    src: ImageBytes;
+    /** The cache key of the result for the model that ran it. */
+    keyFor: (modelId: string) => string;
+    signal: AbortSignal;
+    ctx: RequestContext;
+    t0: number;
+  }): Promise<{ payload: R; name: string }> {
+    const { spec, src, keyFor, signal: requestSignal, ctx, t0 } = run;
     const release = this.budget.admit(src.bytes.length + (await this.decodedSize(src)), src.label);
     try {
       let decoded: Promise<DecodedImage> | undefined;
@@ -297,9 +299,7 @@ export class PaliGemmaService {
                 },
               });
           const result = await spec.finish(out, image ?? (await decode()), active.model);
-          // Keyed by the model that actually ran (it may have been switched while this waited).
-          const ranKey = active.id === modelId ? key : keyOf(src.sha256, active.id);
-          await this.cache.set(ranKey, result);
+          await this.cache.set(keyFor(active.id), result);
           this.o.log.debug('generated', { task: spec.task, image: src.label, tokens: generated, batch: entry?.batchSize ?? 1, ms: Math.round(performance.now() - t0) });
           return { payload: result, name: active.model.info.name };
         }, requestSignal)
