@@ -5,6 +5,9 @@ import { NotificationType, NotificationType0, RequestType, RequestType0 } from '
 /** An image is named by path (read by the daemon) or sent inline (remote workspaces, pasted images). */
 export type ImageRef = { path: string } | { data: string; mimeType?: string };
 
+/** The daemon's default limit on one JSON-RPC message (inline images travel as base64 inside one). */
+export const MAX_MESSAGE_BYTES = 96 * 1024 * 1024;
+
 export interface Box {
   x0: number;
   y0: number;
@@ -143,6 +146,8 @@ export interface ModelStatus {
   /** Set when a model runs with a known deviation from the reference, e.g. causal prompt attention. */
   warnings?: string[];
   error?: string;
+  /** The last loadModel that failed while this model kept serving: which folder, and why. */
+  failedLoad?: { path: string; error: string };
 }
 
 export interface StatusResult {

@@ -5,8 +5,9 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ACCURACY_LEVELS, convert, cpuHint, defaultVisionDtype, PRESETS, readManifest, type ActivationDtype, type ConvertDtype, type ConvertOptions, type VisionDtype } from '../engine/convert/index.js';
+import { ACCURACY_LEVELS, convert, cpuHint, defaultVisionDtype, PRESETS, type ActivationDtype, type ConvertDtype, type ConvertOptions, type VisionDtype } from '../engine/convert/index.js';
 import { DECODE_LOOPS, isEngineError, PaliGemma, parseExecutionProvider, type DecodeLoop, type RgbImage } from '../engine/index.js';
+import { type Manifest, readManifestSync } from '../engine/model/manifest.js';
 import type { Command } from './main.js';
 
 const USAGE = `usage: paligemma bench (--model <converted-dir> | --random <preset>) [options]
@@ -82,12 +83,21 @@ async function randomModel(preset: string, o: RandomModelOptions): Promise<strin
   const dir = join(root, randomModelFolder(preset, o));
   // Conversions cached by older versions (no decoder-loop.onnx, no graphOps record) are made again.
   const wantOps = o.standardOps ? 'standard' : 'fused';
-  const cached = existsSync(join(dir, 'manifest.json')) && existsSync(join(dir, 'decoder-loop.onnx')) && readManifest(dir).converter?.graphOps === wantOps;
+  const cached = existsSync(join(dir, 'manifest.json')) && existsSync(join(dir, 'decoder-loop.onnx')) && cachedGraphOps(dir) === wantOps;
   if (!cached) {
     process.stderr.write(`converting ${preset} (${o.dtype}) into ${dir} ...\n`);
     await convert({ random: preset, output: dir, ...o, overwrite: true });
   }
   return dir;
+}
+
+/** The graph ops a cached conversion was made with; undefined for one that cannot be read (converted again). */
+function cachedGraphOps(dir: string): string | undefined {
+  try {
+    return readManifestSync(dir).converter?.graphOps;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The ORT_* environment variables set for this run, or undefined when there are none. */
@@ -245,8 +255,8 @@ export const command: Command = {
       }
 
       // The converter's record (absent in onnx-community folders): the loaded manifest drops it.
-      const converted = existsSync(join(dir, 'manifest.json')) ? readManifest(dir) : undefined;
-      const converter: Partial<ReturnType<typeof readManifest>>['converter'] = converted?.converter;
+      const converted = existsSync(join(dir, 'manifest.json')) ? readManifestSync(dir) : undefined;
+      const converter: Partial<Manifest>['converter'] = converted?.converter;
       const pick = (k: keyof (typeof runs)[number]) => Math.round(median(runs.map((r) => r[k])) * 100) / 100;
       const result = {
         model: model.manifest.name,
@@ -292,7 +302,7 @@ export const command: Command = {
       return 0;
     } catch (e) {
       if (isEngineError(e)) {
-        process.stderr.write(`paligemma bench: ${e.message} (${e.code})\n`);
+        process.stderr.write(`paligemma bench: ${e.message}\n`);
         return 1;
       }
       throw e;

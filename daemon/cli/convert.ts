@@ -1,7 +1,6 @@
 // `paligemma convert <hf-checkpoint-dir> <out-dir> [--dtype fp32|fp16|int4] [--random <preset>] [--layers N]`
 import { parseArgs } from 'node:util';
 import { ACCURACY_LEVELS, convert, cpuHint, PRESETS, type ActivationDtype, type ConvertDtype, type VisionDtype } from '../engine/convert/index.js';
-import { isEngineError } from '../engine/errors.js';
 import type { Command } from './main.js';
 
 const USAGE = `usage: paligemma convert <hf-checkpoint-dir> <out-dir> [options]
@@ -130,8 +129,7 @@ export const command: Command = {
       if (hint) process.stderr.write(`hint: ${hint}\n`);
       return 0;
     } catch (e) {
-      const code = isEngineError(e) ? ` [${e.code}]` : '';
-      process.stderr.write(`paligemma convert${code}: ${(e as Error).message}\n`);
+      process.stderr.write(`paligemma convert: ${(e as Error).message}\n`);
       return 1;
     }
   },

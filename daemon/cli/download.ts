@@ -95,7 +95,8 @@ export const command: Command = {
     } catch (e) {
       bar.finish();
       if (e instanceof DownloadError) {
-        if (json) emit({ error: { reason: e.reason, code: e.code, message: e.message } });
+        // `code` is what failed (network, gated, ...): the engine code behind it says only "no model".
+        if (json) emit({ error: { reason: e.reason, code: e.reason, message: e.message } });
         else process.stderr.write(`paligemma download: ${e.message}\n`);
         return e.reason === 'cancelled' ? 130 : 1;
       }

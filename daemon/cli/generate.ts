@@ -99,10 +99,11 @@ export const command: Command = {
     process.once('SIGINT', onSigint);
     let model: PaliGemma | undefined;
     try {
+      // The image first: a bad one is reported at once, not after the model has loaded.
+      const image = await loadImage(values.image);
       const t0 = performance.now();
       model = await PaliGemma.load(values.model, { executionProvider: parseExecutionProvider(values.ep), threads: opts.threads });
       const loadMs = performance.now() - t0;
-      const image = await loadImage(values.image);
       let firstTokenMs: number | undefined;
       let printed = '';
       const t1 = performance.now();
@@ -143,7 +144,7 @@ export const command: Command = {
       return 0;
     } catch (e) {
       if (isEngineError(e)) {
-        process.stderr.write(`paligemma generate: ${e.message} (${e.code})\n`);
+        process.stderr.write(`paligemma generate: ${e.message}\n`);
         return e.code === 'cancelled' ? 130 : 1;
       }
       throw e;

@@ -9,6 +9,7 @@ import type { DetectedObject, ModelStatus, ObjectsResult, StatusResult, TextResu
 import { type DaemonEndpoint, daemonEndpoint, probeSocket } from '../client/endpoint.js';
 import { connectDaemon, DaemonUnavailableError, type DaemonConnection } from '../client/daemon.js';
 import { inFlightFor, inOrder } from '../client/inOrder.js';
+import { DaemonStoppedError, RestartingDaemonClient } from '../client/restarting.js';
 import type { Command } from './main.js';
 
 type TaskName = 'caption' | 'ocr' | 'detect' | 'segment' | 'ask';
@@ -61,18 +62,20 @@ function taskCommand(name: TaskName, summary: string): Command {
         if (!values.quiet) process.stderr.write(`${s}\n`);
       };
       const model = values.model ? resolve(values.model) : undefined;
-      let client: DaemonConnection;
+      let client: RestartingDaemonClient;
       try {
-        client = await connectDaemon({
+        // A daemon that dies mid-way is started again once, and the images in flight are asked again.
+        client = await RestartingDaemonClient.connect({
           serveArgs: model ? ['--model', model] : [],
           onStarting: (ep) => say(`starting the PaliGemma daemon (log: ${ep.logPath})`),
+          onRestart: (message) => process.stderr.write(`paligemma ${name}: ${message}\n`),
         });
       } catch (e) {
         process.stderr.write(`paligemma ${name}: ${(e as Error).message}\n`);
         return 1;
       }
-      const { connection } = client;
-      connection.onNotification(protocol.Progress.type, (p) => say(`${p.kind}: ${p.message}`));
+      const connection = { sendRequest: client.request.bind(client) };
+      client.onNotification(protocol.Progress.type, (p) => say(`${p.kind}: ${p.message}`));
       let failures = 0;
       try {
         const st = await connection.sendRequest(protocol.Status.type);
@@ -110,12 +113,13 @@ function taskCommand(name: TaskName, summary: string): Command {
             return true;
           }
           failures++;
+          // Every image is reported, also after the daemon has gone for good.
           const err = outcome.error as ResponseError<unknown>;
-          const gone = client.socket.destroyed || client.socket.readableEnded;
-          const message = gone ? `the PaliGemma daemon went away while answering (its log: ${daemonEndpoint().logPath})` : err.message;
-          if (values.json) process.stdout.write(`${JSON.stringify({ image: arg, error: { code: err.code, message } })}\n`);
-          process.stderr.write(`paligemma ${name}: ${arg}: ${message}\n`);
-          return !gone;
+          const code = err instanceof DaemonStoppedError ? 'daemon-stopped' : err.code;
+          const message = aboutImage(arg, err.message);
+          if (values.json) process.stdout.write(`${JSON.stringify({ image: arg, error: { code, message } })}\n`);
+          process.stderr.write(`paligemma ${name}: ${message}\n`);
+          return true;
         });
       } catch (e) {
         process.stderr.write(`paligemma ${name}: ${(e as Error).message}\n`);
@@ -126,6 +130,13 @@ function taskCommand(name: TaskName, summary: string): Command {
       return failures ? 1 : 0;
     },
   };
+}
+
+/** `message` about image `arg`, naming it once: as the person typed it, in front unless it is already in there. */
+export function aboutImage(arg: string, message: string): string {
+  const full = resolve(arg);
+  if (message.includes(full)) return message.split(full).join(arg);
+  return message.includes(arg) ? message : `${arg}: ${message}`;
 }
 
 function checkTaskArgs(name: TaskName, images: string[], v: { object?: string[]; question?: string; 'max-tokens'?: string }): string | undefined {

@@ -5,8 +5,9 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, statSync, truncateSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { createMessageConnection, type MessageConnection, SocketMessageReader, SocketMessageWriter } from 'vscode-jsonrpc/node';
+import { createMessageConnection, type MessageConnection, SocketMessageReader } from 'vscode-jsonrpc/node';
 import { type DaemonEndpoint, daemonEndpoint, dialIfRunning, ensureRuntimeDir, tryLock } from './endpoint.js';
+import { LimitedMessageWriter } from './messageWriter.js';
 
 export interface DaemonCommand {
   command: string;
@@ -133,7 +134,7 @@ export interface DaemonConnection {
 export async function connectDaemon(o: ConnectOptions = {}): Promise<DaemonConnection> {
   const socket = await connectSocket(o);
   socket.on('error', () => {});
-  const connection = createMessageConnection(new SocketMessageReader(socket), new SocketMessageWriter(socket));
+  const connection = createMessageConnection(new SocketMessageReader(socket), new LimitedMessageWriter(socket));
   // Disposing rejects the requests still waiting for an answer.
   connection.onClose(() => connection.dispose());
   connection.listen();

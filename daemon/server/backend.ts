@@ -82,6 +82,8 @@ export interface Backend {
     options: { executionProvider: ExecutionProviderSetting; onProgress?: (p: ProgressNotification) => void },
   ): Promise<LoadedModel>;
   decodeImage(bytes: Buffer, limits: ImageLimits): Promise<DecodedImage>;
+  /** The pixel size in an image's header, without decoding it (memory admission); undefined when unreadable. */
+  measureImage?(bytes: Buffer): Promise<{ width: number; height: number } | undefined>;
   prompt(task: Task, params: TaskPromptParams): string;
   parseObjects(task: 'detect' | 'segment', raw: string, width: number, height: number): DetectedObject[];
   /** Caption / OCR / answer text for people: without the location and segment tokens. */

@@ -9,7 +9,8 @@ import { isCancellation } from './errors.js';
 
 export interface BatchEntry {
   key: string;
-  image: DecodedImage;
+  /** The image, decoded when the request's turn (or its batch's) comes, not while it waits. */
+  image: () => Promise<DecodedImage>;
   prompt: string;
   decoding: DecodingOptions;
   grammar?: Grammar;
@@ -59,17 +60,33 @@ export class Batcher {
         if (other.key === entry.key && !other.result && !other.signal.aborted) peers.push(other);
       }
     }
-    if (peers.length === 0) {
-      entry.batchSize = 1;
-      return model.generate({ image: entry.image, prompt: entry.prompt, decoding: entry.decoding, grammar: entry.grammar, signal });
-    }
-    const all = [entry, ...peers];
-    for (const e of all) e.batchSize = all.length;
-    const outs = model.generateBatch!(all.map((e) => ({ image: e.image, prompt: e.prompt })), entry.decoding, signal, entry.grammar);
+    for (const p of peers) this.waiting.delete(p);
+    const [image, ...decoded] = await Promise.allSettled([entry.image(), ...peers.map((p) => p.image())]);
+    // A peer whose image cannot be decoded gets that error at its turn; the others batch without it.
+    const taken: Array<{ peer: BatchEntry; image: DecodedImage }> = [];
     peers.forEach((p, i) => {
-      this.waiting.delete(p);
-      p.result = outs.then((o) => o[i + 1]);
-      p.result.catch(() => {});
+      const d = decoded[i];
+      if (d.status === 'fulfilled') taken.push({ peer: p, image: d.value });
+      else {
+        p.result = Promise.reject(d.reason);
+        p.result.catch(() => {});
+      }
+    });
+    if (image.status === 'rejected') {
+      // The leader cannot run: the peers it took run at their own turns.
+      for (const t of taken) this.waiting.add(t.peer);
+      throw image.reason;
+    }
+    if (taken.length === 0) {
+      entry.batchSize = 1;
+      return model.generate({ image: image.value, prompt: entry.prompt, decoding: entry.decoding, grammar: entry.grammar, signal });
+    }
+    entry.batchSize = taken.length + 1;
+    const outs = model.generateBatch!([{ image: image.value, prompt: entry.prompt }, ...taken.map((t) => ({ image: t.image, prompt: t.peer.prompt }))], entry.decoding, signal, entry.grammar);
+    taken.forEach((t, i) => {
+      t.peer.batchSize = taken.length + 1;
+      t.peer.result = outs.then((o) => o[i + 1]);
+      t.peer.result.catch(() => {});
     });
     return (await outs)[0];
   }

@@ -44,9 +44,11 @@ export function serveConnection(
   const reader = new GuardedMessageReader(input, {
     maxMessageBytes: o.maxMessageBytes,
     onProblem: (p) => {
-      log.warn('bad message from client', { connection: cid, code: p.code, problem: p.message });
+      log.warn(p.fatal ? 'closing the connection: its framing cannot be trusted' : 'bad message from client', { connection: cid, code: p.code, problem: p.message });
       const reply: ResponseMessage = { jsonrpc: '2.0', id: p.id ?? null, error: { code: p.code, message: p.message } };
-      writer.write(reply).catch(() => {});
+      const written = writer.write(reply).catch(() => {});
+      // Closing fails the client's other pending requests, instead of leaving them unanswered.
+      if (p.fatal) void written.then(() => close());
     },
   });
   const connection = createMessageConnection(reader, writer, {

@@ -1,4 +1,5 @@
 // The real backend: the engine's public API behind the server's small Backend interface.
+import sharp from 'sharp';
 import { loadImage, type RgbImage } from '../engine/image/index.js';
 import { PaliGemma, segmentConstraint, type TokenConstraint } from '../engine/index.js';
 import { findMaskDecoder, MaskDecoder, segmentObjects } from '../engine/segment/index.js';
@@ -25,6 +26,11 @@ export function engineBackend(): Backend {
 
     async decodeImage(bytes, limits) {
       return loadImage(bytes, limits);
+    },
+
+    async measureImage(bytes) {
+      const { width, height } = await sharp(bytes, { limitInputPixels: false }).metadata();
+      return width && height ? { width, height } : undefined;
     },
 
     prompt(task: Task, p: TaskPromptParams): string {

@@ -2,7 +2,12 @@
 // StreamMessageReader buffers without bound while it waits for a header end, and after junk
 // bytes it reads the next real header as part of the junk and stays out of step. This reader
 // bounds headers and bodies, resynchronises on the next `Content-Length:` and reports each
-// problem (so the server can answer a JSON-RPC error with id null) instead of giving up.
+// problem (so the server can answer a JSON-RPC error) instead of giving up. A frame over the size
+// limit is answered with its own id (read from the first bytes of its body while the rest is thrown
+// away), so the client's request does not wait forever. Where the framing itself cannot be trusted
+// (a declared length far beyond any real message, or one that swallowed the next frame) the problem
+// is `fatal`: the connection is closed, which fails the client's pending requests instead of
+// dropping them silently.
 import type { Readable } from 'node:stream';
 import { AbstractMessageReader, type DataCallback, type Disposable, type Message } from 'vscode-jsonrpc/node';
 
@@ -12,6 +17,8 @@ export interface FrameProblem {
   message: string;
   /** The request id, when a well-formed JSON object carried one. */
   id?: number | string | null;
+  /** The framing is lost: nothing more is read, and the connection should close after the reply. */
+  fatal?: boolean;
 }
 
 export interface GuardedReaderOptions {
@@ -22,6 +29,12 @@ export interface GuardedReaderOptions {
 
 const HEADER_END = Buffer.from('\r\n\r\n');
 const CONTENT_LENGTH = /content-length:/i;
+/** Where an oversized body's id is looked for: vscode-jsonrpc writes `jsonrpc`, `id`, `method` before `params`. */
+const ID_PREFIX_BYTES = 4096;
+/** A declared length this many times the limit is no real message: the framing is not trusted. */
+const IMPLAUSIBLE_FACTOR = 4;
+/** A frame header inside a body: the previous Content-Length was larger than its message. */
+const EMBEDDED_HEADER = /Content-Length: *\d+\r\n(?:[A-Za-z0-9-]+: *[^\r\n]*\r\n)*\r\n/i;
 
 export class GuardedMessageReader extends AbstractMessageReader {
   private head: Buffer = Buffer.alloc(0);
@@ -31,6 +44,12 @@ export class GuardedMessageReader extends AbstractMessageReader {
   private bodyNeed = -1;
   /** Bytes of an oversized body still to throw away. */
   private skip = 0;
+  /** The first bytes of the oversized body being skipped, until its id has been read. */
+  private skipHead: Buffer[] | undefined;
+  private skipHeadBytes = 0;
+  private skipLength = 0;
+  /** A fatal problem was reported: every later byte is ignored. */
+  private stopped = false;
   private inJunk = false;
   private readonly maxHeaderBytes: number;
 
@@ -67,18 +86,27 @@ export class GuardedMessageReader extends AbstractMessageReader {
   }
 
   private onData(chunk: Buffer, callback: DataCallback): void {
-    while (chunk.length > 0) {
+    while (chunk.length > 0 && !this.stopped) {
       if (this.skip > 0) {
         const n = Math.min(this.skip, chunk.length);
         this.skip -= n;
+        if (this.skipHead) {
+          const keep = chunk.subarray(0, Math.min(n, ID_PREFIX_BYTES - this.skipHeadBytes));
+          this.skipHead.push(keep);
+          this.skipHeadBytes += keep.length;
+          if (this.skipHeadBytes >= ID_PREFIX_BYTES || this.skip === 0) this.refuseOversized();
+        }
         chunk = chunk.subarray(n);
         continue;
       }
       if (this.bodyNeed >= 0) {
         const n = Math.min(this.bodyNeed - this.bodyHave, chunk.length);
+        const tail = this.body.length ? this.body[this.body.length - 1].subarray(-24) : Buffer.alloc(0);
         this.body.push(chunk.subarray(0, n));
         this.bodyHave += n;
         chunk = chunk.subarray(n);
+        // Checked as the bytes come, so a short frame does not wait forever for bytes that never follow.
+        if (CONTENT_LENGTH.test(Buffer.concat([tail, this.body[this.body.length - 1]]).toString('latin1')) && this.swallowedFrame()) return;
         if (this.bodyHave === this.bodyNeed) {
           const body = Buffer.concat(this.body);
           this.body = [];
@@ -116,8 +144,10 @@ export class GuardedMessageReader extends AbstractMessageReader {
       this.inJunk = false;
       this.head = this.head.subarray(end + HEADER_END.length);
       if (length > this.options.maxMessageBytes) {
-        this.options.onProblem({ code: -32600, message: `message of ${length} bytes exceeds the limit of ${this.options.maxMessageBytes}`, id: null });
         this.skip = length;
+        this.skipLength = length;
+        this.skipHead = [];
+        this.skipHeadBytes = 0;
       } else {
         this.bodyNeed = length;
         if (length === 0) {
@@ -128,6 +158,48 @@ export class GuardedMessageReader extends AbstractMessageReader {
       }
       return;
     }
+  }
+
+  /** Answers the oversized frame with the id read from its first bytes; gives up on the framing when its length is implausible. */
+  private refuseOversized(): void {
+    const id = topLevelId(Buffer.concat(this.skipHead ?? []).toString('utf8'));
+    this.skipHead = undefined;
+    const max = this.options.maxMessageBytes;
+    const fatal = this.skipLength > IMPLAUSIBLE_FACTOR * max;
+    this.options.onProblem({
+      code: -32600,
+      message: `message of ${this.skipLength} bytes exceeds the limit of ${max}${fatal ? '; a length this large is not a real message, so the connection is closed' : ''}`,
+      id,
+      ...(fatal ? { fatal } : {}),
+    });
+    if (fatal) this.stopped = true;
+  }
+
+  /**
+   * True (and reported) when the body read so far is a whole JSON message followed by another
+   * frame's header: the declared length was larger than the message, and every frame after it
+   * would be read out of step.
+   */
+  private swallowedFrame(): boolean {
+    const text = Buffer.concat(this.body).toString('utf8');
+    const at = text.search(EMBEDDED_HEADER);
+    if (at <= 0) return false;
+    let first: unknown;
+    try {
+      first = JSON.parse(text.slice(0, at));
+    } catch {
+      return false;
+    }
+    const id = first !== null && typeof first === 'object' ? (first as { id?: unknown }).id : undefined;
+    this.options.onProblem({
+      code: -32700,
+      message: `the frame's Content-Length (${this.bodyNeed} bytes) is larger than its message (${Buffer.byteLength(text.slice(0, at))} bytes), so the next frame was read into it; the connection is closed`,
+      id: typeof id === 'number' || typeof id === 'string' ? id : null,
+      fatal: true,
+    });
+    this.stopped = true;
+    this.body = [];
+    return true;
   }
 
   /** Drops bytes up to the next plausible header, reporting the junk once per run of it. */
@@ -181,6 +253,35 @@ export class GuardedMessageReader extends AbstractMessageReader {
     }
     callback(m as unknown as Message);
   }
+}
+
+/** The `id` member of the outermost object in (the start of) a JSON text, or null. */
+export function topLevelId(text: string): number | string | null {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '{' || c === '[') depth++;
+    else if (c === '}' || c === ']') depth--;
+    else if (c === '"') {
+      const end = stringEnd(text, i);
+      if (end < 0) return null;
+      if (depth === 1 && text.slice(i, end + 1) === '"id"') {
+        const m = /^\s*:\s*(-?\d+(?:\.\d+)?|"(?:[^"\\]|\\.)*")/.exec(text.slice(end + 1));
+        if (!m) return null;
+        return m[1].startsWith('"') ? (JSON.parse(m[1]) as string) : Number(m[1]);
+      }
+      i = end;
+    }
+  }
+  return null;
+}
+
+function stringEnd(text: string, start: number): number {
+  for (let i = start + 1; i < text.length; i++) {
+    if (text[i] === '\\') i++;
+    else if (text[i] === '"') return i;
+  }
+  return -1;
 }
 
 function contentLength(header: string): number | undefined {

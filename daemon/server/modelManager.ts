@@ -1,6 +1,7 @@
 // Keeps one model warm: loaded on first use (or loadModel), unloaded after keepAliveMs without
 // work, reloaded on demand. Every use of the model goes through the scheduler, so a load, an
-// unload and a generation never overlap.
+// unload and a generation never overlap. Switching models loads the new one beside the warm one and
+// swaps only once it has loaded: a folder that fails to load leaves the old model serving.
 import { EngineError } from '../engine/errors.js';
 import type { ExecutionProviderSetting, ModelStatus, ProgressNotification } from '../protocol.js';
 import type { Backend, LoadedModel } from './backend.js';
@@ -35,6 +36,8 @@ export class ModelManager {
   private active: ActiveModel | undefined;
   private state: ModelStatus['state'] = 'none';
   private lastError: string | undefined;
+  /** A load that failed while the warm model stayed (cleared by the next successful load). */
+  private failedLoad: { path: string; error: string } | undefined;
   private keepAliveTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: ModelManagerOptions) {
@@ -68,6 +71,7 @@ export class ModelManager {
       if (i.warnings.length) s.warnings = i.warnings;
     }
     if (this.state === 'error' && this.lastError) s.error = this.lastError;
+    if (this.failedLoad) s.failedLoad = this.failedLoad;
     return s;
   }
 
@@ -143,32 +147,45 @@ export class ModelManager {
     const ep = this.executionProvider;
     // A lost model (its engine worker crashed) is released below and loaded again.
     if (this.active && this.active.path === path && this.activeEp === ep && !this.active.model.lost) return this.active;
-    // A folder that is not a model fails here, before the current model is let go.
-    const { id } = await this.o.backend.identify(path);
-    await this.release(this.active?.model.lost ? 'its engine worker stopped' : 'switching model');
-    this.setState('loading');
+    // A lost model (its worker stopped) cannot serve anyway: let it go first.
+    if (this.active?.model.lost) await this.release('its engine worker stopped');
+    const previous = this.active;
     const started = Date.now();
-    this.o.onProgress?.({ kind: 'loadModel', message: `loading ${path}`, fraction: 0 });
+    let model: LoadedModel;
+    let id: string;
     try {
-      const model = await this.o.backend.load(path, { executionProvider: ep, onProgress: this.o.onProgress });
-      if (signal.aborted) {
-        // Kept loaded anyway: the next request wants the same model.
-        this.o.log.debug('model load finished after its request was cancelled');
-      }
-      this.active = { model, id, path };
-      this.activeEp = ep;
-      this.lastError = undefined;
-      this.o.log.info('model loaded', { path, name: model.info.name, ep: model.info.executionProvider, ms: Date.now() - started });
-      this.o.onProgress?.({ kind: 'loadModel', message: `loaded ${model.info.name}`, fraction: 1, done: true });
-      this.setState('ready');
-      return this.active;
+      // A folder that is not a model fails here, before anything is loaded.
+      id = (await this.o.backend.identify(path)).id;
+      if (!previous) this.setState('loading');
+      this.o.onProgress?.({ kind: 'loadModel', message: `loading ${path}`, fraction: 0 });
+      model = await this.o.backend.load(path, { executionProvider: ep, onProgress: this.o.onProgress });
     } catch (e) {
-      this.lastError = e instanceof Error ? e.message : String(e);
-      this.o.log.error('model load failed', { path, error: this.lastError });
-      this.o.onProgress?.({ kind: 'loadModel', message: `failed: ${this.lastError}`, done: true });
-      this.setState(isCancellation(e) ? 'none' : 'error');
+      const error = e instanceof Error ? e.message : String(e);
+      this.o.log.error('model load failed', { path, error, kept: previous?.path });
+      this.o.onProgress?.({ kind: 'loadModel', message: `failed: ${error}`, done: true });
+      if (previous && !isCancellation(e)) {
+        // The warm model keeps serving; status says so, and why the other one did not load.
+        this.failedLoad = { path, error };
+        this.setState('ready');
+      } else if (!previous) {
+        this.lastError = error;
+        this.setState(isCancellation(e) ? 'none' : 'error');
+      }
       throw e;
     }
+    if (signal.aborted) {
+      // Kept loaded anyway: the next request wants the same model.
+      this.o.log.debug('model load finished after its request was cancelled');
+    }
+    this.active = { model, id, path };
+    if (previous) await this.disposeModel(previous, 'switched to another model');
+    this.activeEp = ep;
+    this.lastError = undefined;
+    this.failedLoad = undefined;
+    this.o.log.info('model loaded', { path, name: model.info.name, ep: model.info.executionProvider, ms: Date.now() - started });
+    this.o.onProgress?.({ kind: 'loadModel', message: `loaded ${model.info.name}`, fraction: 1, done: true });
+    this.setState('ready');
+    return this.active;
   }
 
   private activeEp: ExecutionProviderSetting | undefined;
@@ -178,13 +195,17 @@ export class ModelManager {
     if (!a) return;
     this.active = undefined;
     this.activeEp = undefined;
+    await this.disposeModel(a, why);
+    this.setState('none');
+  }
+
+  private async disposeModel(a: ActiveModel, why: string): Promise<void> {
     try {
       await a.model.dispose();
     } catch (e) {
       this.o.log.warn('model dispose failed', { error: e instanceof Error ? e.message : String(e) });
     }
     this.o.log.info('model unloaded', { path: a.path, why });
-    this.setState('none');
   }
 
   private setState(state: ModelStatus['state']): void {

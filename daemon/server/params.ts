@@ -1,5 +1,6 @@
 // Shape checks for every request's params: a client gets InvalidParams naming the field instead
 // of a crash deep in the engine. Strings that become prompts are capped here (PromptTooLong).
+import { isAbsolute } from 'node:path';
 import type {
   AnswerParams,
   CaptionParams,
@@ -84,6 +85,11 @@ export function imageRef(v: unknown, where: string): ImageRef {
     onlyKeys(v, `${where}.image`, ['path']);
     if (typeof v.path !== 'string' || v.path === '') throw invalidParams(`${where}.image.path must be a non-empty string`);
     if (v.path.includes('\0')) throw invalidParams(`${where}.image.path contains a NUL byte`);
+    // The daemon's working directory is whichever client started it: a relative path would be
+    // read from there, not from where the asking client is.
+    if (!isAbsolute(v.path)) {
+      throw invalidParams(`${where}.image.path must be an absolute path, not '${v.path}': resolve it against the client's working directory first`);
+    }
     return { path: v.path };
   }
   if ('data' in v) {

@@ -2,12 +2,16 @@
 // the last one has been gone idleExitMs), and a single client over stdio.
 import { chmod, stat, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
+import { MAX_MESSAGE_BYTES } from '../protocol.js';
 import { serveConnection } from './connection.js';
-import { checkSocketOwner, type DaemonEndpoint, ensureRuntimeDir, probeSocket, tryLock } from '../client/endpoint.js';
+import { checkSocketOwner, checkSocketPathLength, type DaemonEndpoint, ensureRuntimeDir, probeSocket, STALE_LOCK_MS, tryLock } from '../client/endpoint.js';
 import type { Logger } from './log.js';
 import { PaliGemmaService, type ServiceOptions } from './service.js';
 
-export const DEFAULT_MAX_MESSAGE_BYTES = 96 * 1024 * 1024;
+export const DEFAULT_MAX_MESSAGE_BYTES = MAX_MESSAGE_BYTES;
+
+/** How long a daemon waits for the bind lock: longer than a lock takes to go stale, so a lock left by a hung process is broken, not waited out. */
+export const BIND_LOCK_WAIT_MS = STALE_LOCK_MS + 5_000;
 
 export interface SocketDaemonOptions extends Omit<ServiceOptions, 'transport' | 'socketPath' | 'log'> {
   endpoint: DaemonEndpoint;
@@ -15,6 +19,8 @@ export interface SocketDaemonOptions extends Omit<ServiceOptions, 'transport' | 
   idleExitMs: number;
   log: Logger;
   maxMessageBytes?: number;
+  /** Age at which the bind lock is broken (tests shorten it); the wait for it is longer. */
+  staleLockMs?: number;
 }
 
 export interface RunningDaemon {
@@ -29,8 +35,9 @@ export type StartResult = { kind: 'started'; daemon: RunningDaemon } | { kind: '
 
 export async function startSocketDaemon(o: SocketDaemonOptions): Promise<StartResult> {
   const { endpoint, log } = o;
+  checkSocketPathLength(endpoint.socketPath);
   await ensureRuntimeDir(endpoint.runtimeDir);
-  const release = await waitForLock(endpoint.lockPath, 10_000);
+  const release = await waitForLock(endpoint.lockPath, o.staleLockMs ?? STALE_LOCK_MS);
   let server: Server;
   // Clients may connect as soon as the socket listens, before the handler below is attached (the
   // ownership checks and the service set-up await in between): hold those sockets, serve them later.
@@ -123,12 +130,12 @@ export async function startSocketDaemon(o: SocketDaemonOptions): Promise<StartRe
   return { kind: 'started', daemon: { service, server, closed, shutdown } };
 }
 
-async function waitForLock(path: string, timeoutMs: number): Promise<() => Promise<void>> {
-  const deadline = Date.now() + timeoutMs;
+async function waitForLock(path: string, staleMs: number): Promise<() => Promise<void>> {
+  const deadline = Date.now() + staleMs + (BIND_LOCK_WAIT_MS - STALE_LOCK_MS);
   for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
-    const release = await tryLock(path);
+    const release = await tryLock(path, staleMs);
     if (release) return release;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for the lock ${path}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for the lock ${path}: another daemon is starting and has not finished; try again, or remove the lock if no paligemma process runs`);
     await new Promise((r) => setTimeout(r, delay));
   }
 }

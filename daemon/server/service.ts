@@ -1,6 +1,7 @@
 // The daemon's methods, independent of any transport: validate params, answer from the cache when
-// possible, otherwise decode the image (before queueing, so bad images fail fast) and run the model
-// in turn. connection.ts binds these to a JSON-RPC connection.
+// possible, otherwise admit the request against the memory budget and, when its turn comes, decode
+// the image and run the model (identical requests in flight share one run). connection.ts binds
+// these to a JSON-RPC connection.
 import type {
   DecodingOptions,
   DetectedObject,
@@ -18,7 +19,9 @@ import type { Backend, DecodedImage, GenerateOutput, Grammar, ImageLimits, Loade
 import { EngineError } from '../engine/errors.js';
 import { ErrorCodes } from '../protocol.js';
 import { cancelled, RpcFailure } from './errors.js';
-import { ImageHasher } from './imageSource.js';
+import { ImageHasher, type ImageBytes } from './imageSource.js';
+import { DEFAULT_MEMORY_BUDGET_BYTES, MemoryBudget } from './memoryBudget.js';
+import { SharedRuns } from './sharedRuns.js';
 import type { Logger } from './log.js';
 import { Lru } from './lru.js';
 import { ModelManager } from './modelManager.js';
@@ -43,6 +46,8 @@ export interface ServiceOptions {
   idleExitMs?: number;
   /** Most requests per batched model call (default 8 on a GPU, 1 - no batching - on the CPU). */
   maxBatch?: number;
+  /** Bytes that the images of admitted requests may hold at once (files and decoded pixels); Busy past it. */
+  memoryBudgetBytes?: number;
 }
 
 export interface RequestContext {
@@ -76,6 +81,8 @@ export class PaliGemmaService {
   private readonly cache: ResultCache<object>;
   private readonly images: Lru<DecodedImage>;
   private readonly batcher = new Batcher();
+  readonly shared = new SharedRuns();
+  readonly budget: MemoryBudget;
   private readonly hasher: ImageHasher;
   private readonly limits: ImageLimits;
   private readonly started = Date.now();
@@ -88,6 +95,7 @@ export class PaliGemmaService {
   constructor(private readonly o: ServiceOptions) {
     this.limits = { ...DEFAULT_LIMITS, ...o.limits };
     this.hasher = new ImageHasher(this.limits.maxBytes);
+    this.budget = new MemoryBudget(o.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES);
     this.cache = new ResultCache({ maxEntries: o.cacheEntries ?? 2048, dir: o.cacheDir });
     // Bounded by count and by decoded bytes (a 50-megapixel image is 150 MB of RGB).
     this.images = new Lru<DecodedImage>(o.imageCacheEntries ?? 16, IMAGE_CACHE_BYTES, imageBytes);
@@ -246,35 +254,69 @@ export class PaliGemmaService {
       if (fresh) return fresh;
     }
     const key = keyOf(src.sha256);
-    const image = await this.decode(src.sha256, src.bytes, src.label);
-    if (ctx.signal.aborted) throw cancelled();
-    const bkey = batchKey(spec.decoding, spec.streamId !== undefined, spec.grammar);
-    const entry: BatchEntry | undefined =
-      bkey === undefined ? undefined : { key: bkey, image, prompt: spec.prompt, decoding: spec.decoding, grammar: spec.grammar, signal: ctx.signal };
-    const unregister = entry && this.batcher.add(entry);
-    const { payload, name } = await this.models.use(async (active, signal) => {
-      let generated = 0;
-      const out = entry
-        ? await this.batcher.generate(entry, active.model, this.models.maxBatch(active.model), signal)
-        : await active.model.generate({
-            image,
-            prompt: spec.prompt,
-            decoding: spec.decoding,
-            grammar: spec.grammar,
-            signal,
-            onToken: (tokenId, text) => {
-              generated++;
-              if (spec.streamId !== undefined) ctx.sendToken?.({ streamId: spec.streamId, text, tokenId });
-            },
-          });
-      const result = await spec.finish(out, image, active.model);
-      // Keyed by the model that actually ran (it may have been switched while this waited).
-      const ranKey = active.id === identity.id ? key : keyOf(src.sha256, active.id);
-      await this.cache.set(ranKey, result);
-      this.o.log.debug('generated', { task: spec.task, image: src.label, tokens: generated, batch: entry?.batchSize ?? 1, ms: Math.round(performance.now() - t0) });
-      return { payload: result, name: active.model.info.name };
-    }, ctx.signal).finally(unregister);
+    // Keyed by the model that actually ran (it may have been switched while this waited).
+    const keyFor = (modelId: string) => (modelId === identity.id ? key : keyOf(src.sha256, modelId));
+    const compute = (signal: AbortSignal) => this.compute({ spec, src, keyFor, signal, ctx, t0 });
+    // A streamed request sends its tokens to its own client, so it does not share.
+    const { payload, name } = spec.streamId === undefined ? await this.shared.join(key, compute, ctx.signal) : await compute(ctx.signal);
     return { ...payload, model: name, ms: Math.round(performance.now() - t0), cached: false };
+  }
+
+  /** Admits the request against the memory budget, then decodes and runs it when its turn comes. */
+  private async compute<R extends object>(run: {
+    spec: TaskSpec<R>;
+    src: ImageBytes;
+    /** The cache key of the result for the model that ran it. */
+    keyFor: (modelId: string) => string;
+    signal: AbortSignal;
+    ctx: RequestContext;
+    t0: number;
+  }): Promise<{ payload: R; name: string }> {
+    const { spec, src, keyFor, signal: requestSignal, ctx, t0 } = run;
+    const release = this.budget.admit(src.bytes.length + (await this.decodedSize(src)), src.label);
+    try {
+      let decoded: Promise<DecodedImage> | undefined;
+      const decode = () => (decoded ??= this.decode(src.sha256, src.bytes, src.label));
+      const bkey = batchKey(spec.decoding, spec.streamId !== undefined, spec.grammar);
+      const entry: BatchEntry | undefined =
+        bkey === undefined ? undefined : { key: bkey, image: decode, prompt: spec.prompt, decoding: spec.decoding, grammar: spec.grammar, signal: requestSignal };
+      const unregister = entry && this.batcher.add(entry);
+      return await this.models
+        .use(async (active, signal) => {
+          let generated = 0;
+          let image: DecodedImage | undefined;
+          const out = entry
+            ? await this.batcher.generate(entry, active.model, this.models.maxBatch(active.model), signal)
+            : await active.model.generate({
+                image: (image = await decode()),
+                prompt: spec.prompt,
+                decoding: spec.decoding,
+                grammar: spec.grammar,
+                signal,
+                onToken: (tokenId, text) => {
+                  generated++;
+                  if (spec.streamId !== undefined) ctx.sendToken?.({ streamId: spec.streamId, text, tokenId });
+                },
+              });
+          const result = await spec.finish(out, image ?? (await decode()), active.model);
+          await this.cache.set(keyFor(active.id), result);
+          this.o.log.debug('generated', { task: spec.task, image: src.label, tokens: generated, batch: entry?.batchSize ?? 1, ms: Math.round(performance.now() - t0) });
+          return { payload: result, name: active.model.info.name };
+        }, requestSignal)
+        .finally(unregister);
+    } finally {
+      release();
+    }
+  }
+
+  /** The decoded size of an image from its header (0 when unreadable: decoding reports why). */
+  private async decodedSize(src: ImageBytes): Promise<number> {
+    if (this.images.get(src.sha256)) return 0;
+    const size = await this.o.backend.measureImage?.(src.bytes).catch(() => undefined);
+    if (!size) return 0;
+    const pixels = size.width * size.height;
+    // Over the pixel limit it is refused when decoded, without being decoded.
+    return pixels > this.limits.maxPixels ? 0 : pixels * 3;
   }
 
   private readonly textOf = (out: GenerateOutput): TextPayload => ({ text: this.o.backend.displayText(out.text) });

@@ -46,6 +46,7 @@ export function workerBackend(o: WorkerBackendOptions = {}): Backend {
     prompt: local.prompt,
     parseObjects: local.parseObjects,
     displayText: local.displayText,
+    measureImage: local.measureImage,
 
     async decodeImage(bytes, limits) {
       const decoded = (await local.decodeImage(bytes, limits)) as RgbImage;

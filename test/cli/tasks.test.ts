@@ -77,7 +77,7 @@ test('a bad image fails with its message and exit 1; the other images are still 
   const missing = join(images.shapes, '..', 'no-such.png');
   const r = await runCli(['ocr', missing, images.shapes, '--json', '--max-tokens', '6'], env);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /no-such\.png: image not found/);
+  assert.match(r.stderr, /paligemma ocr: image not found: .*no-such\.png\n/);
   const [bad, good] = lines(r.stdout);
   assert.equal((bad.error as { code: number }).code, -32001);
   assert.equal(typeof good.text, 'string');

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { convert } from '../../daemon/engine/convert/index.js';
@@ -114,7 +115,7 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: 
 }
 
 /** A socket daemon in this process on a per-test runtime folder, serving the tiny model with `backend`. */
-export async function inProcessDaemon(backend: Backend, extra: { queueCapacity?: number; keepAliveMs?: number; maxBatch?: number } = {}) {
+export async function inProcessDaemon(backend: Backend, extra: { queueCapacity?: number; keepAliveMs?: number; maxBatch?: number; memoryBudgetBytes?: number } = {}) {
   const runtimeDir = await tempDir('pg-q-');
   const endpoint = daemonEndpoint({ PALIGEMMA_RUNTIME_DIR: runtimeDir });
   const started = await startSocketDaemon({
@@ -139,4 +140,36 @@ export async function inProcessDaemon(backend: Backend, extra: { queueCapacity?:
     await daemon.shutdown('test over');
   };
   return { daemon, connect, stop };
+}
+
+/** One Content-Length frame around `body`. */
+export const frame = (body: string) => `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+
+/** A raw socket to a daemon: writes bytes, collects every JSON-RPC message it sends back. */
+export async function rawSocket(socketPath: string) {
+  const socket = connect(socketPath);
+  await new Promise<void>((r) => socket.once('connect', () => r()));
+  // Bytes, not characters: Content-Length counts bytes, and messages may hold non-ASCII text.
+  let buf = Buffer.alloc(0);
+  let closed = false;
+  const messages: Array<{ id: number | string | null; result?: unknown; error?: { code: number; message: string } }> = [];
+  socket.on('data', (d: Buffer) => {
+    buf = Buffer.concat([buf, d]);
+    for (;;) {
+      const m = /^Content-Length: (\d+)\r\n\r\n/.exec(buf.toString('latin1', 0, Math.min(buf.length, 64)));
+      if (!m || buf.length < m[0].length + Number(m[1])) break;
+      messages.push(JSON.parse(buf.toString('utf8', m[0].length, m[0].length + Number(m[1]))));
+      buf = buf.subarray(m[0].length + Number(m[1]));
+    }
+  });
+  socket.on('close', () => (closed = true));
+  /** Waits (up to 3 s) until `cond` holds. */
+  const until = async (cond: () => boolean) => {
+    for (let i = 0; i < 300 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  };
+  const waitFor = async (n: number) => {
+    await until(() => messages.length >= n);
+    return messages;
+  };
+  return { socket, frame, messages, until, waitFor, isClosed: () => closed };
 }

@@ -3,14 +3,13 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { crc32, deflateSync } from 'node:zlib';
 import type { DaemonConnection } from '../../daemon/client/daemon.js';
 import * as protocol from '../../daemon/protocol.js';
 import { ErrorCodes } from '../../daemon/protocol.js';
-import { cleanupScratch, fixtureDir, images, tempDir, type TestDaemon, testDaemon, tinyModel } from './daemon.js';
+import { cleanupScratch, fixtureDir, images, rawSocket as rawSocketTo, tempDir, type TestDaemon, testDaemon, tinyModel } from './daemon.js';
 
 let daemon: TestDaemon;
 let client: DaemonConnection;
@@ -100,6 +99,7 @@ test('invalid params name the field', async () => {
     ['paligemma/caption', { image: 42 }, /caption\.image must be/],
     ['paligemma/caption', { image: { path: '' } }, /image\.path must be a non-empty string/],
     ['paligemma/caption', { image: { path: 'x', data: 'y' } }, /unknown field 'data'/],
+    ['paligemma/caption', { image: { path: 'pictures/x.png' } }, /image\.path must be an absolute path, not 'pictures\/x\.png'/],
     ['paligemma/caption', { image: img, colour: 'red' }, /unknown field 'colour'/],
     ['paligemma/caption', { image: img, detail: 'medium' }, /detail must be 'short' or 'long'/],
     ['paligemma/caption', { image: img, language: 'English please' }, /language must be a language code/],
@@ -163,28 +163,7 @@ test('loadModel: missing folder, invalid model, unavailable provider; the old mo
   assert.equal(s.model.executionProvider, 'cpu');
 });
 
-/** A raw socket: writes bytes, collects every JSON-RPC message the daemon sends back. */
-async function rawSocket() {
-  const socket = connect(daemon.endpoint.socketPath);
-  await new Promise<void>((r) => socket.once('connect', () => r()));
-  let buf = '';
-  const messages: Array<{ id: number | string | null; result?: unknown; error?: { code: number; message: string } }> = [];
-  socket.on('data', (d) => {
-    buf += d.toString('utf8');
-    for (;;) {
-      const m = /^Content-Length: (\d+)\r\n\r\n/.exec(buf);
-      if (!m || buf.length < m[0].length + Number(m[1])) break;
-      messages.push(JSON.parse(buf.slice(m[0].length, m[0].length + Number(m[1]))));
-      buf = buf.slice(m[0].length + Number(m[1]));
-    }
-  });
-  const frame = (body: string) => `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
-  const waitFor = async (n: number) => {
-    for (let i = 0; i < 200 && messages.length < n; i++) await new Promise((r) => setTimeout(r, 10));
-    return messages;
-  };
-  return { socket, frame, messages, waitFor };
-}
+const rawSocket = () => rawSocketTo(daemon.endpoint.socketPath);
 
 test('junk on the wire: each bad frame gets an error, the same connection keeps working', async () => {
   const raw = await rawSocket();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import type { Message } from 'vscode-jsonrpc/node';
-import { type FrameProblem, GuardedMessageReader } from '../../daemon/server/frameReader.js';
+import { type FrameProblem, GuardedMessageReader, topLevelId } from '../../daemon/server/frameReader.js';
 
 function frame(body: string): string {
   return `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
@@ -66,14 +66,51 @@ test('endless junk without a header end is dropped, memory stays bounded', async
   assert.deepEqual(messages.map((m) => m.id), [9]);
 });
 
-test('an oversized frame is refused and skipped without buffering it', async () => {
+test('an oversized frame is answered with its own id and skipped without buffering it', async () => {
   const { messages, problems, write } = setup(100);
-  const big = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'x', params: { s: 'y'.repeat(500) } });
+  const big = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'x', params: { s: 'y'.repeat(300) } });
   await write(frame(big));
+  await write(frame(JSON.stringify({ jsonrpc: '2.0', id: 'abc', method: 'x', params: { id: 5, s: 'y'.repeat(300) } })));
   await write(frame(req(2)));
-  assert.equal(problems[0].code, -32600);
+  assert.deepEqual(problems.map((p) => [p.code, p.id, p.fatal ?? false]), [
+    [-32600, 1, false],
+    [-32600, 'abc', false],
+  ]);
   assert.match(problems[0].message, /exceeds the limit of 100/);
   assert.deepEqual(messages.map((m) => m.id), [2]);
+});
+
+test('the id of an oversized frame is answered once its first bytes are in, before the rest arrives', async () => {
+  const { problems, write } = setup(100);
+  await write(`Content-Length: 300\r\n\r\n`);
+  await write(JSON.stringify({ jsonrpc: '2.0', id: 41, method: 'x' }).slice(0, -1));
+  assert.equal(problems.length, 0, 'not before the first 4 KiB or the end of the body');
+  await write(',"params":{"s":"' + 'y'.repeat(300));
+  assert.deepEqual(problems.map((p) => p.id), [41]);
+});
+
+test('a declared length far beyond the limit is fatal: answered with its id, nothing after it is read', async () => {
+  const { messages, problems, write } = setup(1000);
+  await write(`Content-Length: 999999999\r\n\r\n` + JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'x', params: { s: 'y'.repeat(5000) } }));
+  await write(frame(req(4)));
+  assert.deepEqual(problems.map((p) => [p.id, p.fatal]), [[3, true]]);
+  assert.match(problems[0].message, /connection is closed/);
+  assert.deepEqual(messages, []);
+});
+
+test('a Content-Length larger than its message, which swallows the next frame, is fatal and names the first id', async () => {
+  const { messages, problems, write } = setup();
+  const first = req(5);
+  await write(`Content-Length: ${first.length + 60}\r\n\r\n${first}` + frame(req(6)));
+  assert.deepEqual(problems.map((p) => [p.code, p.id, p.fatal]), [[-32700, 5, true]]);
+  assert.match(problems[0].message, /larger than its message/);
+  assert.deepEqual(messages, []);
+});
+
+test('topLevelId reads the outermost id only', () => {
+  assert.equal(topLevelId('{"params":{"id":9},"id":3,'), 3);
+  assert.equal(topLevelId('{"s":"\\"id\\":7","id":"x\\"y"'), 'x"y');
+  assert.equal(topLevelId('{"jsonrpc":"2.0","method":"x","params":{"id":1'), null);
 });
 
 test('non-object messages, batches and bad ids are invalid requests', async () => {

@@ -2,10 +2,11 @@
 // folder of DESIGN.md. Everything is written into a temporary folder next to the output and
 // renamed into place at the end, so a failure never leaves a half-written model behind.
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createReadStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EngineError, isEngineError } from '../errors.js';
+import { type ActivationDtype, type ConverterRecord, type FileChecksum, type Manifest, type WeightDtype } from '../model/manifest.js';
 import { GraphBuilder } from '../onnx/builder.js';
 import { ExternalDataWriter } from '../onnx/external-data.js';
 import { Blocks, type Precision } from './blocks.js';
@@ -17,9 +18,9 @@ import { readImageSettings, readJsonFile, readTokenIds, tokenizerVocab, type Ima
 import { buildVisionGraph } from './vision-graph.js';
 import { CheckpointWeights, RandomWeights, expectedShapes, type WeightSource } from './weights.js';
 
-export type ConvertDtype = 'fp32' | 'fp16' | 'int4';
-export type VisionDtype = 'fp32' | 'fp16';
-export type ActivationDtype = 'fp32' | 'fp16';
+export type ConvertDtype = WeightDtype;
+export type VisionDtype = ConverterRecord['weights']['vision'];
+export type { ActivationDtype, Manifest } from '../model/manifest.js';
 /** MatMulNBits accuracy levels: 0 the EP's default, 1 fp32, 2 fp16, 3 bf16, 4 int8 activations. */
 export const ACCURACY_LEVELS = [0, 1, 2, 3, 4] as const;
 
@@ -66,31 +67,6 @@ export interface ConvertOptions {
   onProgress?: (p: ConvertProgress) => void;
   /** For tests: the write function of the external data files (to simulate a full disk). */
   writeSync?: typeof import('node:fs').writeSync;
-}
-
-export interface Manifest {
-  format: 'paligemma-onnx';
-  formatVersion: 1;
-  name: string;
-  architecture: ModelConfig['architecture'];
-  dtype: ConvertDtype;
-  kvDtype: KvDtype;
-  image: { size: number; patchSize: number; numImageTokens: number; mean: number[]; std: number[]; rescale: number };
-  text: {
-    hiddenSize: number; numLayers: number; numHeads: number; numKvHeads: number; headDim: number;
-    vocabSize: number; layerTypes: ('full' | 'sliding')[]; slidingWindow: number | null; maxPositions: number;
-    /** Gemma 2's final logit softcap, NOT applied by decoder.onnx (see DESIGN.md); null for Gemma 1. */
-    finalLogitSoftcap: number | null;
-  };
-  tokens: TokenIds;
-  files: { vision: string; decoder: string; decoderLoop?: string; tokenizer: string };
-  source: { kind: 'huggingface' | 'random'; path?: string; preset?: string; seed?: number; tokenizer?: string; files: Record<string, string> };
-  converter: {
-    weights: Record<'vision' | 'decoder', string>;
-    /** 'fused': onnxruntime contrib ops in the vision and decoder layers; 'standard': standard ONNX ops only. */
-    graphOps?: 'fused' | 'standard';
-    int4?: { blockSize: number; zeroPoints: boolean; accuracyLevel: number; /** absent in conversions before it existed: fp32 */ activations?: ActivationDtype };
-  };
 }
 
 const PRECISION: Record<ConvertDtype, { vision: Precision; decoder: Precision; kv: KvDtype }> = {
@@ -156,7 +132,7 @@ interface Source {
   image: ImageSettings;
   tokenizer: Record<string, unknown>;
   tokens: TokenIds;
-  manifestSource: Manifest['source'];
+  manifestSource: NonNullable<Manifest['source']>;
   hashFiles: string[];
 }
 
@@ -303,6 +279,7 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
     const files: Record<string, string> = {};
     for (const f of src.hashFiles) files[basename(f)] = await sha256(f);
     const layerTypes = cfg.text.layerTypes.slice(0, textLayers);
+    const checksums = await folderChecksums(tmp);
     const manifest: Manifest = {
       format: 'paligemma-onnx',
       formatVersion: 1,
@@ -314,8 +291,8 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
         size: cfg.vision.imageSize,
         patchSize: cfg.vision.patchSize,
         numImageTokens: cfg.numImageTokens,
-        mean: src.image.mean,
-        std: src.image.std,
+        mean: triple(src.image.mean),
+        std: triple(src.image.std),
         rescale: src.image.rescale,
       },
       text: {
@@ -332,9 +309,10 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
       },
       tokens: src.tokens,
       files: { vision: 'vision.onnx', decoder: 'decoder.onnx', decoderLoop: 'decoder-loop.onnx', tokenizer: 'tokenizer.json' },
+      checksums,
       source: { ...src.manifestSource, files },
       converter: {
-        weights: { vision: prec.vision.weights, decoder: prec.decoder.weights },
+        weights: { vision: opts.visionDtype ?? defaultVisionDtype(dtype), decoder: dtype },
         graphOps: opts.standardOps ? 'standard' : 'fused',
         ...(dtype === 'int4' ? { int4: { blockSize: 32, zeroPoints: true, accuracyLevel, activations } } : {}),
       },
@@ -380,6 +358,17 @@ export function cpuHint(manifest: Pick<Manifest, 'dtype'> & Partial<Pick<Manifes
 
 export { PRESETS } from './presets.js';
 export { normalizeConfig } from './config.js';
-export function readManifest(dir: string): Manifest {
-  return JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+function triple(v: number[]): [number, number, number] {
+  if (v.length !== 3) throw new EngineError('model-invalid', `expected 3 per-channel values, got ${v.length}`);
+  return [v[0], v[1], v[2]];
+}
+
+/** Size, time and hash of each file written so far (the graphs, their weights, the tokenizer). */
+async function folderChecksums(dir: string): Promise<Record<string, FileChecksum>> {
+  const out: Record<string, FileChecksum> = {};
+  for (const name of readdirSync(dir).sort()) {
+    const st = statSync(join(dir, name));
+    if (st.isFile()) out[name] = { bytes: st.size, mtimeMs: st.mtimeMs, sha256: await sha256(join(dir, name)) };
+  }
+  return out;
 }

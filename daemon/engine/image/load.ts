@@ -60,6 +60,9 @@ export async function loadImage(input: string | Buffer | Uint8Array, opts: LoadI
     // Reads the header only; no pixel is decoded here.
     meta = await sharp(data, { limitInputPixels: false }).metadata();
   } catch (e) {
+    // libvips calls a PNG that declares 0 x 0 pixels a corrupt header; say what is wrong with it.
+    const png = pngHeaderSize(data);
+    if (png && (png.width === 0 || png.height === 0)) throw noPixels(name, png.width, png.height);
     throw decodeError(e, name);
   }
   if (!meta.format || !SUPPORTED_FORMATS.has(meta.format)) {
@@ -69,7 +72,7 @@ export async function loadImage(input: string | Buffer | Uint8Array, opts: LoadI
   const svgScale = meta.format === 'svg' ? (opts.svgSize ?? DEFAULT_SVG_SIZE) / Math.max(1, Math.min(meta.width ?? 1, meta.height ?? 1)) : 1;
   const width = Math.round((meta.width ?? 0) * svgScale);
   const height = Math.round((meta.pageHeight ?? meta.height ?? 0) * svgScale);
-  if (width <= 0 || height <= 0) throw new EngineError('corrupt-image', `${name}: the image header has no valid size`);
+  if (width <= 0 || height <= 0) throw noPixels(name, width, height);
   if (width * height > maxPixels) {
     throw new EngineError('too-many-pixels', `${name}: ${width}x${height} is ${formatPixels(width * height)}, more than the limit of ${formatPixels(maxPixels)}`);
   }
@@ -155,6 +158,18 @@ function toRgb(px: Buffer, pixels: number, channels: number): Uint8Array {
     for (let c = 0; c < 3; c++) rgb[p * 3 + c] = px[p * channels + (channels >= 3 ? c : 0)];
   }
   return rgb;
+}
+
+function noPixels(name: string, width: number, height: number): EngineError {
+  return new EngineError('corrupt-image', `${name} is ${width} x ${height} pixels: an image with no pixels cannot be described`);
+}
+
+/** Width and height from a PNG's IHDR chunk, or undefined when `data` is not a PNG. */
+function pngHeaderSize(data: Uint8Array): { width: number; height: number } | undefined {
+  const sig = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+  if (data.length < 24 || sig.some((b, i) => data[i] !== b) || Buffer.from(data.subarray(12, 16)).toString('latin1') !== 'IHDR') return undefined;
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  return { width: view.getUint32(16), height: view.getUint32(20) };
 }
 
 function formatBytes(n: number): string {

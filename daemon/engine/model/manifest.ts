@@ -1,6 +1,7 @@
 // Reads and validates a converted model folder's manifest.json (format described in DESIGN.md).
 // Every problem is reported as an EngineError naming the file and the field, because a person
 // pointing the daemon at the wrong folder should learn what is wrong without reading code.
+import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EngineError } from '../errors.js';
@@ -35,13 +36,48 @@ export interface Manifest {
     layerTypes: LayerType[];
     slidingWindow: number | null;
     maxPositions: number;
+    /** Gemma 2's final logit softcap, NOT applied by decoder.onnx (see DESIGN.md); null for Gemma 1 (and when absent). */
+    finalLogitSoftcap: number | null;
   };
   tokens: { bos: number; eos: number; pad: number; image: number; newline: number; loc0: number; seg0: number };
   /** decoderLoop: decoder.onnx with greedy decoding in the graph (absent in older conversions). */
   files: { vision: string; decoder: string; decoderLoop?: string; tokenizer: string };
-  source?: Record<string, unknown>;
+  /**
+   * Every file the converter wrote beside the manifest (name relative to the folder), as written:
+   * the model's identity covers the weights through these (absent in older conversions).
+   */
+  checksums?: Record<string, FileChecksum>;
+  source?: ManifestSource;
   /** How the converter built the graphs (DESIGN.md); absent in hand-made folders. */
-  converter?: { weights?: { vision?: string; decoder?: string } } & Record<string, unknown>;
+  converter?: ConverterRecord;
+}
+
+export interface FileChecksum {
+  bytes: number;
+  /** Modification time (ms) when written: a file with the same size and time is not hashed again. */
+  mtimeMs: number;
+  /** `sha256:<hex>` */
+  sha256: string;
+}
+
+export interface ManifestSource {
+  kind: 'huggingface' | 'random' | 'onnx-community';
+  path?: string;
+  preset?: string;
+  seed?: number;
+  tokenizer?: string;
+  variant?: string;
+  /** sha256 of each source file (checkpoint, config, tokenizer). */
+  files?: Record<string, string>;
+}
+
+export type ActivationDtype = 'fp32' | 'fp16';
+
+export interface ConverterRecord {
+  weights: { vision: 'fp32' | 'fp16'; decoder: WeightDtype };
+  /** 'fused': onnxruntime contrib ops in the vision and decoder layers; 'standard': standard ONNX ops only. */
+  graphOps?: 'fused' | 'standard';
+  int4?: { blockSize: number; zeroPoints: boolean; accuracyLevel: number; /** absent in conversions before it existed: fp32 */ activations?: ActivationDtype };
 }
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -70,6 +106,28 @@ export async function loadManifest(dir: string): Promise<Manifest> {
     throw new EngineError('model-invalid', `${path} is not valid JSON: ${(e as Error).message}`, { cause: e });
   }
   const manifest = validateManifest(json, path);
+  await checkFilesExist(dir, manifest, path);
+  return manifest;
+}
+
+/** Reads and validates `<dir>/manifest.json` synchronously (no check of the files it names). */
+export function readManifestSync(dir: string): Manifest {
+  const path = join(dir, MANIFEST_FILE);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new EngineError('model-invalid', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    return validateManifest(JSON.parse(text), path);
+  } catch (e) {
+    if (e instanceof SyntaxError) throw new EngineError('model-invalid', `${path} is not valid JSON: ${e.message}`, { cause: e });
+    throw e;
+  }
+}
+
+async function checkFilesExist(dir: string, manifest: Manifest, path: string): Promise<void> {
   for (const [key, file] of Object.entries(manifest.files)) {
     const filePath = join(dir, file);
     const info = await stat(filePath).catch(() => null);
@@ -77,7 +135,6 @@ export async function loadManifest(dir: string): Promise<Manifest> {
       throw new EngineError('model-missing', `${path} names files.${key} = '${file}', but ${filePath} does not exist`);
     }
   }
-  return manifest;
 }
 
 /** Checks the shape of a parsed manifest; `where` names the file in error messages. */
@@ -153,6 +210,9 @@ export function validateManifest(json: unknown, where = MANIFEST_FILE): Manifest
   if (size % patchSize !== 0 || (size / patchSize) ** 2 !== numImageTokens) {
     bad('image.numImageTokens', `(image.size / image.patchSize)^2 = ${(size / patchSize) ** 2}`);
   }
+  const softcap = text.finalLogitSoftcap;
+  const finalLogitSoftcap =
+    softcap === null || softcap === undefined ? null : typeof softcap === 'number' && softcap > 0 && Number.isFinite(softcap) ? softcap : bad('text.finalLogitSoftcap', 'a positive number or null');
   const vocabSize = int(text, 'vocabSize', 'text', 1);
   const tokenIds = {
     bos: int(tokens, 'bos', 'tokens'),
@@ -192,6 +252,7 @@ export function validateManifest(json: unknown, where = MANIFEST_FILE): Manifest
       layerTypes,
       slidingWindow,
       maxPositions: int(text, 'maxPositions', 'text', 1),
+      finalLogitSoftcap,
     },
     tokens: tokenIds,
     files: {
@@ -200,7 +261,46 @@ export function validateManifest(json: unknown, where = MANIFEST_FILE): Manifest
       ...(files.decoderLoop !== undefined ? { decoderLoop: str(files, 'decoderLoop', 'files') } : {}),
       tokenizer: str(files, 'tokenizer', 'files'),
     },
-    source: root.source !== undefined ? obj(root.source, 'source') : undefined,
-    converter: root.converter !== undefined ? obj(root.converter, 'converter') : undefined,
+    ...(root.checksums !== undefined ? { checksums: checksums(obj(root.checksums, 'checksums')) } : {}),
+    ...(root.source !== undefined ? { source: source(obj(root.source, 'source')) } : {}),
+    ...(root.converter !== undefined ? { converter: converter(obj(root.converter, 'converter')) } : {}),
   };
+
+  function checksums(o: Record<string, unknown>): Record<string, FileChecksum> {
+    const out: Record<string, FileChecksum> = {};
+    for (const [file, v] of Object.entries(o)) {
+      const field = `checksums[${JSON.stringify(file)}]`;
+      const c = obj(v, field);
+      const sha = str(c, 'sha256', field);
+      if (!/^sha256:[0-9a-f]{64}$/.test(sha)) bad(`${field}.sha256`, "'sha256:' and 64 hex digits");
+      out[file] = { bytes: int(c, 'bytes', field), mtimeMs: num(c, 'mtimeMs', field), sha256: sha };
+    }
+    return out;
+  }
+
+  function source(o: Record<string, unknown>): ManifestSource {
+    const s: ManifestSource = { kind: oneOf(o, 'kind', 'source', ['huggingface', 'random', 'onnx-community'] as const) };
+    for (const k of ['path', 'preset', 'tokenizer', 'variant'] as const) if (o[k] !== undefined) s[k] = str(o, k, 'source');
+    if (o.seed !== undefined) s.seed = int(o, 'seed', 'source');
+    if (o.files !== undefined) {
+      const files = obj(o.files, 'source.files');
+      s.files = Object.fromEntries(Object.keys(files).map((k) => [k, str(files, k, 'source.files')]));
+    }
+    return s;
+  }
+
+  function converter(o: Record<string, unknown>): ConverterRecord {
+    const w = obj(o.weights, 'converter.weights');
+    const c: ConverterRecord = {
+      weights: { vision: oneOf(w, 'vision', 'converter.weights', ['fp32', 'fp16'] as const), decoder: oneOf(w, 'decoder', 'converter.weights', ['fp32', 'fp16', 'int4'] as const) },
+    };
+    if (o.graphOps !== undefined) c.graphOps = oneOf(o, 'graphOps', 'converter', ['fused', 'standard'] as const);
+    if (o.int4 !== undefined) {
+      const q = obj(o.int4, 'converter.int4');
+      if (typeof q.zeroPoints !== 'boolean') bad('converter.int4.zeroPoints', 'true or false');
+      c.int4 = { blockSize: int(q, 'blockSize', 'converter.int4', 1), zeroPoints: q.zeroPoints as boolean, accuracyLevel: int(q, 'accuracyLevel', 'converter.int4') };
+      if (q.activations !== undefined) c.int4.activations = oneOf(q, 'activations', 'converter.int4', ['fp32', 'fp16'] as const);
+    }
+    return c;
+  }
 }

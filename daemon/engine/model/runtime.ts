@@ -9,6 +9,51 @@ import type { Manifest } from './manifest.js';
 import { buildAttentionBias, onlyPrompt, prefillLayout, RowLayout, SlotKind } from './masks.js';
 import { createSession, type ExecutionProvider } from './providers.js';
 
+// onnxruntime's own logger writes to stderr (colour codes, C++ file names and signatures) before
+// the sessions' severity applies, e.g. when a provider library is missing; its failures reach us as
+// exceptions anyway, which the engine words for people and the daemon logs. Set before the first
+// session is created, when onnxruntime-node initialises its environment.
+ort.env.logLevel = 'fatal';
+
+function metadataOf(session: ort.InferenceSession, kind: 'input' | 'output', name: string): ort.InferenceSession.ValueMetadata | undefined {
+  const names = kind === 'input' ? session.inputNames : session.outputNames;
+  const all = kind === 'input' ? session.inputMetadata : session.outputMetadata;
+  return all?.[names.indexOf(name)];
+}
+
+/** Throws naming the graph, the value and both sides when a graph value's type or shape is not what the manifest says. */
+function checkValue(
+  session: ort.InferenceSession,
+  kind: 'input' | 'output',
+  name: string,
+  types: ort.Tensor.Type[],
+  shape: Array<number | null>,
+  file: string,
+  model: string,
+): void {
+  const m = metadataOf(session, kind, name);
+  // Metadata the runtime cannot give (or an untyped value) is not held against the model.
+  if (!m || !m.isTensor) return;
+  // logits: the last position only [batch, vocab], or every position [batch, seq, vocab].
+  if (name === 'logits' && m.shape.length === 2) shape = [null, shape[shape.length - 1]];
+  const wanted = `${types.join(' or ')} [${shape.map((d) => d ?? '*').join(', ')}]`;
+  const found = `${m.type} [${m.shape.join(', ')}]`;
+  const fail = (): never => {
+    throw new EngineError(
+      'model-invalid',
+      `${file}: ${kind} ${name} is ${found}, but manifest.json describes ${wanted}; the manifest does not match its graphs (convert ${model} again)`,
+    );
+  };
+  if (!types.includes(m.type)) fail();
+  // An unknown shape (empty) says nothing; a known one must have the rank and the fixed sizes.
+  if (m.shape.length === 0) return;
+  if (m.shape.length !== shape.length) fail();
+  shape.forEach((want, i) => {
+    const have = m.shape[i];
+    if (want !== null && typeof have === 'number' && have >= 0 && have !== want) fail();
+  });
+}
+
 /** The image size, after checking that `pixels` holds `count` float CHW images of that size. */
 export function checkPixelCount(manifest: Manifest, pixels: Float32Array, count: number): number {
   const s = manifest.image.size;
@@ -101,7 +146,7 @@ export class ModelSessions {
         throw new EngineError('model-invalid', `${file} lacks ${kind}s ${missing.join(', ')} (converted by an incompatible version?)`);
       }
     };
-    const { files, text } = this.manifest;
+    const { files, text, image, kvDtype } = this.manifest;
     need(this.vision, 'input', ['pixel_values'], files.vision);
     need(this.vision, 'output', ['image_features'], files.vision);
     const layers = Array.from({ length: text.numLayers }, (_, i) => i);
@@ -117,7 +162,34 @@ export class ModelSessions {
     if (text.layerTypes.includes('sliding') && !this.hasSlidingInput) {
       throw new EngineError('model-invalid', `${decoderFile} has sliding-window layers but no attention_bias_sliding input`);
     }
+    // The shapes and types the manifest implies (null: any size), so that a manifest that
+    // disagrees with its graphs is refused here, naming the mismatch, not at every request.
+    const features = metadataOf(this.vision, 'output', 'image_features');
+    const kv = [null, text.numKvHeads, null, text.headDim];
+    const checks: Array<[ort.InferenceSession, 'input' | 'output', string, ort.Tensor.Type[], Array<number | null>, string]> = [
+      [this.vision, 'input', 'pixel_values', ['float32'], [null, 3, image.size, image.size], files.vision],
+      [this.vision, 'output', 'image_features', ['float32', 'float16'], [null, image.numImageTokens, text.hiddenSize], files.vision],
+      [this.decoder, 'input', 'input_ids', ['int64'], [null, null], decoderFile],
+      [this.decoder, 'input', 'image_features', features?.isTensor ? [features.type] : ['float32', 'float16'], [null, null, text.hiddenSize], decoderFile],
+      [this.decoder, 'input', 'position_ids', ['int64'], [null, null], decoderFile],
+      [this.decoder, 'input', 'attention_bias', ['float32'], [null, 1, null, null], decoderFile],
+      [this.decoder, 'output', 'logits', ['float32'], [null, null, text.vocabSize], decoderFile],
+      ...layers.flatMap((i) =>
+        (['past_key', 'past_value', 'present_key', 'present_value'] as const).map(
+          (n): [ort.InferenceSession, 'input' | 'output', string, ort.Tensor.Type[], Array<number | null>, string] => [
+            this.decoder,
+            n.startsWith('past') ? 'input' : 'output',
+            `${n}.${i}`,
+            [kvDtype],
+            kv,
+            decoderFile,
+          ],
+        ),
+      ),
+    ];
+    for (const [session, kind, name, types, shape, file] of checks) checkValue(session, kind, name, types, shape, file, this.manifest.name);
   }
+
 
   async run(
     session: ort.InferenceSession,

@@ -100,6 +100,7 @@ export function readOnnxCommunityFolder(dir: string, variant?: string): OnnxComm
       layerTypes: cfg.text.layerTypes,
       slidingWindow: cfg.text.layerTypes.includes('sliding') ? cfg.text.slidingWindow : null,
       maxPositions: cfg.text.maxPositions,
+      finalLogitSoftcap: cfg.text.finalSoftcap,
     },
     tokens,
     // Relative to the folder, as in a converted manifest.

@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { convert } from '../../../daemon/engine/convert/index.js';
 import { isEngineError } from '../../../daemon/engine/errors.js';
-import { loadManifest, validateManifest } from '../../../daemon/engine/model/manifest.js';
+import { loadManifest, readManifestSync, validateManifest } from '../../../daemon/engine/model/manifest.js';
+
+const GEMMA2_FIXTURE = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../test/fixtures/tiny-paligemma2-224');
 
 const valid = () => ({
   format: 'paligemma-onnx',
@@ -52,6 +56,31 @@ describe('manifest validation', () => {
     invalid((m) => (m.tokens.eos = 5000), /'tokens.eos' must be below text.vocabSize/);
     invalid((m) => delete m.files.decoder, /'files.decoder'/);
     invalid((m) => (m.image.mean = [0.5]), /'image.mean' must be an array of 3 numbers/);
+    invalid((m) => (m.text.finalLogitSoftcap = -1), /'text.finalLogitSoftcap' must be a positive number or null/);
+    invalid((m) => (m.checksums = { 'vision.onnx': { bytes: 1, mtimeMs: 0, sha256: 'abc' } }), /checksums\["vision.onnx"\].sha256/);
+    invalid((m) => (m.converter = { weights: { vision: 'int8', decoder: 'fp32' } }), /'converter.weights.vision' must be one of/);
+  });
+
+  it('reads a manifest without finalLogitSoftcap (older conversions) as null', () => {
+    assert.equal(validateManifest(valid()).text.finalLogitSoftcap, null);
+  });
+
+  it('round-trips: what the converter writes is what the reader returns, field for field', async () => {
+    const out = join(tmp(), 'model');
+    const written = await convert({ input: GEMMA2_FIXTURE, output: out, dtype: 'int4' });
+    assert.equal(written.text.finalLogitSoftcap, 30, 'the Gemma 2 fixture has a final logit softcap');
+    assert.deepEqual(await loadManifest(out), written);
+    assert.deepEqual(readManifestSync(out), written);
+    assert.deepEqual(JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')), written);
+    // The checksums describe the files as they lie in the finished folder.
+    const names = Object.keys(written.checksums ?? {});
+    assert.ok(names.includes('vision.onnx.data') && names.includes('decoder.onnx') && names.includes('tokenizer.json'), names.join(', '));
+    assert.ok(!names.includes('manifest.json'));
+    for (const name of names) {
+      const st = statSync(join(out, name));
+      assert.equal(st.size, written.checksums![name].bytes, name);
+      assert.equal(st.mtimeMs, written.checksums![name].mtimeMs, name);
+    }
   });
 
   it('reports a folder without a manifest as model-missing', async () => {

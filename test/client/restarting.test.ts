@@ -1,0 +1,81 @@
+// kill -9 of the daemon mid-request: the client starts it again once and sends the requests that
+// were in flight again; after that one restart, requests fail saying the daemon stopped. Spawned
+// daemons, real tiny model.
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import * as protocol from '../../daemon/protocol.js';
+import { RestartingDaemonClient } from '../../daemon/client/restarting.js';
+import { cleanupScratch, images, isAlive, mainJs, runCli, testDaemon, tinyModel, waitFor } from '../server/daemon.js';
+
+after(cleanupScratch);
+
+test('a daemon killed mid-request is started again once and the requests in flight are answered; a second kill fails them clearly', async () => {
+  const model = await tinyModel();
+  const d = await testDaemon(['--model', model, '--ep', 'cpu']);
+  const restarts: string[] = [];
+  const client = await RestartingDaemonClient.connect({
+    endpoint: d.endpoint,
+    env: d.env,
+    start: { command: process.execPath, args: [mainJs] },
+    serveArgs: ['--model', model, '--ep', 'cpu'],
+    timeoutMs: 20_000,
+    onRestart: (m) => restarts.push(m),
+  });
+  try {
+    const first = (await client.request(protocol.Status.type)).pid;
+    let killed = 0;
+    client.onNotification(protocol.TokenStream.type, () => {
+      if (killed === 0) {
+        killed++;
+        process.kill(first, 'SIGKILL');
+      }
+    });
+    const long = (streamId: string) =>
+      client.request(protocol.Generate.type, { image: { path: images.shapes }, prompt: 'caption en', decoding: { maxNewTokens: 40, minNewTokens: 40 }, streamId });
+    const running = long('doomed');
+    const other = client.request(protocol.Caption.type, { image: { path: images.gradient }, decoding: { maxNewTokens: 3 } });
+    const r = await running;
+    assert.equal(r.generatedIds.length, 40);
+    assert.equal(typeof (await other).text, 'string', 'the queued request was sent again too');
+    assert.equal(restarts.length, 1);
+    assert.match(restarts[0], /the PaliGemma daemon stopped while answering \(its log: .*\); starting it again and retrying 2 request\(s\)/);
+    const second = (await client.request(protocol.Status.type)).pid;
+    assert.notEqual(second, first);
+    assert.ok(!isAlive(first));
+
+    // Killed again: no second restart, the request fails saying so.
+    const doomed = client.request(protocol.Generate.type, { image: { path: images.wide }, prompt: 'caption en', decoding: { maxNewTokens: 400, minNewTokens: 400 } });
+    await waitFor(async () => (await client.request(protocol.Status.type)).queue.running === 1, 10_000, 'the request to run');
+    process.kill(second, 'SIGKILL');
+    await assert.rejects(doomed, /the PaliGemma daemon stopped while answering, again after a restart \(its log: /);
+    await assert.rejects(client.request(protocol.Status.type), /stopped while answering/);
+  } finally {
+    client.close();
+    await d.stop();
+  }
+});
+
+test('the CLI reports every image when the daemon is killed on the way', async () => {
+  const model = await tinyModel();
+  const d = await testDaemon(['--model', model, '--ep', 'cpu']);
+  try {
+    const c = await d.connect();
+    const { pid } = await c.connection.sendRequest(protocol.Status.type);
+    // Killed once the CLI's first image is running.
+    const watcher = (async () => {
+      await waitFor(async () => (await c.connection.sendRequest(protocol.Status.type)).queue.running === 1, 20_000, 'the CLI to start');
+      process.kill(pid, 'SIGKILL');
+    })();
+    const imgs = [images.shapes, images.gradient, images.wide];
+    const out = await runCli(['caption', '--json', '--max-tokens', '60', ...imgs, '--model', model], d.env);
+    await watcher;
+    c.close();
+    const lines = out.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((l) => l.image), imgs, out.stderr);
+    assert.ok(lines.every((l) => typeof l.text === 'string'), out.stdout);
+    assert.match(out.stderr, /stopped while answering .*starting it again/);
+    assert.equal(out.code, 0);
+  } finally {
+    await d.stop();
+  }
+});
