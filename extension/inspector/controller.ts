@@ -55,7 +55,7 @@ export function isImagePath(path: string): boolean {
 }
 
 interface Request {
-  type: RequestType<any, TextResult | ObjectsResult, void>;
+  type: RequestType<unknown, TextResult | ObjectsResult, void>;
   params: Record<string, unknown>;
 }
 

@@ -198,7 +198,7 @@ function decoderStep(
 
       let q = b.splitHeads(b.linear(x, `${p}self_attn.q_proj.weight`, null), t.numHeads, D);
       let k = b.splitHeads(b.linear(x, `${p}self_attn.k_proj.weight`, null), t.numKvHeads, D);
-      let v = b.splitHeads(b.linear(x, `${p}self_attn.v_proj.weight`, null), t.numKvHeads, D);
+      const v = b.splitHeads(b.linear(x, `${p}self_attn.v_proj.weight`, null), t.numKvHeads, D);
       q = b.applyRope(q, rope, D);
       k = b.applyRope(k, rope, D);
       const { out: attn, present } = cachedAttention(b, cfg, i, kvDtype, io, q, k, v, presentName);
