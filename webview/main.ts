@@ -5,6 +5,8 @@ import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
 import '@vscode-elements/elements/dist/vscode-divider/index.js';
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
+import { formatBytes } from '../daemon/common/format.js';
+import { MAX_PASTED_IMAGE_BYTES } from '../daemon/common/images.js';
 import type { DetectedObject } from '../daemon/protocol.js';
 import { boxToPercent, decodeRle, labelColorIndex, maskArea } from './geometry.js';
 import type { HostMessage, InspectorState, InspectorTask, TaskResult, WebviewMessage } from './messages.js';
@@ -19,7 +21,6 @@ declare function acquireVsCodeApi(): VsCodeApi;
 
 const vscode = acquireVsCodeApi();
 const PALETTE_SIZE = 6; // media/inspector.css defines .color-0 .. .color-5 from --vscode-charts-*
-const MAX_PASTE_BYTES = 25 * 1024 * 1024;
 
 let state: InspectorState = restoreState(vscode.getState());
 /** Requests in flight: id -> task, so results and errors land in the right place. */
@@ -273,8 +274,8 @@ function readImageFile(file: File): void {
     showError(`${file.name || 'The dropped item'} is not an image (${file.type || 'unknown type'}).`);
     return;
   }
-  if (file.size > MAX_PASTE_BYTES) {
-    showError(`${file.name || 'The image'} is ${(file.size / 1048576).toFixed(1)} MB; pasted images are limited to ${MAX_PASTE_BYTES / 1048576} MB. Open it from the explorer instead.`);
+  if (file.size > MAX_PASTED_IMAGE_BYTES) {
+    showError(`${file.name || 'The image'} is ${formatBytes(file.size)}; pasted images are limited to ${formatBytes(MAX_PASTED_IMAGE_BYTES)}. Open it from the explorer instead.`);
     return;
   }
   const reader = new FileReader();

@@ -1,6 +1,7 @@
 // Judging an alt text: missing, empty, a placeholder (what tools and cameras leave behind), or fine.
 import { posix } from 'node:path';
-import { stripQueryAndHash, IMAGE_EXTENSIONS } from './references/paths.js';
+import { IMAGE_EXTENSIONS } from '../common/images.js';
+import { stripQueryAndHash } from './references/paths.js';
 import type { AltSite } from './references/types.js';
 
 export type AltVerdict = 'ok' | 'missing' | 'empty' | 'placeholder' | 'decorative' | 'dynamic';
