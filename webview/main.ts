@@ -11,6 +11,7 @@ import type { DetectedObject } from '../daemon/protocol.js';
 import { boxToPercent, decodeRle, labelColorIndex, maskArea } from './geometry.js';
 import type { HostMessage, InspectorState, InspectorTask, TaskResult, WebviewMessage } from './messages.js';
 import { imageSrc, parseObjectList, restoreState, withImage, withResult } from './state.js';
+import { TASK_LABELS } from './tasks.js';
 
 interface VsCodeApi {
   postMessage(message: WebviewMessage): void;
@@ -104,17 +105,9 @@ function renderBusy(): void {
   const busy = running.size > 0;
   $('busy').hidden = !busy;
   document.body.classList.toggle('busy', busy);
-  const kinds = [...running.values()].map((t) => TASK_NAMES[t.kind]);
+  const kinds = [...running.values()].map((t) => TASK_LABELS[t.kind].running);
   $('busy-text').textContent = busy ? `${kinds.join(', ')}…` : '';
 }
-
-const TASK_NAMES: Record<InspectorTask['kind'], string> = {
-  caption: 'Describing',
-  ocr: 'Extracting text',
-  answer: 'Answering',
-  detect: 'Detecting',
-  segment: 'Segmenting',
-};
 
 function renderResults(): void {
   const caption = state.results.caption;

@@ -16,6 +16,7 @@ import {
 import { formatBytes } from '../../daemon/common/format.js';
 import { MAX_PASTED_IMAGE_BYTES } from '../../daemon/common/images.js';
 import type { HostMessage, ImageSource, InspectorImage, InspectorTask, TaskResult, WebviewMessage } from '../../webview/messages.js';
+import { TASK_LABELS } from '../../webview/tasks.js';
 
 /** What the inspector needs from the daemon client (the extension's client passes itself). */
 export interface DaemonRequester {
@@ -109,19 +110,11 @@ function toResult(task: InspectorTask, response: TextResult | ObjectsResult): Ta
   }
 }
 
-const TASK_TITLES: Record<InspectorTask['kind'], string> = {
-  caption: 'Describe',
-  ocr: 'Extract text',
-  answer: 'Ask',
-  detect: 'Detect',
-  segment: 'Segment',
-};
-
 export function errorMessage(task: InspectorTask, err: unknown): string {
   const code = (err as { code?: unknown })?.code;
-  if (code === ErrorCodes.Cancelled) return `${TASK_TITLES[task.kind]}: cancelled.`;
+  if (code === ErrorCodes.Cancelled) return `${TASK_LABELS[task.kind].title}: cancelled.`;
   const message = err instanceof Error ? err.message : String(err);
-  return `${TASK_TITLES[task.kind]} failed: ${message}`;
+  return `${TASK_LABELS[task.kind].title} failed: ${message}`;
 }
 
 let streamCounter = 0;
