@@ -3,6 +3,7 @@
 // for the checks of numbers and choices. Options follow one naming: `--max-tokens` for the
 // longest answer, `--ep` for the execution provider, `--json` for machine-readable output.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { errorMessage } from '../common/errors.js';
 
 /** Bad arguments: `runCommand` prints the message (and where it helps, the usage) and exits 2. */
 export class UsageError extends Error {
@@ -45,7 +46,7 @@ export async function runCommand<O extends Options>(
   try {
     parsed = parseArgs({ args: argv, options: { ...spec.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true }) as Parsed<O>;
   } catch (e) {
-    return fail((e as Error).message, true);
+    return fail(errorMessage(e), true);
   }
   if ((parsed.values as { help?: boolean }).help) {
     process.stdout.write(spec.usage);

@@ -19,6 +19,7 @@ import { formatBytes } from '../../common/format.js';
 import type { DownloadProgress, DownloadResult, RepoLayout } from '../../protocol.js';
 import { planDownload, type DownloadPlan, type RepoFile } from './layout.js';
 import { PART_SUFFIX, transferFile } from './transfer.js';
+import { errorMessage } from '../../common/errors.js';
 
 export { DownloadError, type DownloadFailure } from './errors.js';
 export { detectLayout, onnxVariants, planDownload, type DownloadPlan, type RepoFile } from './layout.js';
@@ -185,7 +186,7 @@ export async function downloadModel(o: DownloadOptions): Promise<DownloadResult>
       } catch (e) {
         await rm(staging, { recursive: true, force: true });
         if (e instanceof DownloadError) throw e;
-        throw new DownloadError('convert', `${o.repo} downloaded to ${work}, but converting it failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+        throw new DownloadError('convert', `${o.repo} downloaded to ${work}, but converting it failed: ${errorMessage(e)}`, { cause: e });
       }
       await rm(work, { recursive: true, force: true });
     } else {
@@ -257,7 +258,7 @@ async function downloadAll(
           file: file.path,
           fileBytes,
           fileTotal: file.size,
-          message: `${(e as Error).message}; resuming (${attempt + 1}/${retries})`,
+          message: `${errorMessage(e)}; resuming (${attempt + 1}/${retries})`,
         });
         await sleep((o.retryDelayMs ?? 1000) * 2 ** attempt, o.signal);
       }
