@@ -40,6 +40,16 @@ export const LAYERS = [
     mayImport: ['daemon/common/', 'daemon/protocol.ts', 'daemon/engine/', 'daemon/client/'],
   },
   {
+    path: 'daemon/lsp/',
+    why: 'the language server (`paligemma lsp`): alt-text diagnostics and fixes, model runs through the shared daemon',
+    mayImport: ['daemon/common/', 'daemon/protocol.ts', 'daemon/client/', 'daemon/alttext/'],
+  },
+  {
+    path: 'daemon/cluster/',
+    why: 'a worker serving the engine behind a message broker, as the daemon serves it on a socket',
+    mayImport: ['daemon/common/', 'daemon/protocol.ts', 'daemon/engine/', 'daemon/client/', 'daemon/server/'],
+  },
+  {
     path: 'daemon/cli/',
     why: 'the `paligemma` command: may use every part of the daemon side',
     mayImport: ['daemon/'],
