@@ -4,8 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { EngineError } from './errors.js';
-import type { TokenConstraint } from './generate/constraint.js';
-import { decode, throwIfAborted, type StepRecord, type Strategy } from './generate/decode.js';
+import { decode, throwIfAborted, type DecodeOptions, type StepRecord } from './generate/decode.js';
 import { preprocess, type RgbImage } from './image/index.js';
 import { loadManifest, type Manifest } from './model/manifest.js';
 import { chooseProvider, firstAvailable } from './model/provider-choice.js';
@@ -40,20 +39,10 @@ export interface LoadOptions {
   variant?: string;
 }
 
-export interface DecodingParams {
-  maxNewTokens?: number;
-  minNewTokens?: number;
-  strategy?: Strategy;
-  numBeams?: number;
-  lengthPenalty?: number;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  seed?: number;
-  signal?: AbortSignal;
-  /** Grammar-constrained decoding, e.g. `segmentConstraint(model.manifest.tokens)`; applies to every row. */
-  allowedTokens?: TokenConstraint;
-}
+/** The decoding choices of a request; generate/decode.ts's DecodeOptions says what each means. */
+export type DecodingParams = Partial<
+  Pick<DecodeOptions, 'maxNewTokens' | 'minNewTokens' | 'strategy' | 'numBeams' | 'lengthPenalty' | 'temperature' | 'topK' | 'topP' | 'seed' | 'signal' | 'allowedTokens'>
+>;
 
 export interface GenerateOptions extends DecodingParams {
   image: RgbImage;
@@ -275,7 +264,7 @@ function tensor(data: Float32Array, dims: number[]): ort.Tensor {
   return new ort.Tensor('float32', data, dims);
 }
 
-function decodingOptions(p: DecodingParams, maxNewTokens: number, manifest: Manifest) {
+function decodingOptions(p: DecodingParams, maxNewTokens: number, manifest: Manifest): DecodeOptions {
   return {
     maxNewTokens,
     minNewTokens: p.minNewTokens,
