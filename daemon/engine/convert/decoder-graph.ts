@@ -6,7 +6,7 @@
 import { MS_DOMAIN, GraphAttr, toHalfBits, halfBitsToFloat, float32ToFloat16, type Dim, type DTypeName, type GraphBuilder } from '../onnx/builder.js';
 import { MASKED } from '../model/masks.js';
 import { EngineError } from '../errors.js';
-import { Blocks, ResidualStream } from './blocks.js';
+import { AddedResidual, Blocks, ResidualStream, type Residual } from './blocks.js';
 import type { ModelConfig } from './config.js';
 import { INT4_BLOCK, int4Dims, quantizeInt4Rows } from './quantize.js';
 
@@ -184,21 +184,13 @@ interface LayerContext extends StepSpec {
  * (Precision.fusedOps); the layer itself (decoderLayer) is the same for both.
  */
 interface LayerOps {
-  /** The residual stream: `norm` gives a sub-layer's input (a pre-norm), `add` its output. */
   residual: Residual;
-  /** A norm of a sub-layer's output (Gemma 2's post-norms). */
+  /** RMSNorm of x (a sub-layer's input, or Gemma 2's post-norms of its output). */
   norm(x: string, weight: string): string;
   /** q [B, heads, S, D] and k, v [B, kvHeads, S, D] of the normalised input, RoPE applied. */
   queryKeyValue(x: string, layer: string): { q: string; k: string; v: string };
   /** The gated MLP's activated gate and its up projection. */
   gateUp(x: string, layer: string): { gate: string; up: string };
-}
-
-interface Residual {
-  norm(weight: string): string;
-  add(delta: string): void;
-  /** The stream with everything added. */
-  readonly current: string;
 }
 
 /** The decoder layers over `io`, emitted into `b.g` (a graph or a loop body). */
@@ -242,14 +234,20 @@ function decoderLayer(ctx: LayerContext, i: number): { key: string; value: strin
   const t = ctx.cfg.text;
   const p = `text.layers.${i}.`;
   const gemma2 = t.modelType === 'gemma2';
+  // The pre-norm of a sub-layer; with fused ops one node with the residual add before it.
+  const preNorm = (weight: string) =>
+    ops.residual.norm(
+      (x) => ops.norm(x, weight),
+      (x, residual) => b.skipRmsNorm(x, residual, weight, t.rmsNormEps),
+    );
 
-  const { q, k, v } = ops.queryKeyValue(ops.residual.norm(`${p}input_layernorm.weight`), p);
+  const { q, k, v } = ops.queryKeyValue(preNorm(`${p}input_layernorm.weight`), p);
   const { out, present } = cachedAttention(ctx, i, q, k, v);
   let a = b.linear(out, `${p}self_attn.o_proj.weight`, null);
   if (gemma2) a = ops.norm(a, `${p}post_attention_layernorm.weight`);
   ops.residual.add(a);
 
-  const x = ops.residual.norm(gemma2 ? `${p}pre_feedforward_layernorm.weight` : `${p}post_attention_layernorm.weight`);
+  const x = preNorm(gemma2 ? `${p}pre_feedforward_layernorm.weight` : `${p}post_attention_layernorm.weight`);
   const { gate, up } = ops.gateUp(x, p);
   let m = b.linear(b.g.op('Mul', [gate, up]), `${p}mlp.down_proj.weight`, null);
   if (gemma2) m = ops.norm(m, `${p}post_feedforward_layernorm.weight`);
@@ -263,18 +261,9 @@ function standardOps({ b, cfg, io }: StepSpec, embeds: string): LayerOps {
   const D = t.headDim;
   const eps = t.rmsNormEps;
   const rope = b.ropeTables(io.positionIds, D, t.ropeTheta);
-  let h = embeds;
   const heads = (x: string, weight: string, count: number) => b.splitHeads(b.linear(x, weight, null), count, D);
   return {
-    residual: {
-      norm: (weight) => b.rmsNorm(h, weight, eps),
-      add: (delta) => {
-        h = b.g.op('Add', [h, delta]);
-      },
-      get current() {
-        return h;
-      },
-    },
+    residual: new AddedResidual(b.g, embeds),
     norm: (x, weight) => b.rmsNorm(x, weight, eps),
     queryKeyValue: (x, p) => {
       const q = heads(x, `${p}self_attn.q_proj.weight`, t.numHeads);
@@ -296,20 +285,9 @@ function fusedOps({ b, cfg, io }: StepSpec, embeds: string): LayerOps {
   const D = t.headDim;
   const eps = t.rmsNormEps;
   const caches = b.ropeCaches(D, t.ropeTheta, t.maxPositions);
-  const stream = new ResidualStream(b.g, embeds);
   const split = (y: string, heads: number) => b.splitHeads(y, heads, D);
   return {
-    residual: {
-      norm: (weight) =>
-        stream.norm(
-          (x) => b.rmsNormFused(x, weight, eps),
-          (x, residual) => b.skipRmsNorm(x, residual, weight, eps),
-        ),
-      add: (delta) => stream.add(delta),
-      get current() {
-        return stream.current;
-      },
-    },
+    residual: new ResidualStream(b.g, embeds),
     norm: (x, weight) => b.rmsNormFused(x, weight, eps),
     queryKeyValue: (x, p) => {
       const [qProj, kProj, v] = b.linears(x, ['q_proj', 'k_proj', 'v_proj'].map((n) => `${p}self_attn.${n}.weight`), `${p}self_attn.qkv_proj`);
