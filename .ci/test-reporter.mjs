@@ -8,7 +8,7 @@ import { inspect } from 'node:util';
 const KEEP_LINES = 40;
 
 function fileState() {
-  return { passed: 0, failed: 0, skipped: 0, failures: [], output: [], fileFailed: false };
+  return { passed: 0, failed: 0, skipped: 0, cancelled: 0, failures: [], output: [], fileFailed: false };
 }
 
 function describeError(error) {
@@ -41,9 +41,10 @@ export default async function* compactReporter(source) {
     pending = undefined;
     const s = stateOf(file);
     files.delete(file);
-    const bad = s.failed > 0 || s.fileFailed;
+    const bad = s.failed > 0 || s.cancelled > 0 || s.failures.length > 0 || s.fileFailed;
     const counts = [`${s.passed} passed`];
     if (s.failed) counts.push(`${s.failed} failed`);
+    if (s.cancelled) counts.push(`${s.cancelled} cancelled`);
     if (s.skipped) counts.push(`${s.skipped} skipped`);
     if (s.fileFailed && !s.failed) counts.push('the file failed');
     const took = started.has(file) ? ` (${seconds(performance.now() - started.get(file))})` : '';
@@ -84,7 +85,16 @@ export default async function* compactReporter(source) {
           break;
         }
         // A suite fails when its tests do; those are reported on their own.
-        if (error?.failureType === 'subtestsFailed' || data.details?.type === 'suite') break;
+        if (error?.failureType === 'subtestsFailed') break;
+        // Tests cancelled because their suite failed (a hook) or the file ended: counted, the suite's error shown.
+        if (error?.failureType === 'cancelledByParent') {
+          s.cancelled++;
+          break;
+        }
+        if (data.details?.type === 'suite') {
+          s.failures.push({ name: data.name, error });
+          break;
+        }
         if (data.todo) {
           s.skipped++;
           break;

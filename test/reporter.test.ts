@@ -25,6 +25,12 @@ describe('parser', () => {
 });
 `,
   'c-broken.test.mjs': `syntax error(\n`,
+  'd-hook.test.mjs': `import { before, describe, it } from 'node:test';
+describe('needs a server', () => {
+  before(() => { throw new Error('prerequisites missing: no server binary'); });
+  it('answers', () => {});
+});
+`,
 };
 
 function run(dir: string, ...extra: string[]) {
@@ -45,7 +51,12 @@ test('one line per file, the failures in full, node’s counts at the end', (t) 
   const fileLines = lines.filter((l) => /^[✔✖] /.test(l));
   assert.deepEqual(
     fileLines.map((l) => l.replace(/ \(\d+\.\d s\)$/, '')),
-    ['✔ a-pass.test.mjs: 2 passed, 1 skipped', '✖ b-fail.test.mjs: 1 passed, 1 failed', '✖ c-broken.test.mjs: 0 passed, the file failed'],
+    [
+      '✔ a-pass.test.mjs: 2 passed, 1 skipped',
+      '✖ b-fail.test.mjs: 1 passed, 1 failed',
+      '✖ c-broken.test.mjs: 0 passed, the file failed',
+      '✖ d-hook.test.mjs: 0 passed, 1 cancelled',
+    ],
   );
   // The failure: its name, the assertion with both values, and what its file wrote.
   assert.ok(lines.includes('  ✖ rejects a bad magic number'), r.stdout);
@@ -53,6 +64,9 @@ test('one line per file, the failures in full, node’s counts at the end', (t) 
   assert.match(r.stdout, /diagnostic of the failing file/);
   // Why the broken file failed: node's own syntax error message, from its output.
   assert.match(r.stdout, /SyntaxError/);
+  // A suite whose hook failed: the suite and the hook's error, its tests counted as cancelled.
+  assert.ok(lines.includes('  ✖ needs a server'), r.stdout);
+  assert.match(r.stdout, /prerequisites missing: no server binary/);
   // Passing tests and their output stay out of the report.
   assert.doesNotMatch(r.stdout, /adds numbers|reads a header|chatter of a passing file/);
   // node's closing counts, one per line, last.
@@ -60,6 +74,7 @@ test('one line per file, the failures in full, node’s counts at the end', (t) 
   assert.ok(tail.includes('# pass 3'), tail.join('\n'));
   assert.ok(tail.includes('# fail 2'), tail.join('\n'));
   assert.ok(tail.includes('# skipped 1'), tail.join('\n'));
+  assert.ok(tail.includes('# cancelled 1'), tail.join('\n'));
   assert.match(lines.filter((l) => l).at(-1) ?? '', /^# duration_ms /);
 
   // TAP stays available, and reports the same run.
