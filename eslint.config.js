@@ -68,9 +68,8 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-namespace': 'off' },
   },
   {
-    // Tests build malformed values on purpose.
+    // Tests build malformed values on purpose, and match terminal escapes and exact spacing in output.
     files: ['test/**'],
-    // and match terminal escapes and exact spacing in output.
     rules: { '@typescript-eslint/no-explicit-any': 'off', 'no-control-regex': 'off', 'no-regex-spaces': 'off' },
   },
   {
