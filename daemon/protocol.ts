@@ -318,3 +318,36 @@ export namespace LspTrust {
   export const method = 'paligemma/didChangeTrust';
   export const type = new NotificationType<LspTrustParams>(method);
 }
+
+/** How a Hugging Face repo holds a model: a transformers.js ONNX export, or a checkpoint to convert. */
+export type RepoLayout = 'onnx-community' | 'checkpoint';
+
+/** A model download's progress (`paligemma download --json` prints one per line). */
+export interface DownloadProgress {
+  phase: 'resolve' | 'download' | 'install' | 'convert' | 'done';
+  /** Bytes of the whole download, counting files already present from an earlier run. */
+  bytes: number;
+  total: number;
+  file?: string;
+  fileBytes?: number;
+  fileTotal?: number;
+  /** Conversion progress, 0..1. */
+  fraction?: number;
+  message?: string;
+}
+
+/** What a finished model download installed. */
+export interface DownloadResult {
+  path: string;
+  repo: string;
+  commit: string;
+  layout: RepoLayout;
+  variant?: string;
+  totalBytes: number;
+  /** Bytes fetched by this run (less than totalBytes after a resume). */
+  downloadedBytes: number;
+  alreadyInstalled: boolean;
+  /** False for a checkpoint installed without conversion (see `pending`). */
+  converted: boolean;
+  pending?: string;
+}

@@ -3,16 +3,8 @@
 // inline only when they fit in one message to the daemon.
 import * as vscode from 'vscode';
 import { checkInlineImage } from '../daemon/client/messageWriter.js';
+import { imageMimeType } from '../daemon/client/shared.js';
 import type { ImageRef } from '../daemon/protocol.js';
-
-const MIME: Record<string, string> = {
-  png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', gif: 'image/gif', webp: 'image/webp',
-  bmp: 'image/bmp', tif: 'image/tiff', tiff: 'image/tiff', avif: 'image/avif', svg: 'image/svg+xml',
-};
-
-export function mimeTypeOf(uri: vscode.Uri): string | undefined {
-  return MIME[uri.path.split('.').pop()?.toLowerCase() ?? ''];
-}
 
 export async function imageRefFor(uri: vscode.Uri): Promise<ImageRef> {
   if (uri.scheme === 'file') return { path: uri.fsPath };
@@ -24,7 +16,7 @@ export async function imageRefFor(uri: vscode.Uri): Promise<ImageRef> {
     throw new Error(`${uri.path.split('/').pop()} cannot be sent to the model: ${(e as Error).message}`, { cause: e });
   }
   const bytes = await vscode.workspace.fs.readFile(uri);
-  return { data: Buffer.from(bytes).toString('base64'), mimeType: mimeTypeOf(uri) };
+  return { data: Buffer.from(bytes).toString('base64'), mimeType: imageMimeType(uri.path) };
 }
 
 export async function exists(uri: vscode.Uri): Promise<boolean> {

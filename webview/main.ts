@@ -9,6 +9,7 @@ import type { DetectedObject } from '../daemon/protocol.js';
 import { boxToPercent, decodeRle, labelColorIndex, maskArea } from './geometry.js';
 import type { HostMessage, InspectorState, InspectorTask, TaskResult, WebviewMessage } from './messages.js';
 import { imageSrc, parseObjectList, restoreState, withImage, withResult } from './state.js';
+import { TASK_LABELS } from './tasks.js';
 
 interface VsCodeApi {
   postMessage(message: WebviewMessage): void;
@@ -19,7 +20,6 @@ declare function acquireVsCodeApi(): VsCodeApi;
 
 const vscode = acquireVsCodeApi();
 const PALETTE_SIZE = 6; // media/inspector.css defines .color-0 .. .color-5 from --vscode-charts-*
-const MAX_PASTE_BYTES = 25 * 1024 * 1024;
 
 let state: InspectorState = restoreState(vscode.getState());
 /** Requests in flight: id -> task, so results and errors land in the right place. */
@@ -103,17 +103,9 @@ function renderBusy(): void {
   const busy = running.size > 0;
   $('busy').hidden = !busy;
   document.body.classList.toggle('busy', busy);
-  const kinds = [...running.values()].map((t) => TASK_NAMES[t.kind]);
+  const kinds = [...running.values()].map((t) => TASK_LABELS[t.kind].running);
   $('busy-text').textContent = busy ? `${kinds.join(', ')}…` : '';
 }
-
-const TASK_NAMES: Record<InspectorTask['kind'], string> = {
-  caption: 'Describing',
-  ocr: 'Extracting text',
-  answer: 'Answering',
-  detect: 'Detecting',
-  segment: 'Segmenting',
-};
 
 function renderResults(): void {
   const caption = state.results.caption;
@@ -271,10 +263,6 @@ function showError(message: string | undefined): void {
 function readImageFile(file: File): void {
   if (!file.type.startsWith('image/')) {
     showError(`${file.name || 'The dropped item'} is not an image (${file.type || 'unknown type'}).`);
-    return;
-  }
-  if (file.size > MAX_PASTE_BYTES) {
-    showError(`${file.name || 'The image'} is ${(file.size / 1048576).toFixed(1)} MB; pasted images are limited to ${MAX_PASTE_BYTES / 1048576} MB. Open it from the explorer instead.`);
     return;
   }
   const reader = new FileReader();

@@ -1,7 +1,8 @@
 // Judging an alt text: missing, empty, a placeholder (what tools and cameras leave behind, or a
 // word that says nothing about the picture), decorative, or fine.
 import { posix } from 'node:path';
-import { stripQueryAndHash, IMAGE_EXTENSIONS } from './references/paths.js';
+import { IMAGE_EXTENSIONS } from '../common/images.js';
+import { stripQueryAndHash } from './references/paths.js';
 import type { AltSite } from './references/types.js';
 
 export type AltVerdict = 'fine' | 'missing' | 'empty' | 'placeholder' | 'decorative' | 'dynamic';

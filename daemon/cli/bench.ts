@@ -4,10 +4,11 @@
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { ACCURACY_LEVELS, convert, cpuHint, defaultVisionDtype, PRESETS, type ActivationDtype, type ConvertDtype, type ConvertOptions, type VisionDtype } from '../engine/convert/index.js';
-import { DECODE_LOOPS, isEngineError, PaliGemma, parseExecutionProvider, type DecodeLoop, type RgbImage } from '../engine/index.js';
+import { DECODE_LOOPS, isEngineError, PaliGemma, type RgbImage } from '../engine/index.js';
 import { type Manifest, readManifestSync } from '../engine/model/manifest.js';
+import { EXECUTION_PROVIDERS } from '../engine/model/providers.js';
+import { choiceOption, integerOption, runCommand, UsageError } from './args.js';
 import type { Command } from './main.js';
 
 const USAGE = `usage: paligemma bench (--model <converted-dir> | --random <preset>) [options]
@@ -35,15 +36,6 @@ options:
   --runs R               timed repetitions after one warm-up; medians are reported (default 3)
   --json                 print one JSON object as the last line
 `;
-
-class UsageError extends Error {}
-
-function int(v: string | undefined, name: string, def: number | undefined, min = 1): number | undefined {
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}`);
-  return n;
-}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -106,208 +98,188 @@ export function ortEnv(env: NodeJS.ProcessEnv = process.env): Record<string, str
   return set.length > 0 ? Object.fromEntries(set.sort(([a], [b]) => a.localeCompare(b))) : undefined;
 }
 
+const OPTIONS = {
+  model: { type: 'string' },
+  random: { type: 'string' },
+  layers: { type: 'string' },
+  'vision-layers': { type: 'string' },
+  dtype: { type: 'string', default: 'int4' },
+  'vision-dtype': { type: 'string' },
+  'accuracy-level': { type: 'string' },
+  activations: { type: 'string' },
+  'standard-ops': { type: 'boolean', default: false },
+  ep: { type: 'string', default: 'auto' },
+  threads: { type: 'string' },
+  'decode-loop': { type: 'string', default: 'auto' },
+  'new-tokens': { type: 'string' },
+  batch: { type: 'string' },
+  runs: { type: 'string' },
+  json: { type: 'boolean', default: false },
+} as const;
+
 export const command: Command = {
   summary: 'measure load time, first-token latency, decode speed and throughput',
-  async run(argv: string[]): Promise<number> {
-    let values;
-    let opts;
-    try {
-      ({ values } = parseArgs({
-        args: argv,
-        options: {
-          model: { type: 'string' },
-          random: { type: 'string' },
-          layers: { type: 'string' },
-          'vision-layers': { type: 'string' },
-          dtype: { type: 'string', default: 'int4' },
-          'vision-dtype': { type: 'string' },
-          'accuracy-level': { type: 'string' },
-          activations: { type: 'string' },
-          'standard-ops': { type: 'boolean', default: false },
-          ep: { type: 'string', default: 'auto' },
-          threads: { type: 'string' },
-          'decode-loop': { type: 'string', default: 'auto' },
-          'new-tokens': { type: 'string' },
-          batch: { type: 'string' },
-          runs: { type: 'string' },
-          json: { type: 'boolean', default: false },
-          help: { type: 'boolean', short: 'h', default: false },
-        },
-      }));
-      if (values.help) {
-        process.stdout.write(USAGE);
-        return 0;
-      }
-      if (!values.model === !values.random) throw new UsageError('give exactly one of --model and --random');
-      if (!['fp32', 'fp16', 'int4'].includes(values.dtype!)) throw new UsageError('--dtype must be fp32, fp16 or int4');
-      const visionDtype = values['vision-dtype'];
-      if (visionDtype !== undefined && !['fp32', 'fp16'].includes(visionDtype)) throw new UsageError('--vision-dtype must be fp32 or fp16');
-      const decodeLoop = values['decode-loop'] as DecodeLoop;
-      if (!DECODE_LOOPS.includes(decodeLoop)) throw new UsageError(`--decode-loop must be one of ${DECODE_LOOPS.join(', ')}`);
-      const accuracyLevel = int(values['accuracy-level'], 'accuracy-level', undefined, 0);
-      if (accuracyLevel !== undefined && !(ACCURACY_LEVELS as readonly number[]).includes(accuracyLevel)) {
-        throw new UsageError(`--accuracy-level must be one of ${ACCURACY_LEVELS.join(', ')}`);
-      }
-      if (accuracyLevel !== undefined && values.dtype !== 'int4') throw new UsageError('--accuracy-level applies only to --dtype int4');
-      const activations = values.activations;
-      if (activations !== undefined && !['fp32', 'fp16'].includes(activations)) throw new UsageError('--activations must be fp32 or fp16');
-      if (activations !== undefined && values.dtype !== 'int4') throw new UsageError('--activations applies only to --dtype int4');
+  run: (argv) =>
+    runCommand({ name: 'bench', usage: USAGE, options: OPTIONS }, argv, async (values) => {
+      if (!values.model === !values.random) throw new UsageError('give exactly one of --model and --random', true);
+      const dtype = choiceOption<ConvertDtype>(values.dtype, 'dtype', ['fp32', 'fp16', 'int4'])!;
+      const visionDtype = choiceOption<VisionDtype>(values['vision-dtype'], 'vision-dtype', ['fp32', 'fp16']);
+      const decodeLoop = choiceOption(values['decode-loop'], 'decode-loop', DECODE_LOOPS)!;
+      const accuracyLevel = choiceOption(values['accuracy-level'], 'accuracy-level', ACCURACY_LEVELS);
+      if (accuracyLevel !== undefined && dtype !== 'int4') throw new UsageError('--accuracy-level applies only to --dtype int4');
+      const activations = choiceOption<ActivationDtype>(values.activations, 'activations', ['fp32', 'fp16']);
+      if (activations !== undefined && dtype !== 'int4') throw new UsageError('--activations applies only to --dtype int4');
       if (values.model && (visionDtype !== undefined || accuracyLevel !== undefined || activations !== undefined || values['standard-ops'])) {
         throw new UsageError('--vision-dtype, --accuracy-level, --activations and --standard-ops apply to --random (convert the --model folder with them instead)');
       }
-      opts = {
-        visionDtype: visionDtype as VisionDtype | undefined,
+      const opts = {
+        visionDtype,
         accuracyLevel,
-        activations: activations as ActivationDtype | undefined,
+        activations,
         standardOps: values['standard-ops'],
-        layers: int(values.layers, 'layers', undefined),
-        visionLayers: int(values['vision-layers'], 'vision-layers', undefined),
-        threads: int(values.threads, 'threads', undefined),
-        newTokens: int(values['new-tokens'], 'new-tokens', 32)!,
-        batch: int(values.batch, 'batch', 1)!,
-        runs: int(values.runs, 'runs', 3)!,
-        ep: parseExecutionProvider(values.ep!),
+        layers: integerOption(values.layers, 'layers', 1),
+        visionLayers: integerOption(values['vision-layers'], 'vision-layers', 1),
+        threads: integerOption(values.threads, 'threads', 1),
+        newTokens: integerOption(values['new-tokens'], 'new-tokens', 1, 32),
+        batch: integerOption(values.batch, 'batch', 1, 1),
+        runs: integerOption(values.runs, 'runs', 1, 3),
+        ep: choiceOption(values.ep, 'ep', EXECUTION_PROVIDERS)!,
         decodeLoop,
       };
-    } catch (e) {
-      if (!(e instanceof UsageError) && !isEngineError(e, 'invalid-params')) throw e;
-      process.stderr.write(`paligemma bench: ${(e as Error).message}\n${USAGE}`);
-      return 2;
-    }
 
-    let model: PaliGemma | undefined;
-    try {
-      const dir = values.model ?? (await randomModel(values.random!, {
-          dtype: values.dtype as ConvertDtype,
-          visionDtype: opts.visionDtype,
-          accuracyLevel: opts.accuracyLevel,
-          activations: opts.activations,
-          standardOps: opts.standardOps,
-          layers: opts.layers,
-          visionLayers: opts.visionLayers,
-        }));
-      const t0 = performance.now();
-      model = await PaliGemma.load(dir, { executionProvider: opts.ep, threads: opts.threads, decodeLoop: opts.decodeLoop });
-      const loadMs = performance.now() - t0;
-      const n = opts.newTokens;
-      const decoding = { prompt: 'caption en', maxNewTokens: n, minNewTokens: n };
+      let model: PaliGemma | undefined;
+      try {
+        const dir = values.model ?? (await randomModel(values.random!, {
+            dtype,
+            visionDtype: opts.visionDtype,
+            accuracyLevel: opts.accuracyLevel,
+            activations: opts.activations,
+            standardOps: opts.standardOps,
+            layers: opts.layers,
+            visionLayers: opts.visionLayers,
+          }));
+        const t0 = performance.now();
+        model = await PaliGemma.load(dir, { executionProvider: opts.ep, threads: opts.threads, decodeLoop: opts.decodeLoop });
+        const loadMs = performance.now() - t0;
+        const n = opts.newTokens;
+        const decoding = { prompt: 'caption en', maxNewTokens: n, minNewTokens: n };
 
-      // One request on a fresh image each time (the engine caches image features per image).
-      const inGraph = model.decodeLoop === 'graph';
-      const request = async (seed: number) => {
-        const m = model!;
-        const image = testImage(seed);
-        // With the loop in the graph no token comes out before the end: a one-token request (the
-        // prefill and its argmax, on another fresh image) stands for the first token.
-        let first: { ms: number; sessionMs: number } | undefined;
-        if (inGraph) {
-          const s0 = m.sessionRunMs;
-          const t = performance.now();
-          await m.generate({ ...decoding, image: testImage(seed + 10_000), maxNewTokens: 1, minNewTokens: 1 });
-          first = { ms: performance.now() - t, sessionMs: m.sessionRunMs - s0 };
-        }
-        const ortStart = m.sessionRunMs;
-        const runsStart = m.sessionRuns;
-        let ortAtFirst = 0;
-        let firstAt = 0;
-        const start = performance.now();
-        await m.generate({
-          ...decoding,
-          image,
-          onToken: (_, __) => {
-            if (firstAt === 0) {
-              firstAt = performance.now();
-              ortAtFirst = m.sessionRunMs;
-            }
-          },
-        });
-        const end = performance.now();
-        const requestMs = end - start;
-        const sessionMs = m.sessionRunMs - ortStart;
-        const firstTokenMs = first ? first.ms : firstAt - start;
-        const prefillSessionRunMs = first ? first.sessionMs : ortAtFirst - ortStart;
-        return {
-          firstTokenMs,
-          decodeMsPerToken: n > 1 ? (requestMs - firstTokenMs) / (n - 1) : 0,
-          sessionRunMsPerToken: n > 1 ? (sessionMs - prefillSessionRunMs) / (n - 1) : 0,
-          prefillSessionRunMs,
-          requestMs,
-          sessionRuns: m.sessionRuns - runsStart,
+        // One request on a fresh image each time (the engine caches image features per image).
+        const inGraph = model.decodeLoop === 'graph';
+        const request = async (seed: number) => {
+          const m = model!;
+          const image = testImage(seed);
+          // With the loop in the graph no token comes out before the end: a one-token request (the
+          // prefill and its argmax, on another fresh image) stands for the first token.
+          let first: { ms: number; sessionMs: number } | undefined;
+          if (inGraph) {
+            const s0 = m.sessionRunMs;
+            const t = performance.now();
+            await m.generate({ ...decoding, image: testImage(seed + 10_000), maxNewTokens: 1, minNewTokens: 1 });
+            first = { ms: performance.now() - t, sessionMs: m.sessionRunMs - s0 };
+          }
+          const ortStart = m.sessionRunMs;
+          const runsStart = m.sessionRuns;
+          let ortAtFirst = 0;
+          let firstAt = 0;
+          const start = performance.now();
+          await m.generate({
+            ...decoding,
+            image,
+            onToken: (_, __) => {
+              if (firstAt === 0) {
+                firstAt = performance.now();
+                ortAtFirst = m.sessionRunMs;
+              }
+            },
+          });
+          const end = performance.now();
+          const requestMs = end - start;
+          const sessionMs = m.sessionRunMs - ortStart;
+          const firstTokenMs = first ? first.ms : firstAt - start;
+          const prefillSessionRunMs = first ? first.sessionMs : ortAtFirst - ortStart;
+          return {
+            firstTokenMs,
+            decodeMsPerToken: n > 1 ? (requestMs - firstTokenMs) / (n - 1) : 0,
+            sessionRunMsPerToken: n > 1 ? (sessionMs - prefillSessionRunMs) / (n - 1) : 0,
+            prefillSessionRunMs,
+            requestMs,
+            sessionRuns: m.sessionRuns - runsStart,
+          };
         };
-      };
 
-      await request(0); // warm-up: first runs allocate arenas and pick kernels
-      const runs: Awaited<ReturnType<typeof request>>[] = [];
-      for (let r = 1; r <= opts.runs; r++) runs.push(await request(r));
+        await request(0); // warm-up: first runs allocate arenas and pick kernels
+        const runs: Awaited<ReturnType<typeof request>>[] = [];
+        for (let r = 1; r <= opts.runs; r++) runs.push(await request(r));
 
-      let batch: { ms: number; imagesPerSecond: number } | undefined;
-      if (opts.batch > 1) {
-        const items = (seed: number) => Array.from({ length: opts.batch }, (_, i) => ({ image: testImage(seed * 100 + i), prompt: decoding.prompt }));
-        await model.generateBatch(items(1000), decoding);
-        const times: number[] = [];
-        for (let r = 1; r <= opts.runs; r++) {
-          const s = performance.now();
-          await model.generateBatch(items(1000 + r), decoding);
-          times.push(performance.now() - s);
+        let batch: { ms: number; imagesPerSecond: number } | undefined;
+        if (opts.batch > 1) {
+          const items = (seed: number) => Array.from({ length: opts.batch }, (_, i) => ({ image: testImage(seed * 100 + i), prompt: decoding.prompt }));
+          await model.generateBatch(items(1000), decoding);
+          const times: number[] = [];
+          for (let r = 1; r <= opts.runs; r++) {
+            const s = performance.now();
+            await model.generateBatch(items(1000 + r), decoding);
+            times.push(performance.now() - s);
+          }
+          const ms = median(times);
+          batch = { ms, imagesPerSecond: (opts.batch * 1000) / ms };
         }
-        const ms = median(times);
-        batch = { ms, imagesPerSecond: (opts.batch * 1000) / ms };
-      }
 
-      // The converter's record (absent in onnx-community folders): the loaded manifest drops it.
-      const converted = existsSync(join(dir, 'manifest.json')) ? readManifestSync(dir) : undefined;
-      const converter: Partial<Manifest>['converter'] = converted?.converter;
-      const pick = (k: keyof (typeof runs)[number]) => Math.round(median(runs.map((r) => r[k])) * 100) / 100;
-      const result = {
-        model: model.manifest.name,
-        architecture: model.manifest.architecture,
-        dtype: model.manifest.dtype,
-        vision_weights: converter?.weights.vision,
-        accuracy_level: converter?.int4?.accuracyLevel,
-        activations: converter?.int4 ? (converter.int4.activations ?? 'fp32') : undefined,
-        kv_dtype: model.manifest.kvDtype,
-        graph_ops: converter?.graphOps ?? 'standard',
-        image_size: model.manifest.image.size,
-        decoder_layers: model.manifest.text.numLayers,
-        execution_provider: model.executionProvider,
-        decode_loop: model.decodeLoop,
-        new_tokens: n,
-        runs: opts.runs,
-        load_ms: Math.round(loadMs),
-        first_token_ms: pick('firstTokenMs'),
-        prefill_session_run_ms: pick('prefillSessionRunMs'),
-        decode_ms_per_token: pick('decodeMsPerToken'),
-        session_run_ms_per_token: pick('sessionRunMsPerToken'),
-        request_ms: pick('requestMs'),
-        session_runs_per_request: pick('sessionRuns'),
-        images_per_second_batch1: Math.round((1000 / median(runs.map((r) => r.requestMs))) * 1000) / 1000,
-        batch: opts.batch,
-        batch_request_ms: batch ? Math.round(batch.ms) : undefined,
-        images_per_second: batch ? Math.round(batch.imagesPerSecond * 1000) / 1000 : undefined,
-        peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
-        provider_notes: model.providerNotes,
-        // onnxruntime reads some switches from the environment (e.g. ORT_FPA_INTB_GEMM=1, CUDA's
-        // CUTLASS int4 GEMM for fp16 activations): rows made with them must say so.
-        ort_env: ortEnv(),
-      };
-      const hint = model.executionProvider === 'cpu' && converted ? cpuHint(converted) : null;
-      if (hint) process.stderr.write(`hint: ${hint}\n`);
-      if (values.json) {
-        process.stdout.write(`${JSON.stringify(result)}\n`);
-      } else {
-        for (const [k, v] of Object.entries(result)) {
-          if (v !== undefined && !(Array.isArray(v) && v.length === 0)) process.stdout.write(`${k.padEnd(26)} ${Array.isArray(v) ? v.join('; ') : v}\n`);
+        // The converter's record (absent in onnx-community folders): the loaded manifest drops it.
+        const converted = existsSync(join(dir, 'manifest.json')) ? readManifestSync(dir) : undefined;
+        const converter: Partial<Manifest>['converter'] = converted?.converter;
+        const pick = (k: keyof (typeof runs)[number]) => Math.round(median(runs.map((r) => r[k])) * 100) / 100;
+        const result = {
+          model: model.manifest.name,
+          architecture: model.manifest.architecture,
+          dtype: model.manifest.dtype,
+          vision_weights: converter?.weights.vision,
+          accuracy_level: converter?.int4?.accuracyLevel,
+          activations: converter?.int4 ? (converter.int4.activations ?? 'fp32') : undefined,
+          kv_dtype: model.manifest.kvDtype,
+          graph_ops: converter?.graphOps ?? 'standard',
+          image_size: model.manifest.image.size,
+          decoder_layers: model.manifest.text.numLayers,
+          execution_provider: model.executionProvider,
+          decode_loop: model.decodeLoop,
+          new_tokens: n,
+          runs: opts.runs,
+          load_ms: Math.round(loadMs),
+          first_token_ms: pick('firstTokenMs'),
+          prefill_session_run_ms: pick('prefillSessionRunMs'),
+          decode_ms_per_token: pick('decodeMsPerToken'),
+          session_run_ms_per_token: pick('sessionRunMsPerToken'),
+          request_ms: pick('requestMs'),
+          session_runs_per_request: pick('sessionRuns'),
+          images_per_second_batch1: Math.round((1000 / median(runs.map((r) => r.requestMs))) * 1000) / 1000,
+          batch: opts.batch,
+          batch_request_ms: batch ? Math.round(batch.ms) : undefined,
+          images_per_second: batch ? Math.round(batch.imagesPerSecond * 1000) / 1000 : undefined,
+          peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+          provider_notes: model.providerNotes,
+          // onnxruntime reads some switches from the environment (e.g. ORT_FPA_INTB_GEMM=1, CUDA's
+          // CUTLASS int4 GEMM for fp16 activations): rows made with them must say so.
+          ort_env: ortEnv(),
+        };
+        const hint = model.executionProvider === 'cpu' && converted ? cpuHint(converted) : null;
+        if (hint) process.stderr.write(`hint: ${hint}\n`);
+        if (values.json) {
+          process.stdout.write(`${JSON.stringify(result)}\n`);
+        } else {
+          for (const [k, v] of Object.entries(result)) {
+            if (v !== undefined && !(Array.isArray(v) && v.length === 0)) process.stdout.write(`${k.padEnd(26)} ${Array.isArray(v) ? v.join('; ') : v}\n`);
+          }
         }
+        return 0;
+      } catch (e) {
+        if (isEngineError(e)) {
+          process.stderr.write(`paligemma bench: ${e.message}\n`);
+          return 1;
+        }
+        throw e;
+      } finally {
+        await model?.dispose();
       }
-      return 0;
-    } catch (e) {
-      if (isEngineError(e)) {
-        process.stderr.write(`paligemma bench: ${e.message}\n`);
-        return 1;
-      }
-      throw e;
-    } finally {
-      await model?.dispose();
-    }
-  },
+    }),
 };

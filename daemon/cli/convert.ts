@@ -1,6 +1,7 @@
 // `paligemma convert <hf-checkpoint-dir> <out-dir> [--dtype fp32|fp16|int4] [--random <preset>] [--layers N]`
-import { parseArgs } from 'node:util';
+import { errorMessage } from '../common/errors.js';
 import { ACCURACY_LEVELS, convert, cpuHint, PRESETS, type ActivationDtype, type ConvertDtype, type VisionDtype } from '../engine/convert/index.js';
+import { choiceOption, integerOption, runCommand, UsageError } from './args.js';
 import type { Command } from './main.js';
 
 const USAGE = `usage: paligemma convert <hf-checkpoint-dir> <out-dir> [options]
@@ -25,112 +26,67 @@ options:
   --force                  replace <out-dir> if it exists
 `;
 
+const OPTIONS = {
+  dtype: { type: 'string', default: 'fp32' },
+  random: { type: 'string' },
+  'vision-dtype': { type: 'string' },
+  'accuracy-level': { type: 'string' },
+  activations: { type: 'string' },
+  'standard-ops': { type: 'boolean', default: false },
+  layers: { type: 'string' },
+  'vision-layers': { type: 'string' },
+  seed: { type: 'string' },
+  tokenizer: { type: 'string' },
+  force: { type: 'boolean', default: false },
+} as const;
+
 export const command: Command = {
   summary: 'convert a Hugging Face PaliGemma checkpoint (or a random preset) to ONNX',
-  async run(argv: string[]): Promise<number> {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        allowPositionals: true,
-        options: {
-          dtype: { type: 'string', default: 'fp32' },
-          random: { type: 'string' },
-          'vision-dtype': { type: 'string' },
-          'accuracy-level': { type: 'string' },
-          activations: { type: 'string' },
-          'standard-ops': { type: 'boolean', default: false },
-          layers: { type: 'string' },
-          'vision-layers': { type: 'string' },
-          seed: { type: 'string' },
-          tokenizer: { type: 'string' },
-          force: { type: 'boolean', default: false },
-          help: { type: 'boolean', short: 'h', default: false },
-        },
-      });
-    } catch (e) {
-      process.stderr.write(`paligemma convert: ${(e as Error).message}\n${USAGE}`);
-      return 2;
-    }
-    const { values, positionals } = parsed;
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
-    const random = values.random;
-    const expected = random ? 1 : 2;
-    if (positionals.length !== expected) {
-      process.stderr.write(`paligemma convert: expected ${random ? '<out-dir>' : '<hf-checkpoint-dir> <out-dir>'}\n${USAGE}`);
-      return 2;
-    }
-    const dtype = values.dtype as ConvertDtype;
-    if (!['fp32', 'fp16', 'int4'].includes(dtype)) {
-      process.stderr.write(`paligemma convert: --dtype must be fp32, fp16 or int4\n`);
-      return 2;
-    }
-    const visionDtype = values['vision-dtype'] as VisionDtype | undefined;
-    if (visionDtype !== undefined && !['fp32', 'fp16'].includes(visionDtype)) {
-      process.stderr.write(`paligemma convert: --vision-dtype must be fp32 or fp16\n`);
-      return 2;
-    }
-    const accuracyLevel = values['accuracy-level'] === undefined ? undefined : Number(values['accuracy-level']);
-    if (accuracyLevel !== undefined && !(ACCURACY_LEVELS as readonly number[]).includes(accuracyLevel)) {
-      process.stderr.write(`paligemma convert: --accuracy-level must be one of ${ACCURACY_LEVELS.join(', ')}\n`);
-      return 2;
-    }
-    if (accuracyLevel !== undefined && dtype !== 'int4') {
-      process.stderr.write(`paligemma convert: --accuracy-level applies only to --dtype int4\n`);
-      return 2;
-    }
-    const activations = values.activations as ActivationDtype | undefined;
-    if (activations !== undefined && !['fp32', 'fp16'].includes(activations)) {
-      process.stderr.write(`paligemma convert: --activations must be fp32 or fp16\n`);
-      return 2;
-    }
-    if (activations !== undefined && dtype !== 'int4') {
-      process.stderr.write(`paligemma convert: --activations applies only to --dtype int4\n`);
-      return 2;
-    }
-    const int = (v: string | undefined, name: string): number | undefined => {
-      if (v === undefined) return undefined;
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer`);
-      return n;
-    };
-    const started = Date.now();
-    let lastLine = '';
-    try {
-      const manifest = await convert({
-        input: random ? undefined : positionals[0],
-        random,
-        output: positionals[positionals.length - 1],
-        dtype,
-        visionDtype,
-        accuracyLevel,
-        activations,
-        standardOps: values['standard-ops'],
-        layers: int(values.layers, 'layers'),
-        visionLayers: int(values['vision-layers'], 'vision-layers'),
-        seed: int(values.seed, 'seed'),
-        tokenizer: values.tokenizer,
-        overwrite: values.force,
-        onProgress: (p) => {
-          const line = `[${Math.round(p.fraction * 100)
-            .toString()
-            .padStart(3)}%] ${p.message}`;
-          if (line !== lastLine) process.stderr.write(line + '\n');
-          lastLine = line;
-        },
-      });
-      process.stderr.write(
-        `converted ${manifest.name} (${manifest.architecture}, ${manifest.dtype}) in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
-      );
-      const hint = cpuHint(manifest);
-      if (hint) process.stderr.write(`hint: ${hint}\n`);
-      return 0;
-    } catch (e) {
-      process.stderr.write(`paligemma convert: ${(e as Error).message}\n`);
-      return 1;
-    }
-  },
+  run: (argv) =>
+    runCommand({ name: 'convert', usage: USAGE, options: OPTIONS }, argv, async (values, positionals) => {
+      const random = values.random;
+      if (positionals.length !== (random ? 1 : 2)) throw new UsageError(`expected ${random ? '<out-dir>' : '<hf-checkpoint-dir> <out-dir>'}`, true);
+      const dtype = choiceOption<ConvertDtype>(values.dtype, 'dtype', ['fp32', 'fp16', 'int4'])!;
+      const visionDtype = choiceOption<VisionDtype>(values['vision-dtype'], 'vision-dtype', ['fp32', 'fp16']);
+      const accuracyLevel = choiceOption(values['accuracy-level'], 'accuracy-level', ACCURACY_LEVELS);
+      if (accuracyLevel !== undefined && dtype !== 'int4') throw new UsageError('--accuracy-level applies only to --dtype int4');
+      const activations = choiceOption<ActivationDtype>(values.activations, 'activations', ['fp32', 'fp16']);
+      if (activations !== undefined && dtype !== 'int4') throw new UsageError('--activations applies only to --dtype int4');
+      const layers = integerOption(values.layers, 'layers', 0);
+      const visionLayers = integerOption(values['vision-layers'], 'vision-layers', 0);
+      const seed = integerOption(values.seed, 'seed', 0);
+      const started = Date.now();
+      let lastLine = '';
+      try {
+        const manifest = await convert({
+          input: random ? undefined : positionals[0],
+          random,
+          output: positionals[positionals.length - 1],
+          dtype,
+          visionDtype,
+          accuracyLevel,
+          activations,
+          standardOps: values['standard-ops'],
+          layers,
+          visionLayers,
+          seed,
+          tokenizer: values.tokenizer,
+          overwrite: values.force,
+          onProgress: (p) => {
+            const line = `[${Math.round(p.fraction * 100)
+              .toString()
+              .padStart(3)}%] ${p.message}`;
+            if (line !== lastLine) process.stderr.write(line + '\n');
+            lastLine = line;
+          },
+        });
+        process.stderr.write(`converted ${manifest.name} (${manifest.architecture}, ${manifest.dtype}) in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+        const hint = cpuHint(manifest);
+        if (hint) process.stderr.write(`hint: ${hint}\n`);
+        return 0;
+      } catch (e) {
+        process.stderr.write(`paligemma convert: ${errorMessage(e)}\n`);
+        return 1;
+      }
+    }),
 };

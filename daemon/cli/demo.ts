@@ -6,6 +6,8 @@ import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { errorMessage } from '../common/errors.js';
+import { formatBytes } from '../common/format.js';
 import * as protocol from '../protocol.js';
 import { daemonEndpoint } from '../client/endpoint.js';
 import { connectDaemon } from '../client/daemon.js';
@@ -53,7 +55,7 @@ async function main(): Promise<number> {
     }
     const s = await rpc.sendRequest(protocol.Status.type);
     out();
-    out(`model ${s.model.name} on ${s.model.executionProvider}; daemon pid ${s.pid}, rss ${(s.memory.rssBytes / 1048576).toFixed(0)} MB; cache ${s.cache.entries} results`);
+    out(`model ${s.model.name} on ${s.model.executionProvider}; daemon pid ${s.pid}, rss ${formatBytes(s.memory.rssBytes)}; cache ${s.cache.entries} results`);
     await rpc.sendRequest(protocol.Stop.type);
   } finally {
     client.close();
@@ -64,7 +66,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => (process.exitCode = code),
   (e: unknown) => {
-    process.stderr.write(`demo failed: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.stderr.write(`demo failed: ${errorMessage(e)}\n`);
     process.exitCode = 1;
   },
 );

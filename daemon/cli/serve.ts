@@ -2,13 +2,14 @@
 // lines; stdout belongs to the JSON-RPC stream in --stdio mode.
 import { createWriteStream } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { DEFAULT_IDLE_EXIT_MS, DEFAULT_KEEP_ALIVE_MS, defaultModelPath } from '../server/defaults.js';
 import { daemonEndpoint } from '../client/endpoint.js';
-import { createLogger, isLogLevel, type LogLevel } from '../server/log.js';
+import { createLogger, isLogLevel } from '../server/log.js';
 import { runStdio, startSocketDaemon } from '../server/server.js';
 import { workerBackend } from '../server/workerBackend.js';
-import type { ExecutionProviderSetting } from '../protocol.js';
+import { EXECUTION_PROVIDERS } from '../engine/model/providers.js';
+import { errorMessage } from '../common/errors.js';
+import { choiceOption, integerOption, runCommand, UsageError } from './args.js';
 import type { Command } from './main.js';
 
 const usage = `usage: paligemma serve (--stdio | --socket) [options]
@@ -28,128 +29,93 @@ const usage = `usage: paligemma serve (--stdio | --socket) [options]
   --log-file <file>      append logs here instead of stderr
 `;
 
-function positiveInt(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got '${v}'`);
-  return n;
-}
+const OPTIONS = {
+  stdio: { type: 'boolean' },
+  socket: { type: 'boolean' },
+  model: { type: 'string' },
+  ep: { type: 'string' },
+  'runtime-dir': { type: 'string' },
+  'idle-exit-ms': { type: 'string' },
+  'keep-alive-ms': { type: 'string' },
+  queue: { type: 'string' },
+  'max-batch': { type: 'string' },
+  'cache-entries': { type: 'string' },
+  'cache-dir': { type: 'string' },
+  'max-pixels': { type: 'string' },
+  'max-bytes': { type: 'string' },
+  'log-level': { type: 'string' },
+  'log-file': { type: 'string' },
+} as const;
 
 export const command: Command = {
   summary: 'run the daemon (--socket: shared per-user daemon; --stdio: one client)',
-  async run(argv) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args: argv,
-        options: {
-          stdio: { type: 'boolean' },
-          socket: { type: 'boolean' },
-          model: { type: 'string' },
-          ep: { type: 'string' },
-          'runtime-dir': { type: 'string' },
-          'idle-exit-ms': { type: 'string' },
-          'keep-alive-ms': { type: 'string' },
-          queue: { type: 'string' },
-          'max-batch': { type: 'string' },
-          'cache-entries': { type: 'string' },
-          'cache-dir': { type: 'string' },
-          'max-pixels': { type: 'string' },
-          'max-bytes': { type: 'string' },
-          'log-level': { type: 'string' },
-          'log-file': { type: 'string' },
-          help: { type: 'boolean', short: 'h' },
-        },
-      }));
-    } catch (e) {
-      process.stderr.write(`paligemma serve: ${(e as Error).message}\n${usage}`);
-      return 2;
-    }
-    if (values.help) {
-      process.stdout.write(usage);
-      return 0;
-    }
-    if (!values.stdio === !values.socket) {
-      process.stderr.write(`paligemma serve: give exactly one of --stdio and --socket\n${usage}`);
-      return 2;
-    }
-    const ep = (values.ep ?? 'auto') as ExecutionProviderSetting;
-    if (!['auto', 'cpu', 'cuda', 'webgpu'].includes(ep)) {
-      process.stderr.write(`paligemma serve: --ep must be auto, cpu, cuda or webgpu\n`);
-      return 2;
-    }
-    const level = values['log-level'] ?? process.env.PALIGEMMA_LOG_LEVEL ?? 'info';
-    if (!isLogLevel(level)) {
-      process.stderr.write(`paligemma serve: --log-level must be trace, debug, info, warn or error\n`);
-      return 2;
-    }
-    let numbers;
-    try {
-      numbers = {
-        idleExitMs: positiveInt('--idle-exit-ms', values['idle-exit-ms']),
-        keepAliveMs: positiveInt('--keep-alive-ms', values['keep-alive-ms']),
-        queue: positiveInt('--queue', values.queue),
-        maxBatch: positiveInt('--max-batch', values['max-batch']),
-        cacheEntries: positiveInt('--cache-entries', values['cache-entries']),
-        maxPixels: positiveInt('--max-pixels', values['max-pixels']),
-        maxBytes: positiveInt('--max-bytes', values['max-bytes']),
+  run: (argv) =>
+    runCommand({ name: 'serve', usage, options: OPTIONS }, argv, async (values) => {
+      if (!values.stdio === !values.socket) throw new UsageError('give exactly one of --stdio and --socket', true);
+      const ep = choiceOption(values.ep, 'ep', EXECUTION_PROVIDERS) ?? 'auto';
+      const level = values['log-level'] ?? process.env.PALIGEMMA_LOG_LEVEL ?? 'info';
+      if (!isLogLevel(level)) throw new UsageError(`--log-level must be trace, debug, info, warn or error, got '${level}'`);
+      const numbers = {
+        idleExitMs: integerOption(values['idle-exit-ms'], 'idle-exit-ms', 0),
+        keepAliveMs: integerOption(values['keep-alive-ms'], 'keep-alive-ms', 0),
+        queue: integerOption(values.queue, 'queue', 0),
+        maxBatch: integerOption(values['max-batch'], 'max-batch', 0),
+        cacheEntries: integerOption(values['cache-entries'], 'cache-entries', 0),
+        maxPixels: integerOption(values['max-pixels'], 'max-pixels', 0),
+        maxBytes: integerOption(values['max-bytes'], 'max-bytes', 0),
       };
-    } catch (e) {
-      process.stderr.write(`paligemma serve: ${(e as Error).message}\n`);
-      return 2;
-    }
-    const out = values['log-file'] ? createWriteStream(values['log-file'], { flags: 'a', mode: 0o600 }) : process.stderr;
-    const log = createLogger(out, level as LogLevel, { pid: process.pid });
-    const modelPath = values.model ? resolve(values.model) : defaultModelPath();
-    const common = {
-      // The engine runs in a worker thread: its blocking onnxruntime calls must not stall the
-      // requests of other clients (status, cancel, cached results).
-      backend: workerBackend({ log }),
-      log,
-      modelPath,
-      executionProvider: ep,
-      keepAliveMs: numbers.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS,
-      queueCapacity: numbers.queue,
-      maxBatch: numbers.maxBatch === 0 ? 1 : numbers.maxBatch,
-      cacheEntries: numbers.cacheEntries,
-      cacheDir: values['cache-dir'] ? resolve(values['cache-dir']) : undefined,
-      limits: { maxPixels: numbers.maxPixels, maxBytes: numbers.maxBytes },
-    };
-    // Image limits left undefined fall back to the service defaults.
-    if (common.limits.maxPixels === undefined) delete common.limits.maxPixels;
-    if (common.limits.maxBytes === undefined) delete common.limits.maxBytes;
+      const out = values['log-file'] ? createWriteStream(values['log-file'], { flags: 'a', mode: 0o600 }) : process.stderr;
+      const log = createLogger(out, level, { pid: process.pid });
+      const modelPath = values.model ? resolve(values.model) : defaultModelPath();
+      const common = {
+        // The engine runs in a worker thread: its blocking onnxruntime calls must not stall the
+        // requests of other clients (status, cancel, cached results).
+        backend: workerBackend({ log }),
+        log,
+        modelPath,
+        executionProvider: ep,
+        keepAliveMs: numbers.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS,
+        queueCapacity: numbers.queue,
+        maxBatch: numbers.maxBatch === 0 ? 1 : numbers.maxBatch,
+        cacheEntries: numbers.cacheEntries,
+        cacheDir: values['cache-dir'] ? resolve(values['cache-dir']) : undefined,
+        limits: { maxPixels: numbers.maxPixels, maxBytes: numbers.maxBytes },
+      };
+      // Image limits left undefined fall back to the service defaults.
+      if (common.limits.maxPixels === undefined) delete common.limits.maxPixels;
+      if (common.limits.maxBytes === undefined) delete common.limits.maxBytes;
 
-    process.on('uncaughtException', (e) => log.error('uncaught exception', { error: e.stack ?? String(e) }));
-    process.on('unhandledRejection', (e) => log.error('unhandled rejection', { error: e instanceof Error ? (e.stack ?? e.message) : String(e) }));
+      process.on('uncaughtException', (e) => log.error('uncaught exception', { error: e.stack ?? String(e) }));
+      process.on('unhandledRejection', (e) => log.error('unhandled rejection', { error: e instanceof Error ? (e.stack ?? e.message) : String(e) }));
 
-    if (values.stdio) {
-      const stop = () => process.stdin.destroy();
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
-      await runStdio(common);
+      if (values.stdio) {
+        const stop = () => process.stdin.destroy();
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+        await runStdio(common);
+        process.exit(0);
+      }
+
+      const env = values['runtime-dir'] ? { ...process.env, PALIGEMMA_RUNTIME_DIR: values['runtime-dir'] } : process.env;
+      const endpoint = daemonEndpoint(env);
+      let started;
+      try {
+        started = await startSocketDaemon({ ...common, endpoint, idleExitMs: numbers.idleExitMs ?? DEFAULT_IDLE_EXIT_MS });
+      } catch (e) {
+        log.error('cannot start the daemon', { error: errorMessage(e) });
+        process.stderr.write(`paligemma serve: ${errorMessage(e)}\n`);
+        return 1;
+      }
+      if (started.kind === 'already-running') {
+        log.info('another daemon already serves this socket', { socket: endpoint.socketPath });
+        return 0;
+      }
+      const { daemon } = started;
+      process.once('SIGTERM', () => void daemon.shutdown('SIGTERM'));
+      process.once('SIGINT', () => void daemon.shutdown('SIGINT'));
+      process.once('SIGHUP', () => void daemon.shutdown('SIGHUP'));
+      await daemon.closed;
+      // onnxruntime may keep native threads alive: leave explicitly once everything is released.
       process.exit(0);
-    }
-
-    const env = values['runtime-dir'] ? { ...process.env, PALIGEMMA_RUNTIME_DIR: values['runtime-dir'] } : process.env;
-    const endpoint = daemonEndpoint(env);
-    let started;
-    try {
-      started = await startSocketDaemon({ ...common, endpoint, idleExitMs: numbers.idleExitMs ?? DEFAULT_IDLE_EXIT_MS });
-    } catch (e) {
-      log.error('cannot start the daemon', { error: (e as Error).message });
-      process.stderr.write(`paligemma serve: ${(e as Error).message}\n`);
-      return 1;
-    }
-    if (started.kind === 'already-running') {
-      log.info('another daemon already serves this socket', { socket: endpoint.socketPath });
-      return 0;
-    }
-    const { daemon } = started;
-    process.once('SIGTERM', () => void daemon.shutdown('SIGTERM'));
-    process.once('SIGINT', () => void daemon.shutdown('SIGINT'));
-    process.once('SIGHUP', () => void daemon.shutdown('SIGHUP'));
-    await daemon.closed;
-    // onnxruntime may keep native threads alive: leave explicitly once everything is released.
-    process.exit(0);
-  },
+    }),
 };

@@ -1,18 +1,18 @@
 // The engine's public API (DESIGN.md): load a converted model, generate text for an image and a
 // prompt, dispose. Used by the server, the CLI and the benchmarks; knows no transport.
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { freemem } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { EngineError, isEngineError } from './errors.js';
-import type { TokenConstraint } from './generate/constraint.js';
-import { decode, throwIfAborted, type StepRecord, type Strategy } from './generate/decode.js';
+import { EngineError } from './errors.js';
+import { decode, throwIfAborted, type DecodeOptions, type StepRecord } from './generate/decode.js';
 import { preprocess, type RgbImage } from './image/index.js';
 import { loadManifest, type Manifest } from './model/manifest.js';
-import { keepsOutputsOnDevice, type ExecutionProvider, type ExecutionProviderRequest } from './model/providers.js';
-import { DecoderSequence, ModelSessions, type DecodeLoop } from './model/runtime.js';
-import { onnxCommunityVariants, readOnnxCommunityFolder } from './onnx-community/folder.js';
-import { OnnxCommunitySessions } from './onnx-community/sessions.js';
+import { chooseProvider, firstAvailable } from './model/provider-choice.js';
+import type { ExecutionProvider, ExecutionProviderRequest } from './model/providers.js';
+import { ModelSessions, type DecodeLoop } from './model/runtime.js';
+import { withSequence, type Sessions } from './model/sessions.js';
+import { readTransformersJsFolder, transformersJsVariants } from './transformers-js/folder.js';
+import { TransformersJsSessions } from './transformers-js/sessions.js';
 import { encodePrompt, loadTokenizer, TextStream, type TextTokenizer } from './text/index.js';
 
 export { EngineError, isEngineError } from './errors.js';
@@ -35,46 +35,14 @@ export interface LoadOptions {
   threads?: number;
   /** Where greedy decoding loops (runtime.ts DecodeLoop); default 'auto'. Our converted models only. */
   decodeLoop?: DecodeLoop;
-  /** onnx-community folders: which ONNX variant (fp32, fp16, q4, q4f16, ...); default the smallest good one. */
+  /** transformers.js exports: which ONNX variant (fp32, fp16, q4, q4f16, ...); default the smallest good one. */
   variant?: string;
 }
 
-// Our converted graphs, or an onnx-community / transformers.js export (helper F's loader).
-type Sessions = ModelSessions | OnnxCommunitySessions;
-
-function sequence(s: Sessions, features: ort.Tensor, textIds: readonly (readonly number[])[]) {
-  return s instanceof OnnxCommunitySessions ? s.sequence(features, textIds) : new DecoderSequence(s, features, textIds);
-}
-
-/** Runs `use` on a new sequence and frees its KV cache afterwards (GPU buffers with WebGPU). */
-async function withSequence<T>(
-  s: Sessions,
-  features: ort.Tensor,
-  textIds: readonly (readonly number[])[],
-  use: (seq: ReturnType<typeof sequence>) => Promise<T>,
-): Promise<T> {
-  const seq = sequence(s, features, textIds);
-  try {
-    return await use(seq);
-  } finally {
-    (seq as { dispose?: () => void }).dispose?.();
-  }
-}
-
-export interface DecodingParams {
-  maxNewTokens?: number;
-  minNewTokens?: number;
-  strategy?: Strategy;
-  numBeams?: number;
-  lengthPenalty?: number;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  seed?: number;
-  signal?: AbortSignal;
-  /** Grammar-constrained decoding, e.g. `segmentConstraint(model.manifest.tokens)`; applies to every row. */
-  allowedTokens?: TokenConstraint;
-}
+/** The decoding choices of a request; generate/decode.ts's DecodeOptions says what each means. */
+export type DecodingParams = Partial<
+  Pick<DecodeOptions, 'maxNewTokens' | 'minNewTokens' | 'strategy' | 'numBeams' | 'lengthPenalty' | 'temperature' | 'topK' | 'topP' | 'seed' | 'signal' | 'allowedTokens'>
+>;
 
 export interface GenerateOptions extends DecodingParams {
   image: RgbImage;
@@ -137,17 +105,16 @@ export class PaliGemma {
 
   /** Where greedy decoding loops: 'graph' when requests run their whole loop in one decoder call. */
   get decodeLoop(): 'host' | 'graph' {
-    return this.sessions instanceof ModelSessions && this.sessions.greedyInGraph ? 'graph' : 'host';
+    return this.sessions.decodeLoop;
   }
 
   /** Known deviations from the reference (model status `warnings`), e.g. causal prompt attention. */
   get warnings(): string[] {
-    if (this.sessions instanceof OnnxCommunitySessions) return [...this.sessions.warnings];
-    return this.executionProvider === 'webgpu' && hasFp16Matmuls(this.manifest) ? [WEBGPU_FP16_WARNING] : [];
+    return [...this.sessions.warnings];
   }
 
   static async load(dir: string, opts: LoadOptions = {}): Promise<PaliGemma> {
-    if (!existsSync(join(dir, 'manifest.json')) && onnxCommunityVariants(dir)) return PaliGemma.loadOnnxCommunity(dir, opts);
+    if (!existsSync(join(dir, 'manifest.json')) && transformersJsVariants(dir)) return PaliGemma.loadTransformersJs(dir, opts);
     const manifest = await loadManifest(dir);
     const tokenizer = await loadTokenizer(join(dir, manifest.files.tokenizer));
     const request = opts.executionProvider ?? 'auto';
@@ -159,22 +126,15 @@ export class PaliGemma {
     return new PaliGemma(dir, manifest, tokenizer, sessions, notes);
   }
 
-  private static async loadOnnxCommunity(dir: string, opts: LoadOptions): Promise<PaliGemma> {
-    const folder = readOnnxCommunityFolder(dir, opts.variant);
+  private static async loadTransformersJs(dir: string, opts: LoadOptions): Promise<PaliGemma> {
+    const folder = readTransformersJsFolder(dir, opts.variant);
     const tokenizer = await loadTokenizer(join(dir, folder.manifest.files.tokenizer));
     const request = opts.executionProvider ?? 'auto';
     const notes: string[] = [];
-    // 'auto': CUDA when it loads, else CPU (the speed probe of chooseProvider times our own graphs).
-    for (const ep of request === 'auto' ? (['cuda', 'cpu'] as const) : [request]) {
-      try {
-        const sessions = await OnnxCommunitySessions.create(folder, ep, opts.threads);
-        return new PaliGemma(dir, folder.manifest, tokenizer, sessions, notes);
-      } catch (e) {
-        if (request !== 'auto' || !isEngineError(e, 'provider-unavailable')) throw e;
-        notes.push(`${ep}: ${(e as Error).message}`);
-      }
-    }
-    throw new EngineError('provider-unavailable', `no execution provider could load ${dir}`);
+    const create = (ep: ExecutionProvider) => TransformersJsSessions.create(folder, ep, opts.threads);
+    // 'auto': CUDA when it loads, else CPU.
+    const sessions = request === 'auto' ? await firstAvailable(dir, ['cuda', 'cpu'], create, notes) : await create(request);
+    return new PaliGemma(dir, folder.manifest, tokenizer, sessions, notes);
   }
 
   /** `<image>` x N, `<bos>`, prompt, `\n`, as transformers' PaliGemmaProcessor lays it out. */
@@ -187,7 +147,7 @@ export class PaliGemma {
 
   async generate(opts: GenerateOptions): Promise<GenerateResult> {
     this.checkOpen();
-    if (opts.strategy === 'beam' && (opts.numBeams ?? 4) > 1 && this.sessions instanceof ModelSessions && keepsOutputsOnDevice(this.executionProvider)) {
+    if (opts.strategy === 'beam' && (opts.numBeams ?? 4) > 1 && !this.sessions.reordersOnHost) {
       // Beams reorder the KV cache on the host; onnxruntime-node 1.29 aborts the process when asked
       // to download WebGPU buffers, so refuse before any work instead.
       throw new EngineError('invalid-params', `beam search is not available with the ${this.executionProvider} execution provider (its KV cache stays in GPU memory); use greedy or sampling, or --ep cpu / cuda`);
@@ -300,27 +260,11 @@ export class PaliGemma {
   }
 }
 
-// Measured on the WebGPU EP (lavapipe): an fp16 MatMul with K = 4304 is off by up to 1.4 against the
-// exact product (0.03 on the CPU EP): its shaders accumulate in fp16. MatMulNBits with fp16
-// activations is off by 0.055 at K = 16384 (0.002 on the CPU EP).
-const WEBGPU_FP16_WARNING =
-  'this model has fp16 matmuls, which the WebGPU execution provider accumulates in fp16: outputs of full-size models degrade. For WebGPU convert with --dtype int4 (fp32 vision tower and activations, the defaults) or fp32';
-
-/**
- * fp16 matmuls anywhere: an fp16 decoder, int4 layers computing in fp16, or an fp16 vision tower
- * (int4 conversions before 2026-11-23 have one).
- */
-function hasFp16Matmuls(m: Manifest): boolean {
-  const vision = m.converter?.weights?.vision ?? (m.dtype === 'fp32' ? 'fp32' : 'fp16');
-  const int4 = m.converter?.int4 as { activations?: string } | undefined;
-  return m.dtype === 'fp16' || vision === 'fp16' || int4?.activations === 'fp16';
-}
-
 function tensor(data: Float32Array, dims: number[]): ort.Tensor {
   return new ort.Tensor('float32', data, dims);
 }
 
-function decodingOptions(p: DecodingParams, maxNewTokens: number, manifest: Manifest) {
+function decodingOptions(p: DecodingParams, maxNewTokens: number, manifest: Manifest): DecodeOptions {
   return {
     maxNewTokens,
     minNewTokens: p.minNewTokens,
@@ -335,88 +279,4 @@ function decodingOptions(p: DecodingParams, maxNewTokens: number, manifest: Mani
     allowedTokens: p.allowedTokens,
     eosTokenId: manifest.tokens.eos,
   };
-}
-
-/**
- * 'auto': CUDA if it loads and runs a probe (vision, prefill, a step); else WebGPU if it loads and runs a short prefill faster than the CPU;
- * else the CPU. `notes` says what was tried.
- */
-async function chooseProvider(
-  dir: string,
-  manifest: Manifest,
-  threads: number | undefined,
-  notes: string[],
-  decodeLoop?: DecodeLoop,
-): Promise<ModelSessions> {
-  const create = (ep: ExecutionProvider) => ModelSessions.create(dir, manifest, ep, threads, decodeLoop);
-  const attempt = async (ep: ExecutionProvider): Promise<ModelSessions | undefined> => {
-    try {
-      return await create(ep);
-    } catch (e) {
-      if (!isEngineError(e, 'provider-unavailable')) throw e;
-      notes.push(`${ep} unavailable: ${e.message.split(' — ')[0]}`);
-      return undefined;
-    }
-  };
-  const cuda = await attempt('cuda');
-  if (cuda) {
-    // A provider can load a graph and still fail to run one of its ops: one probe run first.
-    try {
-      await probeMs(cuda);
-      return cuda;
-    } catch (e) {
-      notes.push(`cuda failed its probe run: ${(e as Error).message.split('\n')[0]}`);
-      await cuda.release();
-    }
-  }
-  const webgpu = await attempt('webgpu');
-  if (!webgpu) return create('cpu');
-  let gpuMs: number;
-  try {
-    gpuMs = await probeMs(webgpu);
-  } catch (e) {
-    notes.push(`webgpu failed its probe run: ${(e as Error).message}`);
-    await webgpu.release();
-    return create('cpu');
-  }
-  // Both providers' sessions at once need the weights twice in memory; when that would not fit
-  // comfortably, measure one after the other and load the winner again.
-  const together = 2 * modelBytes(dir, manifest) < 0.7 * freemem();
-  if (!together) await webgpu.release();
-  const cpu = await create('cpu');
-  const cpuMs = await probeMs(cpu);
-  notes.push(`webgpu probe ${gpuMs.toFixed(1)} ms vs cpu ${cpuMs.toFixed(1)} ms`);
-  if (cpuMs <= gpuMs) {
-    if (together) await webgpu.release();
-    return cpu;
-  }
-  await cpu.release();
-  return together ? webgpu : create('webgpu');
-}
-
-/** Bytes of the graphs and their external data files. */
-function modelBytes(dir: string, manifest: Manifest): number {
-  let total = 0;
-  for (const file of readdirSync(dir)) {
-    if ([manifest.files.vision, manifest.files.decoder].some((g) => file.startsWith(g))) total += statSync(join(dir, file)).size;
-  }
-  return total;
-}
-
-/** Time of a vision run plus a short prefill and one decode step (the second of two tries). */
-async function probeMs(sessions: ModelSessions): Promise<number> {
-  const { image, tokens } = sessions.manifest;
-  const once = async (): Promise<number> => {
-    const t0 = performance.now();
-    const features = await sessions.encodeImages(new Float32Array(3 * image.size * image.size), 1);
-    await withSequence(sessions, features, [[tokens.bos, tokens.newline]], async (seq) => {
-      await seq.prefill();
-      await seq.next([tokens.bos]);
-    });
-    // decoder-loop.onnx: one greedy step inside the graph too.
-    if (sessions.greedyInGraph) await withSequence(sessions, features, [[tokens.bos, tokens.newline]], (seq) => seq.greedy!(2, 2));
-    return performance.now() - t0;
-  };
-  await once();
-  return once();
 }

@@ -9,14 +9,14 @@ import {
   TextDocumentSyncKind,
 } from 'vscode-languageserver/node';
 import { DAEMON_VERSION } from '../client/version.js';
-import { IMAGE_EXTENSIONS } from '../alttext/references/paths.js';
+import { IMAGE_EXTENSIONS } from '../common/images.js';
 import * as P from '../protocol.js';
 import { registerCodeActions, GENERATE_COMMAND } from './codeActions.js';
 import { DaemonLink, type Connect } from './daemonLink.js';
 import { registerDiagnostics } from './diagnostics.js';
 import { registerHover } from './hover.js';
 import { Session } from './session.js';
-import { readSettings, type InitOptions } from './settings.js';
+import { readSettings, type InitOptions, type Settings } from './settings.js';
 
 export interface ServerOptions {
   /** `--model <dir>`: the model when the editor's settings name none. */
@@ -27,11 +27,10 @@ export interface ServerOptions {
 
 export function startServer(connection: Connection, options: ServerOptions = {}): Session {
   const defaults = { modelPath: options.modelPath };
-  let session: Session | undefined;
-  const settings = () => session!.settings;
+  // The daemon link reads the settings only when it connects, after the session below exists.
+  const settings = (): Settings => s.settings;
   const daemon = new DaemonLink(settings, { connect: options.connectDaemon, log: (m) => connection.console.log(m) });
-  session = new Session(connection, readSettings(undefined, defaults), daemon);
-  const s = session;
+  const s: Session = new Session(connection, readSettings(undefined, defaults), daemon);
 
   connection.onInitialize((params: InitializeParams): InitializeResult => {
     s.capabilities = params.capabilities;

@@ -14,7 +14,7 @@ import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EngineError } from '../engine/errors.js';
-import { chooseVariant, onnxCommunityModelName, onnxCommunityVariants } from '../engine/onnx-community/folder.js';
+import { chooseVariant, transformersJsModelName, transformersJsVariants } from '../engine/transformers-js/folder.js';
 
 export interface ModelIdentity {
   id: string;
@@ -27,7 +27,7 @@ export async function identifyModelFolder(path: string): Promise<ModelIdentity> 
     manifest = await readFile(join(path, 'manifest.json'));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const variants = code === 'ENOENT' || code === 'ENOTDIR' ? onnxCommunityVariants(path) : null;
+    const variants = code === 'ENOENT' || code === 'ENOTDIR' ? transformersJsVariants(path) : null;
     if (variants) return identifyOnnxCommunity(path, variants);
     if (code === 'ENOENT' || code === 'ENOTDIR') {
       throw new EngineError(
@@ -110,5 +110,5 @@ async function identifyOnnxCommunity(path: string, variants: string[]): Promise<
     throw new EngineError('model-invalid', `cannot read the onnx-community export at ${path}: ${(e as Error).message}`);
   }
   if (typeof config !== 'object' || config === null) throw new EngineError('model-invalid', `${join(path, 'config.json')} is not a JSON object`);
-  return { id: hash.digest('hex').slice(0, 32), name: onnxCommunityModelName(path, config, chooseVariant(path, variants)) };
+  return { id: hash.digest('hex').slice(0, 32), name: transformersJsModelName(path, config, chooseVariant(path, variants)) };
 }

@@ -2,8 +2,8 @@
 // `[ NN%] message`; `paligemma download --json` prints one JSON object per line on stdout,
 // {"progress": DownloadProgress}... then {"result": DownloadResult} or {"error": {...}}
 // (daemon/cli/download.ts). vscode-free.
-import type { DownloadProgress, DownloadResult } from '../../daemon/engine/download/index.js';
-import { formatBytes } from '../../daemon/engine/download/layout.js';
+import { formatBytes } from '../../daemon/client/shared.js';
+import type { DownloadProgress, DownloadResult } from '../../daemon/protocol.js';
 
 /** A position in a long task: an overall percentage (when known) and what is going on. */
 export interface ProgressStep {

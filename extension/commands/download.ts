@@ -3,7 +3,7 @@
 // the notification, and offers the installed folder as the model. The token (setting
 // paligemma.huggingFaceToken, else $HF_TOKEN) reaches the child only through its environment.
 import * as vscode from 'vscode';
-import type { DownloadResult } from '../../daemon/engine/download/index.js';
+import type { DownloadResult } from '../../daemon/protocol.js';
 import { describeDownload, parseDownloadLine, type DownloadFailureInfo } from '../cli/progress.js';
 import type { Ctx } from '../ctx.js';
 import { runCliTask } from './cliTask.js';

@@ -6,7 +6,8 @@ import { readConfig } from '../config.js';
 import type { Ctx } from '../ctx.js';
 import { imageRefFor } from '../imageRef.js';
 import { hoverableImages, referenceAt } from '../../daemon/alttext/references/index.js';
-import { hasImageExtension, IMAGE_EXTENSIONS } from '../../daemon/alttext/references/paths.js';
+import { hasImageExtension } from '../../daemon/alttext/references/paths.js';
+import { IMAGE_EXTENSIONS } from '../../daemon/client/shared.js';
 import { resolveReference } from '../resolve.js';
 import { runWithProgress } from './run.js';
 

@@ -13,7 +13,10 @@ import {
   type TextResult,
   type TokenNotification,
 } from '../../daemon/protocol.js';
+import { formatBytes } from '../../daemon/client/shared.js';
+import { MAX_PASTED_IMAGE_BYTES } from '../../daemon/client/shared.js';
 import type { HostMessage, ImageSource, InspectorImage, InspectorTask, TaskResult, WebviewMessage } from '../../webview/messages.js';
+import { TASK_LABELS } from '../../webview/tasks.js';
 
 /** What the inspector needs from the daemon client (the extension's client passes itself). */
 export interface DaemonRequester {
@@ -44,18 +47,8 @@ export interface TaskDefaults {
   language?: string;
 }
 
-/** Pasted images travel as base64 in messages and in the saved webview state: keep them bounded. */
-export const MAX_DATA_IMAGE_BYTES = 25 * 1024 * 1024;
-
-export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'gif', 'webp', 'bmp', 'tif', 'tiff', 'avif', 'svg'] as const;
-
-export function isImagePath(path: string): boolean {
-  const ext = /\.([^./\\]+)$/.exec(path)?.[1]?.toLowerCase();
-  return ext !== undefined && (IMAGE_EXTENSIONS as readonly string[]).includes(ext);
-}
-
 interface Request {
-  type: RequestType<any, TextResult | ObjectsResult, void>;
+  type: RequestType<unknown, TextResult | ObjectsResult, void>;
   params: Record<string, unknown>;
 }
 
@@ -117,19 +110,11 @@ function toResult(task: InspectorTask, response: TextResult | ObjectsResult): Ta
   }
 }
 
-const TASK_TITLES: Record<InspectorTask['kind'], string> = {
-  caption: 'Describe',
-  ocr: 'Extract text',
-  answer: 'Ask',
-  detect: 'Detect',
-  segment: 'Segment',
-};
-
 export function errorMessage(task: InspectorTask, err: unknown): string {
   const code = (err as { code?: unknown })?.code;
-  if (code === ErrorCodes.Cancelled) return `${TASK_TITLES[task.kind]}: cancelled.`;
+  if (code === ErrorCodes.Cancelled) return `${TASK_LABELS[task.kind].title}: cancelled.`;
   const message = err instanceof Error ? err.message : String(err);
-  return `${TASK_TITLES[task.kind]} failed: ${message}`;
+  return `${TASK_LABELS[task.kind].title} failed: ${message}`;
 }
 
 let streamCounter = 0;
@@ -268,8 +253,8 @@ export function validateData(message: { data: unknown; mimeType: unknown; name: 
     throw new Error('The pasted image could not be read (no base64 data).');
   }
   const bytes = Math.floor((message.data.length * 3) / 4);
-  if (bytes > MAX_DATA_IMAGE_BYTES) {
-    throw new Error(`The pasted image is ${(bytes / 1048576).toFixed(1)} MB; the limit is ${MAX_DATA_IMAGE_BYTES / 1048576} MB.`);
+  if (bytes > MAX_PASTED_IMAGE_BYTES) {
+    throw new Error(`The pasted image is ${formatBytes(bytes)}; the limit is ${formatBytes(MAX_PASTED_IMAGE_BYTES)}.`);
   }
   const name = typeof message.name === 'string' && message.name.trim() ? message.name.trim() : 'pasted image';
   return { kind: 'data', data: message.data, mimeType: message.mimeType, name };

@@ -7,7 +7,8 @@
 //   activationEvents:  onWebviewPanel:paligemma.inspector (restores panels after a reload)
 import * as vscode from 'vscode';
 import type { ImageSource, InspectorTask } from '../../webview/messages.js';
-import { isImagePath, type DaemonRequester } from './controller.js';
+import { isImagePath } from '../../daemon/client/shared.js';
+import type { DaemonRequester } from './controller.js';
 import { INSPECTOR_VIEW_TYPE, InspectorPanel, uriSource } from './panel.js';
 import { restoreState } from '../../webview/state.js';
 

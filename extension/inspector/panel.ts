@@ -2,24 +2,13 @@
 import * as vscode from 'vscode';
 import type { ImageRef } from '../../daemon/protocol.js';
 import type { ImageSource, InspectorImage, InspectorTask, WebviewMessage } from '../../webview/messages.js';
-import { IMAGE_EXTENSIONS, InspectorController, isImagePath, type DaemonRequester, type InspectorHost } from './controller.js';
+import { IMAGE_EXTENSIONS, isImagePath } from '../../daemon/client/shared.js';
+import { imageRefFor } from '../imageRef.js';
+import { InspectorController, type DaemonRequester, type InspectorHost } from './controller.js';
 import { readConfig } from '../config.js';
 import { inspectorHtml } from './html.js';
 
 export const INSPECTOR_VIEW_TYPE = 'paligemma.inspector';
-
-const MIME_BY_EXT: Record<string, string> = {
-  png: 'image/png',
-  jpg: 'image/jpeg',
-  jpeg: 'image/jpeg',
-  gif: 'image/gif',
-  webp: 'image/webp',
-  bmp: 'image/bmp',
-  tif: 'image/tiff',
-  tiff: 'image/tiff',
-  avif: 'image/avif',
-  svg: 'image/svg+xml',
-};
 
 export function uriSource(uri: vscode.Uri): Extract<ImageSource, { kind: 'uri' }> {
   return { kind: 'uri', uri: uri.toString(), name: uri.path.split('/').pop() || uri.toString() };
@@ -106,13 +95,7 @@ export class InspectorPanel implements vscode.Disposable {
 
   private async imageRef(source: ImageSource): Promise<ImageRef> {
     if (source.kind === 'data') return { data: source.data, mimeType: source.mimeType };
-    const uri = vscode.Uri.parse(source.uri);
-    // The daemon runs beside the extension host, so it reads local files itself; other schemes
-    // (virtual or remote file systems) are read here and sent inline.
-    if (uri.scheme === 'file') return { path: uri.fsPath };
-    const bytes = await vscode.workspace.fs.readFile(uri);
-    const ext = uri.path.split('.').pop()?.toLowerCase() ?? '';
-    return { data: Buffer.from(bytes).toString('base64'), mimeType: MIME_BY_EXT[ext] ?? 'application/octet-stream' };
+    return imageRefFor(vscode.Uri.parse(source.uri));
   }
 
   private async showable(source: ImageSource): Promise<InspectorImage> {

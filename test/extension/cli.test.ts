@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import type { DownloadResult } from '../../daemon/engine/download/index.js';
+import type { DownloadResult } from '../../daemon/protocol.js';
 import { runCli } from '../../extension/cli/childProcess.js';
 import { cliEnvironment, convertProgress, describeDownload, parseDownloadLine, type DownloadEvent, type ProgressStep } from '../../extension/cli/progress.js';
 import { startHubServer, type HubServer } from '../engine/download/hub-server.js';

@@ -1,16 +1,16 @@
 // A model folder in the onnx-community / transformers.js layout (no manifest.json) served by a
-// spawned daemon: the toy export the engine tests build (test/engine/onnx-community/toy-export.ts).
+// spawned daemon: the toy export the engine tests build (test/engine/transformers-js/toy-export.ts).
 import assert from 'node:assert/strict';
 import { cp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { DaemonConnection } from '../../daemon/client/daemon.js';
 import { PaliGemma, loadImage } from '../../daemon/engine/index.js';
-import { APPROXIMATE_ATTENTION } from '../../daemon/engine/onnx-community/sessions.js';
+import { APPROXIMATE_ATTENTION } from '../../daemon/engine/transformers-js/sessions.js';
 import { cleanText } from '../../daemon/engine/text/index.js';
 import * as protocol from '../../daemon/protocol.js';
 import { identifyModelFolder } from '../../daemon/server/modelIdentity.js';
-import { writeToyExport } from '../engine/onnx-community/toy-export.js';
+import { writeToyExport } from '../engine/transformers-js/toy-export.js';
 import { cleanupScratch, images, tempDir, type TestDaemon, testDaemon, tinyModel } from './daemon.js';
 
 let toy: string;

@@ -2,10 +2,8 @@
 // POSIX-style URI paths (vscode.Uri.path), so it needs no vscode import and behaves the same for
 // local and remote workspaces.
 import { posix } from 'node:path';
+import { IMAGE_EXTENSIONS } from '../../common/images.js';
 import type { ImageReference } from './types.js';
-
-/** Raster formats the daemon decodes, plus SVG (rasterised by the daemon's image loader). */
-export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'gif', 'webp', 'bmp', 'tif', 'tiff', 'avif', 'svg'];
 
 const EXT = IMAGE_EXTENSIONS.join('|');
 // A run of path characters ending in an image extension; quotes, brackets, parentheses and

@@ -297,11 +297,40 @@ export class Blocks {
   }
 }
 
+/** The residual stream of a pre-norm transformer layer: `norm` gives a sub-layer's input, `add` adds its output. */
+export interface Residual {
+  /** norm(stream) by `plain`; `skip` adds what is pending and normalises in one node, where the stream defers adds. */
+  norm(plain: (x: string) => string, skip: (x: string, residual: string) => { normed: string; sum: string }): string;
+  add(delta: string): void;
+  /** The stream with everything added. */
+  readonly current: string;
+}
+
+/** A residual stream in standard ops: each addition an Add node at once, norms separate. */
+export class AddedResidual implements Residual {
+  constructor(
+    private readonly g: GraphBuilder,
+    private value: string,
+  ) {}
+
+  norm(plain: (x: string) => string): string {
+    return plain(this.value);
+  }
+
+  add(delta: string): void {
+    this.value = this.g.op('Add', [this.value, delta]);
+  }
+
+  get current(): string {
+    return this.value;
+  }
+}
+
 /**
  * A residual stream whose latest addition waits to be folded into the next norm, so that the add
  * and the norm are one Skip*Normalization node (fused graphs).
  */
-export class ResidualStream {
+export class ResidualStream implements Residual {
   private pending: string | null = null;
 
   constructor(

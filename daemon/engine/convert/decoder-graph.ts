@@ -6,7 +6,7 @@
 import { MS_DOMAIN, GraphAttr, toHalfBits, halfBitsToFloat, float32ToFloat16, type Dim, type DTypeName, type GraphBuilder } from '../onnx/builder.js';
 import { MASKED } from '../model/masks.js';
 import { EngineError } from '../errors.js';
-import { Blocks, ResidualStream } from './blocks.js';
+import { AddedResidual, Blocks, ResidualStream, type Residual } from './blocks.js';
 import type { ModelConfig } from './config.js';
 import { INT4_BLOCK, int4Dims, quantizeInt4Rows } from './quantize.js';
 
@@ -40,7 +40,7 @@ export function buildDecoderGraph(
   onLayer?: (i: number) => void,
 ): void {
   const io = declareStepInputs(b, cfg, numLayers, kvDtype);
-  const out = decoderStep(b, cfg, numLayers, kvDtype, io, onLayer, (i, kind) => `present_${kind}.${i}`);
+  const out = decoderStep({ b, cfg, numLayers, kvDtype, io, onLayer, presentName: (i, kind) => `present_${kind}.${i}` });
   declareStepOutputs(b, cfg, kvDtype, out);
 }
 
@@ -67,7 +67,7 @@ export function buildDecoderLoopGraph(b: Blocks, cfg: ModelConfig, numLayers: nu
   const nextPosition = g.input('next_position', 'int64', ['batch', 1]);
   const slotPositions = g.input('slot_positions', 'int64', ['batch', 'total_len']);
 
-  const prefill = decoderStep(b, cfg, numLayers, kvDtype, io);
+  const prefill = decoderStep({ b, cfg, numLayers, kvDtype, io });
   const eosId = g.constant('int64', [eos], []);
   const isEos = g.op('Equal', [g.op('Range', [g.constant('int64', [0], []), g.constant('int64', [t.vocabSize], []), g.constant('int64', [1], [])]), eosId]);
   const choose = (gb: GraphBuilder, logits: string, index: string): string => {
@@ -106,7 +106,7 @@ export function buildDecoderLoopGraph(b: Blocks, cfg: ModelConfig, numLayers: nu
     ? toBias(body.op('LessOrEqual', [allSlots, body.op('Sub', [pos, body.constant('int64', [t.slidingWindow!], [])])]))
     : null;
   const last = body.op('Slice', [tokens, body.int64s([-1]), body.int64s([Number.MAX_SAFE_INTEGER]), body.int64s([1])]);
-  const step = decoderStep(bb, cfg, numLayers, kvDtype, { inputIds: last, imageFeatures: null, positionIds: pos, bias, biasSliding, past });
+  const step = decoderStep({ b: bb, cfg, numLayers, kvDtype, io: { inputIds: last, imageFeatures: null, positionIds: pos, bias, biasSliding, past } });
   const next = choose(body, step.logits, body.op('Add', [iter, body.constant('int64', [1], [])]));
   const nowFinished = body.op('Or', [finished, body.op('Equal', [next, eosId])]);
   const bodyOuts: [string, DTypeName, Dim[]][] = [
@@ -162,63 +162,60 @@ function declareStepOutputs(b: Blocks, cfg: ModelConfig, kvDtype: KvDtype, out: 
   b.g.output('logits', out.logits, 'float32', ['batch', t.vocabSize]);
 }
 
+/** One decoder run to emit: where (a graph or a loop body), what model, over which values. */
+interface StepSpec {
+  b: Blocks;
+  cfg: ModelConfig;
+  numLayers: number;
+  kvDtype: KvDtype;
+  io: StepInputs;
+  onLayer?: (i: number) => void;
+  /** Names for the present_* values (decoder.onnx's outputs); generated names otherwise. */
+  presentName?: (i: number, kind: 'key' | 'value') => string;
+}
+
+/** What every layer of a step reads: the step and the building blocks of its op set. */
+interface LayerContext extends StepSpec {
+  ops: LayerOps;
+}
+
+/**
+ * The building blocks whose ops differ between standard ONNX and onnxruntime's fused contrib ops
+ * (Precision.fusedOps); the layer itself (decoderLayer) is the same for both.
+ */
+interface LayerOps {
+  residual: Residual;
+  /** RMSNorm of x (a sub-layer's input, or Gemma 2's post-norms of its output). */
+  norm(x: string, weight: string): string;
+  /** q [B, heads, S, D] and k, v [B, kvHeads, S, D] of the normalised input, RoPE applied. */
+  queryKeyValue(x: string, layer: string): { q: string; k: string; v: string };
+  /** The gated MLP's activated gate and its up projection. */
+  gateUp(x: string, layer: string): { gate: string; up: string };
+}
+
 /** The decoder layers over `io`, emitted into `b.g` (a graph or a loop body). */
-function decoderStep(
-  b: Blocks,
-  cfg: ModelConfig,
-  numLayers: number,
-  kvDtype: KvDtype,
-  io: StepInputs,
-  onLayer?: (i: number) => void,
-  presentName?: (i: number, kind: 'key' | 'value') => string,
-): StepOutputs {
+function decoderStep(spec: StepSpec): StepOutputs {
+  const { b, cfg, io } = spec;
   const g = b.g;
   const t = cfg.text;
   const H = t.hiddenSize;
-  const D = t.headDim;
 
   const embed = embeddingTable(b, cfg);
   const textEmbeds = embed.gather(io.inputIds);
   // The normalizer is a tensor of the compute dtype in HF: sqrt(hidden) rounded to it.
   const normalizer = b.p.matmul === 'float16' ? halfBitsToFloat(toHalfBits(Math.sqrt(H))) : Math.fround(Math.sqrt(H));
   const embeds = io.imageFeatures ? g.op('Concat', [io.imageFeatures, textEmbeds], { axis: 1 }) : textEmbeds;
-  let h = g.op('Mul', [embeds, g.scalar('float32', normalizer)]);
+  const h = g.op('Mul', [embeds, g.scalar('float32', normalizer)]);
 
-  let presents: { key: string; value: string }[];
-  if (b.p.fusedOps) {
-    ({ h, presents } = fusedLayers(b, cfg, numLayers, kvDtype, io, h, onLayer, presentName));
-  } else {
-    const rope = b.ropeTables(io.positionIds, D, t.ropeTheta);
-    presents = [];
-    for (let i = 0; i < numLayers; i++) {
-      const p = `text.layers.${i}.`;
-      const gemma2 = t.modelType === 'gemma2';
-      const residual = h;
-      let x = b.rmsNorm(h, `${p}input_layernorm.weight`, t.rmsNormEps);
-
-      let q = b.splitHeads(b.linear(x, `${p}self_attn.q_proj.weight`, null), t.numHeads, D);
-      let k = b.splitHeads(b.linear(x, `${p}self_attn.k_proj.weight`, null), t.numKvHeads, D);
-      let v = b.splitHeads(b.linear(x, `${p}self_attn.v_proj.weight`, null), t.numKvHeads, D);
-      q = b.applyRope(q, rope, D);
-      k = b.applyRope(k, rope, D);
-      const { out: attn, present } = cachedAttention(b, cfg, i, kvDtype, io, q, k, v, presentName);
-      presents.push(present);
-      let a = b.linear(attn, `${p}self_attn.o_proj.weight`, null);
-      if (gemma2) a = b.rmsNorm(a, `${p}post_attention_layernorm.weight`, t.rmsNormEps);
-      h = g.op('Add', [residual, a]);
-
-      x = b.rmsNorm(h, gemma2 ? `${p}pre_feedforward_layernorm.weight` : `${p}post_attention_layernorm.weight`, t.rmsNormEps);
-      const gate = b.gelu(b.linear(x, `${p}mlp.gate_proj.weight`, null), t.activation);
-      const up = b.linear(x, `${p}mlp.up_proj.weight`, null);
-      let m = b.linear(g.op('Mul', [gate, up]), `${p}mlp.down_proj.weight`, null);
-      if (gemma2) m = b.rmsNorm(m, `${p}post_feedforward_layernorm.weight`, t.rmsNormEps);
-      h = g.op('Add', [h, m]);
-      onLayer?.(i);
-    }
+  const ctx: LayerContext = { ...spec, ops: b.p.fusedOps ? fusedOps(spec, h) : standardOps(spec, h) };
+  const presents: { key: string; value: string }[] = [];
+  for (let i = 0; i < spec.numLayers; i++) {
+    presents.push(decoderLayer(ctx, i));
+    spec.onLayer?.(i);
   }
 
   // Norm is per position: take the last position first.
-  const last = g.op('Gather', [h, g.constant('int64', [-1], [])], { axis: 1 });
+  const last = g.op('Gather', [ctx.ops.residual.current, g.constant('int64', [-1], [])], { axis: 1 });
   const normed = b.rmsNorm(last, 'text.norm.weight', t.rmsNormEps);
   // No final logit softcap: transformers' PaliGemmaForConditionalGeneration applies its own
   // lm_head to the Gemma 2 model's hidden states and never calls Gemma2ForCausalLM's softcap
@@ -228,23 +225,91 @@ function decoderStep(
 }
 
 /**
+ * Layer i of Gemma (modeling_gemma) or Gemma 2 (modeling_gemma2, with post-norms after attention
+ * and the MLP): pre-norm, attention over the cache, residual add, pre-norm, gated GELU MLP,
+ * residual add. Returns the layer's present key and value.
+ */
+function decoderLayer(ctx: LayerContext, i: number): { key: string; value: string } {
+  const { b, ops } = ctx;
+  const t = ctx.cfg.text;
+  const p = `text.layers.${i}.`;
+  const gemma2 = t.modelType === 'gemma2';
+  // The pre-norm of a sub-layer; with fused ops one node with the residual add before it.
+  const preNorm = (weight: string) =>
+    ops.residual.norm(
+      (x) => ops.norm(x, weight),
+      (x, residual) => b.skipRmsNorm(x, residual, weight, t.rmsNormEps),
+    );
+
+  const { q, k, v } = ops.queryKeyValue(preNorm(`${p}input_layernorm.weight`), p);
+  const { out, present } = cachedAttention(ctx, i, q, k, v);
+  let a = b.linear(out, `${p}self_attn.o_proj.weight`, null);
+  if (gemma2) a = ops.norm(a, `${p}post_attention_layernorm.weight`);
+  ops.residual.add(a);
+
+  const x = preNorm(gemma2 ? `${p}pre_feedforward_layernorm.weight` : `${p}post_attention_layernorm.weight`);
+  const { gate, up } = ops.gateUp(x, p);
+  let m = b.linear(b.g.op('Mul', [gate, up]), `${p}mlp.down_proj.weight`, null);
+  if (gemma2) m = ops.norm(m, `${p}post_feedforward_layernorm.weight`);
+  ops.residual.add(m);
+  return present;
+}
+
+/** Standard ONNX ops: RMSNorm, each projection its own matmul, RoPE from cos/sin tables of the positions. */
+function standardOps({ b, cfg, io }: StepSpec, embeds: string): LayerOps {
+  const t = cfg.text;
+  const D = t.headDim;
+  const eps = t.rmsNormEps;
+  const rope = b.ropeTables(io.positionIds, D, t.ropeTheta);
+  const heads = (x: string, weight: string, count: number) => b.splitHeads(b.linear(x, weight, null), count, D);
+  return {
+    residual: new AddedResidual(b.g, embeds),
+    norm: (x, weight) => b.rmsNorm(x, weight, eps),
+    queryKeyValue: (x, p) => {
+      const q = heads(x, `${p}self_attn.q_proj.weight`, t.numHeads);
+      const k = heads(x, `${p}self_attn.k_proj.weight`, t.numKvHeads);
+      const v = heads(x, `${p}self_attn.v_proj.weight`, t.numKvHeads);
+      return { q: b.applyRope(q, rope, D), k: b.applyRope(k, rope, D), v };
+    },
+    gateUp: (x, p) => ({ gate: b.gelu(b.linear(x, `${p}mlp.gate_proj.weight`, null), t.activation), up: b.linear(x, `${p}mlp.up_proj.weight`, null) }),
+  };
+}
+
+/**
+ * onnxruntime's fused contrib ops: RMSNorm and the residual add before it in one
+ * SkipSimplifiedLayerNormalization, q/k/v and gate/up as one matmul each, RoPE as
+ * RotaryEmbedding on [B, S, heads * D], and FastGelu.
+ */
+function fusedOps({ b, cfg, io }: StepSpec, embeds: string): LayerOps {
+  const t = cfg.text;
+  const D = t.headDim;
+  const eps = t.rmsNormEps;
+  const caches = b.ropeCaches(D, t.ropeTheta, t.maxPositions);
+  const split = (y: string, heads: number) => b.splitHeads(y, heads, D);
+  return {
+    residual: new ResidualStream(b.g, embeds),
+    norm: (x, weight) => b.rmsNormFused(x, weight, eps),
+    queryKeyValue: (x, p) => {
+      const [qProj, kProj, v] = b.linears(x, ['q_proj', 'k_proj', 'v_proj'].map((n) => `${p}self_attn.${n}.weight`), `${p}self_attn.qkv_proj`);
+      const q = b.rope(qProj, io.positionIds, caches, t.numHeads);
+      const k = b.rope(kProj, io.positionIds, caches, t.numKvHeads);
+      return { q: split(q, t.numHeads), k: split(k, t.numKvHeads), v: split(v, t.numKvHeads) };
+    },
+    gateUp: (x, p) => {
+      const [gateProj, up] = b.linears(x, [`${p}mlp.gate_proj.weight`, `${p}mlp.up_proj.weight`], `${p}mlp.gate_up_proj`);
+      return { gate: t.activation === 'gelu_tanh' ? b.fastGelu(gateProj) : b.gelu(gateProj, t.activation), up };
+    },
+  };
+}
+
+/**
  * Layer i's attention: appends k and v ([B, kvHeads, S, D]) to its cache (the present_* values)
  * and attends q ([B, heads, S, D]) over it with the layer's bias; out [B, S, heads * D]. In standard
- * ops in both graph variants: onnxruntime 1.29 has no fused op that takes Gemma 2's softcap, and its
+ * ops in both op sets: onnxruntime 1.29 has no fused op that takes Gemma 2's softcap, and its
  * WebGPU MultiHeadAttention is off by up to 0.25 over 266 unmasked keys (1e-7 on the CPU EP;
  * measured on lavapipe), so Gemma 1 does not use it either.
  */
-function cachedAttention(
-  b: Blocks,
-  cfg: ModelConfig,
-  i: number,
-  kvDtype: KvDtype,
-  io: StepInputs,
-  q: string,
-  k: string,
-  v: string,
-  presentName?: (i: number, kind: 'key' | 'value') => string,
-): { out: string; present: { key: string; value: string } } {
+function cachedAttention({ b, cfg, kvDtype, io, presentName }: LayerContext, i: number, q: string, k: string, v: string): { out: string; present: { key: string; value: string } } {
   const t = cfg.text;
   const g = b.g;
   const asKv = (y: string) => (kvDtype === 'float16' ? b.cast(y, 'float16') : y);
@@ -261,57 +326,6 @@ function cachedAttention(
     bias: t.layerTypes[i] === 'sliding' && io.biasSliding ? io.biasSliding : io.bias,
   });
   return { out: b.mergeHeads(attn, t.numHeads, t.headDim), present: { key, value } };
-}
-
-/**
- * The layers of `decoderStep` with fused contrib ops (Precision.fusedOps): RMSNorm and the residual
- * add in one SkipSimplifiedLayerNormalization, q/k/v and gate/up as one matmul each, RoPE as
- * RotaryEmbedding on [B, S, heads * D], and FastGelu; attention as in the standard graph.
- */
-function fusedLayers(
-  b: Blocks,
-  cfg: ModelConfig,
-  numLayers: number,
-  kvDtype: KvDtype,
-  io: StepInputs,
-  embeds: string,
-  onLayer?: (i: number) => void,
-  presentName?: (i: number, kind: 'key' | 'value') => string,
-): { h: string; presents: { key: string; value: string }[] } {
-  const g = b.g;
-  const t = cfg.text;
-  const D = t.headDim;
-  const eps = t.rmsNormEps;
-  const gemma2 = t.modelType === 'gemma2';
-  const caches = b.ropeCaches(D, t.ropeTheta, t.maxPositions);
-  const presents: { key: string; value: string }[] = [];
-  const stream = new ResidualStream(g, embeds);
-  const normed = (weight: string) =>
-    stream.norm(
-      (x) => b.rmsNormFused(x, weight, eps),
-      (x, residual) => b.skipRmsNorm(x, residual, weight, eps),
-    );
-  for (let i = 0; i < numLayers; i++) {
-    const p = `text.layers.${i}.`;
-    const x = normed(`${p}input_layernorm.weight`);
-    const [qProj, kProj, v] = b.linears(x, ['q_proj', 'k_proj', 'v_proj'].map((n) => `${p}self_attn.${n}.weight`), `${p}self_attn.qkv_proj`);
-    const q = b.rope(qProj, io.positionIds, caches, t.numHeads);
-    const k = b.rope(kProj, io.positionIds, caches, t.numKvHeads);
-    const split = (y: string, heads: number) => b.splitHeads(y, heads, D);
-    const { out: merged, present } = cachedAttention(b, cfg, i, kvDtype, io, split(q, t.numHeads), split(k, t.numKvHeads), split(v, t.numKvHeads), presentName);
-    presents.push(present);
-    let a = b.linear(merged, `${p}self_attn.o_proj.weight`, null);
-    if (gemma2) a = b.rmsNormFused(a, `${p}post_attention_layernorm.weight`, eps);
-    stream.add(a);
-    const x2 = normed(gemma2 ? `${p}pre_feedforward_layernorm.weight` : `${p}post_attention_layernorm.weight`);
-    const [gateProj, up] = b.linears(x2, [`${p}mlp.gate_proj.weight`, `${p}mlp.up_proj.weight`], `${p}mlp.gate_up_proj`);
-    const gate = t.activation === 'gelu_tanh' ? b.fastGelu(gateProj) : b.gelu(gateProj, t.activation);
-    let m = b.linear(g.op('Mul', [gate, up]), `${p}mlp.down_proj.weight`, null);
-    if (gemma2) m = b.rmsNormFused(m, `${p}post_feedforward_layernorm.weight`, eps);
-    stream.add(m);
-    onLayer?.(i);
-  }
-  return { h: stream.current, presents };
 }
 
 interface EmbeddingTable {

@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EngineError } from '../errors.js';
+import { errorMessage } from '../../common/errors.js';
 
 export interface ImageSettings {
   size: number;
@@ -28,7 +29,7 @@ function readJson(path: string): Record<string, unknown> {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new EngineError('model-missing', `${path}: cannot read (${(e as Error).message})`);
+    throw new EngineError('model-missing', `${path}: cannot read (${errorMessage(e)})`);
   }
   try {
     const v = JSON.parse(text);

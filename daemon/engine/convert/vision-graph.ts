@@ -3,7 +3,7 @@
 // (biased MHA, GELU MLP), post LayerNorm; then PaliGemma's projector Linear and the division by
 // sqrt(text hidden) of get_image_features.
 import { float32ToFloat16 as floatToHalf, type GraphBuilder } from '../onnx/builder.js';
-import { Blocks, ResidualStream } from './blocks.js';
+import { AddedResidual, Blocks, ResidualStream } from './blocks.js';
 import type { ModelConfig } from './config.js';
 
 export function buildVisionGraph(b: Blocks, cfg: ModelConfig, numLayers: number, onLayer?: (i: number) => void): void {
@@ -29,7 +29,7 @@ export function buildVisionGraph(b: Blocks, cfg: ModelConfig, numLayers: number,
   const pos = g.initializer('vision.embeddings.position_embedding.weight', 'float32', [N, C], b.w.read('vision.embeddings.position_embedding.weight'));
   let h = g.op('Add', [seq, pos]);
 
-  h = b.p.fusedOps ? fusedEncoder(b, cfg, numLayers, h, onLayer) : standardEncoder(b, cfg, numLayers, h, onLayer);
+  h = encoder(b, cfg, numLayers, h, onLayer);
   h = b.layerNorm(h, 'vision.post_layernorm', v.layerNormEps);
 
   const projected = b.linear(h, 'projector.linear.weight', 'projector.linear.bias', { quantize: false });
@@ -56,43 +56,29 @@ function selfAttention(b: Blocks, cfg: ModelConfig, x: string, p: string): strin
   return b.mergeHeads(a, heads, headDim);
 }
 
-/** The encoder layers in standard ops: pre-LN, attention, GELU MLP, residual adds. */
-function standardEncoder(b: Blocks, cfg: ModelConfig, numLayers: number, embeds: string, onLayer?: (i: number) => void): string {
-  const g = b.g;
-  const v = cfg.vision;
-  let h = embeds;
-  for (let i = 0; i < numLayers; i++) {
-    const p = `vision.encoder.layers.${i}.`;
-    const a = selfAttention(b, cfg, b.layerNorm(h, `${p}layer_norm1`, v.layerNormEps), p);
-    h = g.op('Add', [h, visionLinear(b, a, `${p}self_attn.out_proj`)]);
-    const m = b.gelu(visionLinear(b, b.layerNorm(h, `${p}layer_norm2`, v.layerNormEps), `${p}mlp.fc1`), v.activation);
-    h = g.op('Add', [h, visionLinear(b, m, `${p}mlp.fc2`)]);
-    onLayer?.(i);
-  }
-  return h;
-}
-
 /**
- * The encoder layers with fused contrib ops (Precision.fusedOps): the residual add and the next
- * LayerNorm in one SkipLayerNormalization, FastGelu with the fc1 bias folded in for the tanh GELU.
+ * The encoder layers: pre-LN, attention, GELU MLP, residual adds. With fused contrib ops
+ * (Precision.fusedOps) the residual add and the next LayerNorm are one SkipLayerNormalization, and
+ * the tanh GELU a FastGelu with the fc1 bias folded in.
  */
-function fusedEncoder(b: Blocks, cfg: ModelConfig, numLayers: number, embeds: string, onLayer?: (i: number) => void): string {
+function encoder(b: Blocks, cfg: ModelConfig, numLayers: number, embeds: string, onLayer?: (i: number) => void): string {
   const v = cfg.vision;
   const eps = v.layerNormEps;
-  const stream = new ResidualStream(b.g, embeds);
+  const fused = b.p.fusedOps === true;
+  const stream = fused ? new ResidualStream(b.g, embeds) : new AddedResidual(b.g, embeds);
   const normed = (prefix: string) =>
     stream.norm(
       (x) => b.layerNorm(x, prefix, eps),
       (x, residual) => b.skipLayerNorm(x, residual, prefix, eps),
     );
+  const mlpIn = (x: string, p: string) =>
+    fused && v.activation === 'gelu_tanh'
+      ? b.fastGelu(visionLinear(b, x, `${p}mlp.fc1`, false), b.floatBias(`${p}mlp.fc1.bias`))
+      : b.gelu(visionLinear(b, x, `${p}mlp.fc1`), v.activation);
   for (let i = 0; i < numLayers; i++) {
     const p = `vision.encoder.layers.${i}.`;
     stream.add(visionLinear(b, selfAttention(b, cfg, normed(`${p}layer_norm1`), p), `${p}self_attn.out_proj`));
-    const x2 = normed(`${p}layer_norm2`);
-    const fc1 = v.activation === 'gelu_tanh'
-      ? b.fastGelu(visionLinear(b, x2, `${p}mlp.fc1`, false), b.floatBias(`${p}mlp.fc1.bias`))
-      : b.gelu(visionLinear(b, x2, `${p}mlp.fc1`), v.activation);
-    stream.add(visionLinear(b, fc1, `${p}mlp.fc2`));
+    stream.add(visionLinear(b, mlpIn(normed(`${p}layer_norm2`), p), `${p}mlp.fc2`));
     onLayer?.(i);
   }
   return stream.current;

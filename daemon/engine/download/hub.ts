@@ -4,6 +4,7 @@ import { fileDownloadInfo, HubApiError, listFiles, modelInfo } from '@huggingfac
 import { DownloadError } from './errors.js';
 import type { RepoFile } from './layout.js';
 import type { OpenRange } from './transfer.js';
+import { errorMessage } from '../../common/errors.js';
 
 export const DEFAULT_HUB_URL = 'https://huggingface.co';
 
@@ -66,7 +67,7 @@ export function hubError(h: HubAccess, what: string, e: unknown): DownloadError 
     }
   }
   const cause = (e as { cause?: { code?: string } })?.cause;
-  const detail = [e instanceof Error ? e.message : String(e), cause?.code].filter(Boolean).join(': ');
+  const detail = [errorMessage(e), cause?.code].filter(Boolean).join(': ');
   return new DownloadError('network', `${what}: cannot reach ${h.hubUrl} (${detail})`, { cause: e });
 }
 

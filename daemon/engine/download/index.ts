@@ -15,27 +15,19 @@ import { mkdir, open, readFile, rename, rm, stat, statfs, writeFile } from 'node
 import { dirname, join } from 'node:path';
 import { DownloadError } from './errors.js';
 import { checkRepoId, checkToken, DEFAULT_HUB_URL, fileOpener, listRepoFiles, resolveCommit, type HubAccess } from './hub.js';
-import { formatBytes, planDownload, type DownloadPlan, type RepoFile, type RepoLayout } from './layout.js';
+import { formatBytes } from '../../common/format.js';
+import type { DownloadProgress, DownloadResult, RepoLayout } from '../../protocol.js';
+import { planDownload, type DownloadPlan, type RepoFile } from './layout.js';
 import { PART_SUFFIX, transferFile } from './transfer.js';
+import { errorMessage } from '../../common/errors.js';
 
 export { DownloadError, type DownloadFailure } from './errors.js';
-export { detectLayout, formatBytes, onnxVariants, planDownload, type DownloadPlan, type RepoFile, type RepoLayout } from './layout.js';
+export { detectLayout, onnxVariants, planDownload, type DownloadPlan, type RepoFile } from './layout.js';
+export { formatBytes } from '../../common/format.js';
+export type { DownloadProgress, DownloadResult, RepoLayout } from '../../protocol.js';
 
 export const DOWNLOADS_DIR = '.downloads';
 export const RECORD_FILE = 'download.json';
-
-export interface DownloadProgress {
-  phase: 'resolve' | 'download' | 'install' | 'convert' | 'done';
-  /** Bytes of the whole download, counting files already present from an earlier run. */
-  bytes: number;
-  total: number;
-  file?: string;
-  fileBytes?: number;
-  fileTotal?: number;
-  /** Conversion progress, 0..1. */
-  fraction?: number;
-  message?: string;
-}
 
 /**
  * What a downloaded checkpoint is converted to: a converter dtype, or `int4-cpu` = int4 with
@@ -75,21 +67,6 @@ export interface DownloadOptions {
   /** Tests inject these. */
   fetch?: typeof fetch;
   statfs?: (path: string) => Promise<DiskSpace>;
-}
-
-export interface DownloadResult {
-  path: string;
-  repo: string;
-  commit: string;
-  layout: RepoLayout;
-  variant?: string;
-  totalBytes: number;
-  /** Bytes fetched by this run (less than totalBytes after a resume). */
-  downloadedBytes: number;
-  alreadyInstalled: boolean;
-  /** False for a checkpoint installed without conversion (see `pending`). */
-  converted: boolean;
-  pending?: string;
 }
 
 interface DownloadRecord {
@@ -209,7 +186,7 @@ export async function downloadModel(o: DownloadOptions): Promise<DownloadResult>
       } catch (e) {
         await rm(staging, { recursive: true, force: true });
         if (e instanceof DownloadError) throw e;
-        throw new DownloadError('convert', `${o.repo} downloaded to ${work}, but converting it failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+        throw new DownloadError('convert', `${o.repo} downloaded to ${work}, but converting it failed: ${errorMessage(e)}`, { cause: e });
       }
       await rm(work, { recursive: true, force: true });
     } else {
@@ -281,7 +258,7 @@ async function downloadAll(
           file: file.path,
           fileBytes,
           fileTotal: file.size,
-          message: `${(e as Error).message}; resuming (${attempt + 1}/${retries})`,
+          message: `${errorMessage(e)}; resuming (${attempt + 1}/${retries})`,
         });
         await sleep((o.retryDelayMs ?? 1000) * 2 ** attempt, o.signal);
       }

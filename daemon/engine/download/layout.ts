@@ -4,6 +4,8 @@
 //   we take one variant's three graphs plus the top-level json files.
 // - a Hugging Face checkpoint: `config.json` + `*.safetensors` (+ index), tokenizer and processor
 //   files; it still has to be converted into our own graphs.
+import { formatBytes } from '../../common/format.js';
+import type { RepoLayout } from '../../protocol.js';
 import { DownloadError } from './errors.js';
 
 export interface RepoFile {
@@ -14,8 +16,6 @@ export interface RepoFile {
   /** sha256 of the content, for LFS / Xet files. */
   sha256?: string;
 }
-
-export type RepoLayout = 'onnx-community' | 'checkpoint';
 
 export interface DownloadPlan {
   layout: RepoLayout;
@@ -110,11 +110,4 @@ function variantFiles(files: readonly RepoFile[], variant: string): RepoFile[] {
   // Sidecars: `.onnx_data`, and transformers.js' chunked `.onnx_data_1`, `.onnx_data_2`, ...
   const graph = new RegExp(`^onnx/(${ONNX_GRAPHS.join('|')})${suffix}\\.onnx(_data(_\\d+)?)?$`);
   return files.filter((f) => graph.test(f.path) || /^[^/]+\.json$/.test(f.path));
-}
-
-export function formatBytes(n: number): string {
-  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;
-  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
-  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} kB`;
-  return `${n} B`;
 }

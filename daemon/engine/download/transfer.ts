@@ -6,6 +6,7 @@ import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DownloadError } from './errors.js';
 import type { RepoFile } from './layout.js';
+import { errorMessage } from '../../common/errors.js';
 
 /** A body stream starting at byte `start` of the file (the server may restart at 0). */
 export interface OpenedRange {
@@ -148,6 +149,6 @@ export async function transferFile(o: TransferOptions): Promise<void> {
 export function asNetworkError(what: string, e: unknown): DownloadError {
   if (e instanceof DownloadError) return e;
   const cause = (e as { cause?: { code?: string; message?: string } })?.cause;
-  const detail = [e instanceof Error ? e.message : String(e), cause?.code ?? cause?.message].filter(Boolean).join(': ');
+  const detail = [errorMessage(e), cause?.code ?? cause?.message].filter(Boolean).join(': ');
   return new DownloadError('network', `${what}: network error (${detail}); run the download again to resume`, { cause: e });
 }

@@ -2,6 +2,7 @@
 // the one they asked for cannot load.
 import * as ort from 'onnxruntime-node';
 import { EngineError } from '../errors.js';
+import { errorMessage } from '../../common/errors.js';
 
 export type ExecutionProvider = 'cpu' | 'cuda' | 'webgpu';
 export type ExecutionProviderRequest = ExecutionProvider | 'auto';
@@ -50,7 +51,7 @@ export async function createSession(
   try {
     return await ort.InferenceSession.create(path, sessionOptions(ep, threads, deviceOutputs));
   } catch (e) {
-    const message = (e as Error).message ?? String(e);
+    const message = errorMessage(e);
     // CPU always exists, so a CPU failure is the model's fault; any other provider that fails to
     // load (or rejects the graph) is unusable here.
     if (ep !== 'cpu') throw new EngineError('provider-unavailable', providerHint(ep, message), { cause: e });

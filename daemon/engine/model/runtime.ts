@@ -7,7 +7,8 @@ import type { StepModel } from '../generate/decode.js';
 import { KvCache } from './kvcache.js';
 import type { Manifest } from './manifest.js';
 import { buildAttentionBias, onlyPrompt, prefillLayout, RowLayout, SlotKind } from './masks.js';
-import { createSession, type ExecutionProvider } from './providers.js';
+import { createSession, keepsOutputsOnDevice, type ExecutionProvider } from './providers.js';
+import type { Sessions } from './sessions.js';
 
 // onnxruntime's own logger writes to stderr (colour codes, C++ file names and signatures) before
 // the sessions' severity applies, e.g. when a provider library is missing; its failures reach us as
@@ -92,7 +93,7 @@ export class RunStats {
   }
 }
 
-export class ModelSessions {
+export class ModelSessions implements Sessions {
   readonly stats = new RunStats();
 
   private constructor(
@@ -208,6 +209,39 @@ export class ModelSessions {
   async release(): Promise<void> {
     await Promise.allSettled([this.vision.release(), this.decoder.release()]);
   }
+
+  sequence(imageFeatures: ort.Tensor, textIds: readonly (readonly number[])[]): DecoderSequence {
+    return new DecoderSequence(this, imageFeatures, textIds);
+  }
+
+  get decodeLoop(): 'host' | 'graph' {
+    return this.greedyInGraph ? 'graph' : 'host';
+  }
+
+  /** Beams reorder the cache on the host; a cache kept in GPU memory cannot be (see index.ts). */
+  get reordersOnHost(): boolean {
+    return !keepsOutputsOnDevice(this.executionProvider);
+  }
+
+  get warnings(): string[] {
+    return this.executionProvider === 'webgpu' && hasFp16Matmuls(this.manifest) ? [WEBGPU_FP16_WARNING] : [];
+  }
+}
+
+// Measured on the WebGPU EP (lavapipe): an fp16 MatMul with K = 4304 is off by up to 1.4 against the
+// exact product (0.03 on the CPU EP): its shaders accumulate in fp16. MatMulNBits with fp16
+// activations is off by 0.055 at K = 16384 (0.002 on the CPU EP).
+const WEBGPU_FP16_WARNING =
+  'this model has fp16 matmuls, which the WebGPU execution provider accumulates in fp16: outputs of full-size models degrade. For WebGPU convert with --dtype int4 (fp32 vision tower and activations, the defaults) or fp32';
+
+/**
+ * fp16 matmuls anywhere: an fp16 decoder, int4 layers computing in fp16, or an fp16 vision tower
+ * (older int4 conversions have one and no record of their vision weights).
+ */
+function hasFp16Matmuls(m: Manifest): boolean {
+  const vision = m.converter?.weights?.vision ?? (m.dtype === 'fp32' ? 'fp32' : 'fp16');
+  const int4 = m.converter?.int4 as { activations?: string } | undefined;
+  return m.dtype === 'fp16' || vision === 'fp16' || int4?.activations === 'fp16';
 }
 
 /**

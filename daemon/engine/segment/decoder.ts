@@ -4,6 +4,7 @@ import * as ort from 'onnxruntime-node';
 import { EngineError } from '../errors.js';
 import { MASK_SIZE } from './paste.js';
 import { CODES_PER_MASK } from './vae.js';
+import { errorMessage } from '../../common/errors.js';
 
 export const NUM_SEG_CODES = 128;
 
@@ -27,7 +28,7 @@ export class MaskDecoder {
       return new MaskDecoder(session, source);
     } catch (e) {
       if (e instanceof EngineError) throw e;
-      throw new EngineError('model-invalid', `cannot load the mask decoder ${source}: ${e instanceof Error ? e.message : String(e)}`, {
+      throw new EngineError('model-invalid', `cannot load the mask decoder ${source}: ${errorMessage(e)}`, {
         cause: e,
       });
     }

@@ -2,6 +2,7 @@
 // Only little-endian, C-ordered numeric arrays are accepted: that is what np.savez writes on
 // every platform we run on, and anything else would need a transpose we would rather refuse.
 import { unzipSync } from 'fflate';
+import { errorMessage } from '../../common/errors.js';
 
 export type NpyDtype = 'float16' | 'float32' | 'float64' | 'int8' | 'int16' | 'int32' | 'int64' | 'uint8' | 'uint16' | 'uint32';
 
@@ -91,7 +92,7 @@ export function parseNpz(buf: Uint8Array, name = 'archive'): Map<string, NpyArra
   try {
     files = unzipSync(buf);
   } catch (e) {
-    throw new NpyFormatError(`${name}: not a readable .npz (zip) archive: ${e instanceof Error ? e.message : String(e)}`);
+    throw new NpyFormatError(`${name}: not a readable .npz (zip) archive: ${errorMessage(e)}`);
   }
   const out = new Map<string, NpyArray>();
   for (const [file, data] of Object.entries(files)) {

@@ -12,6 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { GraphBuilder, onnx } from '../onnx/builder.js';
 import { parseNpz, toFloat32, type NpyArray } from './npz.js';
+import { errorMessage } from '../../common/errors.js';
 
 export const CODES_PER_MASK = 16;
 const HIDDEN = 128;
@@ -44,7 +45,7 @@ export function readVaeNpz(path: string): VaeWeights {
   try {
     buf = readFileSync(path);
   } catch (e) {
-    throw new VaeFormatError(`cannot read ${path}: ${e instanceof Error ? e.message : String(e)}`);
+    throw new VaeFormatError(`cannot read ${path}: ${errorMessage(e)}`);
   }
   return vaeWeightsFromArrays(parseNpz(buf, path), path);
 }

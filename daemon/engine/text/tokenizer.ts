@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { EngineError } from '../errors.js';
+import { errorMessage } from '../../common/errors.js';
 
 interface AddedTokenInfo {
   content: string;
@@ -120,7 +121,7 @@ export function tokenizerFromJson(tokenizerJson: unknown, config: unknown = {}):
   try {
     return new TextTokenizer(new Tokenizer(tokenizerJson, (config ?? {}) as object), tokenizerJson as { decoder?: unknown });
   } catch (e) {
-    throw new EngineError('model-invalid', `tokenizer.json cannot be used: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    throw new EngineError('model-invalid', `tokenizer.json cannot be used: ${errorMessage(e)}`, { cause: e });
   }
 }
 
@@ -142,6 +143,6 @@ async function readJson(file: string, required: boolean): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new EngineError('model-invalid', `${file} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    throw new EngineError('model-invalid', `${file} is not valid JSON: ${errorMessage(e)}`, { cause: e });
   }
 }

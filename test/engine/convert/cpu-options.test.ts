@@ -1,5 +1,5 @@
 // The converter's CPU options: `--vision-dtype` (the vision tower's format under int4 weights;
-// fp32 by default since 2026-11-23, fp16 on request) and `--accuracy-level` (MatMulNBits
+// fp32 by default, fp16 on request) and `--accuracy-level` (MatMulNBits
 // accuracy_level of the int4 decoder).
 //
 // Accuracy level 4 quantises the activations to int8 per block before the int4 matmul, so its

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ResponseError, type CancellationToken, type RequestType } from 'vscode-jsonrpc';
 import { Caption, Detect, ErrorCodes, Segment, type TokenNotification } from '../../../daemon/protocol.js';
+import { isImagePath } from '../../../daemon/common/images.js';
 import {
   InspectorController,
-  isImagePath,
   validateData,
   type DaemonRequester,
   type InspectorHost,
@@ -221,7 +221,7 @@ describe('InspectorController', () => {
 describe('validateData', () => {
   it('rejects data that is not base64 and images over the size limit', () => {
     assert.throws(() => validateData({ data: 'not base64!', mimeType: 'image/png', name: 'x' }), /no base64 data/);
-    assert.throws(() => validateData({ data: 'A'.repeat(40 * 1024 * 1024), mimeType: 'image/png', name: 'x' }), /30\.0 MB; the limit is 25 MB/);
+    assert.throws(() => validateData({ data: 'A'.repeat(40 * 1024 * 1024), mimeType: 'image/png', name: 'x' }), /31\.5 MB; the limit is 25\.0 MB/);
   });
 });
 

@@ -13,7 +13,7 @@ import type { Manifest, WeightDtype } from '../model/manifest.js';
 export const GRAPHS = ['vision_encoder', 'embed_tokens', 'decoder_model_merged'] as const;
 export type GraphName = (typeof GRAPHS)[number];
 
-export interface OnnxCommunityFolder {
+export interface TransformersJsFolder {
   dir: string;
   variant: string;
   /** Paths of the three graphs, absolute. */
@@ -24,7 +24,7 @@ export interface OnnxCommunityFolder {
 const GRAPH_FILE = /^(vision_encoder|embed_tokens|decoder_model_merged)(?:_([A-Za-z0-9]+))?\.onnx$/;
 
 /** The variants with all three graphs ('fp32' = no suffix); null when `dir` is not in this layout. */
-export function onnxCommunityVariants(dir: string): string[] | null {
+export function transformersJsVariants(dir: string): string[] | null {
   const onnxDir = join(dir, 'onnx');
   if (!existsSync(join(dir, 'config.json')) || !existsSync(onnxDir)) return null;
   const graphs = new Map<string, Set<string>>();
@@ -44,7 +44,7 @@ const DTYPES: Record<string, WeightDtype> = { fp32: 'fp32', fp16: 'fp16', q4: 'i
 // Preferred when a folder holds several variants and none was asked for: smallest that keeps quality.
 const PREFERENCE = ['q4f16', 'fp16', 'q4', 'fp32'];
 
-/** The variant `readOnnxCommunityFolder` uses: `variant` if the folder has it, else the preferred one. */
+/** The variant `readTransformersJsFolder` uses: `variant` if the folder has it, else the preferred one. */
 export function chooseVariant(dir: string, variants: readonly string[], variant?: string): string {
   const chosen = variant ?? PREFERENCE.find((v) => variants.includes(v)) ?? variants[0];
   if (!variants.includes(chosen)) {
@@ -54,13 +54,13 @@ export function chooseVariant(dir: string, variants: readonly string[], variant?
 }
 
 /** The model's name: the export's `_name_or_path` (else the folder's name) and the variant. */
-export function onnxCommunityModelName(dir: string, config: Record<string, unknown>, variant: string): string {
+export function transformersJsModelName(dir: string, config: Record<string, unknown>, variant: string): string {
   const name = typeof config._name_or_path === 'string' && config._name_or_path ? config._name_or_path : basename(dir);
   return `${name} (${variant})`;
 }
 
-export function readOnnxCommunityFolder(dir: string, variant?: string): OnnxCommunityFolder {
-  const variants = onnxCommunityVariants(dir);
+export function readTransformersJsFolder(dir: string, variant?: string): TransformersJsFolder {
+  const variants = transformersJsVariants(dir);
   if (!variants) {
     throw new EngineError('model-missing', `${dir} has neither manifest.json nor onnx/{vision_encoder,embed_tokens,decoder_model_merged}*.onnx`);
   }
@@ -77,7 +77,7 @@ export function readOnnxCommunityFolder(dir: string, variant?: string): OnnxComm
   const manifest: Manifest = {
     format: 'paligemma-onnx',
     formatVersion: 1,
-    name: onnxCommunityModelName(dir, raw, chosen),
+    name: transformersJsModelName(dir, raw, chosen),
     architecture: cfg.architecture,
     dtype: DTYPES[chosen] ?? 'fp32',
     // The past/present tensors' type is read from the graph when the sessions open.

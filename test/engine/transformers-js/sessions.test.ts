@@ -5,19 +5,19 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { isEngineError } from '../../../daemon/engine/errors.js';
-import { onnxCommunityVariants, readOnnxCommunityFolder } from '../../../daemon/engine/onnx-community/folder.js';
-import { APPROXIMATE_ATTENTION, OnnxCommunitySessions } from '../../../daemon/engine/onnx-community/sessions.js';
+import { transformersJsVariants, readTransformersJsFolder } from '../../../daemon/engine/transformers-js/folder.js';
+import { APPROXIMATE_ATTENTION, TransformersJsSessions } from '../../../daemon/engine/transformers-js/sessions.js';
 import { writeToyExport, type ToyWeights } from './toy-export.js';
 
 let dir: string;
 let w: ToyWeights;
-let sessions: OnnxCommunitySessions;
+let sessions: TransformersJsSessions;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'pg-oc-'));
   w = writeToyExport(dir);
   writeFileSync(join(dir, 'onnx', 'decoder_model_merged_q4.onnx'), 'only one graph of this variant');
-  sessions = await OnnxCommunitySessions.create(readOnnxCommunityFolder(dir), 'cpu', 1);
+  sessions = await TransformersJsSessions.create(readTransformersJsFolder(dir), 'cpu', 1);
 });
 after(async () => {
   await sessions?.release();
@@ -25,9 +25,9 @@ after(async () => {
 });
 
 test('the folder is recognised by its complete variants and described as a manifest', () => {
-  assert.deepEqual(onnxCommunityVariants(dir), ['fp32']);
-  assert.equal(onnxCommunityVariants(tmpdir()), null);
-  const folder = readOnnxCommunityFolder(dir);
+  assert.deepEqual(transformersJsVariants(dir), ['fp32']);
+  assert.equal(transformersJsVariants(tmpdir()), null);
+  const folder = readTransformersJsFolder(dir);
   assert.equal(folder.variant, 'fp32');
   assert.equal(folder.graphs.decoder_model_merged, join(dir, 'onnx', 'decoder_model_merged.onnx'));
   const m = folder.manifest;
@@ -36,7 +36,7 @@ test('the folder is recognised by its complete variants and described as a manif
   assert.equal(m.tokens.image, 2052);
   assert.equal(m.text.vocabSize, 2112);
   assert.deepEqual(m.files, { vision: 'onnx/vision_encoder.onnx', decoder: 'onnx/decoder_model_merged.onnx', tokenizer: 'tokenizer.json' });
-  assert.throws(() => readOnnxCommunityFolder(dir, 'q4'), (e) => isEngineError(e, 'model-missing') && /has fp32/.test((e as Error).message));
+  assert.throws(() => readTransformersJsFolder(dir, 'q4'), (e) => isEngineError(e, 'model-missing') && /has fp32/.test((e as Error).message));
 });
 
 test('a 2-D attention mask is reported as approximate attention', () => {

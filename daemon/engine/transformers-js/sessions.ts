@@ -11,8 +11,9 @@ import type { StepModel } from '../generate/decode.js';
 import type { Manifest } from '../model/manifest.js';
 import { createSession, type ExecutionProvider } from '../model/providers.js';
 import { checkPixelCount, RunStats } from '../model/runtime.js';
+import type { Sessions } from '../model/sessions.js';
 import { float32ToFloat16, halfBitsToFloat } from '../onnx/builder.js';
-import type { OnnxCommunityFolder } from './folder.js';
+import type { TransformersJsFolder } from './folder.js';
 
 export const APPROXIMATE_ATTENTION =
   'approximate attention: this ONNX export (onnx-community / transformers.js layout) takes a 2-D attention mask, so the prompt ' +
@@ -42,15 +43,18 @@ function floatTensor(type: FloatType, data: Float32Array, dims: number[]): ort.T
   return type === 'float16' ? new ort.Tensor('float16', float32ToFloat16(data), dims) : new ort.Tensor('float32', data, dims);
 }
 
-export class OnnxCommunitySessions {
+export class TransformersJsSessions implements Sessions {
   readonly stats = new RunStats();
   readonly warnings: string[] = [];
+  /** The host runs every decoding loop, and the cache comes back to host memory every step. */
+  readonly decodeLoop = 'host';
+  readonly reordersOnHost = true;
   readonly manifest: Manifest;
   private readonly pastNames: string[];
   private readonly presentToPast = new Map<string, string>();
 
   private constructor(
-    readonly folder: OnnxCommunityFolder,
+    readonly folder: TransformersJsFolder,
     readonly executionProvider: ExecutionProvider,
     readonly vision: ort.InferenceSession,
     readonly embed: ort.InferenceSession,
@@ -78,13 +82,13 @@ export class OnnxCommunitySessions {
     this.warnings.push(APPROXIMATE_ATTENTION);
   }
 
-  static async create(folder: OnnxCommunityFolder, ep: ExecutionProvider, threads?: number): Promise<OnnxCommunitySessions> {
+  static async create(folder: TransformersJsFolder, ep: ExecutionProvider, threads?: number): Promise<TransformersJsSessions> {
     const opened: ort.InferenceSession[] = [];
     try {
       for (const g of [folder.graphs.vision_encoder, folder.graphs.embed_tokens, folder.graphs.decoder_model_merged]) {
         opened.push(await createSession(g, ep, threads));
       }
-      return new OnnxCommunitySessions(folder, ep, opened[0], opened[1], opened[2]);
+      return new TransformersJsSessions(folder, ep, opened[0], opened[1], opened[2]);
     } catch (e) {
       await Promise.allSettled(opened.map((s) => s.release()));
       throw e;
@@ -113,7 +117,7 @@ export class OnnxCommunitySessions {
   }
 
   sequence(imageFeatures: ort.Tensor, textIds: readonly (readonly number[])[]): StepModel {
-    return new OnnxCommunitySequence(this, imageFeatures, textIds);
+    return new TransformersJsSequence(this, imageFeatures, textIds);
   }
 
   /** Empty caches for `rows` rows, shaped from the graph (symbolic dims: batch -> rows, others 0). */
@@ -146,7 +150,7 @@ export class OnnxCommunitySessions {
 }
 
 /** One generation over B prompts: rows laid out [pads][image][text], pads masked out. */
-class OnnxCommunitySequence implements StepModel {
+class TransformersJsSequence implements StepModel {
   readonly vocabSize: number;
   private past: Record<string, ort.Tensor> = {};
   /** Per row: the attention mask so far and the next position id. */
@@ -154,7 +158,7 @@ class OnnxCommunitySequence implements StepModel {
   private nextPosition: number[] = [];
 
   constructor(
-    private readonly s: OnnxCommunitySessions,
+    private readonly s: TransformersJsSessions,
     private readonly imageFeatures: ort.Tensor,
     private readonly textIds: readonly (readonly number[])[],
   ) {
