@@ -5,11 +5,12 @@ import { daemonProgram } from './client.js';
 import { registerAltTextCommands } from './commands/altText.js';
 import { registerDownloadCommand } from './commands/download.js';
 import { registerImageTaskCommands } from './commands/imageTasks.js';
-import { registerModelCommands } from './commands/model.js';
+import { chooseModelFolder, registerModelCommands } from './commands/model.js';
 import { Ctx } from './ctx.js';
 import { registerAltTextDiagnostics } from './features/altTextDiagnostics.js';
 import { registerImageHover } from './features/hover.js';
 import { registerInspector } from './inspector/index.js';
+import { migrateTokenSetting, registerTokenCommands } from './token/command.js';
 
 let ctx: Ctx | undefined;
 
@@ -28,6 +29,9 @@ export function activate(context: vscode.ExtensionContext): void {
   registerAltTextCommands(c);
   registerModelCommands(c);
   registerDownloadCommand(c);
+  registerTokenCommands(c);
+  c.registerCommand('paligemma.chooseModelFolder', () => chooseModelFolder(c));
+  void migrateTokenSetting(c);
 
   try {
     c.inspector = registerInspector(context, c.client);
