@@ -10,6 +10,7 @@ import { Ctx } from './ctx.js';
 import { registerAltTextDiagnostics } from './features/altTextDiagnostics.js';
 import { registerImageHover } from './features/hover.js';
 import { registerInspector } from './inspector/index.js';
+import { registerAltTextPaste } from './paste/altTextPaste.js';
 import { migrateTokenSetting, registerTokenCommands } from './token/command.js';
 
 let ctx: Ctx | undefined;
@@ -37,6 +38,7 @@ export function activate(context: vscode.ExtensionContext): void {
     c.inspector = registerInspector(context, c.client);
     registerAltTextDiagnostics(c);
     registerImageHover(c);
+    registerAltTextPaste(c);
     // Fail now, visibly, rather than on the first request.
     log.info(`daemon program: ${daemonProgram(context.extensionUri)}`);
   } catch (err) {
