@@ -15,8 +15,11 @@ import type { Ctx } from '../ctx.js';
 import { exists, imageRefFor } from '../imageRef.js';
 import { desiredPath, linkPath, numberedPath, pastedFileName } from './destination.js';
 
-/** Flagged by the alt text diagnostic as a placeholder, should it stay. */
-export const PLACEHOLDER_ALT = 'alt text';
+/**
+ * Says what belongs there, is flagged by the alt text diagnostic should it stay, and differs from
+ * the built-in paste's "alt text", so the two edits can be told apart.
+ */
+export const PLACEHOLDER_ALT = 'image description';
 
 const LANGUAGES = ['markdown', 'mdx', 'html'] as const;
 type Dialect = 'markdown' | 'mdx' | 'html';
@@ -174,18 +177,45 @@ class AltTextPasteProvider implements vscode.DocumentPasteEditProvider<AltTextEd
       const alt = captionToAltText(result.text);
       this.ctx.log.info(`alt text for pasted ${name}: ${alt}`);
       if (!alt) return;
-      await replacePlaceholder(document, image, escapeAlt(alt, dialectOf(document) ?? 'markdown'));
+      const replaced = await replacePlaceholder(document, image, escapeAlt(alt, dialectOf(document) ?? 'markdown'));
+      if (!replaced) this.ctx.log.info(`${name}: the reference is no longer as inserted; its placeholder alt text is left for the diagnostic`);
     } catch (err) {
       if (!isCancellation(err)) await showError(err, name);
     }
   }
 }
 
+/** Where the inserted reference stands, once, as it was inserted; undefined when it does not. */
+function insertedAt(document: vscode.TextDocument, inserted: string): number | undefined {
+  const text = document.getText();
+  const at = text.indexOf(inserted);
+  return at < 0 || text.indexOf(inserted, at + 1) >= 0 ? undefined : at;
+}
+
+/**
+ * The paste is applied after it is resolved, so a fast model can answer before the reference is in
+ * the document: wait a little for it to appear.
+ */
+function whenInserted(document: vscode.TextDocument, inserted: string, timeoutMs: number): Promise<boolean> {
+  if (insertedAt(document, inserted) !== undefined) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (found: boolean) => {
+      clearTimeout(timer);
+      listener.dispose();
+      resolve(found);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    const listener = vscode.workspace.onDidChangeTextDocument((e) => {
+      if (e.document === document && insertedAt(document, inserted) !== undefined) done(true);
+    });
+  });
+}
+
 /** Replaces the placeholder only where the inserted text still stands exactly as it was inserted. */
 async function replacePlaceholder(document: vscode.TextDocument, image: PendingImage, alt: string): Promise<boolean> {
-  const text = document.getText();
-  const at = text.indexOf(image.inserted);
-  if (at < 0 || text.indexOf(image.inserted, at + 1) >= 0) return false;
+  if (!(await whenInserted(document, image.inserted, 10_000))) return false;
+  const at = insertedAt(document, image.inserted);
+  if (at === undefined) return false;
   const start = document.positionAt(at + image.altOffsetInInserted);
   const end = document.positionAt(at + image.altOffsetInInserted + PLACEHOLDER_ALT.length);
   const edit = new vscode.WorkspaceEdit();
