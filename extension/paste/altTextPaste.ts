@@ -6,7 +6,6 @@
 // another paste), nothing is touched and the alt text diagnostic flags the placeholder.
 import * as vscode from 'vscode';
 import { captionToAltText } from '../../daemon/alttext/caption.js';
-import { escapeAlt } from '../../daemon/alttext/escape.js';
 import { hasImageExtension } from '../../daemon/alttext/references/paths.js';
 import * as P from '../../daemon/protocol.js';
 import { isCancellation, showError } from '../commands/run.js';
@@ -14,15 +13,10 @@ import { readConfig } from '../config.js';
 import type { Ctx } from '../ctx.js';
 import { exists, imageRefFor } from '../imageRef.js';
 import { desiredPath, linkPath, numberedPath, pastedFileName } from './destination.js';
+import { insertedReference, placeholderEdit, referenceOffset, type InsertedReference, type PasteDialect } from './placeholder.js';
 
-/**
- * Says what belongs there, is flagged by the alt text diagnostic should it stay, and differs from
- * the built-in paste's "alt text", so the two edits can be told apart.
- */
-export const PLACEHOLDER_ALT = 'image description';
 
 const LANGUAGES = ['markdown', 'mdx', 'html'] as const;
-type Dialect = 'markdown' | 'mdx' | 'html';
 
 export const PASTE_KIND = vscode.DocumentDropOrPasteEditKind.Empty.append('markdown', 'link', 'image', 'altText');
 const HTML_KIND = vscode.DocumentDropOrPasteEditKind.Empty.append('html', 'img', 'altText');
@@ -32,8 +26,7 @@ interface PendingImage {
   uri: vscode.Uri;
   bytes?: Uint8Array;
   mimeType: string;
-  inserted: string;
-  altOffsetInInserted: number;
+  ref: InsertedReference;
 }
 
 class AltTextEdit extends vscode.DocumentPasteEdit {
@@ -153,7 +146,7 @@ class AltTextPasteProvider implements vscode.DocumentPasteEditProvider<AltTextEd
       }
     }
     if (!images.length) return undefined;
-    const text = images.map((i) => i.inserted).join(dialect === 'html' ? '\n' : ' ');
+    const text = images.map((i) => i.ref.text).join(dialect === 'html' ? '\n' : ' ');
     const title = images.length === 1 ? 'Insert image with alt text from PaliGemma' : `Insert ${images.length} images with alt text from PaliGemma`;
     return { text, title, images, additionalEdit };
   }
@@ -177,7 +170,7 @@ class AltTextPasteProvider implements vscode.DocumentPasteEditProvider<AltTextEd
       const alt = captionToAltText(result.text);
       this.ctx.log.info(`alt text for pasted ${name}: ${alt}`);
       if (!alt) return;
-      const replaced = await replacePlaceholder(document, image, escapeAlt(alt, dialectOf(document) ?? 'markdown'));
+      const replaced = await replacePlaceholder(document, image.ref, alt, dialectOf(document) ?? 'markdown');
       if (!replaced) this.ctx.log.info(`${name}: the reference is no longer as inserted; its placeholder alt text is left for the diagnostic`);
     } catch (err) {
       if (!isCancellation(err)) await showError(err, name);
@@ -185,19 +178,12 @@ class AltTextPasteProvider implements vscode.DocumentPasteEditProvider<AltTextEd
   }
 }
 
-/** Where the inserted reference stands, once, as it was inserted; undefined when it does not. */
-function insertedAt(document: vscode.TextDocument, inserted: string): number | undefined {
-  const text = document.getText();
-  const at = text.indexOf(inserted);
-  return at < 0 || text.indexOf(inserted, at + 1) >= 0 ? undefined : at;
-}
-
 /**
  * The paste is applied after it is resolved, so a fast model can answer before the reference is in
  * the document: wait a little for it to appear.
  */
-function whenInserted(document: vscode.TextDocument, inserted: string, timeoutMs: number): Promise<boolean> {
-  if (insertedAt(document, inserted) !== undefined) return Promise.resolve(true);
+function whenInserted(document: vscode.TextDocument, ref: InsertedReference, timeoutMs: number): Promise<boolean> {
+  if (referenceOffset(document.getText(), ref) !== undefined) return Promise.resolve(true);
   return new Promise((resolve) => {
     const done = (found: boolean) => {
       clearTimeout(timer);
@@ -206,34 +192,27 @@ function whenInserted(document: vscode.TextDocument, inserted: string, timeoutMs
     };
     const timer = setTimeout(() => done(false), timeoutMs);
     const listener = vscode.workspace.onDidChangeTextDocument((e) => {
-      if (e.document === document && insertedAt(document, inserted) !== undefined) done(true);
+      if (e.document === document && referenceOffset(document.getText(), ref) !== undefined) done(true);
     });
   });
 }
 
-/** Replaces the placeholder only where the inserted text still stands exactly as it was inserted. */
-async function replacePlaceholder(document: vscode.TextDocument, image: PendingImage, alt: string): Promise<boolean> {
-  if (!(await whenInserted(document, image.inserted, 10_000))) return false;
-  const at = insertedAt(document, image.inserted);
-  if (at === undefined) return false;
-  const start = document.positionAt(at + image.altOffsetInInserted);
-  const end = document.positionAt(at + image.altOffsetInInserted + PLACEHOLDER_ALT.length);
+/** Replaces the placeholder as one undoable edit, where the reference still stands as inserted. */
+async function replacePlaceholder(document: vscode.TextDocument, ref: InsertedReference, alt: string, dialect: PasteDialect): Promise<boolean> {
+  if (!(await whenInserted(document, ref, 10_000))) return false;
+  const e = placeholderEdit(document.getText(), ref, alt, dialect);
+  if (!e) return false;
   const edit = new vscode.WorkspaceEdit();
-  edit.replace(document.uri, new vscode.Range(start, end), alt);
+  edit.replace(document.uri, new vscode.Range(document.positionAt(e.start), document.positionAt(e.end)), e.newText);
   return vscode.workspace.applyEdit(edit);
 }
 
-function pending(document: vscode.TextDocument, dialect: Dialect, uri: vscode.Uri, mimeType: string): PendingImage {
-  const link = linkPath(document.uri.path, uri.path);
-  if (dialect === 'html') {
-    const inserted = `<img src="${link}" alt="${PLACEHOLDER_ALT}">`;
-    return { uri, mimeType, inserted, altOffsetInInserted: inserted.indexOf(`alt="`) + 5 };
-  }
-  return { uri, mimeType, inserted: `![${PLACEHOLDER_ALT}](${link})`, altOffsetInInserted: 2 };
+function pending(document: vscode.TextDocument, dialect: PasteDialect, uri: vscode.Uri, mimeType: string): PendingImage {
+  return { uri, mimeType, ref: insertedReference(dialect, linkPath(document.uri.path, uri.path)) };
 }
 
-function dialectOf(document: vscode.TextDocument): Dialect | undefined {
-  return (LANGUAGES as readonly string[]).includes(document.languageId) ? (document.languageId as Dialect) : undefined;
+function dialectOf(document: vscode.TextDocument): PasteDialect | undefined {
+  return (LANGUAGES as readonly string[]).includes(document.languageId) ? (document.languageId as PasteDialect) : undefined;
 }
 
 function kindFor(document: vscode.TextDocument): vscode.DocumentDropOrPasteEditKind {
