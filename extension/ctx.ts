@@ -5,7 +5,7 @@ import * as vscode from 'vscode';
 import { DaemonClient } from './client.js';
 import { handleErrorsWith, showError } from './commands/run.js';
 import { RELOAD_MODEL_SETTINGS, RESTART_DAEMON_SETTINGS } from './config.js';
-import { FirstRun, MODEL_COMMANDS } from './firstRun.js';
+import { FirstRun, MODEL_COMMANDS, modelAvailability } from './firstRun.js';
 import { DaemonStatus } from './status.js';
 
 /** What E's image inspector offers (extension/inspector/index.ts). */
@@ -70,7 +70,10 @@ export class Ctx implements vscode.Disposable {
   private async onConfigChange(e: vscode.ConfigurationChangeEvent): Promise<void> {
     if (RELOAD_MODEL_SETTINGS.some((s) => e.affectsConfiguration(s))) {
       this.status.update();
-      this.client.reloadModel().catch((err: unknown) => this.log.error(`reloading the model: ${err instanceof Error ? err.message : String(err)}`));
+      // A folder that is not there is reported by the status and the next command, not loaded.
+      if (modelAvailability(this.client).kind !== 'missing') {
+        this.client.reloadModel().catch((err: unknown) => this.log.error(`reloading the model: ${err instanceof Error ? err.message : String(err)}`));
+      }
     }
     if (RESTART_DAEMON_SETTINGS.some((s) => e.affectsConfiguration(s)) && this.client.connected) {
       const choice = await vscode.window.showInformationMessage(

@@ -41,11 +41,11 @@ export class DaemonStatus implements vscode.Disposable {
   private viewState(): ViewState {
     const { state, model, busy } = this.client;
     const cfg = readConfig();
+    // A configured folder that is gone is reported whatever the daemon still holds: it is not what
+    // the settings ask for. No model at all only shows while none is loaded.
+    const a = modelAvailability(this.client);
     const modelLess = state.kind === 'stopped' || (state.kind === 'ready' && model?.state !== 'ready');
-    if (modelLess) {
-      const a = modelAvailability(this.client);
-      if (a.kind !== 'configured') return { kind: 'noModel', message: noModelError(a).message };
-    }
+    if (a.kind === 'missing' || (a.kind === 'none' && modelLess)) return { kind: 'noModel', message: noModelError(a).message };
     switch (state.kind) {
       case 'stopped':
       case 'starting':

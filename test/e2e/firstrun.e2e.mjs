@@ -2,7 +2,8 @@
 // anywhere (no setting, no $PALIGEMMA_MODEL, no models/default) and the execution provider left
 // on `auto`. The status says so, the first command offers the three ways to get a model, choosing
 // the converted tiny model's folder loads it and the command completes; the model path then lives
-// only in User settings; an image pasted into Markdown is saved and gets the model's alt text.
+// only in User settings; an image pasted into Markdown is saved and gets the model's alt text; a
+// configured folder that does not exist is reported by name.
 // Screenshots: test-results/e2e/{first-run-no-model,user-settings-model,paste-alt-text,status-ready}.png
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -259,5 +260,28 @@ describe('PaliGemma first run in VS Code', () => {
     // Without an NVIDIA driver `auto` passes over CUDA: said in one line, the loader's words in the log.
     if (!existsSync('/proc/driver/nvidia/version')) assert.match(text, /CUDA (and WebGPU )?unavailable: using (CPU|WebGPU) — details in the log/);
     await h.screenshot(page, 'status-ready');
+  });
+
+  e2eTest('(5) a configured model folder that does not exist is reported by name, in the status and on the next command', async () => {
+    const missing = join(tmp, 'missing-model');
+    const settings = JSON.parse(readFileSync(userSettingsPath(), 'utf8'));
+    h.writeJson(userSettingsPath(), { ...settings, 'paligemma.modelPath': missing });
+    // The web workbench reads User settings written behind its back when the window reloads.
+    await h.runCommand(page, 'Developer: Reload Window');
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    await page.locator('.explorer-folders-view, .explorer-viewlet').first().waitFor({ timeout: 60_000 });
+    await page.waitForFunction(() => [...document.querySelectorAll('.statusbar-item')].some((e) => /PaliGemma: no model/.test(e.textContent ?? '')), null, { timeout: 30_000 });
+    await dismissToasts();
+    await h.runCommand(page, 'View: Close All Editors');
+    await h.openFile(page, 'shapes.png');
+    await page.frameLocator('iframe.webview.ready').frameLocator('#active-frame').locator('img').first().waitFor({ timeout: 30_000 });
+    await h.runCommand(page, commandTitle('paligemma.describeImage'));
+    const offer = toast('does not exist');
+    await offer.waitFor({ timeout: 30_000 });
+    const message = squash(await offer.locator('.notification-list-item-message').innerText());
+    assert.match(message, /^The model folder (\S+) \(paligemma\.modelPath in (User|User or Remote) settings\) does not exist\. Choose a folder or download a model\.$/);
+    assert.equal(message.split(missing).length - 1, 1, `the path is named once: ${message}`);
+    const buttons = (await offer.locator('.monaco-button').allInnerTexts()).map(squash).filter(Boolean);
+    assert.deepEqual(buttons.slice(0, 3), ['Download…', 'Choose Folder…', 'Convert Checkpoint…']);
   });
 });
