@@ -7,7 +7,7 @@
 // on first use, so opening a Markdown file never starts a model.
 import { existsSync } from 'node:fs';
 import * as vscode from 'vscode';
-import type { CancellationToken, MessageConnection, RequestType } from 'vscode-jsonrpc';
+import { ResponseError, type CancellationToken, type MessageConnection, type RequestType } from 'vscode-jsonrpc';
 import { connectDaemon, type DaemonConnection } from '../daemon/client/daemon.js';
 import * as P from '../daemon/protocol.js';
 import { daemonEndpoint } from '../daemon/client/endpoint.js';
@@ -18,7 +18,8 @@ export type DaemonState =
   | { kind: 'starting' }
   | { kind: 'loading'; message: string; fraction?: number }
   | { kind: 'ready' }
-  | { kind: 'error'; message: string };
+  /** `message` is the raw text (for the log); `error` what the status bar turns into user text. */
+  | { kind: 'error'; message: string; error?: unknown };
 
 /** Requests that run the model (as opposed to status / cache-only lookups). */
 const MODEL_METHODS = new Set([P.Caption.method, P.Ocr.method, P.Detect.method, P.Answer.method, P.Segment.method, P.Generate.method]);
@@ -32,6 +33,7 @@ export class DaemonClient implements vscode.Disposable {
   private inFlight = 0;
   private _state: DaemonState = { kind: 'stopped' };
   private _model: P.ModelStatus | undefined;
+  private loggedModel: string | undefined;
   private readonly stateEmitter = new vscode.EventEmitter<void>();
   private readonly tokenEmitter = new vscode.EventEmitter<P.TokenNotification>();
   /** Fires when the state, the model or the number of requests in flight changes. */
@@ -157,7 +159,7 @@ export class DaemonClient implements vscode.Disposable {
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.log.error(`could not connect to the daemon: ${message}`);
-      this.setState({ kind: 'error', message });
+      this.setState({ kind: 'error', message, error: err });
       throw err;
     }
   }
@@ -184,9 +186,19 @@ export class DaemonClient implements vscode.Disposable {
   private updateModel(model: P.ModelStatus): void {
     this._model = model;
     if (model.state === 'loading') this.setState({ kind: 'loading', message: `Loading ${model.name ?? model.path ?? 'model'}` });
-    else if (model.state === 'error') this.setState({ kind: 'error', message: model.error ?? 'the model failed to load' });
-    else this.setState({ kind: 'ready' });
-    for (const w of model.warnings ?? []) this.log.warn(`model: ${w}`);
+    else if (model.state === 'error') {
+      const message = model.error ?? 'the model failed to load';
+      this.log.error(`model ${model.path ?? ''}: ${message}`);
+      this.setState({ kind: 'error', message, error: new ResponseError(P.ErrorCodes.ModelInvalid, message) });
+    } else this.setState({ kind: 'ready' });
+    // Once per loaded model: its warnings and how `auto` chose the provider, in the loader's own
+    // words (the status bar says it in one line).
+    const loaded = model.state === 'ready' ? `${model.id ?? model.path}@${model.executionProvider}` : undefined;
+    if (loaded && loaded !== this.loggedModel) {
+      this.loggedModel = loaded;
+      for (const w of model.warnings ?? []) this.log.warn(`model: ${w}`);
+      for (const n of model.providerNotes ?? []) this.log.info(`execution provider: ${n}`);
+    }
   }
 
   /** Before the first model run: load the configured model when the daemon serves another one. */
@@ -207,7 +219,7 @@ export class DaemonClient implements vscode.Disposable {
     })().catch((err: unknown) => {
       this.modelChecked = undefined;
       const message = err instanceof Error ? err.message : String(err);
-      this.setState({ kind: 'error', message });
+      this.setState({ kind: 'error', message, error: err });
       throw err;
     });
     return this.modelChecked;

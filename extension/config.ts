@@ -42,3 +42,13 @@ export function readConfig(): Config {
 export const RESTART_DAEMON_SETTINGS = ['paligemma.keepAlive', 'paligemma.nodePath'];
 /** Settings the running daemon applies by loading the model again. */
 export const RELOAD_MODEL_SETTINGS = ['paligemma.modelPath', 'paligemma.executionProvider'];
+
+/**
+ * Writes a setting where it is set now (Workspace when the workspace sets it, so the new value is
+ * not hidden by it), else in User settings, which every window reads (the scopes in package.json).
+ */
+export async function updateSetting(key: string, value: unknown): Promise<void> {
+  const config = vscode.workspace.getConfiguration('paligemma');
+  const target = config.inspect(key)?.workspaceValue !== undefined ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
+  await config.update(key, value, target);
+}

@@ -3,7 +3,9 @@
 // "disabled" variant, which says why instead of failing silently.
 import * as vscode from 'vscode';
 import { DaemonClient } from './client.js';
+import { handleErrorsWith, showError } from './commands/run.js';
 import { RELOAD_MODEL_SETTINGS, RESTART_DAEMON_SETTINGS } from './config.js';
+import { FirstRun, MODEL_COMMANDS, modelAvailability } from './firstRun.js';
 import { DaemonStatus } from './status.js';
 
 /** What E's image inspector offers (extension/inspector/index.ts). */
@@ -16,6 +18,7 @@ export type CommandHandler = (...args: unknown[]) => unknown;
 export class Ctx implements vscode.Disposable {
   readonly client: DaemonClient;
   readonly status: DaemonStatus;
+  readonly firstRun: FirstRun;
   inspector: InspectorApi | undefined;
   private fatal: string | undefined;
   private readonly disposables: vscode.Disposable[] = [];
@@ -26,6 +29,8 @@ export class Ctx implements vscode.Disposable {
   ) {
     this.client = new DaemonClient(extension.extensionUri, log);
     this.status = new DaemonStatus(this.client);
+    this.firstRun = new FirstRun(this);
+    handleErrorsWith(log, (action) => this.firstRun.run(action));
     this.disposables.push(this.client, this.status);
     this.disposables.push(vscode.workspace.onDidChangeConfiguration((e) => this.onConfigChange(e)));
   }
@@ -40,12 +45,12 @@ export class Ctx implements vscode.Disposable {
           return;
         }
         try {
+          // With no model yet, the command waits for the user to get one (or stops quietly).
+          if (MODEL_COMMANDS.has(name) && !(await this.firstRun.ensureModel())) return undefined;
           return await handler(...args);
         } catch (err) {
-          const message = err instanceof Error ? err.message : String(err);
-          this.log.error(`${name}: ${err instanceof Error && err.stack ? err.stack : message}`);
-          const choice = await vscode.window.showErrorMessage(`PaliGemma: ${message}`, 'Show Logs');
-          if (choice) this.log.show();
+          this.log.error(`${name}: failed`);
+          await showError(err);
           return undefined;
         }
       }),
@@ -64,7 +69,11 @@ export class Ctx implements vscode.Disposable {
 
   private async onConfigChange(e: vscode.ConfigurationChangeEvent): Promise<void> {
     if (RELOAD_MODEL_SETTINGS.some((s) => e.affectsConfiguration(s))) {
-      this.client.reloadModel().catch((err: unknown) => this.log.error(`reloading the model: ${err instanceof Error ? err.message : String(err)}`));
+      this.status.update();
+      // A folder that is not there is reported by the status and the next command, not loaded.
+      if (modelAvailability(this.client).kind !== 'missing') {
+        this.client.reloadModel().catch((err: unknown) => this.log.error(`reloading the model: ${err instanceof Error ? err.message : String(err)}`));
+      }
     }
     if (RESTART_DAEMON_SETTINGS.some((s) => e.affectsConfiguration(s)) && this.client.connected) {
       const choice = await vscode.window.showInformationMessage(

@@ -5,10 +5,12 @@ import { daemonProgram } from './client.js';
 import { registerAltTextCommands } from './commands/altText.js';
 import { registerDownloadCommand } from './commands/download.js';
 import { registerImageTaskCommands } from './commands/imageTasks.js';
-import { registerModelCommands } from './commands/model.js';
+import { chooseModelFolder, registerModelCommands } from './commands/model.js';
 import { Ctx } from './ctx.js';
 import { registerInspector } from './inspector/index.js';
 import { startLanguageServer } from './lsp.js';
+import { registerAltTextPaste } from './paste/altTextPaste.js';
+import { migrateTokenSetting, registerTokenCommands } from './token/command.js';
 
 let ctx: Ctx | undefined;
 
@@ -27,11 +29,15 @@ export function activate(context: vscode.ExtensionContext): void {
   registerAltTextCommands(c);
   registerModelCommands(c);
   registerDownloadCommand(c);
+  registerTokenCommands(c);
+  c.registerCommand('paligemma.chooseModelFolder', () => chooseModelFolder(c));
+  void migrateTokenSetting(c);
 
   try {
     c.inspector = registerInspector(context, c.client);
     // Diagnostics, quick fixes and hovers for documents.
     startLanguageServer(c);
+    registerAltTextPaste(c);
     // Fail now, visibly, rather than on the first request.
     log.info(`daemon program: ${daemonProgram(context.extensionUri)}`);
   } catch (err) {

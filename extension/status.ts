@@ -1,6 +1,21 @@
-// The status bar item: what the daemon is doing, with Restart / Show Logs links in its tooltip.
+// The status bar item: statusView.ts decides the words; this renders them, with the links row
+// (Download / Choose Folder / Convert when there is no model; Restart, Show Logs, Daemon Log,
+// Select Model otherwise) in its Markdown tooltip.
 import * as vscode from 'vscode';
 import type { DaemonClient } from './client.js';
+import { readConfig } from './config.js';
+import { modelAvailability, noModelError } from './firstRun.js';
+import { escape, statusView, type StatusView, type ViewState } from './statusView.js';
+import { userError } from './userErrors.js';
+
+const LINKS: Record<StatusView['links'][number], [label: string, command: string]> = {
+  download: ['$(cloud-download) Download…', 'paligemma.downloadModel'],
+  chooseFolder: ['$(folder-opened) Choose Folder…', 'paligemma.chooseModelFolder'],
+  convert: ['$(tools) Convert Checkpoint…', 'paligemma.convertModel'],
+  restart: ['$(debug-restart) Restart', 'paligemma.restartDaemon'],
+  showLogs: ['$(output) Show Logs', 'paligemma.showLogs'],
+  selectModel: ['$(settings-gear) Select Model', 'paligemma.selectModel'],
+};
 
 export class DaemonStatus implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('paligemma.status', vscode.StatusBarAlignment.Right, 100);
@@ -8,7 +23,6 @@ export class DaemonStatus implements vscode.Disposable {
 
   constructor(private readonly client: DaemonClient) {
     this.item.name = 'PaliGemma';
-    this.item.command = 'paligemma.showLogs';
     this.subscription = client.onDidChange(() => this.update());
     this.update();
     this.item.show();
@@ -16,69 +30,49 @@ export class DaemonStatus implements vscode.Disposable {
 
   /** Shown instead of the daemon state when the extension could not activate. */
   showFatal(message: string): void {
-    this.item.text = '$(error) PaliGemma';
-    this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.errorBackground');
-    this.item.tooltip = this.tooltip(`**PaliGemma is not available**\n\n${escape(message)}`);
+    this.render({ text: '$(error) PaliGemma', detail: `**PaliGemma is not available**\n\n${escape(message)}`, background: 'error', links: ['showLogs'] });
   }
 
-  private update(): void {
+  /** Settings changed: the model may have appeared or gone. */
+  update(): void {
+    this.render(statusView(this.viewState()));
+  }
+
+  private viewState(): ViewState {
     const { state, model, busy } = this.client;
-    let text: string;
-    let detail: string;
-    let background: vscode.ThemeColor | undefined;
+    const cfg = readConfig();
+    // A configured folder that is gone is reported whatever the daemon still holds: it is not what
+    // the settings ask for. No model at all only shows while none is loaded.
+    const a = modelAvailability(this.client);
+    const modelLess = state.kind === 'stopped' || (state.kind === 'ready' && model?.state !== 'ready');
+    if (a.kind === 'missing' || (a.kind === 'none' && modelLess)) return { kind: 'noModel', message: noModelError(a).message };
     switch (state.kind) {
       case 'stopped':
-        text = '$(circle-slash) PaliGemma';
-        detail = 'The daemon is not running here; it starts on the first request.';
-        break;
       case 'starting':
-        text = '$(loading~spin) PaliGemma';
-        detail = 'Starting the daemon…';
-        break;
+        return { kind: state.kind };
       case 'loading':
-        text = `$(loading~spin) PaliGemma${state.fraction !== undefined ? ` ${Math.round(state.fraction * 100)}%` : ''}`;
-        detail = `${escape(state.message)}…`;
-        break;
+        return { kind: 'loading', name: model?.name ?? lastSegment(cfg.modelPath || model?.path), fraction: state.fraction };
       case 'error':
-        text = '$(error) PaliGemma';
-        detail = `**Error:** ${escape(state.message)}`;
-        background = new vscode.ThemeColor('statusBarItem.errorBackground');
-        break;
-      case 'ready': {
-        const ep = model?.executionProvider;
-        text = busy > 0 ? '$(sync~spin) PaliGemma' : `$(check) PaliGemma${ep ? ` · ${ep}` : ''}`;
-        const name = model?.name ?? model?.path;
-        detail =
-          model?.state === 'ready'
-            ? `Model **${escape(name ?? '?')}**${model.architecture ? ` (${model.architecture}, ${model.dtype ?? ''}, ${model.imageSize ?? '?'} px)` : ''} on **${ep ?? '?'}**`
-            : `Connected; the model${name ? ` ${escape(name)}` : ''} loads on the first request.`;
-        if (model?.decodeLoop === 'graph') detail += '\n\nGreedy decoding runs inside the graph (one GPU call per request)';
-        if (model?.maxBatch && model.maxBatch > 1) detail += `\n\nUp to ${model.maxBatch} waiting requests run together as one batch`;
-        if (model?.providerNotes?.length) detail += `\n\nProvider choice: ${model.providerNotes.map(escape).join('; ')}`;
-        if (busy > 0) detail += `\n\n$(sync~spin) ${busy} request${busy > 1 ? 's' : ''} running`;
-        if (model?.warnings?.length) {
-          detail += `\n\n$(warning) ${model.warnings.map(escape).join('\n\n$(warning) ')}`;
-          background = new vscode.ThemeColor('statusBarItem.warningBackground');
-        }
-        break;
-      }
+        return {
+          kind: 'error',
+          message: userError(state.error ?? new Error(state.message), { modelPath: cfg.modelPath || model?.path, executionProvider: cfg.executionProvider })?.message ?? state.message,
+        };
+      case 'ready':
+        return { kind: 'ready', model, busy };
     }
-    this.item.text = text;
-    this.item.backgroundColor = background;
-    this.item.tooltip = this.tooltip(detail);
   }
 
-  private tooltip(detail: string): vscode.MarkdownString {
+  private render(v: StatusView): void {
+    this.item.text = v.text;
+    this.item.backgroundColor = v.background ? new vscode.ThemeColor(`statusBarItem.${v.background}Background`) : undefined;
+    // A click does the first thing the tooltip offers (get a model; else show the logs).
+    this.item.command = v.links[0] === 'download' ? 'paligemma.downloadModel' : 'paligemma.showLogs';
     const logUri = vscode.Uri.file(this.client.logPath);
-    const openLog = `command:vscode.open?${encodeURIComponent(JSON.stringify([logUri]))}`;
-    const md = new vscode.MarkdownString(
-      `${detail}\n\n---\n\n[$(debug-restart) Restart](command:paligemma.restartDaemon) · ` +
-        `[$(output) Show Logs](command:paligemma.showLogs) · [$(file) Daemon Log](${openLog}) · ` +
-        `[$(settings-gear) Select Model](command:paligemma.selectModel)`,
-      true,
-    );
-    md.isTrusted = { enabledCommands: ['paligemma.restartDaemon', 'paligemma.showLogs', 'paligemma.selectModel', 'vscode.open'] };
-    return md;
+    const links = v.links.map((l) => `[${LINKS[l][0]}](command:${LINKS[l][1]})`);
+    if (v.links.includes('showLogs')) links.push(`[$(file) Daemon Log](command:vscode.open?${encodeURIComponent(JSON.stringify([logUri]))})`);
+    const md = new vscode.MarkdownString(`${v.detail}\n\n---\n\n${links.join(' · ')}`, true);
+    md.isTrusted = { enabledCommands: [...Object.values(LINKS).map(([, c]) => c), 'vscode.open'] };
+    this.item.tooltip = md;
   }
 
   dispose(): void {
@@ -87,6 +81,6 @@ export class DaemonStatus implements vscode.Disposable {
   }
 }
 
-function escape(text: string): string {
-  return text.replace(/[\\`*_{}[\]()#+!<>|-]/g, '\\$&');
+function lastSegment(path: string | undefined): string | undefined {
+  return path?.replace(/[\\/]+$/, '').split(/[\\/]/).pop() || undefined;
 }

@@ -1,11 +1,14 @@
-// Download Model from Hugging Face: runs `paligemma download <repo> --json --models-dir <dir>`
-// (the daemon program's CLI, daemon/cli/download.ts) through cliTask.ts, follows its JSON lines in
-// the notification, and offers the installed folder as the model. The token (setting
-// paligemma.huggingFaceToken, else $HF_TOKEN) reaches the child only through its environment.
+// Download Model from Hugging Face: a pick of the PaliGemma checkpoints (modelCatalog.ts) or any
+// model id, then `paligemma download <repo> --json --models-dir <dir>` (the daemon program's CLI,
+// daemon/cli/download.ts) through cliTask.ts, its JSON lines followed in the notification, and the
+// installed folder offered as the model. The token ($HF_TOKEN, else the one in SecretStorage)
+// reaches the child only through its environment.
 import * as vscode from 'vscode';
 import type { DownloadResult } from '../../daemon/protocol.js';
 import { describeDownload, parseDownloadLine, type DownloadFailureInfo } from '../cli/progress.js';
 import type { Ctx } from '../ctx.js';
+import { CATALOG, describeEntry, detectHardware, suggestedDtype } from '../modelCatalog.js';
+import { effectiveToken, SECRET_KEY } from '../token/hfToken.js';
 import { runCliTask } from './cliTask.js';
 import { modelsDir, setModel } from './model.js';
 
@@ -31,32 +34,59 @@ const CHECKPOINT_DTYPES: VariantPick[] = [
 
 export function registerDownloadCommand(ctx: Ctx): void {
   ctx.registerCommand('paligemma.downloadModel', async (arg) => {
-    const repo = (
-      typeof arg === 'string'
-        ? arg
-        : await vscode.window.showInputBox({
+    const repo = typeof arg === 'string' ? arg.trim() : await pickRepo();
+    if (repo) await download(ctx, repo);
+  });
+}
+
+/** The first-run Download…: pick, download, use the model without asking; the folder now configured. */
+export async function downloadAndUse(ctx: Ctx): Promise<string | undefined> {
+  const repo = await pickRepo();
+  return repo ? download(ctx, repo, undefined, true) : undefined;
+}
+
+interface RepoPick extends vscode.QuickPickItem {
+  repo?: string;
+}
+
+async function pickRepo(): Promise<string | undefined> {
+  const items: RepoPick[] = [];
+  for (const family of ['PaliGemma 2', 'PaliGemma 1'] as const) {
+    items.push({ label: family, kind: vscode.QuickPickItemKind.Separator });
+    for (const e of CATALOG.filter((c) => c.family === family)) items.push({ ...describeEntry(e), repo: e.repo });
+  }
+  items.push({ label: '', kind: vscode.QuickPickItemKind.Separator }, { label: '$(edit) Another model id…' });
+  const pick = await vscode.window.showQuickPick(items, {
+    title: 'Download a PaliGemma model from Hugging Face',
+    placeHolder: 'mix checkpoints do captions, OCR, questions, detection and segmentation',
+    matchOnDescription: true,
+    matchOnDetail: true,
+    ignoreFocusOut: true,
+  });
+  if (!pick) return undefined;
+  if (pick.repo) return pick.repo;
+  return (
+    await vscode.window.showInputBox({
             title: 'Download a PaliGemma model from Hugging Face',
             prompt: 'Model id (owner/name). Gated models (google/paligemma…) need a token and an accepted license.',
             placeHolder: 'onnx-community/paligemma2-3b-pt-224 or google/paligemma-3b-mix-224',
             ignoreFocusOut: true,
-            validateInput: (v) => (v.trim() ? undefined : 'A Hugging Face model id, e.g. onnx-community/paligemma2-3b-pt-224'),
+            validateInput: (v) => (/^[\w.-]+\/[\w.-]+$/.test(v.trim()) ? undefined : 'A Hugging Face model id (owner/name), e.g. onnx-community/paligemma2-3b-pt-224'),
           })
-    )?.trim();
-    if (!repo) return;
-    await download(ctx, repo);
-  });
+  )?.trim();
 }
 
-async function download(ctx: Ctx, repo: string, chosen?: VariantPick): Promise<void> {
+/** Downloads (and converts) `repo`; returns the installed folder once it is the configured model. */
+async function download(ctx: Ctx, repo: string, chosen?: VariantPick, useWithoutAsking = false): Promise<string | undefined> {
   const variant = chosen ?? (await pickVariant(repo));
-  if (!variant) return;
+  if (!variant) return undefined;
   const dir = modelsDir();
   let result: DownloadResult | undefined;
   let failure: DownloadFailureInfo | undefined;
   const exit = await runCliTask(ctx, {
     title: `Downloading ${repo}`,
     args: ['download', repo, '--json', '--models-dir', dir, ...(variant.args ?? [])],
-    hfToken: huggingFaceToken(),
+    hfToken: effectiveToken(process.env, await ctx.extension.secrets.get(SECRET_KEY)),
     // The CLI stops at SIGINT with a clean "cancelled" and keeps its partial files for a resume.
     killSignal: 'SIGINT',
     onLine(line, stream) {
@@ -67,40 +97,49 @@ async function download(ctx: Ctx, repo: string, chosen?: VariantPick): Promise<v
       return undefined;
     },
   });
-  if (!exit || exit.cancelled || failure?.reason === 'cancelled') return;
-  if (exit.code === 0 && result) return void (await offerModel(ctx, result));
-  if (failure) return void (await showFailure(ctx, repo, variant, failure));
-  const last = exit.stderrTail.at(-1) ?? '';
-  const choice = await vscode.window.showErrorMessage(`PaliGemma: the download failed (${exit.signal ?? `exit code ${exit.code}`}): ${last}`, 'Show Logs');
+  if (!exit || exit.cancelled || failure?.reason === 'cancelled') return undefined;
+  if (exit.code === 0 && result) return offerModel(ctx, result, useWithoutAsking);
+  if (failure) return showFailure(ctx, repo, variant, failure, useWithoutAsking);
+  ctx.log.error(`download ${repo}: ${exit.signal ?? `exit code ${exit.code}`}: ${exit.stderrTail.join('\n')}`);
+  const choice = await vscode.window.showErrorMessage(`The download of ${repo} failed (details in the log). Try again; it resumes where it stopped.`, 'Retry', 'Show Logs');
+  if (choice === 'Retry') return download(ctx, repo, variant, useWithoutAsking);
   if (choice) ctx.log.show();
+  return undefined;
 }
 
 function pickVariant(repo: string): Thenable<VariantPick | undefined> {
   const onnxFirst = repo.toLowerCase().startsWith('onnx-community/') || repo.toLowerCase().includes('onnx');
   const automatic: VariantPick = { label: 'Automatic', description: "the export's only variant, or a checkpoint converted at fp32" };
-  return vscode.window.showQuickPick([automatic, ...(onnxFirst ? [...ONNX_VARIANTS, ...CHECKPOINT_DTYPES] : [...CHECKPOINT_DTYPES, ...ONNX_VARIANTS])], {
+  // The format that suits this machine first, marked as such.
+  const hw = detectHardware();
+  const best = suggestedDtype(hw);
+  const why = hw.nvidiaGpu ? 'suits this machine (NVIDIA GPU found)' : 'suits this machine (no NVIDIA GPU found)';
+  const [separator, ...dtypes] = CHECKPOINT_DTYPES;
+  const ordered = [separator!, ...dtypes.filter((d) => d.label === best).map((d) => ({ ...d, description: `$(star-full) ${why}: ${d.description}` })), ...dtypes.filter((d) => d.label !== best)];
+  const items = onnxFirst ? [automatic, ...ONNX_VARIANTS, ...ordered] : [...ordered, automatic, ...ONNX_VARIANTS];
+  return vscode.window.showQuickPick(items, {
     title: `${repo}: which weights`,
     placeHolder: 'ONNX exports come in variants; checkpoints are converted after the download',
     ignoreFocusOut: true,
   });
 }
 
-function huggingFaceToken(): string | undefined {
-  return vscode.workspace.getConfiguration('paligemma').get<string>('huggingFaceToken', '').trim() || process.env.HF_TOKEN || undefined;
-}
-
-async function offerModel(ctx: Ctx, r: DownloadResult): Promise<void> {
+async function offerModel(ctx: Ctx, r: DownloadResult, useWithoutAsking: boolean): Promise<string | undefined> {
   if (r.pending === 'convert') {
     void vscode.window.showWarningMessage(`PaliGemma: ${r.repo} was downloaded to ${r.path} but still has to be converted (PaliGemma: Convert Hugging Face Checkpoint…).`);
-    return;
+    return undefined;
   }
-  const what = r.alreadyInstalled ? `${r.repo} is already installed` : `downloaded ${r.repo}`;
-  const choice = await vscode.window.showInformationMessage(`PaliGemma: ${what} (${r.path}).`, 'Use This Model');
-  if (choice) await setModel(ctx, r.path);
+  if (!useWithoutAsking) {
+    const what = r.alreadyInstalled ? `${r.repo} is already installed` : `downloaded ${r.repo}`;
+    const choice = await vscode.window.showInformationMessage(`PaliGemma: ${what} (${r.path}).`, 'Use This Model');
+    if (!choice) return undefined;
+  }
+  await setModel(ctx, r.path);
+  return r.path;
 }
 
 /** The CLI's message as it is (it says what to do), with the buttons that do it. */
-async function showFailure(ctx: Ctx, repo: string, variant: VariantPick, f: DownloadFailureInfo): Promise<void> {
+async function showFailure(ctx: Ctx, repo: string, variant: VariantPick, f: DownloadFailureInfo, useWithoutAsking: boolean): Promise<string | undefined> {
   const actions: string[] = [];
   if (f.reason === 'unauthorized' || f.reason === 'gated') actions.push('Open Model Page', 'Set Token…');
   if (f.reason === 'no-variant') actions.push('Choose Again…');
@@ -108,8 +147,10 @@ async function showFailure(ctx: Ctx, repo: string, variant: VariantPick, f: Down
   actions.push('Show Logs');
   const choice = await vscode.window.showErrorMessage(`PaliGemma: ${f.message}`, ...actions);
   if (choice === 'Open Model Page') await vscode.env.openExternal(vscode.Uri.parse(`https://huggingface.co/${repo}`));
-  else if (choice === 'Set Token…') await vscode.commands.executeCommand('workbench.action.openSettings', 'paligemma.huggingFaceToken');
-  else if (choice === 'Choose Again…') await download(ctx, repo);
-  else if (choice === 'Retry') await download(ctx, repo, variant); // resumes from the partial files
+  else if (choice === 'Set Token…') {
+    if (await vscode.commands.executeCommand<boolean>('paligemma.setHuggingFaceToken')) return download(ctx, repo, variant, useWithoutAsking);
+  } else if (choice === 'Choose Again…') return download(ctx, repo, undefined, useWithoutAsking);
+  else if (choice === 'Retry') return download(ctx, repo, variant, useWithoutAsking); // resumes from the partial files
   else if (choice === 'Show Logs') ctx.log.show();
+  return undefined;
 }

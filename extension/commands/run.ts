@@ -5,6 +5,8 @@ import * as vscode from 'vscode';
 import { ResponseError } from 'vscode-jsonrpc';
 import { ErrorCodes } from '../../daemon/protocol.js';
 import type { DaemonClient } from '../client.js';
+import { readConfig } from '../config.js';
+import { ACTION_LABELS, userError, type UserAction } from '../userErrors.js';
 
 export class Cancelled extends Error {}
 
@@ -38,7 +40,7 @@ export async function runWithProgress<R>(
     );
   } catch (err) {
     if (isCancellation(err)) return undefined;
-    await showError(err);
+    await showError(err, subject);
     return undefined;
   }
 }
@@ -47,20 +49,28 @@ export function isCancellation(err: unknown): boolean {
   return err instanceof Cancelled || (err instanceof ResponseError && err.code === ErrorCodes.Cancelled);
 }
 
-export async function showError(err: unknown): Promise<void> {
-  const message = err instanceof Error ? err.message : String(err);
-  if (err instanceof ResponseError && (err.code === ErrorCodes.ModelMissing || err.code === ErrorCodes.ModelInvalid)) {
-    const choice = await vscode.window.showErrorMessage(`PaliGemma: ${message}`, 'Select Model…', 'Convert Checkpoint…');
-    if (choice === 'Select Model…') await vscode.commands.executeCommand('paligemma.selectModel');
-    if (choice === 'Convert Checkpoint…') await vscode.commands.executeCommand('paligemma.convertModel');
-    return;
-  }
-  if (err instanceof ResponseError && err.code === ErrorCodes.ProviderUnavailable) {
-    const choice = await vscode.window.showErrorMessage(`PaliGemma: ${message}`, 'Use CPU', 'Show Logs');
-    if (choice === 'Use CPU') await vscode.workspace.getConfiguration('paligemma').update('executionProvider', 'cpu', vscode.ConfigurationTarget.Global);
-    if (choice === 'Show Logs') await vscode.commands.executeCommand('paligemma.showLogs');
-    return;
-  }
-  const choice = await vscode.window.showErrorMessage(`PaliGemma: ${message}`, 'Show Logs');
-  if (choice) await vscode.commands.executeCommand('paligemma.showLogs');
+let errorLog: vscode.LogOutputChannel | undefined;
+let errorActions: ((action: UserAction) => Promise<unknown>) | undefined;
+
+/** Set at activation: where the raw error goes, and what the buttons on an error message do. */
+export function handleErrorsWith(log: vscode.LogOutputChannel, run: (action: UserAction) => Promise<unknown>): void {
+  errorLog = log;
+  errorActions = run;
+}
+
+/**
+ * Shows an error in the user's words (userErrors.ts), with its buttons; the daemon's own text goes
+ * to the log. `file` is the image or document the request was about.
+ */
+export async function showError(err: unknown, file?: string): Promise<void> {
+  const cfg = readConfig();
+  const e = userError(err, { file, modelPath: cfg.modelPath || undefined, executionProvider: cfg.executionProvider });
+  const raw = err instanceof ResponseError ? `${err.message} (code ${err.code}${err.data ? `, ${JSON.stringify(err.data)}` : ''})` : err instanceof Error ? (err.stack ?? err.message) : String(err);
+  errorLog?.error(`${file ? `${file}: ` : ''}${raw}`);
+  if (!e) return;
+  const actions = e.actions.includes('showLogs') ? e.actions : [...e.actions, 'showLogs' as const];
+  const labels = actions.map((a) => ACTION_LABELS[a]);
+  const choice = await vscode.window.showErrorMessage(e.message, ...labels);
+  const action = actions[labels.indexOf(choice ?? '')];
+  if (action) await errorActions?.(action);
 }
