@@ -9,6 +9,7 @@ import type { DetectedObject, ModelStatus, ObjectsResult, StatusResult, TextResu
 import { type DaemonEndpoint, daemonEndpoint, probeSocket } from '../client/endpoint.js';
 import { connectDaemon, DaemonUnavailableError, type DaemonConnection } from '../client/daemon.js';
 import { inFlightFor, inOrder } from '../client/inOrder.js';
+import { type BrokerConnection, brokerFromEnv, connectBroker, type RequestConnection } from '../client/broker.js';
 import type { Command } from './main.js';
 
 type TaskName = 'caption' | 'ocr' | 'detect' | 'segment' | 'ask';
@@ -16,6 +17,7 @@ type TaskName = 'caption' | 'ocr' | 'detect' | 'segment' | 'ask';
 const taskOptions = {
   json: { type: 'boolean' },
   model: { type: 'string' },
+  broker: { type: 'string' },
   lang: { type: 'string' },
   long: { type: 'boolean' },
   object: { type: 'string', multiple: true },
@@ -32,7 +34,7 @@ const usages: Record<TaskName, string> = {
   segment: 'paligemma segment <image...> --object <name>',
   ask: 'paligemma ask <image...> --question <text> [--lang en]',
 };
-const common = '[--json] [--model <dir>] [--max-tokens <n>] [--quiet]';
+const common = '[--json] [--model <dir>] [--max-tokens <n>] [--quiet] [--broker nats://host:4222]';
 
 function taskCommand(name: TaskName, summary: string): Command {
   return {
@@ -60,10 +62,12 @@ function taskCommand(name: TaskName, summary: string): Command {
       const say = (s: string) => {
         if (!values.quiet) process.stderr.write(`${s}\n`);
       };
-      const model = values.model ? resolve(values.model) : undefined;
-      let client: DaemonConnection;
+      // Through a broker, --model names a model the workers serve; locally it is a folder.
+      const broker = values.broker ?? process.env.PALIGEMMA_BROKER;
+      const model = values.model && !broker ? resolve(values.model) : undefined;
+      let client: DaemonConnection | BrokerConnection;
       try {
-        client = await connectDaemon({
+        client = broker ? await connectBroker({ url: broker, model: values.model, ...brokerFromEnv() }) : await connectDaemon({
           serveArgs: model ? ['--model', model] : [],
           onStarting: (ep) => say(`starting the PaliGemma daemon (log: ${ep.logPath})`),
         });
@@ -71,7 +75,7 @@ function taskCommand(name: TaskName, summary: string): Command {
         process.stderr.write(`paligemma ${name}: ${(e as Error).message}\n`);
         return 1;
       }
-      const { connection } = client;
+      const connection: RequestConnection = client.connection;
       connection.onNotification(protocol.Progress.type, (p) => say(`${p.kind}: ${p.message}`));
       let failures = 0;
       try {
@@ -111,8 +115,8 @@ function taskCommand(name: TaskName, summary: string): Command {
           }
           failures++;
           const err = outcome.error as ResponseError<unknown>;
-          const gone = client.socket.destroyed || client.socket.readableEnded;
-          const message = gone ? `the PaliGemma daemon went away while answering (its log: ${daemonEndpoint().logPath})` : err.message;
+          const gone = 'socket' in client ? client.socket.destroyed || client.socket.readableEnded : client.gone;
+          const message = !gone ? err.message : broker ? `the connection to the broker ${broker} closed` : `the PaliGemma daemon went away while answering (its log: ${daemonEndpoint().logPath})`;
           if (values.json) process.stdout.write(`${JSON.stringify({ image: arg, error: { code: err.code, message } })}\n`);
           process.stderr.write(`paligemma ${name}: ${arg}: ${message}\n`);
           return !gone;

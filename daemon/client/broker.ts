@@ -6,7 +6,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import {
+  AckPolicy,
   connect,
+  type Consumer,
   type ConsumerMessages,
   headers as natsHeaders,
   type JetStreamClient,
@@ -18,7 +20,7 @@ import {
   type ObjectStore,
   nanos,
 } from 'nats';
-import { ResponseError } from 'vscode-jsonrpc';
+import { type Disposable, type NotificationType, ResponseError, type RequestType, type RequestType0 } from 'vscode-jsonrpc';
 import * as protocol from '../protocol.js';
 import { ErrorCodes, type ImageRef, type StatusResult } from '../protocol.js';
 import {
@@ -73,7 +75,12 @@ export interface JobProgress {
   total: number;
 }
 
-type RequestTypeOf = { method: string };
+/** The part of a vscode-jsonrpc MessageConnection that task clients use; both transports have it. */
+export interface RequestConnection {
+  sendRequest<R, E>(type: RequestType0<R, E>): Promise<R>;
+  sendRequest<P, R, E>(type: RequestType<P, R, E>, params: P): Promise<R>;
+  onNotification<P>(type: NotificationType<P>, handler: (params: P) => void): Disposable;
+}
 
 /** The daemon methods a broker cannot serve: workers choose their model when they start. */
 const NOT_ON_BROKER = new Set<string>([protocol.LoadModel.method, protocol.UnloadModel.method, protocol.Stop.method, protocol.Generate.method]);
@@ -94,9 +101,10 @@ export class BrokerConnection {
   private readonly js: JetStreamClient;
 
   /** The local daemon connection's request shape (the part the CLI uses). */
-  readonly connection = {
-    sendRequest: <R>(type: RequestTypeOf, params?: unknown): Promise<R> => this.request<R>(type.method, params),
-    onNotification: (_type: unknown, _handler: unknown): { dispose(): void } => ({ dispose: () => {} }),
+  readonly connection: RequestConnection = {
+    sendRequest: <R>(type: { method: string }, params?: unknown): Promise<R> => this.request<R>(type.method, params),
+    // Workers load their model when they start: no progress or model-change notifications here.
+    onNotification: () => ({ dispose: () => {} }),
   };
 
   constructor(
@@ -276,15 +284,39 @@ export class BrokerConnection {
       flush();
     };
 
-    // Listen before publishing: a cached job's result can come back at once.
-    const results: ConsumerMessages = await (await this.js.consumers.get(RESULTS_STREAM, { filterSubjects: resultSubject(batch) })).consume();
-    void (async () => {
-      for await (const m of results) {
-        const id = m.headers?.get(H.dedupe) ?? '';
+    // Listen before publishing: a cached job's result can come back at once. The batch's consumer
+    // is replicated like the stream, so it survives a server going away, and it is pulled in short
+    // rounds, each of which finds the consumer's current leader.
+    const replicas = replicasFor(this.nc.info?.connect_urls);
+    const durable = `results-${batch}`;
+    await jsm.consumers.add(RESULTS_STREAM, {
+      durable_name: durable,
+      filter_subject: resultSubject(batch),
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: nanos(10_000),
+      num_replicas: replicas,
+      // Removed by the server if this client dies without deleting it.
+      inactive_threshold: nanos(DEFAULT_STREAMS.resultsMaxAgeMs),
+    });
+    let collecting = true;
+    const collected = (async () => {
+      let consumer: Consumer | undefined;
+      while (collecting) {
         try {
-          settle(id, { ok: true, value: unwrap<R>(m.data) });
-        } catch (error) {
-          settle(id, { ok: false, error });
+          consumer ??= await this.js.consumers.get(RESULTS_STREAM, durable);
+          const round: ConsumerMessages = await consumer.fetch({ max_messages: 256, expires: 1000 });
+          for await (const m of round) {
+            const id = m.headers?.get(H.dedupe) ?? '';
+            try {
+              settle(id, { ok: true, value: unwrap<R>(m.data) });
+            } catch (error) {
+              settle(id, { ok: false, error });
+            }
+            m.ack();
+            if (!collecting) round.stop();
+          }
+        } catch {
+          if (collecting) await new Promise((r) => setTimeout(r, 250));
         }
       }
     })();
@@ -348,8 +380,10 @@ export class BrokerConnection {
       await Promise.all(publishing);
       await finished;
     } finally {
-      results.stop();
+      collecting = false;
       advisories.unsubscribe();
+      await collected;
+      await jsm.consumers.delete(RESULTS_STREAM, durable).catch(() => {});
       await jsm.streams.purge(RESULTS_STREAM, { filter: resultSubject(batch) }).catch(() => {});
     }
   }

@@ -9,8 +9,8 @@ import { ResponseError } from 'vscode-jsonrpc';
 import { type BrokerConnection, connectBroker } from '../../daemon/client/broker.js';
 import { H, methodSubject } from '../../daemon/client/brokerWire.js';
 import * as protocol from '../../daemon/protocol.js';
-import { ErrorCodes, type TextResult, type ObjectsResult, type StatusResult } from '../../daemon/protocol.js';
-import { cleanupScratch, images, tempDir, testDaemon, tinyModel, type TestDaemon } from '../server/daemon.js';
+import { ErrorCodes, type TextResult } from '../../daemon/protocol.js';
+import { cleanupScratch, images, tempDir, testDaemon, tinyModel, type TestDaemon, waitFor } from '../server/daemon.js';
 import { type NatsNode, natsServerVersion, startNats, startWorker, stopWorker, type WorkerProcess } from './processes.js';
 
 const version = natsServerVersion();
@@ -53,7 +53,7 @@ async function localCaption(path: string): Promise<TextResult> {
 }
 
 test('status through the broker: the worker serves the model over the broker, its batch size summed over workers', { skip }, async () => {
-  const st = await broker.connection.sendRequest<StatusResult>(protocol.Status.type);
+  const st = await broker.connection.sendRequest(protocol.Status.type);
   assert.equal(st.transport, 'broker');
   assert.equal(st.model.state, 'ready');
   assert.equal(st.model.name, 'tiny-paligemma-224');
@@ -65,17 +65,17 @@ test('status through the broker: the worker serves the model over the broker, it
 
 test('captions, OCR and detection through the broker equal the local daemon\'s', { skip }, async () => {
   for (const path of [images.shapes, images.gradient, images.wide]) {
-    const viaBroker = await broker.connection.sendRequest<TextResult>(protocol.Caption.type, { image: { path }, decoding });
+    const viaBroker = await broker.connection.sendRequest(protocol.Caption.type, { image: { path }, decoding });
     const viaLocal = await localCaption(path);
     assert.equal(viaBroker.text, viaLocal.text, path);
     assert.equal(viaBroker.model, viaLocal.model);
   }
   const c = await local.connect();
   try {
-    const o1 = await broker.connection.sendRequest<TextResult>(protocol.Ocr.type, { image: { path: images.wide }, decoding });
+    const o1 = await broker.connection.sendRequest(protocol.Ocr.type, { image: { path: images.wide }, decoding });
     const o2 = await c.connection.sendRequest(protocol.Ocr.type, { image: { path: images.wide }, decoding });
     assert.equal(o1.text, o2.text);
-    const d1 = await broker.connection.sendRequest<ObjectsResult>(protocol.Detect.type, { image: { path: images.wide }, objects: ['circle'] });
+    const d1 = await broker.connection.sendRequest(protocol.Detect.type, { image: { path: images.wide }, objects: ['circle'] });
     const d2 = await c.connection.sendRequest(protocol.Detect.type, { image: { path: images.wide }, objects: ['circle'] });
     assert.deepEqual(d1.objects, d2.objects);
   } finally {
@@ -115,15 +115,15 @@ test('bad payloads get the local daemon\'s JSON-RPC errors, and the worker keeps
     broker.connection.sendRequest(protocol.LoadModel.type, { path: model }),
     (e: unknown) => e instanceof ResponseError && /not available through a broker/.test(e.message),
   );
-  const ok = await broker.connection.sendRequest<TextResult>(protocol.Caption.type, { image: { path: images.shapes }, decoding });
+  const ok = await broker.connection.sendRequest(protocol.Caption.type, { image: { path: images.shapes }, decoding });
   assert.equal(typeof ok.text, 'string');
 });
 
 test('an image larger than the inline limit goes through the object store and gets the same answer', { skip }, async () => {
   const small = await connectBroker({ url: nats[0].url, inlineLimitBytes: 100 });
   try {
-    const viaStore = await small.connection.sendRequest<TextResult>(protocol.Caption.type, { image: { path: images.wide }, decoding: { maxNewTokens: 5 } });
-    const inline = await broker.connection.sendRequest<TextResult>(protocol.Caption.type, { image: { path: images.wide }, decoding: { maxNewTokens: 5 } });
+    const viaStore = await small.connection.sendRequest(protocol.Caption.type, { image: { path: images.wide }, decoding: { maxNewTokens: 5 } });
+    const inline = await broker.connection.sendRequest(protocol.Caption.type, { image: { path: images.wide }, decoding: { maxNewTokens: 5 } });
     assert.equal(viaStore.text, inline.text);
     const os = await raw.jetstream().views.os('paligemma-images');
     assert.ok((await os.list()).length >= 1, 'the image is in the object store');
@@ -167,7 +167,7 @@ test('a job whose image is bad fails alone, with the local error; the others are
 
 test('the shared cache: a fresh worker answers a known image from the KV bucket without running the model', { skip }, async () => {
   const params = { image: { path: images.gradient }, decoding: { maxNewTokens: 7 } };
-  const first = await broker.connection.sendRequest<TextResult>(protocol.Caption.type, params);
+  const first = await broker.connection.sendRequest(protocol.Caption.type, params);
   assert.equal(first.cached, false);
   // A new worker process has nothing in its own memory: only the shared cache can answer.
   const code = await stopWorker(worker!);
@@ -175,10 +175,10 @@ test('the shared cache: a fresh worker answers a known image from the KV bucket 
   worker = await startWorker(['--broker', nats[0].url, '--model', model, '--ep', 'cpu']);
   const again = await connectBroker({ url: nats[0].url });
   try {
-    const second = await again.connection.sendRequest<TextResult>(protocol.Caption.type, params);
+    const second = await again.connection.sendRequest(protocol.Caption.type, params);
     assert.equal(second.cached, true);
     assert.equal(second.text, first.text);
-    const other = await again.connection.sendRequest<TextResult>(protocol.Caption.type, { ...params, decoding: { maxNewTokens: 8 } });
+    const other = await again.connection.sendRequest(protocol.Caption.type, { ...params, decoding: { maxNewTokens: 8 } });
     assert.equal(other.cached, false, 'other decoding options are another key');
   } finally {
     await again.close();
@@ -186,12 +186,18 @@ test('the shared cache: a fresh worker answers a known image from the KV bucket 
 });
 
 test('SIGTERM drains: a request in flight is still answered, then the worker exits 0', { skip }, async () => {
-  const pending = broker.connection.sendRequest<TextResult>(protocol.Caption.type, { image: { path: images.wide }, decoding: { maxNewTokens: 48 } });
-  await new Promise((r) => setTimeout(r, 150));
+  const pending = broker.connection.sendRequest(protocol.Caption.type, { image: { path: images.wide }, decoding: { maxNewTokens: 128, minNewTokens: 128 } });
+  // SIGTERM once the worker has the request (its service stats count it as in flight).
+  const svc = raw.services.client();
+  await waitFor(async () => {
+    for await (const s of await svc.stats('paligemma')) if ((s.endpoints?.[0]?.data as { inFlight?: number } | undefined)?.inFlight) return true;
+    return false;
+  }, 10_000, 'the request to reach the worker');
   const exit = stopWorker(worker!);
   const r = await pending;
   assert.equal(typeof r.text, 'string');
   assert.equal(await exit, 0);
+  assert.match(worker!.stderr(), /"msg":"worker draining"[^\n]*"inFlight":1/);
   assert.match(worker!.stderr(), /worker drained/);
   worker = undefined;
 });
