@@ -23,7 +23,7 @@ const usage = `usage: paligemma worker --broker nats://host:4222[,nats://host2:4
   --token-file <file>    file holding the NATS auth token
   --tls-ca <file>        CA bundle to trust; --tls-cert <file> --tls-key <file> for mutual TLS
   --max-batch <n>        most waiting requests run together (default 8 on a GPU, 1 on the CPU)
-  --jobs <n>             batch jobs run at once (default two batches, 1 on the CPU)
+  --jobs <n>             batch jobs taken at once (default two batches: one running, one waiting)
   --ack-wait-ms <ms>     a job not acknowledged or heartbeated this long goes to another worker (default 30000)
   --max-deliver <n>      deliveries of a job before it is given up with its reason (default 5)
   --cache-ttl-ms <ms>    lifetime of shared cache entries when this worker creates the bucket (default 86400000)

@@ -299,12 +299,13 @@ export class BrokerConnection {
       inactive_threshold: nanos(DEFAULT_STREAMS.resultsMaxAgeMs),
     });
     let collecting = true;
+    let round: ConsumerMessages | undefined;
     const collected = (async () => {
       let consumer: Consumer | undefined;
       while (collecting) {
         try {
           consumer ??= await this.js.consumers.get(RESULTS_STREAM, durable);
-          const round: ConsumerMessages = await consumer.fetch({ max_messages: 256, expires: 1000 });
+          round = await consumer.fetch({ max_messages: 256, expires: 1000 });
           for await (const m of round) {
             const id = m.headers?.get(H.dedupe) ?? '';
             try {
@@ -381,6 +382,7 @@ export class BrokerConnection {
       await finished;
     } finally {
       collecting = false;
+      round?.stop();
       advisories.unsubscribe();
       await collected;
       await jsm.consumers.delete(RESULTS_STREAM, durable).catch(() => {});

@@ -100,6 +100,9 @@ export interface BrokerAuthOptions {
   creds?: string;
   /** A file holding the server's auth token (kept off the command line). */
   tokenFile?: string;
+  /** The same, held in memory (the extension keeps them in VS Code's SecretStorage). */
+  credsData?: string;
+  token?: string;
   /** TLS: a CA bundle to trust, and a client certificate and key for mutual TLS. */
   tlsCa?: string;
   tlsCert?: string;
@@ -108,7 +111,7 @@ export interface BrokerAuthOptions {
 
 /** Connection options for `nats://host:4222[,nats://other:4222...]` (or `tls://...`). */
 export async function natsConnectOptions(url: string, auth: BrokerAuthOptions, name: string): Promise<ConnectionOptions> {
-  if (auth.creds && auth.tokenFile) throw new Error('give either a creds file or a token file, not both');
+  if ((auth.creds || auth.credsData) && (auth.tokenFile || auth.token)) throw new Error('give either NATS credentials or a token, not both');
   const servers = url
     .split(',')
     .map((s) => s.trim())
@@ -121,6 +124,8 @@ export async function natsConnectOptions(url: string, auth: BrokerAuthOptions, n
     });
     o.authenticator = credsAuthenticator(new Uint8Array(creds));
   }
+  if (auth.credsData) o.authenticator = credsAuthenticator(new TextEncoder().encode(auth.credsData));
+  if (auth.token) o.token = auth.token;
   if (auth.tokenFile) {
     const token = (
       await readFile(auth.tokenFile, 'utf8').catch((e: Error) => {

@@ -6,7 +6,6 @@
 import {
   AckPolicy,
   type Consumer,
-  type ConsumerMessages,
   type JetStreamClient,
   type JsMsg,
   type KV,
@@ -41,7 +40,6 @@ import {
   SERVICE_NAME,
   type StreamSettings,
 } from '../client/brokerWire.js';
-import { inFlightFor } from '../client/inOrder.js';
 import { DAEMON_VERSION } from '../client/version.js';
 import { toResponseError } from '../server/errors.js';
 import type { Logger } from '../server/log.js';
@@ -61,7 +59,7 @@ export interface ClusterWorkerOptions {
   ackWaitMs?: number;
   /** Deliveries of one job before it is given up with its reason (default 5). */
   maxDeliver?: number;
-  /** Jobs run at once (default: two of the model's batches, one on the CPU). */
+  /** Jobs taken at once (default: two of the model's batches: one running, one waiting). */
   jobConcurrency?: number;
   streams?: Partial<StreamSettings>;
 }
@@ -123,12 +121,8 @@ export async function startClusterWorker(o: ClusterWorkerOptions): Promise<Clust
   const inFlight = new Set<Promise<void>>();
   const track = (p: Promise<void>) => {
     inFlight.add(p);
-    void p.finally(() => {
-      inFlight.delete(p);
-      wake();
-    });
+    void p.finally(() => inFlight.delete(p));
   };
-  let wake = () => {};
   const hardStop = new AbortController();
   let draining = false;
 
@@ -237,29 +231,35 @@ export async function startClusterWorker(o: ClusterWorkerOptions): Promise<Clust
     }
   }
 
-  const limit = Math.max(1, o.jobConcurrency ?? inFlightFor(model.maxBatch));
-  let fetching: ConsumerMessages | undefined;
-  const pulling = (async () => {
+  // One batch running and the next one waiting in the service's queue, so the broker round trips
+  // (pull, result, ack) of one job overlap the model run of another.
+  const limit = Math.max(1, o.jobConcurrency ?? 2 * (model.maxBatch ?? 1));
+  // Each slot pulls one job when it is free, so a job never waits behind a half-filled pull.
+  const slot = async () => {
     let consumer: Consumer | undefined;
     while (!draining) {
-      const jobs = inFlight.size;
-      if (jobs >= limit) {
-        await new Promise<void>((r) => (wake = r));
-        continue;
-      }
+      let m: JsMsg | null;
       try {
         consumer ??= await js.consumers.get(JOBS_STREAM, durable);
-        fetching = await consumer.fetch({ max_messages: limit - jobs, expires: 1000 });
-        for await (const m of fetching) track(runJob(m));
+        m = await consumer.next({ expires: 1000 });
       } catch (e) {
         if (draining) break;
-        log.debug('pulling jobs failed; trying again', { error: (e as Error).message });
+        log.debug('pulling a job failed; trying again', { error: (e as Error).message });
         await new Promise((r) => setTimeout(r, 250));
-      } finally {
-        fetching = undefined;
+        continue;
       }
+      if (!m) continue;
+      if (draining) {
+        // Pulled as the drain began: straight back to the stream for another worker.
+        m.nak();
+        break;
+      }
+      const job = runJob(m).catch((e: unknown) => log.error('job failed unexpectedly', { seq: m.seq, error: String(e) }));
+      track(job);
+      await job;
     }
-  })();
+  };
+  const pulling = Promise.all(Array.from({ length: limit }, slot));
 
   log.info('worker serving', { token, model: model.name, modelId, executionProvider: model.executionProvider, replicas: settings.replicas, jobConcurrency: limit, server: nc.getServer() });
 
@@ -272,8 +272,6 @@ export async function startClusterWorker(o: ClusterWorkerOptions): Promise<Clust
       drained ??= (async () => {
         log.info('worker draining', { reason, inFlight: inFlight.size });
         draining = true;
-        fetching?.stop();
-        wake();
         await srv.stop().catch(() => {});
         await pulling;
         await Promise.allSettled([...inFlight]);

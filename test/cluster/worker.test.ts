@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
-import { connect, headers, type NatsConnection } from 'nats';
+import { connect, headers, type NatsConnection, RequestStrategy } from 'nats';
 import { ResponseError } from 'vscode-jsonrpc';
 import { type BrokerConnection, connectBroker } from '../../daemon/client/broker.js';
 import { H, methodSubject } from '../../daemon/client/brokerWire.js';
@@ -188,7 +188,8 @@ test('the shared cache: a fresh worker answers a known image from the KV bucket 
 test('SIGTERM drains: a request in flight is still answered, then the worker exits 0', { skip }, async () => {
   const pending = broker.connection.sendRequest(protocol.Caption.type, { image: { path: images.wide }, decoding: { maxNewTokens: 128, minNewTokens: 128 } });
   // SIGTERM once the worker has the request (its service stats count it as in flight).
-  const svc = raw.services.client();
+  // One worker: take its first answer instead of waiting out the discovery window.
+  const svc = raw.services.client({ strategy: RequestStrategy.Count, maxMessages: 1, maxWait: 1000 });
   await waitFor(async () => {
     for await (const s of await svc.stats('paligemma')) if ((s.endpoints?.[0]?.data as { inFlight?: number } | undefined)?.inFlight) return true;
     return false;
