@@ -10,7 +10,7 @@ import { type BrokerConnection, connectBroker } from '../../daemon/client/broker
 import { H, methodSubject } from '../../daemon/client/brokerWire.js';
 import * as protocol from '../../daemon/protocol.js';
 import { ErrorCodes, type TextResult } from '../../daemon/protocol.js';
-import { cleanupScratch, images, tempDir, testDaemon, tinyModel, type TestDaemon, waitFor } from '../server/daemon.js';
+import { cleanupScratch, images, runCli, tempDir, testDaemon, tinyModel, type TestDaemon, waitFor } from '../server/daemon.js';
 import { type NatsNode, natsServerVersion, startNats, startWorker, stopWorker, type WorkerProcess } from './processes.js';
 
 const version = natsServerVersion();
@@ -183,6 +183,21 @@ test('the shared cache: a fresh worker answers a known image from the KV bucket 
   } finally {
     await again.close();
   }
+});
+
+test('the CLI tasks take --broker or PALIGEMMA_BROKER: the local daemon\'s output, and clear errors', { skip }, async () => {
+  const env = { ...process.env, PALIGEMMA_RUNTIME_DIR: local.runtimeDir };
+  const r = await runCli(['caption', images.shapes, images.wide, '--broker', nats[0].url, '--json', '--max-tokens', '6'], env);
+  assert.equal(r.code, 0, r.stderr);
+  const out = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { image: string; text: string });
+  assert.deepEqual(out.map((o) => o.image), [images.shapes, images.wide]);
+  for (const o of out) assert.equal(o.text, (await localCaption(o.image)).text);
+  const viaEnv = await runCli(['ocr', images.shapes, '--json', '--max-tokens', '6', '--model', 'no-such-model'], { ...env, PALIGEMMA_BROKER: nats[0].url });
+  assert.equal(viaEnv.code, 1);
+  assert.match(viaEnv.stderr, /no worker on nats:\/\/127\.0\.0\.1:\d+ serves the model 'no-such-model' \(served: tiny-paligemma-224\)/);
+  const down = await runCli(['caption', images.shapes, '--broker', 'nats://127.0.0.1:1'], env);
+  assert.equal(down.code, 1);
+  assert.match(down.stderr, /cannot reach the NATS broker at nats:\/\/127\.0\.0\.1:1 \(connection refused\): is nats-server running there\?/);
 });
 
 test('SIGTERM drains: a request in flight is still answered, then the worker exits 0', { skip }, async () => {
