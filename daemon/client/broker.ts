@@ -413,3 +413,23 @@ export function brokerFromEnv(env: NodeJS.ProcessEnv = process.env): Omit<Broker
     tlsKey: env.PALIGEMMA_BROKER_TLS_KEY || undefined,
   };
 }
+
+/**
+ * Many images through the worker pool as batch jobs, for commands that have a broker URL and a list
+ * of requests (`paligemma alt-text fix --broker`): connects, hands every outcome over in input order
+ * (ok with the result, or the local daemon's ResponseError), reports progress, and disconnects.
+ */
+export async function runBrokerJobs<R>(
+  o: BrokerConnectOptions,
+  method: ImageMethod,
+  items: readonly Record<string, unknown>[],
+  onResult: (outcome: Settled<R>, index: number) => boolean | void,
+  onProgress?: (p: JobProgress) => void,
+): Promise<void> {
+  const broker = await connectBroker(o);
+  try {
+    await broker.runJobs(method, items, onResult, onProgress);
+  } finally {
+    await broker.close();
+  }
+}

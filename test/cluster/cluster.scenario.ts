@@ -131,6 +131,11 @@ test('300 jobs from 3 clients survive a killed worker and a stopped NATS node, e
   assert.equal(await workers[0].exited, 'SIGKILL');
   assert.deepEqual(handed, new Array(JOBS).fill(1), 'each result handed over exactly once');
   for (let i = 0; i < JOBS; i++) assert.equal(texts[i], reference[i], `image ${i}`);
+  // The killed worker's unacknowledged jobs went to the others, which logged why.
+  assert.ok(
+    workers.slice(1).some((w) => /"msg":"job delivered again".*"reason":"the previous delivery failed or was not acknowledged in time/.test(w.stderr())),
+    'a surviving worker logged a redelivery with its reason',
+  );
 
   // Request/reply latency, broker against the local socket, on requests that run the model
   // (a decoding not used above, so neither side has them cached).

@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
-import { connect, headers, type NatsConnection, RequestStrategy } from 'nats';
+import { AckPolicy, connect, headers, nanos, type NatsConnection, RequestStrategy } from 'nats';
 import { ResponseError } from 'vscode-jsonrpc';
-import { type BrokerConnection, connectBroker } from '../../daemon/client/broker.js';
+import { type BrokerConnection, connectBroker, runBrokerJobs } from '../../daemon/client/broker.js';
 import { H, methodSubject } from '../../daemon/client/brokerWire.js';
 import * as protocol from '../../daemon/protocol.js';
 import { ErrorCodes, type TextResult } from '../../daemon/protocol.js';
@@ -158,11 +158,49 @@ test('batch jobs: results in input order, equal items answered by one job, progr
   assert.equal(info.num_pending + info.num_ack_pending, 0, 'no job left behind');
 });
 
-test('a job whose image is bad fails alone, with the local error; the others are answered', { skip }, async () => {
+test('a job whose image is bad fails alone, with the local error; the others are answered (runBrokerJobs, for alt-text fix)', { skip }, async () => {
   const items = [{ image: { path: images.shapes } }, { image: { data: Buffer.from('nope').toString('base64') } }, { image: { path: '/no/such.png' } }];
   const out: Array<boolean | number> = [];
-  await broker.runJobs<TextResult>('caption', items.map((x) => ({ ...x, decoding })), (o) => void out.push(o.ok ? true : (o.error as ResponseError<unknown>).code));
+  await runBrokerJobs<TextResult>({ url: nats[0].url }, 'caption', items.map((x) => ({ ...x, decoding })), (o) => void out.push(o.ok ? true : (o.error as ResponseError<unknown>).code));
   assert.deepEqual(out, [true, ErrorCodes.UnsupportedImage, ErrorCodes.NotFound]);
+});
+
+test('a job that no worker finishes within its deliveries fails for its client with the reason', { skip }, async () => {
+  // A stand-in worker for another model: announces itself like a worker, takes jobs, never finishes one.
+  const token = 'stalled-000000000000';
+  const jsm = await raw.jetstreamManager();
+  await jsm.consumers.add('PALIGEMMA_JOBS', {
+    durable_name: `workers-${token}`,
+    filter_subject: `paligemma.jobs.${token}.>`,
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: nanos(1000),
+    max_deliver: 2,
+  });
+  const fake = await raw.services.add({ name: 'paligemma', version: '0.1.0', queue: token, metadata: { model: 'stalled', modelId: '0'.repeat(32), token, maxBatch: '1' } });
+  let pulling = true;
+  const taken: number[] = [];
+  const puller = (async () => {
+    const c = await raw.jetstream().consumers.get('PALIGEMMA_JOBS', `workers-${token}`);
+    while (pulling) {
+      const m = await c.next({ expires: 1000 }).catch(() => null);
+      if (m) taken.push(m.info.redeliveryCount);
+    }
+  })();
+  const client = await connectBroker({ url: nats[0].url, model: 'stalled' });
+  try {
+    const out: unknown[] = [];
+    await client.runJobs('caption', [{ image: { path: images.shapes } }], (o) => void out.push(o.ok ? o.value : o.error));
+    assert.equal(out.length, 1);
+    assert.ok(out[0] instanceof ResponseError);
+    assert.match(out[0].message, /no worker finished this job in 2 deliveries/);
+    assert.deepEqual((out[0].data as { reason: string }).reason, 'max-deliveries');
+    assert.deepEqual(taken, [1, 2], 'delivered twice, then given up');
+  } finally {
+    pulling = false;
+    await puller;
+    await client.close();
+    await fake.stop();
+  }
 });
 
 test('the shared cache: a fresh worker answers a known image from the KV bucket without running the model', { skip }, async () => {
