@@ -123,7 +123,9 @@ export async function startClusterWorker(o: ClusterWorkerOptions): Promise<Clust
     inFlight.add(p);
     void p.finally(() => inFlight.delete(p));
   };
-  const hardStop = new AbortController();
+  // Nothing cancels a request once a worker has it: a drain finishes it, and a caller that gave up
+  // has no way to reach this worker.
+  const uncancelled = new AbortController().signal;
   let draining = false;
 
   const answer = async (method: ImageMethod, headers: ServiceMsg['headers'], data: Uint8Array): Promise<object> => {
@@ -133,7 +135,7 @@ export async function startClusterWorker(o: ClusterWorkerOptions): Promise<Clust
     const hit = await cache.get(id);
     if (hit) return { ...hit, ms: Math.round(performance.now() - t0), cached: true };
     const run = service[method] as (p: unknown, ctx: { signal: AbortSignal }) => Promise<object & { cached: boolean }>;
-    const result = await run.call(service, req.params, { signal: hardStop.signal });
+    const result = await run.call(service, req.params, { signal: uncancelled });
     if (!result.cached) await cache.set(id, result);
     return result;
   };
