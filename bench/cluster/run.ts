@@ -5,7 +5,7 @@
 // 127.0.0.1 port; everything it starts is stopped at the end.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,6 +49,7 @@ async function stopWorkers(ws: ChildProcess[]): Promise<void> {
 }
 
 if (!natsServerVersion()) throw new Error('nats-server is not installed (bash .ci/install-cluster.sh)');
+const loadBefore = loadavg()[0];
 const dir = await mkdtemp(join(tmpdir(), 'pg-bench-nats-'));
 const [node] = await startNats({ dir, nodes: 1 });
 const rows: Array<{ workers: number; jobs: number; seconds: number; jobsPerSecond: number; ideal: number; efficiency: number; natsCpu: number; clientCpu: number; workersCpu: number }> = [];
@@ -101,7 +102,7 @@ const date = new Date().toISOString().slice(0, 10);
 const md = [
   `# Cluster broker overhead and throughput (${date})`,
   '',
-  `Machine: ${machine}. ${natsServerVersion()} (one node, JetStream, R1), client, and worker processes all on this machine.`,
+  `Machine: ${machine}; 1-minute load average ${loadBefore.toFixed(1)} before the run, ${loadavg()[0].toFixed(1)} after. ${natsServerVersion()} (one node, JetStream, R1), client, and worker processes all on this machine.`,
   `Workers are the real \`daemon/cluster/worker.ts\` and daemon service over a SIMULATED engine: every model call is a fixed ${delayMs} ms timer`,
   '(bench/cluster/simulatedEngine.ts), one model call at a time per worker (the daemon\'s scheduler; the worker takes two jobs, one running and one waiting),',
   `so a worker can do at most ${1000 / delayMs} jobs/s. Images are 2 KB of random bytes.`,
@@ -125,5 +126,5 @@ const md = [
 ];
 const out = values.out ?? join('bench', 'results', `${date}-cluster-simulated.md`);
 await writeFile(out, md.join('\n'));
-await writeFile(out.replace(/\.md$/, '.json'), JSON.stringify({ date, machine, delayMs, overhead, rows }, null, 2) + '\n');
+await writeFile(out.replace(/\.md$/, '.json'), JSON.stringify({ date, machine, loadBefore, loadAfter: loadavg()[0], delayMs, overhead, rows }, null, 2) + '\n');
 process.stdout.write(md.join('\n'));
