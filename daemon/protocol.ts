@@ -159,7 +159,8 @@ export interface StatusResult {
   memory: { rssBytes: number; heapUsedBytes: number };
   cache: { entries: number; hits: number; misses: number; imageEntries: number };
   clients: number;
-  transport: 'stdio' | 'socket';
+  /** 'broker': a cluster worker (`paligemma worker`), serving through NATS. */
+  transport: 'stdio' | 'socket' | 'broker';
   /** The Unix socket the shared daemon listens on (socket transport only). */
   socketPath?: string;
   /** The daemon exits this long after its last client disconnects (socket transport only). */

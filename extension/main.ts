@@ -2,6 +2,7 @@
 // request that needs it. See ctx.ts for what is owned where.
 import * as vscode from 'vscode';
 import { daemonProgram } from './client.js';
+import { registerCluster } from './cluster.js';
 import { registerAltTextCommands } from './commands/altText.js';
 import { registerDownloadCommand } from './commands/download.js';
 import { registerImageTaskCommands } from './commands/imageTasks.js';
@@ -32,6 +33,7 @@ export function activate(context: vscode.ExtensionContext): void {
   registerTokenCommands(c);
   c.registerCommand('paligemma.chooseModelFolder', () => chooseModelFolder(c));
   void migrateTokenSetting(c);
+  registerCluster((name, handler) => c.registerCommand(name, handler), (d) => c.push(d), context.secrets, log);
 
   try {
     c.inspector = registerInspector(context, c.client);

@@ -13,6 +13,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   convert: () => import('./convert.js'),
   generate: () => import('./generate.js'),
   serve: () => import('./serve.js'),
+  worker: () => import('./worker.js'),
   caption: () => import('./tasks.js').then((m) => ({ command: m.caption })),
   ocr: () => import('./tasks.js').then((m) => ({ command: m.ocr })),
   detect: () => import('./tasks.js').then((m) => ({ command: m.detect })),

@@ -10,6 +10,7 @@ import { type DaemonEndpoint, daemonEndpoint, probeSocket } from '../client/endp
 import { connectDaemon, DaemonUnavailableError, type DaemonConnection } from '../client/daemon.js';
 import { inFlightFor, inOrder } from '../client/inOrder.js';
 import { DaemonStoppedError, RestartingDaemonClient } from '../client/restarting.js';
+import { brokerFromEnv, connectBroker, type RequestConnection } from '../client/broker.js';
 import type { Command } from './main.js';
 
 type TaskName = 'caption' | 'ocr' | 'detect' | 'segment' | 'ask';
@@ -17,6 +18,7 @@ type TaskName = 'caption' | 'ocr' | 'detect' | 'segment' | 'ask';
 const taskOptions = {
   json: { type: 'boolean' },
   model: { type: 'string' },
+  broker: { type: 'string' },
   lang: { type: 'string' },
   long: { type: 'boolean' },
   object: { type: 'string', multiple: true },
@@ -33,7 +35,7 @@ const usages: Record<TaskName, string> = {
   segment: 'paligemma segment <image...> --object <name>',
   ask: 'paligemma ask <image...> --question <text> [--lang en]',
 };
-const common = '[--json] [--model <dir>] [--max-tokens <n>] [--quiet]';
+const common = '[--json] [--model <dir>] [--max-tokens <n>] [--quiet] [--broker nats://host:4222]';
 
 function taskCommand(name: TaskName, summary: string): Command {
   return {
@@ -61,21 +63,40 @@ function taskCommand(name: TaskName, summary: string): Command {
       const say = (s: string) => {
         if (!values.quiet) process.stderr.write(`${s}\n`);
       };
-      const model = values.model ? resolve(values.model) : undefined;
-      let client: RestartingDaemonClient;
+      // Through a broker, --model names a model the workers serve; locally it is a folder.
+      const broker = values.broker ?? process.env.PALIGEMMA_BROKER;
+      const model = values.model && !broker ? resolve(values.model) : undefined;
+      let connection: RequestConnection;
+      let close: () => unknown;
+      let brokerGone = () => false;
       try {
-        // A daemon that dies mid-way is started again once, and the images in flight are asked again.
-        client = await RestartingDaemonClient.connect({
+        if (broker) {
+          const b = await connectBroker({ url: broker, model: values.model, ...brokerFromEnv() });
+          connection = b.connection;
+          close = () => b.close();
+          brokerGone = () => b.gone;
+        } else {
+          // A daemon that dies mid-way is started again once, and the images in flight are asked again.
+          const d = await RestartingDaemonClient.connect({
           serveArgs: model ? ['--model', model] : [],
           onStarting: (ep) => say(`starting the PaliGemma daemon (log: ${ep.logPath})`),
           onRestart: (message) => process.stderr.write(`paligemma ${name}: ${message}\n`),
-        });
+          });
+          connection = {
+            sendRequest: d.request.bind(d),
+            // Subscriptions last as long as the client (and move with it to a restarted daemon).
+            onNotification: (type, handler) => {
+              d.onNotification(type, handler);
+              return { dispose: () => {} };
+            },
+          };
+          close = () => d.close();
+        }
       } catch (e) {
         process.stderr.write(`paligemma ${name}: ${(e as Error).message}\n`);
         return 1;
       }
-      const connection = { sendRequest: client.request.bind(client) };
-      client.onNotification(protocol.Progress.type, (p) => say(`${p.kind}: ${p.message}`));
+      connection.onNotification(protocol.Progress.type, (p) => say(`${p.kind}: ${p.message}`));
       let failures = 0;
       try {
         const st = await connection.sendRequest(protocol.Status.type);
@@ -116,7 +137,7 @@ function taskCommand(name: TaskName, summary: string): Command {
           // Every image is reported, also after the daemon has gone for good.
           const err = outcome.error as ResponseError<unknown>;
           const code = err instanceof DaemonStoppedError ? 'daemon-stopped' : err.code;
-          const message = aboutImage(arg, err.message);
+          const message = aboutImage(arg, brokerGone() ? `the connection to the broker ${broker} closed` : err.message);
           if (values.json) process.stdout.write(`${JSON.stringify({ image: arg, error: { code, message } })}\n`);
           process.stderr.write(`paligemma ${name}: ${message}\n`);
           return true;
@@ -125,7 +146,7 @@ function taskCommand(name: TaskName, summary: string): Command {
         process.stderr.write(`paligemma ${name}: ${(e as Error).message}\n`);
         failures++;
       } finally {
-        client.close();
+        await close();
       }
       return failures ? 1 : 0;
     },
