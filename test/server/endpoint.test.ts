@@ -78,8 +78,9 @@ test('a client leaves a socket nobody answers on in place: only the daemon, hold
 test('clients dialling in a tight loop while daemons start and stop never break a start', async () => {
   const endpoint = daemonEndpoint({ PALIGEMMA_RUNTIME_DIR: await tempDir('pg-dialers-') });
   const module = pathToFileURL(join(repoRoot, 'out', 'daemon', 'client', 'endpoint.js')).href;
-  const loop = `import(${JSON.stringify(module)}).then(async ({ dialIfRunning }) => { for (;;) (await dialIfRunning(${JSON.stringify(endpoint.socketPath)}, 500).catch(() => undefined))?.destroy(); })`;
-  const dialers = [0, 1].map(() => spawn(process.execPath, ['-e', loop], { stdio: 'ignore' }));
+  // Each dialer also leaves when its stdin closes, so none outlives this test process.
+  const loop = `process.stdin.on('close', () => process.exit()).resume(); import(${JSON.stringify(module)}).then(async ({ dialIfRunning }) => { for (;;) (await dialIfRunning(${JSON.stringify(endpoint.socketPath)}, 500).catch(() => undefined))?.destroy(); })`;
+  const dialers = [0, 1].map(() => spawn(process.execPath, ['-e', loop], { stdio: ['pipe', 'ignore', 'ignore'] }));
   try {
     await new Promise((r) => setTimeout(r, 300));
     for (let i = 0; i < 40; i++) {
