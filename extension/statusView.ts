@@ -1,7 +1,8 @@
 // What the status bar item says, as plain data (text, Markdown tooltip, colour), from the daemon's
 // state: no model / starting / loading (percent) / ready on cuda|webgpu|cpu with the model name /
-// busy (requests running) / error (one sentence). The daemon's provider notes hold raw loader
-// output: the tooltip says in one line what they mean, the log keeps them. No vscode here.
+// busy (requests running) / error (one sentence) / a failed load while the old model serves (both).
+// The daemon's provider notes hold raw loader output: the tooltip says in one line what they mean,
+// the log keeps them. No vscode here.
 import type { ModelStatus } from '../daemon/protocol.js';
 
 export type ViewState =
@@ -75,7 +76,12 @@ function ready(model: ModelStatus | undefined, busy: number): StatusView {
     lines.push(...model.warnings.map((w) => `$(warning) ${escape(w)}`));
     background = 'warning';
   }
-  const text = busy > 0 ? `$(sync~spin) PaliGemma · ${busy} running` : `$(check) PaliGemma${ep ? ` · ${ep}` : ''}`;
+  const failed = model?.failedLoad;
+  if (failed) {
+    lines.push(`$(warning) **${escape(basename(failed.path))}** failed to load, so **${escape(name ?? '?')}** still serves: ${escape(failed.error)}`);
+    background = 'warning';
+  }
+  const text = busy > 0 ? `$(sync~spin) PaliGemma · ${busy} running` : `$(${failed ? 'warning' : 'check'}) PaliGemma${ep ? ` · ${ep}` : ''}`;
   return { text, detail: lines.join('\n\n'), background, links: ['restart', 'showLogs', 'selectModel'] };
 }
 

@@ -3,6 +3,7 @@
 import { createWriteStream } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULT_IDLE_EXIT_MS, DEFAULT_KEEP_ALIVE_MS, defaultModelPath } from '../server/defaults.js';
+import { DEFAULT_MEMORY_BUDGET_BYTES } from '../server/memoryBudget.js';
 import { daemonEndpoint } from '../client/endpoint.js';
 import { createLogger, isLogLevel } from '../server/log.js';
 import { runStdio, startSocketDaemon } from '../server/server.js';
@@ -25,6 +26,8 @@ const usage = `usage: paligemma serve (--stdio | --socket) [options]
   --cache-dir <dir>      also keep results on disk here
   --max-pixels <n>       refuse larger images (default 50000000)
   --max-bytes <n>        refuse larger image files (default 52428800)
+  --memory-budget-mb <n> most MiB the images of admitted requests may hold at once (files and
+                         decoded pixels); past it a request is answered Busy (default ${DEFAULT_MEMORY_BUDGET_BYTES / 1024 / 1024})
   --log-level <level>    trace|debug|info|warn|error (default info, or $PALIGEMMA_LOG_LEVEL)
   --log-file <file>      append logs here instead of stderr
 `;
@@ -43,6 +46,7 @@ const OPTIONS = {
   'cache-dir': { type: 'string' },
   'max-pixels': { type: 'string' },
   'max-bytes': { type: 'string' },
+  'memory-budget-mb': { type: 'string' },
   'log-level': { type: 'string' },
   'log-file': { type: 'string' },
 } as const;
@@ -63,6 +67,7 @@ export const command: Command = {
         cacheEntries: integerOption(values['cache-entries'], 'cache-entries', 0),
         maxPixels: integerOption(values['max-pixels'], 'max-pixels', 0),
         maxBytes: integerOption(values['max-bytes'], 'max-bytes', 0),
+        memoryBudgetMb: integerOption(values['memory-budget-mb'], 'memory-budget-mb', 1),
       };
       const out = values['log-file'] ? createWriteStream(values['log-file'], { flags: 'a', mode: 0o600 }) : process.stderr;
       const log = createLogger(out, level, { pid: process.pid });
@@ -80,6 +85,7 @@ export const command: Command = {
         cacheEntries: numbers.cacheEntries,
         cacheDir: values['cache-dir'] ? resolve(values['cache-dir']) : undefined,
         limits: { maxPixels: numbers.maxPixels, maxBytes: numbers.maxBytes },
+        memoryBudgetBytes: numbers.memoryBudgetMb === undefined ? undefined : numbers.memoryBudgetMb * 1024 * 1024,
       };
       // Image limits left undefined fall back to the service defaults.
       if (common.limits.maxPixels === undefined) delete common.limits.maxPixels;

@@ -137,8 +137,10 @@ export function dial(path: string, timeoutMs = 2000): Promise<Socket> {
 }
 
 /**
- * A connection to the daemon on `path`, or undefined when none answers; a socket file nobody
- * listens on (a daemon that was killed) is removed. Never dials another user's socket.
+ * A connection to the daemon on `path`, or undefined when none answers. A socket file that refuses
+ * is left in place: a killed daemon's socket refuses just like the one a starting daemon has bound
+ * and does not listen on yet, and removing that one would leave the new daemon unreachable. The
+ * daemon replaces a dead socket itself, holding the bind lock. Never dials another user's socket.
  */
 export async function dialIfRunning(path: string, timeoutMs = 2000): Promise<Socket | undefined> {
   if (!(await checkSocketOwner(path))) return undefined;
@@ -146,11 +148,7 @@ export async function dialIfRunning(path: string, timeoutMs = 2000): Promise<Soc
     return await dial(path, timeoutMs);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ECONNREFUSED' || code === 'ENOTSOCK') {
-      await unlink(path).catch(() => {});
-      return undefined;
-    }
-    if (code === 'ENOENT') return undefined;
+    if (code === 'ECONNREFUSED' || code === 'ENOTSOCK' || code === 'ENOENT') return undefined;
     throw e;
   }
 }

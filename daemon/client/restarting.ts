@@ -38,6 +38,8 @@ export class RestartingDaemonClient {
   private readonly subscriptions: Array<(c: MessageConnection) => void> = [];
   private inFlight = 0;
   private closed = false;
+  /** Why the restart failed: every request that lost the connection after it is told the same. */
+  private restartFailure: DaemonStoppedError | undefined;
 
   private constructor(
     private readonly o: RestartOptions,
@@ -86,6 +88,7 @@ export class RestartingDaemonClient {
   /** Resolves once a fresh daemon is connected (one restart shared by every request that lost `lost`). */
   private async restart(lost: DaemonConnection): Promise<void> {
     if (this.current !== lost) return;
+    if (this.restartFailure) throw this.restartFailure;
     if (!this.reconnecting) {
       const log = (this.o.endpoint ?? daemonEndpoint(this.o.env)).logPath;
       if (this.restarts >= (this.o.maxRestarts ?? 1)) {
@@ -103,7 +106,8 @@ export class RestartingDaemonClient {
         },
         (e: unknown) => {
           this.reconnecting = undefined;
-          throw new DaemonStoppedError(`the PaliGemma daemon stopped while answering and could not be started again: ${(e as Error).message}`);
+          this.restartFailure = new DaemonStoppedError(`the PaliGemma daemon stopped while answering and could not be started again: ${(e as Error).message}`);
+          throw this.restartFailure;
         },
       );
     }

@@ -45,7 +45,17 @@ export async function startSocketDaemon(o: SocketDaemonOptions): Promise<StartRe
   const holdEarly = (socket: Socket) => early.push(socket);
   try {
     if (await probeSocket(endpoint.socketPath)) return { kind: 'already-running' };
+    // Nobody answers, and no other daemon binds while this one holds the lock: a socket file
+    // still there was left by a daemon that died.
+    if (await checkSocketOwner(endpoint.socketPath)) {
+      await unlink(endpoint.socketPath).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') throw e;
+      });
+    }
     server = await listenPrivately(endpoint.socketPath, holdEarly);
+  } catch (e) {
+    early.forEach((s) => s.destroy());
+    throw e;
   } finally {
     await release();
   }
@@ -117,9 +127,10 @@ export async function startSocketDaemon(o: SocketDaemonOptions): Promise<StartRe
   };
   server.off('connection', holdEarly);
   server.on('connection', onConnection);
-  for (const socket of early.splice(0)) onConnection(socket);
+  // A client that came and went while the daemon was starting is neither counted nor waited for.
+  for (const socket of early.splice(0)) if (!socket.destroyed) onConnection(socket);
   server.on('error', (e) => log.error('server error', { error: e.message }));
-  armIdle();
+  if (service.clients === 0) armIdle();
   log.info('daemon listening', {
     socket: endpoint.socketPath,
     pid: process.pid,
@@ -155,8 +166,14 @@ async function listenPrivately(path: string, onConnection: (socket: Socket) => v
   } finally {
     process.umask(old);
   }
-  await chmod(path, 0o600);
-  await checkSocketOwner(path);
+  try {
+    await chmod(path, 0o600);
+    await checkSocketOwner(path);
+  } catch (e) {
+    // Not serving on a socket that is not ours, nor listening on where nobody can dial.
+    server.close();
+    throw e;
+  }
   return server;
 }
 

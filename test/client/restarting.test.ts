@@ -23,19 +23,23 @@ test('a daemon killed mid-request is started again once and the requests in flig
   });
   try {
     const first = (await client.request(protocol.Status.type)).pid;
-    let killed = 0;
-    client.onNotification(protocol.TokenStream.type, () => {
-      if (killed === 0) {
-        killed++;
-        process.kill(first, 'SIGKILL');
-      }
+    let streaming!: () => void;
+    const started = new Promise<void>((r) => (streaming = r));
+    client.onNotification(protocol.TokenStream.type, () => streaming());
+    const running = client.request(protocol.Generate.type, {
+      image: { path: images.shapes },
+      prompt: 'caption en',
+      decoding: { maxNewTokens: 400, minNewTokens: 400 },
+      streamId: 'doomed',
     });
-    const long = (streamId: string) =>
-      client.request(protocol.Generate.type, { image: { path: images.shapes }, prompt: 'caption en', decoding: { maxNewTokens: 40, minNewTokens: 40 }, streamId });
-    const running = long('doomed');
+    // The caption is sent once the generate runs, so it is queued behind it (the daemon queues
+    // requests in the order their images are read, not the order they were sent).
+    await started;
     const other = client.request(protocol.Caption.type, { image: { path: images.gradient }, decoding: { maxNewTokens: 3 } });
+    await waitFor(async () => (await client.request(protocol.Status.type)).queue.pending === 1, 10_000, 'the caption to wait behind the generate');
+    process.kill(first, 'SIGKILL');
     const r = await running;
-    assert.equal(r.generatedIds.length, 40);
+    assert.equal(r.generatedIds.length, 400);
     assert.equal(typeof (await other).text, 'string', 'the queued request was sent again too');
     assert.equal(restarts.length, 1);
     assert.match(restarts[0], /the PaliGemma daemon stopped while answering \(its log: .*\); starting it again and retrying 2 request\(s\)/);

@@ -61,3 +61,14 @@ test('model warnings (known deviations) stay visible, in the warning colour', ()
   assert.equal(v.background, 'warning');
   assert.match(v.detail, /prompt attention is causal/);
 });
+
+test('a model that failed to load while the old one still serves: both are told, in the warning colour', () => {
+  const failedLoad = { path: '/m/broken-model', error: 'the manifest says 224 px, the vision graph takes 448' };
+  const v = statusView({ kind: 'ready', model: readyModel({ failedLoad }), busy: 0 });
+  assert.equal(v.background, 'warning');
+  assert.match(v.text, /^\$\(warning\) PaliGemma · cpu$/);
+  assert.match(v.detail, /Model \*\*tiny-paligemma-224\*\*.* on \*\*cpu\*\*/);
+  assert.match(v.detail, /\*\*broken-model\*\* failed to load, so \*\*tiny-paligemma-224\*\* still serves: the manifest says 224 px, the vision graph takes 448/);
+  assert.ok(v.links.includes('selectModel'));
+  assert.doesNotMatch(statusView({ kind: 'ready', model: readyModel(), busy: 0 }).text, /warning/);
+});

@@ -14,13 +14,15 @@ import { cleanupScratch, images, inProcessDaemon, tempDir, waitFor } from './dae
 
 after(cleanupScratch);
 
-/** The real backend; generate waits for open() and every decode and generate is logged in order. */
+/** The real backend; generate waits for open() (closed again by close()) and every decode and generate is logged in order. */
 function recordingBackend() {
   const real = engineBackend();
   const events: string[] = [];
   const aborted: boolean[] = [];
   let release!: () => void;
-  const opened = new Promise<void>((r) => (release = r));
+  let opened!: Promise<void>;
+  const close = () => (opened = new Promise<void>((r) => (release = r)));
+  close();
   const backend: Backend = {
     ...real,
     async decodeImage(bytes, limits) {
@@ -44,7 +46,7 @@ function recordingBackend() {
       };
     },
   };
-  return { backend, events, aborted, open: () => release(), generates: () => events.filter((e) => e.startsWith('generate')).length };
+  return { backend, events, aborted, open: () => release(), close, generates: () => events.filter((e) => e.startsWith('generate')).length };
 }
 
 const caption = (path: string) => ({ image: { path }, decoding: { maxNewTokens: 3 } });
@@ -83,14 +85,19 @@ test('cancelling one waiter does not cancel the others; cancelling every waiter 
     assert.equal(r.generates(), 1);
     assert.deepEqual(r.aborted, [false], 'the run was not cancelled');
 
-    // Now every waiter of a run leaves: the run itself is cancelled.
+    // Now every waiter of a run leaves: the run itself is cancelled. Held again, so that the run
+    // neither ends before the second request joins it nor before both are cancelled.
+    r.close();
     const more = [new CancellationTokenSource(), new CancellationTokenSource()];
     const two = more.map((t) => c.connection.sendRequest(protocol.Ocr.type, caption(images.wide), t.token));
+    const settled = Promise.allSettled(two);
     await waitFor(() => d.daemon.service.shared.waiters === 2, 10_000, 'two waiters');
     await waitFor(() => r.generates() === 2, 10_000, 'the run to start');
     more.forEach((t) => t.cancel());
-    const settled = await Promise.allSettled(two);
-    assert.ok(settled.every((s) => s.status === 'rejected' && (s.reason as { code: number }).code === ErrorCodes.Cancelled));
+    await waitFor(() => d.daemon.service.shared.size === 0, 10_000, 'the run to be dropped once its last waiter left');
+    r.open();
+    assert.ok((await settled).every((s) => s.status === 'rejected' && (s.reason as { code: number }).code === ErrorCodes.Cancelled), 'both cancelled');
+    assert.deepEqual(r.aborted, [false, true], 'the run saw its cancellation');
     assert.equal(d.daemon.service.shared.size, 0);
   } finally {
     await d.stop();
