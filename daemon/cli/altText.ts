@@ -97,7 +97,7 @@ async function readDocuments(files: string[]): Promise<{ docs: BatchDocument[]; 
       // The document's own path (POSIX) is what image paths resolve against.
       docs.push({ uri: file, path: toPosix(file), version: 0, text: await readFile(file, 'utf8') });
     } catch (e) {
-      unreadable.push({ file: shown(file), message: `cannot read ${shown(file)}: ${(e as Error).message}` });
+      unreadable.push({ file: shown(file), message: `cannot read ${shown(file)}: ${errorMessage(e)}` });
     }
   }
   return { docs, unreadable };

@@ -197,7 +197,7 @@ export class InspectorController {
     try {
       task = validateTask(rawTask);
     } catch (err) {
-      this.post({ type: 'error', requestId, message: (err as Error).message });
+      this.post({ type: 'error', requestId, message: errorMessage(err) });
       return;
     }
     if (!this.source) {
