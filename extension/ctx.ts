@@ -7,6 +7,7 @@ import { handleErrorsWith, showError } from './commands/run.js';
 import { RELOAD_MODEL_SETTINGS, RESTART_DAEMON_SETTINGS } from './config.js';
 import { FirstRun, MODEL_COMMANDS, modelAvailability } from './firstRun.js';
 import { DaemonStatus } from './status.js';
+import { errorMessage } from '../daemon/client/shared.js';
 
 /** What E's image inspector offers (extension/inspector/index.ts). */
 export interface InspectorApi {
@@ -72,7 +73,7 @@ export class Ctx implements vscode.Disposable {
       this.status.update();
       // A folder that is not there is reported by the status and the next command, not loaded.
       if (modelAvailability(this.client).kind !== 'missing') {
-        this.client.reloadModel().catch((err: unknown) => this.log.error(`reloading the model: ${err instanceof Error ? err.message : String(err)}`));
+        this.client.reloadModel().catch((err: unknown) => this.log.error(`reloading the model: ${errorMessage(err)}`));
       }
     }
     if (RESTART_DAEMON_SETTINGS.some((s) => e.affectsConfiguration(s)) && this.client.connected) {

@@ -5,6 +5,7 @@ import * as vscode from 'vscode';
 import { checkInlineImage } from '../daemon/client/messageWriter.js';
 import { imageMimeType } from '../daemon/client/shared.js';
 import type { ImageRef } from '../daemon/protocol.js';
+import { errorMessage } from '../daemon/client/shared.js';
 
 export async function imageRefFor(uri: vscode.Uri): Promise<ImageRef> {
   if (uri.scheme === 'file') return { path: uri.fsPath };
@@ -13,7 +14,7 @@ export async function imageRefFor(uri: vscode.Uri): Promise<ImageRef> {
   try {
     checkInlineImage(size);
   } catch (e) {
-    throw new Error(`${uri.path.split('/').pop()} cannot be sent to the model: ${(e as Error).message}`, { cause: e });
+    throw new Error(`${uri.path.split('/').pop()} cannot be sent to the model: ${errorMessage(e)}`, { cause: e });
   }
   const bytes = await vscode.workspace.fs.readFile(uri);
   return { data: Buffer.from(bytes).toString('base64'), mimeType: imageMimeType(uri.path) };

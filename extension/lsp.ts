@@ -9,6 +9,7 @@ import { daemonProgram } from './client.js';
 import { readConfig } from './config.js';
 import type { Ctx } from './ctx.js';
 import { MAX_RESTARTS, RESTART_WINDOW_MS, RestartBudget } from './lspRestarts.js';
+import { errorMessage } from '../daemon/client/shared.js';
 
 /** Commands the server's hovers link to (registered by this extension). */
 const HOVER_COMMANDS = ['paligemma.describeFromHover', 'paligemma.openInspector'];
@@ -63,7 +64,7 @@ export function startLanguageServer(ctx: Ctx): LanguageClient {
     await client.restart();
   });
   client.start().catch((err: unknown) => {
-    const message = err instanceof Error ? err.message : String(err);
+    const message = errorMessage(err);
     ctx.log.error(`the language server did not start: ${message}`);
   });
   return client;

@@ -12,6 +12,7 @@ import { registerInspector } from './inspector/index.js';
 import { startLanguageServer } from './lsp.js';
 import { registerAltTextPaste } from './paste/altTextPaste.js';
 import { migrateTokenSetting, registerTokenCommands } from './token/command.js';
+import { errorMessage } from '../daemon/client/shared.js';
 
 let ctx: Ctx | undefined;
 
@@ -43,7 +44,7 @@ export function activate(context: vscode.ExtensionContext): void {
     // Fail now, visibly, rather than on the first request.
     log.info(`daemon program: ${daemonProgram(context.extensionUri)}`);
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
+    const message = errorMessage(err);
     log.error(`activation failed: ${err instanceof Error && err.stack ? err.stack : message}`);
     c.setFatal(message);
     void vscode.window.showErrorMessage(`PaliGemma could not start: ${message}`, 'Show Logs').then((choice) => choice && log.show());

@@ -2,6 +2,7 @@
 // after the download) and an onnx-community export, with their download sizes, and the weight
 // format that suits this machine. No vscode here.
 import { existsSync } from 'node:fs';
+import { formatBytes } from '../daemon/client/shared.js';
 
 export interface CatalogEntry {
   repo: string;
@@ -29,11 +30,6 @@ export const CATALOG: CatalogEntry[] = [
   { repo: 'google/paligemma2-28b-pt-224', family: 'PaliGemma 2', params: '28B', imageSize: 224, kind: 'pt', downloadBytes: 55.3 * GB, gated: true },
   { repo: 'onnx-community/paligemma2-3b-pt-224', family: 'PaliGemma 2', params: '3B', imageSize: 224, kind: 'onnx', gated: false },
 ];
-
-export function formatBytes(n: number): string {
-  if (n >= GB) return `${(n / GB).toFixed(n >= 10 * GB ? 0 : 1)} GB`;
-  return `${Math.round(n / 1e6)} MB`;
-}
 
 /** The quick pick row for an entry. */
 export function describeEntry(e: CatalogEntry): { label: string; description: string; detail: string } {

@@ -4,6 +4,8 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import type { ImageFileKind } from './diagnose.js';
+import { errorMessage } from '../common/errors.js';
+import { formatBytes } from '../common/format.js';
 
 export interface FileStat {
   type: 'file' | 'directory' | 'other';
@@ -63,7 +65,7 @@ export async function checkImageFile(src: string, candidates: readonly string[],
     if (st.type === 'directory') return { ok: false, kind: 'unreadable', message: `${src} is a folder, not an image file` };
     if (st.type !== 'file') return { ok: false, kind: 'unreadable', message: `${src} is not a regular file` };
     if (st.size === 0) return { ok: false, kind: 'unreadable', message: `${src} is empty (0 bytes)` };
-    if (st.size > MAX_IMAGE_BYTES) return { ok: false, kind: 'unreadable', message: `${src} is too large to describe (${Math.round(st.size / 1048576)} MiB)` };
+    if (st.size > MAX_IMAGE_BYTES) return { ok: false, kind: 'unreadable', message: `${src} is too large to describe (${formatBytes(st.size)})` };
     let bytes: Uint8Array;
     try {
       bytes = await files.readFile(path);
@@ -85,7 +87,7 @@ export async function checkImageFile(src: string, candidates: readonly string[],
 function reasonOf(e: unknown): string {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'EACCES' || code === 'EPERM' || code === 'NoPermissions') return 'permission denied';
-  return e instanceof Error ? e.message : String(e);
+  return errorMessage(e);
 }
 
 const ascii = (bytes: Uint8Array, start: number, end: number) => String.fromCharCode(...bytes.subarray(start, end));

@@ -4,9 +4,8 @@
 // fix with the reason. Results on stdout, progress on stderr.
 import { readFile } from 'node:fs/promises';
 import { relative, resolve, sep } from 'node:path';
-import { parseArgs } from 'node:util';
 import { createTwoFilesPatch, FILE_HEADERS_ONLY } from 'diff';
-import * as protocol from '../protocol.js';
+import type { TextResult } from '../protocol.js';
 import { batchEdits, planBatch, type AcceptedAltText, type BatchDocument, type BatchPlan } from '../alttext/batch.js';
 import { captionToAltText } from '../alttext/caption.js';
 import { checkDocument } from '../alttext/check.js';
@@ -15,11 +14,11 @@ import { nodeFileAccess } from '../alttext/imageFiles.js';
 import { placeholderReason } from '../alttext/placeholder.js';
 import { parserFor } from '../alttext/references/index.js';
 import { writeFileAtomically } from '../alttext/writeFile.js';
-import { connectDaemon, type DaemonConnection } from '../client/daemon.js';
-import { daemonEndpoint } from '../client/endpoint.js';
-import { inFlightFor, inOrder } from '../client/inOrder.js';
+import { DaemonStoppedError } from '../client/restarting.js';
 import { DAEMON_VERSION } from '../client/version.js';
-import { collectDocuments, DEFAULT_EXTENSIONS, UsageError } from './altTextFiles.js';
+import { errorMessage } from '../common/errors.js';
+import { choiceOption, integerOption, runCommand, UsageError, type ParsedValues } from './args.js';
+import { collectDocuments, DEFAULT_EXTENSIONS } from './altTextFiles.js';
 import {
   formatFixText,
   formatProblemsJson,
@@ -31,6 +30,7 @@ import {
   type ReportedProblem,
 } from './altTextReport.js';
 import type { Command } from './main.js';
+import { TaskClient } from './taskClient.js';
 
 const USAGE = `usage: paligemma alt-text check <path|dir|glob...> [--format text|json|sarif] [options]
        paligemma alt-text fix <path|dir|glob...> [--model <dir>] [--dry-run] [--format text|json] [options]
@@ -44,7 +44,8 @@ const USAGE = `usage: paligemma alt-text check <path|dir|glob...> [--format text
   --ext LIST         extensions to look for in folders (default ${DEFAULT_EXTENSIONS.join(',')})
   --placeholder T    one more alt text that counts as a placeholder (repeatable)
   --root DIR         where site-root paths (/img/x.png) start (default: the current folder)
-  --model DIR        the model folder (fix; default: the daemon's model)
+  --model DIR        the model folder (fix; default: the daemon's model; with --broker a model the workers serve)
+  --broker URL       describe through a worker pool behind NATS, as durable jobs (fix; or $PALIGEMMA_BROKER)
   --lang L           caption language (fix; default en)
   --max-tokens N     longest description in tokens (fix)
   --dry-run          print the report and a unified diff; write nothing (fix)
@@ -57,56 +58,32 @@ const options = {
   placeholder: { type: 'string', multiple: true },
   root: { type: 'string' },
   model: { type: 'string' },
+  broker: { type: 'string' },
   lang: { type: 'string' },
   'max-tokens': { type: 'string' },
   'dry-run': { type: 'boolean' },
   quiet: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
-type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
-
-function usageError(message: string): number {
-  process.stderr.write(`paligemma alt-text: ${message}\n${USAGE}`);
-  return 2;
-}
+type Values = ParsedValues<typeof options>;
 
 export const command: Command = {
   summary: 'check and fix the alt text of images in Markdown, MDX, HTML and JSX docs',
-  async run(argv) {
-    let parsed;
-    try {
-      parsed = parseArgs({ args: argv, options, allowPositionals: true });
-    } catch (e) {
-      return usageError((e as Error).message);
-    }
-    const { values, positionals } = parsed;
+  run: (argv) =>
+    runCommand({ name: 'alt-text', usage: USAGE, options, usageOnEveryError: true }, argv, async (values, positionals) => {
     const [sub, ...paths] = positionals;
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
-    if (sub !== 'check' && sub !== 'fix') return usageError(sub ? `unknown subcommand '${sub}' (check or fix)` : 'give check or fix');
-    if (!paths.length) return usageError(`give the files, folders or globs to ${sub}`);
-    const format = values.format ?? 'text';
-    const formats = sub === 'check' ? ['text', 'json', 'sarif'] : ['text', 'json'];
-    if (!formats.includes(format)) return usageError(`--format must be ${formats.join(', ').replace(/, (\w+)$/, ' or $1')} for ${sub}`);
-    const maxTokens = values['max-tokens'];
-    if (maxTokens !== undefined && !(Number.isInteger(Number(maxTokens)) && Number(maxTokens) > 0)) return usageError('--max-tokens must be a positive integer');
-    if (sub === 'check' && (values.model || values['dry-run'] || values.lang || maxTokens)) return usageError('--model, --lang, --max-tokens and --dry-run are for fix');
+    if (sub !== 'check' && sub !== 'fix') throw new UsageError(sub ? `unknown subcommand '${sub}' (check or fix)` : 'give check or fix');
+    if (!paths.length) throw new UsageError(`give the files, folders or globs to ${sub}`);
+    const format = choiceOption(values.format, 'format', sub === 'check' ? ['text', 'json', 'sarif'] : ['text', 'json']) ?? 'text';
+    const maxTokens = integerOption(values['max-tokens'], 'max-tokens', 1);
+    if (sub === 'check' && (values.model || values.broker || values['dry-run'] || values.lang || maxTokens)) throw new UsageError('--model, --broker, --lang, --max-tokens and --dry-run are for fix');
     const extensions = values.ext ? values.ext.split(',').map((e) => e.trim()).filter(Boolean) : DEFAULT_EXTENSIONS;
-    let files: string[];
-    try {
-      files = await collectDocuments(paths, extensions);
-    } catch (e) {
-      if (e instanceof UsageError) return usageError(e.message);
-      throw e;
-    }
-    if (!files.length) return usageError(`no file with the extensions ${extensions.join(', ')} in ${paths.join(' ')}`);
+    const files = await collectDocuments(paths, extensions);
+    if (!files.length) throw new UsageError(`no file with the extensions ${extensions.join(', ')} in ${paths.join(' ')}`);
     const unknown = files.find((f) => !parserFor(undefined, f));
-    if (unknown) return usageError(`${shown(unknown)} is not a Markdown, MDX, HTML, JSX or TSX file`);
-    return sub === 'check' ? check(files, format, values) : fix(files, format, values);
-  },
+    if (unknown) throw new UsageError(`${shown(unknown)} is not a Markdown, MDX, HTML, JSX or TSX file`);
+    return sub === 'check' ? check(files, format, values) : fix(files, format, maxTokens, values);
+  }),
 };
 
 const shown = (path: string) => relative(process.cwd(), path).split(sep).join('/') || '.';
@@ -122,7 +99,7 @@ async function readDocuments(files: string[]): Promise<{ docs: BatchDocument[]; 
       // The document's own path (POSIX) is what image paths resolve against.
       docs.push({ uri: file, path: toPosix(file), version: 0, text: await readFile(file, 'utf8') });
     } catch (e) {
-      unreadable.push({ file: shown(file), message: `cannot read ${shown(file)}: ${(e as Error).message}` });
+      unreadable.push({ file: shown(file), message: `cannot read ${shown(file)}: ${errorMessage(e)}` });
     }
   }
   return { docs, unreadable };
@@ -162,14 +139,14 @@ async function check(files: string[], format: string, values: Values): Promise<n
   return problems.length || errors.length ? 1 : 0;
 }
 
-async function fix(files: string[], format: string, values: Values): Promise<number> {
+async function fix(files: string[], format: string, maxTokens: number | undefined, values: Values): Promise<number> {
   const { docs, unreadable } = await readDocuments(files);
   const opts = checkOptions(values);
   const plan = await planBatch(docs, opts);
   const texts = new Map<string, string>();
   const failures = new Map<string, string>();
   if (plan.images.size) {
-    const failed = await describe(plan, values, texts, failures);
+    const failed = await describe(plan, maxTokens, values, texts, failures);
     if (failed !== undefined) return failed;
   }
 
@@ -225,41 +202,29 @@ function dropUndefined(r: FixResult): FixResult {
 }
 
 /** Captions each distinct image through the daemon; returns an exit code when the daemon cannot be used. */
-async function describe(plan: BatchPlan, values: Values, texts: Map<string, string>, failures: Map<string, string>): Promise<number | undefined> {
-  const model = values.model ? resolve(values.model) : undefined;
-  let client: DaemonConnection;
+async function describe(plan: BatchPlan, maxTokens: number | undefined, values: Values, texts: Map<string, string>, failures: Map<string, string>): Promise<number | undefined> {
+  const fail = (message: string) => process.stderr.write(`paligemma alt-text: ${message}\n`);
+  let tasks: TaskClient;
   try {
-    client = await connectDaemon({
-      serveArgs: model ? ['--model', model] : [],
-      onStarting: (ep) => say(values, `starting the PaliGemma daemon (log: ${ep.logPath})`),
-    });
+    const broker = values.broker ?? process.env.PALIGEMMA_BROKER;
+    tasks = await TaskClient.open({ broker, model: values.model && !broker ? resolve(values.model) : values.model, say: (line) => say(values, line), onRestart: fail });
   } catch (e) {
-    process.stderr.write(`paligemma alt-text: ${(e as Error).message}\n`);
+    fail(errorMessage(e));
     return 1;
   }
-  const { connection } = client;
-  connection.onNotification(protocol.Progress.type, (p) => say(values, `${p.kind}: ${p.message}`));
-  const decoding = values['max-tokens'] ? { maxNewTokens: Number(values['max-tokens']) } : undefined;
+  const decoding = maxTokens ? { maxNewTokens: maxTokens } : undefined;
   const images = [...plan.images.values()];
   try {
-    const st = await connection.sendRequest(protocol.Status.type);
-    if (model && st.model.path !== model) await connection.sendRequest(protocol.LoadModel.type, { path: model });
-    let window = st.model.state === 'ready' && (!model || st.model.path === model) ? inFlightFor(st.model.maxBatch) : 0;
-    await inOrder(
-      images,
-      () => window || 1,
-      async (item, i) => {
-        try {
-          return await connection.sendRequest(protocol.Caption.type, { image: { path: item.file.path }, language: values.lang, decoding });
-        } finally {
-          if (window === 0 && i === 0) window = await connection.sendRequest(protocol.Status.type).then((s) => inFlightFor(s.model.maxBatch), () => 1);
-        }
-      },
-      (outcome, item, i) => {
+    await tasks.jobs<TextResult>(
+      'caption',
+      images.map((item) => ({ image: { path: item.file.path }, language: values.lang, decoding })),
+      (outcome, i) => {
+        const item = images[i];
         say(values, `[${i + 1}/${images.length}] ${shown(item.file.path)}`);
         if (!outcome.ok) {
-          const gone = client.socket.destroyed || client.socket.readableEnded;
-          failures.set(item.imageKey, gone ? `the PaliGemma daemon went away while describing (its log: ${daemonEndpoint().logPath})` : (outcome.error as Error).message);
+          // A daemon gone for good (after one restart) describes nothing more: the rest are not tried.
+          const gone = outcome.error instanceof DaemonStoppedError;
+          failures.set(item.imageKey, errorMessage(outcome.error));
           return !gone;
         }
         const alt = captionToAltText(outcome.value.text);
@@ -271,10 +236,10 @@ async function describe(plan: BatchPlan, values: Values, texts: Map<string, stri
       },
     );
   } catch (e) {
-    process.stderr.write(`paligemma alt-text: ${(e as Error).message}\n`);
+    fail(errorMessage(e));
     return 1;
   } finally {
-    client.close();
+    await tasks.close();
   }
   return undefined;
 }

@@ -6,11 +6,10 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import picomatch from 'picomatch';
+import { UsageError } from './args.js';
 
 export const DEFAULT_EXTENSIONS = ['md', 'markdown', 'mdx', 'html', 'htm', 'jsx', 'tsx'];
 const ALWAYS_SKIPPED = new Set(['node_modules', '.git']);
-
-export class UsageError extends Error {}
 
 interface IgnoreRules {
   base: string;

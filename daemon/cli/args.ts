@@ -20,12 +20,17 @@ export type Options = NonNullable<ParseArgsConfig['options']>;
 
 type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>>;
 
+/** The parsed values of `options`, as `runCommand` hands them over. */
+export type ParsedValues<O extends Options> = Parsed<O>['values'];
+
 export interface CommandSpec<O extends Options> {
   /** The command's name after `paligemma`. */
   name: string;
   usage: string;
   /** Its options; `--help` / `-h` is added. */
   options: O;
+  /** Print the usage after every usage error, a bad value too (commands whose usage is one line). */
+  usageOnEveryError?: boolean;
 }
 
 /**
@@ -55,7 +60,7 @@ export async function runCommand<O extends Options>(
   try {
     return await run(parsed.values, parsed.positionals);
   } catch (e) {
-    if (e instanceof UsageError) return fail(e.message, e.showUsage);
+    if (e instanceof UsageError) return fail(e.message, e.showUsage || spec.usageOnEveryError === true);
     throw e;
   }
 }

@@ -1,7 +1,21 @@
 // `paligemma download <repo-id>`: a model from the Hugging Face Hub into the models folder.
-import { parseArgs } from 'node:util';
-import { type ConvertDtype, defaultModelsDir, downloadModel, DownloadError, formatBytes, type DownloadProgress } from '../engine/download/index.js';
+import { type ConvertDtype, defaultModelsDir, downloadModel, DownloadError } from '../engine/download/index.js';
+import { formatBytes } from '../common/format.js';
+import type { DownloadProgress } from '../protocol.js';
+import { choiceOption, runCommand, UsageError } from './args.js';
 import type { Command } from './main.js';
+
+const DTYPES: readonly ConvertDtype[] = ['fp32', 'fp16', 'int4', 'int4-cpu'];
+
+const options = {
+  revision: { type: 'string' },
+  variant: { type: 'string' },
+  dtype: { type: 'string' },
+  'models-dir': { type: 'string' },
+  token: { type: 'string' },
+  force: { type: 'boolean' },
+  json: { type: 'boolean' },
+} as const;
 
 const usage = `usage: paligemma download <repo-id> [--revision R] [--variant V | --dtype T] [--models-dir D] [--token T] [--force]
 
@@ -26,36 +40,10 @@ Environment: HF_ENDPOINT points at another Hub (a mirror).
 
 export const command: Command = {
   summary: 'download a model from the Hugging Face Hub (resumable, verified)',
-  async run(argv) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        allowPositionals: true,
-        options: {
-          revision: { type: 'string' },
-          variant: { type: 'string' },
-          dtype: { type: 'string' },
-          'models-dir': { type: 'string' },
-          token: { type: 'string' },
-          force: { type: 'boolean' },
-          json: { type: 'boolean' },
-          help: { type: 'boolean', short: 'h' },
-        },
-      });
-    } catch (e) {
-      process.stderr.write(`${(e as Error).message}\n\n${usage}`);
-      return 2;
-    }
-    const { values, positionals } = parsed;
-    if (values.help) {
-      process.stdout.write(usage);
-      return 0;
-    }
-    if (positionals.length !== 1) {
-      process.stderr.write(usage);
-      return 2;
-    }
+  run: (argv) =>
+    runCommand({ name: 'download', usage, options }, argv, async (values, positionals) => {
+    if (positionals.length !== 1) throw new UsageError(positionals.length ? 'give one repo id' : 'give the repo id of the model', true);
+    const dtype = choiceOption(values.dtype, 'dtype', DTYPES);
     const controller = new AbortController();
     const onSigint = () => controller.abort();
     process.once('SIGINT', onSigint);
@@ -76,7 +64,7 @@ export const command: Command = {
         repo: positionals[0],
         revision: values.revision,
         variant: values.variant,
-        dtype: values.dtype as ConvertDtype | undefined,
+        dtype,
         modelsDir: values['models-dir'],
         token: values.token,
         force: values.force,
@@ -104,7 +92,7 @@ export const command: Command = {
     } finally {
       process.off('SIGINT', onSigint);
     }
-  },
+  }),
 };
 
 /** One line on stderr, redrawn in place on a terminal, a line per file otherwise. */

@@ -1,14 +1,14 @@
 // `paligemma generate --model <dir> --image <file> --prompt <text>`: one generation in this process,
 // no daemon. With --json the last line of stdout is one JSON object (ids, text, per-step top-3).
-import { parseArgs } from 'node:util';
 import { isEngineError, loadImage, PaliGemma, parseExecutionProvider, type Strategy } from '../engine/index.js';
+import { choiceOption, integerOption, runCommand, UsageError } from './args.js';
 import type { Command } from './main.js';
 
 const USAGE = `usage: paligemma generate --model <converted-dir> --image <file> --prompt <text> [options]
 
 options:
-  --max-new-tokens N        stop after N tokens (default 32)
-  --min-new-tokens N        do not stop on <eos> before N tokens (default 0)
+  --max-tokens N            stop after N tokens (default 32)
+  --min-tokens N            do not stop on <eos> before N tokens (default 0)
   --strategy greedy|beam|sample   (default greedy)
   --num-beams N             beam search width (default 4)
   --temperature T --top-k K --top-p P --seed S   sampling (defaults 1, 50, 1, 0)
@@ -20,79 +20,49 @@ options:
   --stream                  print text as it is generated (not with --json)
 `;
 
-function integer(value: string | undefined, name: string, min = 0): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}`);
-  return n;
-}
-
 function number(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number`);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got '${value}'`);
   return n;
 }
 
-class UsageError extends Error {}
+const options = {
+  model: { type: 'string' },
+  image: { type: 'string' },
+  prompt: { type: 'string' },
+  'max-tokens': { type: 'string' },
+  'min-tokens': { type: 'string' },
+  strategy: { type: 'string' },
+  'num-beams': { type: 'string' },
+  temperature: { type: 'string' },
+  'top-k': { type: 'string' },
+  'top-p': { type: 'string' },
+  seed: { type: 'string' },
+  'force-tokens': { type: 'string' },
+  ep: { type: 'string', default: 'auto' },
+  threads: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  stream: { type: 'boolean', default: false },
+} as const;
 
 export const command: Command = {
   summary: 'run one prompt on one image with a converted model (no daemon)',
-  async run(argv: string[]): Promise<number> {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args: argv,
-        options: {
-          model: { type: 'string' },
-          image: { type: 'string' },
-          prompt: { type: 'string' },
-          'max-new-tokens': { type: 'string' },
-          'min-new-tokens': { type: 'string' },
-          strategy: { type: 'string' },
-          'num-beams': { type: 'string' },
-          temperature: { type: 'string' },
-          'top-k': { type: 'string' },
-          'top-p': { type: 'string' },
-          seed: { type: 'string' },
-          'force-tokens': { type: 'string' },
-          ep: { type: 'string', default: 'auto' },
-          threads: { type: 'string' },
-          json: { type: 'boolean', default: false },
-          stream: { type: 'boolean', default: false },
-          help: { type: 'boolean', short: 'h', default: false },
-        },
-      }));
-    } catch (e) {
-      process.stderr.write(`paligemma generate: ${(e as Error).message}\n${USAGE}`);
-      return 2;
-    }
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
-    let opts;
-    try {
-      if (!values.model || !values.image || values.prompt === undefined) throw new UsageError('--model, --image and --prompt are required');
-      const strategy = (values.strategy ?? 'greedy') as Strategy;
-      if (!['greedy', 'beam', 'sample'].includes(strategy)) throw new UsageError('--strategy must be greedy, beam or sample');
-      opts = {
-        strategy,
-        maxNewTokens: integer(values['max-new-tokens'], 'max-new-tokens', 1),
-        minNewTokens: integer(values['min-new-tokens'], 'min-new-tokens'),
-        numBeams: integer(values['num-beams'], 'num-beams', 1),
-        temperature: number(values.temperature, 'temperature'),
-        topK: integer(values['top-k'], 'top-k'),
-        topP: number(values['top-p'], 'top-p'),
-        seed: integer(values.seed, 'seed'),
-        forceTokens: values['force-tokens']?.split(',').map((s) => integer(s.trim(), 'force-tokens')!),
-        threads: integer(values.threads, 'threads', 1),
-      };
-    } catch (e) {
-      if (!(e instanceof UsageError)) throw e;
-      process.stderr.write(`paligemma generate: ${e.message}\n${USAGE}`);
-      return 2;
-    }
+  run: (argv) =>
+    runCommand({ name: 'generate', usage: USAGE, options, usageOnEveryError: true }, argv, async (values) => {
+    if (!values.model || !values.image || values.prompt === undefined) throw new UsageError('--model, --image and --prompt are required');
+    const opts = {
+      strategy: choiceOption<Strategy>(values.strategy, 'strategy', ['greedy', 'beam', 'sample']) ?? 'greedy',
+      maxNewTokens: integerOption(values['max-tokens'], 'max-tokens', 1),
+      minNewTokens: integerOption(values['min-tokens'], 'min-tokens', 0),
+      numBeams: integerOption(values['num-beams'], 'num-beams', 1),
+      temperature: number(values.temperature, 'temperature'),
+      topK: integerOption(values['top-k'], 'top-k', 0),
+      topP: number(values['top-p'], 'top-p'),
+      seed: integerOption(values.seed, 'seed', 0),
+      forceTokens: values['force-tokens']?.split(',').map((s) => integerOption(s.trim(), 'force-tokens', 0)!),
+      threads: integerOption(values.threads, 'threads', 1),
+    };
 
     const ac = new AbortController();
     const onSigint = () => ac.abort();
@@ -152,7 +122,7 @@ export const command: Command = {
       process.off('SIGINT', onSigint);
       await model?.dispose();
     }
-  },
+  }),
 };
 
 function round(ms: number): number {

@@ -3,6 +3,7 @@
 // `paligemma caption` never pays for the converter's imports and vice versa.
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { errorMessage } from '../common/errors.js';
 
 export interface Command {
   summary: string;
@@ -63,7 +64,7 @@ if (isEntryPoint()) {
       process.exitCode = code;
     },
     (err: unknown) => {
-      process.stderr.write(`paligemma: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(`paligemma: ${errorMessage(err)}\n`);
       process.exitCode = 1;
     },
   );

@@ -2,19 +2,21 @@
 // thin clients of the shared daemon (started on demand). Results on stdout (text, or JSON lines
 // with --json), progress and errors on stderr; exit 1 when any image failed.
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { type ResponseError } from 'vscode-jsonrpc/node';
 import * as protocol from '../protocol.js';
 import type { DetectedObject, ModelStatus, ObjectsResult, StatusResult, TextResult } from '../protocol.js';
 import { type DaemonEndpoint, daemonEndpoint, probeSocket } from '../client/endpoint.js';
 import { connectDaemon, DaemonUnavailableError, type DaemonConnection } from '../client/daemon.js';
-import { inFlightFor, inOrder } from '../client/inOrder.js';
-import { DaemonStoppedError, RestartingDaemonClient } from '../client/restarting.js';
-import { brokerFromEnv, connectBroker, type RequestConnection } from '../client/broker.js';
+import { DaemonStoppedError } from '../client/restarting.js';
+import { errorMessage } from '../common/errors.js';
+import { formatBytes } from '../common/format.js';
+import { integerOption, runCommand, UsageError } from './args.js';
 import type { Command } from './main.js';
+import { TaskClient } from './taskClient.js';
 
 type TaskName = 'caption' | 'ocr' | 'detect' | 'segment' | 'ask';
 
+// One table for every task command, so that an option for all of them is one line here.
 const taskOptions = {
   json: { type: 'boolean' },
   model: { type: 'string' },
@@ -25,7 +27,6 @@ const taskOptions = {
   question: { type: 'string', short: 'q' },
   'max-tokens': { type: 'string' },
   quiet: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 const usages: Record<TaskName, string> = {
@@ -38,118 +39,68 @@ const usages: Record<TaskName, string> = {
 const common = '[--json] [--model <dir>] [--max-tokens <n>] [--quiet] [--broker nats://host:4222]';
 
 function taskCommand(name: TaskName, summary: string): Command {
+  const spec = { name, usage: `usage: ${usages[name]} ${common}\n`, options: taskOptions, usageOnEveryError: true };
   return {
     summary,
-    async run(argv) {
-      let parsed;
-      try {
-        parsed = parseArgs({ args: argv, options: taskOptions, allowPositionals: true });
-      } catch (e) {
-        process.stderr.write(`paligemma ${name}: ${(e as Error).message}\nusage: ${usages[name]} ${common}\n`);
-        return 2;
-      }
-      const { values, positionals } = parsed;
-      if (values.help) {
-        process.stdout.write(`usage: ${usages[name]} ${common}\n`);
-        return 0;
-      }
-      const problem = checkTaskArgs(name, positionals, values);
-      if (problem) {
-        process.stderr.write(`paligemma ${name}: ${problem}\nusage: ${usages[name]} ${common}\n`);
-        return 2;
-      }
-      const maxNewTokens = values['max-tokens'] === undefined ? undefined : Number(values['max-tokens']);
-      const decoding = maxNewTokens === undefined ? undefined : { maxNewTokens };
-      const say = (s: string) => {
-        if (!values.quiet) process.stderr.write(`${s}\n`);
-      };
-      // Through a broker, --model names a model the workers serve; locally it is a folder.
-      const broker = values.broker ?? process.env.PALIGEMMA_BROKER;
-      const model = values.model && !broker ? resolve(values.model) : undefined;
-      let connection: RequestConnection;
-      let close: () => unknown;
-      let brokerGone = () => false;
-      try {
-        if (broker) {
-          const b = await connectBroker({ url: broker, model: values.model, ...brokerFromEnv() });
-          connection = b.connection;
-          close = () => b.close();
-          brokerGone = () => b.gone;
-        } else {
-          // A daemon that dies mid-way is started again once, and the images in flight are asked again.
-          const d = await RestartingDaemonClient.connect({
-          serveArgs: model ? ['--model', model] : [],
-          onStarting: (ep) => say(`starting the PaliGemma daemon (log: ${ep.logPath})`),
-          onRestart: (message) => process.stderr.write(`paligemma ${name}: ${message}\n`),
-          });
-          connection = {
-            sendRequest: d.request.bind(d),
-            // Subscriptions last as long as the client (and move with it to a restarted daemon).
-            onNotification: (type, handler) => {
-              d.onNotification(type, handler);
-              return { dispose: () => {} };
-            },
-          };
-          close = () => d.close();
+    run: (argv) =>
+      runCommand(spec, argv, async (values, positionals) => {
+        checkTaskArgs(name, positionals, values);
+        const maxNewTokens = integerOption(values['max-tokens'], 'max-tokens', 1);
+        const decoding = maxNewTokens === undefined ? undefined : { maxNewTokens };
+        const say = (s: string) => {
+          if (!values.quiet) process.stderr.write(`${s}\n`);
+        };
+        const fail = (message: string) => process.stderr.write(`paligemma ${name}: ${message}\n`);
+        let tasks: TaskClient;
+        try {
+          // Through a broker, --model names a model the workers serve; locally it is a folder.
+          const broker = values.broker ?? process.env.PALIGEMMA_BROKER;
+          tasks = await TaskClient.open({ broker, model: values.model && !broker ? resolve(values.model) : values.model, say, onRestart: fail });
+        } catch (e) {
+          fail(errorMessage(e));
+          return 1;
         }
-      } catch (e) {
-        process.stderr.write(`paligemma ${name}: ${(e as Error).message}\n`);
-        return 1;
-      }
-      connection.onNotification(protocol.Progress.type, (p) => say(`${p.kind}: ${p.message}`));
-      let failures = 0;
-      try {
-        const st = await connection.sendRequest(protocol.Status.type);
-        if (model && st.model.path !== model) await connection.sendRequest(protocol.LoadModel.type, { path: model });
-        // Enough in flight for the daemon's batches; until the model has loaded, one.
-        let window = st.model.state === 'ready' && (!model || st.model.path === model) ? inFlightFor(st.model.maxBatch) : 0;
-        const request = (arg: string): Promise<TextResult | ObjectsResult> => {
-          const image = { path: resolve(arg) };
-          switch (name) {
-            case 'caption':
-              return connection.sendRequest(protocol.Caption.type, { image, language: values.lang, detail: values.long ? 'long' : undefined, decoding });
-            case 'ocr':
-              return connection.sendRequest(protocol.Ocr.type, { image, decoding });
-            case 'ask':
-              return connection.sendRequest(protocol.Answer.type, { image, question: values.question!, language: values.lang, decoding });
-            case 'detect':
-              return connection.sendRequest(protocol.Detect.type, { image, objects: values.object!, decoding });
-            case 'segment':
-              return connection.sendRequest(protocol.Segment.type, { image, object: values.object![0], decoding });
-          }
-        };
-        const ask = async (arg: string, i: number): Promise<TextResult | ObjectsResult> => {
-          try {
-            return await request(arg);
-          } finally {
-            if (window === 0 && i === 0) {
-              window = await connection.sendRequest(protocol.Status.type).then((s) => inFlightFor(s.model.maxBatch), () => 1);
+        const { connection } = tasks;
+        let failures = 0;
+        try {
+          const request = (arg: string): Promise<TextResult | ObjectsResult> => {
+            const image = { path: resolve(arg) };
+            switch (name) {
+              case 'caption':
+                return connection.sendRequest(protocol.Caption.type, { image, language: values.lang, detail: values.long ? 'long' : undefined, decoding });
+              case 'ocr':
+                return connection.sendRequest(protocol.Ocr.type, { image, decoding });
+              case 'ask':
+                return connection.sendRequest(protocol.Answer.type, { image, question: values.question!, language: values.lang, decoding });
+              case 'detect':
+                return connection.sendRequest(protocol.Detect.type, { image, objects: values.object!, decoding });
+              case 'segment':
+                return connection.sendRequest(protocol.Segment.type, { image, object: values.object![0], decoding });
             }
-          }
-        };
-        await inOrder(positionals, () => window || 1, ask, (outcome, arg, i) => {
-          if (positionals.length > 1) say(`[${i + 1}/${positionals.length}] ${arg}`);
-          if (outcome.ok) {
-            process.stdout.write(values.json ? `${JSON.stringify({ image: arg, ...outcome.value })}\n` : formatResult(arg, outcome.value, positionals.length > 1));
+          };
+          await tasks.each(positionals, request, (outcome, arg, i) => {
+            if (positionals.length > 1) say(`[${i + 1}/${positionals.length}] ${arg}`);
+            if (outcome.ok) {
+              process.stdout.write(values.json ? `${JSON.stringify({ image: arg, ...outcome.value })}\n` : formatResult(arg, outcome.value, positionals.length > 1));
+              return true;
+            }
+            failures++;
+            // Every image is reported, also after the daemon has gone for good.
+            const err = outcome.error as ResponseError<unknown>;
+            const code = err instanceof DaemonStoppedError ? 'daemon-stopped' : err.code;
+            const message = aboutImage(arg, tasks.gone ? 'the connection to the broker closed' : err.message);
+            if (values.json) process.stdout.write(`${JSON.stringify({ image: arg, error: { code, message } })}\n`);
+            fail(message);
             return true;
-          }
+          });
+        } catch (e) {
+          fail(errorMessage(e));
           failures++;
-          // Every image is reported, also after the daemon has gone for good.
-          const err = outcome.error as ResponseError<unknown>;
-          const code = err instanceof DaemonStoppedError ? 'daemon-stopped' : err.code;
-          const message = aboutImage(arg, brokerGone() ? `the connection to the broker ${broker} closed` : err.message);
-          if (values.json) process.stdout.write(`${JSON.stringify({ image: arg, error: { code, message } })}\n`);
-          process.stderr.write(`paligemma ${name}: ${message}\n`);
-          return true;
-        });
-      } catch (e) {
-        process.stderr.write(`paligemma ${name}: ${(e as Error).message}\n`);
-        failures++;
-      } finally {
-        await close();
-      }
-      return failures ? 1 : 0;
-    },
+        } finally {
+          await tasks.close();
+        }
+        return failures ? 1 : 0;
+      }),
   };
 }
 
@@ -160,14 +111,11 @@ export function aboutImage(arg: string, message: string): string {
   return message.includes(arg) ? message : `${arg}: ${message}`;
 }
 
-function checkTaskArgs(name: TaskName, images: string[], v: { object?: string[]; question?: string; 'max-tokens'?: string }): string | undefined {
-  if (images.length === 0) return 'give at least one image';
-  if ((name === 'detect' || name === 'segment') && !v.object?.length) return 'give the object to look for with --object';
-  if (name === 'segment' && v.object!.length > 1) return 'segment takes one --object';
-  if (name === 'ask' && !v.question) return 'give the question with --question';
-  const mt = v['max-tokens'];
-  if (mt !== undefined && !(Number.isInteger(Number(mt)) && Number(mt) > 0)) return '--max-tokens must be a positive integer';
-  return undefined;
+function checkTaskArgs(name: TaskName, images: string[], v: { object?: string[]; question?: string }): void {
+  if (images.length === 0) throw new UsageError('give at least one image');
+  if ((name === 'detect' || name === 'segment') && !v.object?.length) throw new UsageError('give the object to look for with --object');
+  if (name === 'segment' && v.object!.length > 1) throw new UsageError('segment takes one --object');
+  if (name === 'ask' && !v.question) throw new UsageError('give the question with --question');
 }
 
 function formatResult(image: string, r: TextResult | ObjectsResult, prefix: boolean): string {
@@ -201,8 +149,8 @@ async function connectIfRunning(endpoint: DaemonEndpoint): Promise<DaemonConnect
 
 export const status: Command = {
   summary: 'show the shared daemon: model, queue, memory, cache',
-  async run(argv) {
-    const json = argv.includes('--json');
+  run: (argv) => runCommand({ name: 'status', usage: 'usage: paligemma status [--json]\n', options: { json: { type: 'boolean' } } }, argv, async (values) => {
+    const json = values.json === true;
     const endpoint = daemonEndpoint();
     const client = await connectIfRunning(endpoint);
     if (!client) {
@@ -216,17 +164,16 @@ export const status: Command = {
     } finally {
       client.close();
     }
-  },
+  }),
 };
 
 function formatStatus(s: StatusResult): string {
-  const mb = (b: number) => `${(b / 1048576).toFixed(1)} MB`;
   return [
     `daemon ${s.version}, pid ${s.pid}, up ${(s.uptimeMs / 1000).toFixed(0)} s, ${s.clients} client(s)`,
     `socket ${s.socketPath ?? '(stdio)'}`,
     `model ${formatModel(s.model)}`,
     `queue ${s.queue.running} running, ${s.queue.pending} waiting (capacity ${s.queue.capacity})`,
-    `memory rss ${mb(s.memory.rssBytes)}, heap ${mb(s.memory.heapUsedBytes)}`,
+    `memory rss ${formatBytes(s.memory.rssBytes)}, heap ${formatBytes(s.memory.heapUsedBytes)}`,
     `cache ${s.cache.entries} results (${s.cache.hits} hits, ${s.cache.misses} misses), ${s.cache.imageEntries} images`,
     '',
   ].join('\n');
@@ -245,7 +192,7 @@ function formatModel(m: ModelStatus): string {
 
 export const stop: Command = {
   summary: 'stop the shared daemon',
-  async run() {
+  run: (argv) => runCommand({ name: 'stop', usage: 'usage: paligemma stop\n', options: {} }, argv, async () => {
     const endpoint = daemonEndpoint();
     const client = await connectIfRunning(endpoint);
     if (!client) {
@@ -260,5 +207,5 @@ export const stop: Command = {
     }
     process.stdout.write(`stopped (pid ${pid})\n`);
     return 0;
-  },
+  }),
 };

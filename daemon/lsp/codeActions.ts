@@ -25,6 +25,7 @@ import type { OffsetEdit } from '../alttext/references/types.js';
 import { SOURCE, type ProblemData } from './diagnostics.js';
 import { captionWithProgress } from './modelRun.js';
 import type { Session } from './session.js';
+import { errorMessage } from '../common/errors.js';
 
 export const GENERATE_COMMAND = 'paligemma.lsp.generateAltText';
 export const GENERATE_TITLE = 'Generate alt text with PaliGemma';
@@ -149,7 +150,7 @@ export class UserError extends Error {}
  */
 function userFacing(session: Session, err: unknown): ResponseError<void> {
   if (err instanceof ResponseError && (err.code === LSPErrorCodes.RequestCancelled)) return err;
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorMessage(err);
   const text = message.startsWith('PaliGemma') ? message : `PaliGemma: ${message}`;
   show(session, MessageType.Error, text);
   return err instanceof ResponseError ? err : new ResponseError(ErrorCodes.InternalError, text);

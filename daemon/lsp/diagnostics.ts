@@ -6,6 +6,7 @@ import type { TextDocument } from 'vscode-languageserver-textdocument';
 import type { CheckedProblem } from '../alttext/check.js';
 import type { Session } from './session.js';
 import type { Severity } from './settings.js';
+import { errorMessage } from '../common/errors.js';
 
 export const SOURCE = 'PaliGemma';
 const DEBOUNCE_MS = 300;
@@ -68,7 +69,7 @@ export function registerDiagnostics(session: Session): DiagnosticsHandle {
         // Only for the version they were computed on: a newer one has its own on the way.
         if (documents.get(doc.uri)?.version === doc.version) void connection.sendDiagnostics({ uri: doc.uri, version: doc.version, diagnostics });
       },
-      (err: unknown) => session.log(`alt text: checking ${doc.uri} failed: ${err instanceof Error ? err.message : String(err)}`),
+      (err: unknown) => session.log(`alt text: checking ${doc.uri} failed: ${errorMessage(err)}`),
     );
   };
   documents.onDidOpen((e) => {

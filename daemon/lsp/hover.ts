@@ -13,6 +13,7 @@ import { resolveImage, type ResolvedImage } from './images.js';
 import { captionParams, ocrParams } from './modelRun.js';
 import { localPath, type Session } from './session.js';
 import { thumbnailMarkdown } from './thumbnail.js';
+import { errorMessage } from '../common/errors.js';
 
 /** The hover's links, for clients whose Markdown runs `command:` links (VS Code's extension). */
 export const DESCRIBE_COMMAND = 'paligemma.describeFromHover';
@@ -102,7 +103,7 @@ async function lookup(session: Session, image: ResolvedImage, run: boolean): Pro
       }
       const code = err instanceof ResponseError ? err.code : undefined;
       if (code !== P.ErrorCodes.NotCached && code !== P.ErrorCodes.Cancelled) {
-        const message = err instanceof Error ? err.message : String(err);
+        const message = errorMessage(err);
         session.log(`hover ${image.path}: ${message}`);
         // A cache lookup that fails just means "not known yet".
         if (run) failure = message;

@@ -16,6 +16,7 @@ import { parseImages } from '../../daemon/alttext/references/index.js';
 import type { ImageReference, OffsetEdit } from '../../daemon/alttext/references/types.js';
 import { nameOf } from './imageTasks.js';
 import { isCancellation, runWithProgress, showError } from './run.js';
+import { errorMessage } from '../../daemon/client/shared.js';
 
 /** File name patterns of the languages alt text is checked in. */
 const LANGUAGE_GLOBS: Record<string, string> = {
@@ -234,7 +235,7 @@ async function fillMissing(ctx: Ctx, docs: vscode.TextDocument[], where: string)
                 if (alt) texts.set(key, alt);
                 else failures.set(key, 'the model gave no description');
               } else {
-                const message = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
+                const message = errorMessage(outcome.error);
                 failures.set(key, message);
                 ctx.log.warn(`fill alt text: ${item.problem.image.src}: ${message}`);
               }

@@ -6,6 +6,7 @@ import { cliEnvironment, type ProgressStep } from '../cli/progress.js';
 import { daemonProgram } from '../client.js';
 import { readConfig } from '../config.js';
 import type { Ctx } from '../ctx.js';
+import { errorMessage } from '../../daemon/client/shared.js';
 
 export interface CliTask {
   title: string;
@@ -29,7 +30,7 @@ export function runCliTask(ctx: Ctx, task: CliTask): Thenable<CliExit | undefine
       command = readConfig().nodePath || process.execPath;
       args = [daemonProgram(ctx.extension.extensionUri), ...task.args];
     } catch (e) {
-      void vscode.window.showErrorMessage(`PaliGemma: ${(e as Error).message}`);
+      void vscode.window.showErrorMessage(`PaliGemma: ${errorMessage(e)}`);
       return undefined;
     }
     ctx.log.info(`${name}: ${command} ${args.join(' ')}`);
@@ -53,7 +54,7 @@ export function runCliTask(ctx: Ctx, task: CliTask): Thenable<CliExit | undefine
         },
       });
     } catch (e) {
-      void vscode.window.showErrorMessage(`PaliGemma: could not run \`paligemma ${name}\`: ${(e as Error).message}`);
+      void vscode.window.showErrorMessage(`PaliGemma: could not run \`paligemma ${name}\`: ${errorMessage(e)}`);
       return undefined;
     } finally {
       cancel.dispose();

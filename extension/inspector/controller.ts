@@ -13,8 +13,7 @@ import {
   type TextResult,
   type TokenNotification,
 } from '../../daemon/protocol.js';
-import { formatBytes } from '../../daemon/client/shared.js';
-import { MAX_PASTED_IMAGE_BYTES } from '../../daemon/client/shared.js';
+import { errorMessage, formatBytes, MAX_PASTED_IMAGE_BYTES } from '../../daemon/client/shared.js';
 import type { HostMessage, ImageSource, InspectorImage, InspectorTask, TaskResult, WebviewMessage } from '../../webview/messages.js';
 import { TASK_LABELS } from '../../webview/tasks.js';
 
@@ -110,11 +109,11 @@ function toResult(task: InspectorTask, response: TextResult | ObjectsResult): Ta
   }
 }
 
-export function errorMessage(task: InspectorTask, err: unknown): string {
+/** What a failed task says in the inspector: which task, and why (or that it was cancelled). */
+export function taskErrorMessage(task: InspectorTask, err: unknown): string {
   const code = (err as { code?: unknown })?.code;
   if (code === ErrorCodes.Cancelled) return `${TASK_LABELS[task.kind].title}: cancelled.`;
-  const message = err instanceof Error ? err.message : String(err);
-  return `${TASK_LABELS[task.kind].title} failed: ${message}`;
+  return `${TASK_LABELS[task.kind].title} failed: ${errorMessage(err)}`;
 }
 
 let streamCounter = 0;
@@ -189,7 +188,7 @@ export class InspectorController {
           throw new Error(`unknown message ${JSON.stringify((message as { type?: unknown }).type)}`);
       }
     } catch (err) {
-      this.post({ type: 'error', message: err instanceof Error ? err.message : String(err) });
+      this.post({ type: 'error', message: errorMessage(err) });
     }
   }
 
@@ -198,7 +197,7 @@ export class InspectorController {
     try {
       task = validateTask(rawTask);
     } catch (err) {
-      this.post({ type: 'error', requestId, message: (err as Error).message });
+      this.post({ type: 'error', requestId, message: errorMessage(err) });
       return;
     }
     if (!this.source) {
@@ -218,12 +217,12 @@ export class InspectorController {
       }
       const response = await this.daemon.sendRequest(req.type, req.params, cts.token);
       if (cts.token.isCancellationRequested) {
-        this.post({ type: 'error', requestId, message: errorMessage(task, { code: ErrorCodes.Cancelled }) });
+        this.post({ type: 'error', requestId, message: taskErrorMessage(task, { code: ErrorCodes.Cancelled }) });
         return;
       }
       this.post({ type: 'result', requestId, result: toResult(task, response) });
     } catch (err) {
-      this.post({ type: 'error', requestId, message: errorMessage(task, err) });
+      this.post({ type: 'error', requestId, message: taskErrorMessage(task, err) });
     } finally {
       this.inFlight.delete(requestId);
       if (entry.streamId) this.streams.delete(entry.streamId);

@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import type { Ctx } from '../ctx.js';
 import { LEGACY_SETTING, migrateLegacyToken, SECRET_KEY, validateToken, type LegacySetting } from './hfToken.js';
+import { errorMessage } from '../../daemon/client/shared.js';
 
 export function registerTokenCommands(ctx: Ctx): void {
   ctx.registerCommand('paligemma.setHuggingFaceToken', async (): Promise<boolean> => {
@@ -45,6 +46,6 @@ export async function migrateTokenSetting(ctx: Ctx): Promise<void> {
         : 'PaliGemma: the Hugging Face token in settings.json was removed; the one in VS Code\'s secret storage is used.',
     );
   } catch (err) {
-    ctx.log.error(`moving the Hugging Face token to SecretStorage: ${err instanceof Error ? err.message : String(err)}`);
+    ctx.log.error(`moving the Hugging Face token to SecretStorage: ${errorMessage(err)}`);
   }
 }

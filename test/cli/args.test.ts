@@ -69,6 +69,11 @@ test('a UsageError from the command exits 2 with its message (the usage only whe
   );
 });
 
+test('usageOnEveryError: a bad value prints the usage as well', async () => {
+  const r = await captured(() => runCommand({ ...spec, usageOnEveryError: true }, ['--max-tokens', 'lots'], async (v) => integerOption(v['max-tokens'], 'max-tokens', 1) ?? 0));
+  assert.deepEqual(r, { code: 2, stdout: '', stderr: `paligemma probe: --max-tokens must be a positive integer, got 'lots'\n${USAGE}` });
+});
+
 test('integerOption: integers from the minimum up, the fallback when absent', () => {
   assert.equal(integerOption('0', 'seed', 0), 0);
   assert.equal(integerOption('42', 'layers', 1), 42);

@@ -3,7 +3,7 @@
 // model's text, the decorative HTML image (alt="") is left alone, and the review lists the missing
 // image as skipped with its reason. Screenshots: test-results/e2e/alttext-*.png.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as h from './harness.mjs';
@@ -56,19 +56,7 @@ before(async () => {
   page = await h.openWorkbench(browser, server.url, workspace);
 });
 
-after(async () => {
-  await browser?.close().catch(() => undefined);
-  await server?.stop();
-  for (const dir of [join(tmp, 'cli-runtime'), extensionRuntimeDir()]) {
-    if (!existsSync(dir)) continue;
-    try {
-      cli(['stop'], dir);
-    } catch (err) {
-      h.log(`stopping the daemon in ${dir}: ${err.message.split('\n')[0]}`);
-    }
-  }
-  if (tmp) h.removeTemp(tmp);
-});
+after(() => h.tearDown(tmp, { browser, server, stopDaemon: (dir) => cli(['stop'], dir) }));
 
 test('the workspace batch fixes the .mdx image, leaves the decorative alt="" alone and shows the skipped missing image', async () => {
   try {

@@ -71,19 +71,7 @@ before(async () => {
   page = await h.openWorkbench(browser, server.url, workspace);
 });
 
-after(async () => {
-  await browser?.close().catch(() => undefined);
-  await server?.stop();
-  for (const dir of [join(tmp, 'cli-runtime'), extensionRuntimeDir()]) {
-    if (!existsSync(dir)) continue;
-    try {
-      cli(['stop'], dir);
-    } catch (err) {
-      h.log(`stopping the daemon in ${dir}: ${err.message.split('\n')[0]}`);
-    }
-  }
-  if (tmp) h.removeTemp(tmp);
-});
+after(() => h.tearDown(tmp, { browser, server, stopDaemon: (dir) => cli(['stop'], dir) }));
 
 /** The extension's own log (its output channel), kept next to the screenshots when a test fails. */
 function keepExtensionLog() {

@@ -300,3 +300,23 @@ export function removeTemp(tmp) {
   }
   rmSync(tmp, { recursive: true, force: true });
 }
+
+/**
+ * After a file's tests: closes the browser, stops code-server and both daemons the run started
+ * (the CLI's on `cli-runtime`, the extension's on `runtime/paligemma`; detached by design, they
+ * outlive their clients), then removes the temp root.
+ */
+export async function tearDown(tmp, { browser, server, stopDaemon }) {
+  await browser?.close().catch(() => undefined);
+  await server?.stop();
+  if (!tmp) return;
+  for (const dir of [join(tmp, 'cli-runtime'), join(tmp, 'runtime', 'paligemma')]) {
+    if (!existsSync(dir)) continue;
+    try {
+      stopDaemon(dir);
+    } catch (err) {
+      log(`stopping the daemon in ${dir}: ${err.message.split('\n')[0]}`);
+    }
+  }
+  removeTemp(tmp);
+}

@@ -2,7 +2,7 @@
 // converted PaliGemma model, driven through the UI by Playwright. Run with `npm run test:e2e`
 // (installs what it needs, packages, then runs this file). Screenshots: test-results/e2e/.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as h from './harness.mjs';
@@ -85,20 +85,7 @@ before(async () => {
   });
 });
 
-after(async () => {
-  await browser?.close().catch(() => undefined);
-  await server?.stop();
-  // Both daemons were started detached (they outlive their clients by design): stop them.
-  for (const dir of [join(tmp, 'cli-runtime'), extensionRuntimeDir()]) {
-    if (!existsSync(dir)) continue;
-    try {
-      cli(['stop'], dir);
-    } catch (err) {
-      h.log(`stopping the daemon in ${dir}: ${err.message.split('\n')[0]}`);
-    }
-  }
-  if (tmp) h.removeTemp(tmp);
-});
+after(() => h.tearDown(tmp, { browser, server, stopDaemon: (dir) => cli(['stop'], dir) }));
 
 /** The daemon's caption of a workspace image, through the CLI with the workspace's settings. */
 function cliCaption(image) {

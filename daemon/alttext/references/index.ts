@@ -5,6 +5,7 @@ import { parseJsxImages } from './jsx.js';
 import { parseMarkdownImages } from './markdown.js';
 import { findImagePaths } from './paths.js';
 import type { ImageReference } from './types.js';
+import { errorMessage } from '../../common/errors.js';
 
 export type ImageParser = 'markdown' | 'mdx' | 'html' | 'jsx' | 'tsx' | 'css';
 
@@ -79,7 +80,7 @@ export function parseImages(text: string, languageId: string | undefined, path?:
         return { references: parseCssImages(text) };
     }
   } catch (err) {
-    return { references: [], error: err instanceof Error ? err.message : String(err) };
+    return { references: [], error: errorMessage(err) };
   }
 }
 

@@ -17,6 +17,7 @@ import { SafetensorsCheckpoint } from './safetensors.js';
 import { readImageSettings, readJsonFile, readTokenIds, tokenizerVocab, type ImageSettings, type TokenIds } from './source-files.js';
 import { buildVisionGraph } from './vision-graph.js';
 import { CheckpointWeights, RandomWeights, expectedShapes, type WeightSource } from './weights.js';
+import { errorMessage } from '../../common/errors.js';
 
 export type ConvertDtype = WeightDtype;
 export type VisionDtype = ConverterRecord['weights']['vision'];
@@ -337,7 +338,7 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
     if (isEngineError(e)) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOSPC') throw new EngineError('convert-failed', `out of disk space while writing ${out}; nothing was written`, { cause: e });
-    throw new EngineError('convert-failed', `conversion failed: ${(e as Error).message}`, { cause: e });
+    throw new EngineError('convert-failed', `conversion failed: ${errorMessage(e)}`, { cause: e });
   } finally {
     src.weights.close();
   }

@@ -23,8 +23,6 @@ import { errorMessage } from '../../common/errors.js';
 
 export { DownloadError, type DownloadFailure } from './errors.js';
 export { detectLayout, onnxVariants, planDownload, type DownloadPlan, type RepoFile } from './layout.js';
-export { formatBytes } from '../../common/format.js';
-export type { DownloadProgress, DownloadResult, RepoLayout } from '../../protocol.js';
 
 export const DOWNLOADS_DIR = '.downloads';
 export const RECORD_FILE = 'download.json';

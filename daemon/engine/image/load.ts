@@ -17,6 +17,8 @@
 import { promises as fs } from 'node:fs';
 import sharp, { type Metadata } from 'sharp';
 import { EngineError } from '../errors.js';
+import { errorMessage } from '../../common/errors.js';
+import { formatBytes } from '../../common/format.js';
 
 // Each image is decoded once (callers keep decoded pixels in their own caches), so libvips's
 // operation cache (by default up to 50 MB / 100 operations) would only hold memory.
@@ -128,7 +130,7 @@ function checkBuffer(data: Buffer | Uint8Array, maxBytes: number): Buffer {
 }
 
 function decodeError(e: unknown, name: string): EngineError {
-  const msg = e instanceof Error ? e.message : String(e);
+  const msg = errorMessage(e);
   if (/unsupported image format|bad seek|not a known file format/i.test(msg)) {
     return new EngineError('unsupported-image', `${name} is not an image in a supported format`, { cause: e });
   }
@@ -170,10 +172,6 @@ function pngHeaderSize(data: Uint8Array): { width: number; height: number } | un
   if (data.length < 24 || sig.some((b, i) => data[i] !== b) || Buffer.from(data.subarray(12, 16)).toString('latin1') !== 'IHDR') return undefined;
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   return { width: view.getUint32(16), height: view.getUint32(20) };
-}
-
-function formatBytes(n: number): string {
-  return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : `${n} bytes`;
 }
 
 function formatPixels(n: number): string {

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EngineError } from '../errors.js';
+import { errorMessage } from '../../common/errors.js';
 
 export type Architecture = 'paligemma' | 'paligemma2';
 export type WeightDtype = 'fp32' | 'fp16' | 'int4';
@@ -97,13 +98,13 @@ export async function loadManifest(dir: string): Promise<Manifest> {
         { cause: e },
       );
     }
-    throw new EngineError('model-invalid', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
+    throw new EngineError('model-invalid', `cannot read ${path}: ${errorMessage(e)}`, { cause: e });
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new EngineError('model-invalid', `${path} is not valid JSON: ${(e as Error).message}`, { cause: e });
+    throw new EngineError('model-invalid', `${path} is not valid JSON: ${errorMessage(e)}`, { cause: e });
   }
   const manifest = validateManifest(json, path);
   await checkFilesExist(dir, manifest, path);
@@ -117,7 +118,7 @@ export function readManifestSync(dir: string): Manifest {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new EngineError('model-invalid', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
+    throw new EngineError('model-invalid', `cannot read ${path}: ${errorMessage(e)}`, { cause: e });
   }
   try {
     return validateManifest(JSON.parse(text), path);

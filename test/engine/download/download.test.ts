@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, beforeEach, test } from 'node:test';
-import { downloadModel, DownloadError, type DownloadOptions, type DownloadProgress } from '../../../daemon/engine/download/index.js';
+import { downloadModel, DownloadError, type DownloadOptions } from '../../../daemon/engine/download/index.js';
+import type { DownloadProgress } from '../../../daemon/protocol.js';
 import { startHubServer, type FixtureRepo, type HubServer } from './hub-server.js';
 
 // Deterministic pseudo-random bytes, so that a wrong offset shows up as wrong content.
