@@ -2,7 +2,8 @@
 // daemon, the local daemon's errors for bad payloads, the shared cache across workers, batch jobs
 // in order with one job per distinct dedupe id, large images through the object store, drain.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { AckPolicy, connect, headers, nanos, type NatsConnection, RequestStrategy } from 'nats';
 import { ResponseError } from 'vscode-jsonrpc';
@@ -236,6 +237,31 @@ test('the CLI tasks take --broker or PALIGEMMA_BROKER: the local daemon\'s outpu
   const down = await runCli(['caption', images.shapes, '--broker', 'nats://127.0.0.1:1'], env);
   assert.equal(down.code, 1);
   assert.match(down.stderr, /cannot reach the NATS broker at nats:\/\/127\.0\.0\.1:1 \(connection refused\): is nats-server running there\?/);
+});
+
+test('alt-text fix --broker describes each image as a durable job and writes what the local daemon writes', { skip }, async () => {
+  const page = '# Page\n\n![](shapes.png)\n\n<img src="wide.jpg">\n\n![](shapes.png "again")\n';
+  const folder = async () => {
+    const docs = await tempDir('pg-docs-');
+    await copyFile(images.shapes, join(docs, 'shapes.png'));
+    await copyFile(images.wide, join(docs, 'wide.jpg'));
+    await writeFile(join(docs, 'page.md'), page);
+    return docs;
+  };
+  const env = { ...process.env, PALIGEMMA_RUNTIME_DIR: local.runtimeDir };
+  const fix = (docs: string, via: string[]) => runCli(['alt-text', 'fix', join(docs, 'page.md'), ...via, '--max-tokens', '6', '--format', 'json', '--quiet'], env);
+  const [viaBroker, viaDaemon] = [await folder(), await folder()];
+  const r = await fix(viaBroker, ['--broker', nats[0].url]);
+  const report = JSON.parse(r.stdout) as { results: { src: string; status: string }[] };
+  assert.deepEqual(
+    report.results.map((x) => [x.src, x.status]),
+    [['shapes.png', 'fixed'], ['wide.jpg', 'fixed'], ['shapes.png', 'fixed']],
+    r.stderr,
+  );
+  assert.equal((await fix(viaDaemon, ['--model', model])).code, 0);
+  const written = await readFile(join(viaBroker, 'page.md'), 'utf8');
+  assert.notEqual(written, page);
+  assert.equal(written, await readFile(join(viaDaemon, 'page.md'), 'utf8'));
 });
 
 test('SIGTERM drains: a request in flight is still answered, then the worker exits 0', { skip }, async () => {
