@@ -23,6 +23,8 @@ export type DaemonState =
 
 /** Requests that run the model (as opposed to status / cache-only lookups). */
 const MODEL_METHODS = new Set([P.Caption.method, P.Ocr.method, P.Detect.method, P.Answer.method, P.Segment.method, P.Generate.method]);
+/** What a worker pool serves (workers choose their model when they start; no free-form generate). */
+const POOL_METHODS = new Set([P.Caption.method, P.Ocr.method, P.Detect.method, P.Answer.method, P.Segment.method]);
 
 export class DaemonClient implements vscode.Disposable {
   private conn: DaemonConnection | undefined;
@@ -61,8 +63,12 @@ export class DaemonClient implements vscode.Disposable {
     return this.tokenEmitter.event(listener);
   }
 
+  /** A worker pool that serves the image tasks instead of the local daemon while it has a URL (`paligemma.broker`). */
+  pool?: { readonly url: string; sendRequest<Params, Result>(type: RequestType<Params, Result, void>, params: Params): Promise<Result> };
+
   /** Sends a request, connecting (and starting the daemon) first when needed. */
   async sendRequest<Params, Result>(type: RequestType<Params, Result, void>, params: Params, token?: vscode.CancellationToken): Promise<Result> {
+    if (this.pool?.url && POOL_METHODS.has(type.method)) return this.pool.sendRequest(type, params);
     const conn = await this.connection();
     const runsModel = MODEL_METHODS.has(type.method) && !(params as P.CacheOnlyParams | undefined)?.cacheOnly;
     if (runsModel) await this.ensureModel(conn);
