@@ -1,16 +1,31 @@
 // The language server's line to the shared daemon (gopls' `-remote=auto` shape): this process owns
 // no model; it connects to the per-user daemon, starting it when a model run needs it, and connects
-// again after the daemon restarts. Cache lookups never start it.
+// again after the daemon restarts. Cache lookups never start it. With a broker configured the image
+// tasks go to the worker pool behind it instead (same requests, same errors).
 import { ErrorCodes as RpcErrorCodes, ResponseError, type CancellationToken, type RequestType } from 'vscode-jsonrpc';
+import { brokerFromEnv, connectBroker } from '../client/broker.js';
 import { connectDaemon, type ConnectOptions, type DaemonConnection } from '../client/daemon.js';
 import * as P from '../protocol.js';
 import type { Settings } from './settings.js';
 
 export type Connect = (options: Pick<ConnectOptions, 'start' | 'serveArgs' | 'timeoutMs'>) => Promise<DaemonConnection>;
 
+/** The part of a broker connection the link uses. */
+export interface PoolConnection {
+  connection: { sendRequest<Params, Result>(type: RequestType<Params, Result, void>, params: Params): Promise<Result> };
+  readonly gone: boolean;
+  close(): unknown;
+}
+export type ConnectPool = (url: string) => Promise<PoolConnection>;
+
+/** What a worker pool serves (workers choose their model when they start). */
+const POOL_METHODS = new Set<string>([P.Caption.method, P.Ocr.method, P.Answer.method, P.Detect.method, P.Segment.method]);
+
 export interface DaemonLinkOptions {
   /** How to reach the daemon (tests give their own); default: `connectDaemon`. */
   connect?: Connect;
+  /** How to reach a broker's worker pool (tests give their own); default: `connectBroker`. */
+  connectPool?: ConnectPool;
   log?: (message: string) => void;
 }
 
@@ -20,6 +35,8 @@ export class DaemonLink {
   private modelChecked: { key: string; done: Promise<void> } | undefined;
   private readonly tokenListeners = new Set<(n: P.TokenNotification) => void>();
   private readonly connect: Connect;
+  private readonly connectPool: ConnectPool;
+  private pool: { url: string; conn: Promise<PoolConnection> } | undefined;
   private readonly log: (message: string) => void;
 
   constructor(
@@ -27,6 +44,7 @@ export class DaemonLink {
     options: DaemonLinkOptions = {},
   ) {
     this.connect = options.connect ?? ((o) => connectDaemon(o));
+    this.connectPool = options.connectPool ?? ((url) => connectBroker({ url, ...brokerFromEnv() }));
     this.log = options.log ?? (() => undefined);
   }
 
@@ -36,6 +54,8 @@ export class DaemonLink {
    * A request cut off by the daemon going away is sent once more to the next daemon.
    */
   async request<Params, Result>(type: RequestType<Params, Result, void>, params: Params, o: { start: boolean; token?: CancellationToken }): Promise<Result> {
+    const broker = this.settings().broker || process.env.PALIGEMMA_BROKER || '';
+    if (broker && POOL_METHODS.has(type.method)) return (await this.poolConnection(broker)).connection.sendRequest(type, params);
     for (let attempt = 0; ; attempt++) {
       const conn = await this.connection(o.start);
       try {
@@ -68,6 +88,26 @@ export class DaemonLink {
   dispose(): void {
     this.conn?.close();
     this.conn = undefined;
+    void this.pool?.conn.then((c) => c.close(), () => undefined);
+    this.pool = undefined;
+  }
+
+  /** The broker connection for `url`: one at a time, made again when the URL changed or it closed. */
+  private async poolConnection(url: string): Promise<PoolConnection> {
+    const current = this.pool;
+    if (current && current.url === url) {
+      const conn = await current.conn.catch(() => undefined);
+      if (conn && !conn.gone) return conn;
+      if (this.pool === current) this.pool = undefined;
+    } else if (current) {
+      void current.conn.then((c) => c.close(), () => undefined);
+      this.pool = undefined;
+    }
+    if (!this.pool) {
+      this.log(`sending model runs to the worker pool at ${url}`);
+      this.pool = { url, conn: this.connectPool(url) };
+    }
+    return this.pool.conn;
   }
 
   private async connection(start: boolean): Promise<DaemonConnection> {

@@ -8,6 +8,8 @@ export type Severity = 'error' | 'warning' | 'information' | 'hint' | 'off';
 
 export interface Settings {
   modelPath: string;
+  /** A NATS broker URL: model runs go to its worker pool instead of the local daemon. */
+  broker: string;
   executionProvider: ExecutionProviderSetting;
   keepAliveMinutes: number;
   maxNewTokens: number;
@@ -22,7 +24,7 @@ export const DEFAULT_FILE_TYPES = ['markdown', 'mdx', 'html', 'javascriptreact',
 const SEVERITIES: Severity[] = ['error', 'warning', 'information', 'hint', 'off'];
 const PROVIDERS: ExecutionProviderSetting[] = ['auto', 'cuda', 'webgpu', 'cpu'];
 
-export function readSettings(section: unknown, defaults: { modelPath?: string } = {}): Settings {
+export function readSettings(section: unknown, defaults: { modelPath?: string; broker?: string } = {}): Settings {
   const s = record(section);
   const hover = record(s.hover);
   const altText = record(s.altText);
@@ -31,6 +33,7 @@ export function readSettings(section: unknown, defaults: { modelPath?: string } 
   const bool = (v: unknown, d: boolean) => (typeof v === 'boolean' ? v : d);
   return {
     modelPath: str(s.modelPath, defaults.modelPath ?? ''),
+    broker: str(s.broker, defaults.broker ?? ''),
     executionProvider: PROVIDERS.includes(s.executionProvider as ExecutionProviderSetting) ? (s.executionProvider as ExecutionProviderSetting) : 'auto',
     keepAliveMinutes: num(s.keepAlive, 5, 0, Number.MAX_SAFE_INTEGER),
     maxNewTokens: Math.round(num(s.maxNewTokens, 64, 1, 512)),
