@@ -60,6 +60,11 @@ export function registerDiagnostics(session: Session): DiagnosticsHandle {
   });
   const timers = new Map<string, NodeJS.Timeout>();
   const published = new Map<string, number>();
+  // After shutdown a check still in flight publishes nothing: the connection may be gone.
+  let stopped = false;
+  const send = (params: Parameters<typeof connection.sendDiagnostics>[0]) => {
+    if (!stopped) connection.sendDiagnostics(params).catch((err: unknown) => session.log(`alt text: publishing diagnostics failed: ${errorMessage(err)}`));
+  };
   const publish = (doc: TextDocument) => {
     clearTimeout(timers.get(doc.uri));
     timers.delete(doc.uri);
@@ -67,7 +72,7 @@ export function registerDiagnostics(session: Session): DiagnosticsHandle {
     void diagnosticsFor(session, doc).then(
       (diagnostics) => {
         // Only for the version they were computed on: a newer one has its own on the way.
-        if (documents.get(doc.uri)?.version === doc.version) void connection.sendDiagnostics({ uri: doc.uri, version: doc.version, diagnostics });
+        if (documents.get(doc.uri)?.version === doc.version) send({ uri: doc.uri, version: doc.version, diagnostics });
       },
       (err: unknown) => session.log(`alt text: checking ${doc.uri} failed: ${errorMessage(err)}`),
     );
@@ -93,13 +98,16 @@ export function registerDiagnostics(session: Session): DiagnosticsHandle {
     clearTimeout(timers.get(e.document.uri));
     timers.delete(e.document.uri);
     published.delete(e.document.uri);
-    if (!pulls()) void connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
+    if (!pulls()) send({ uri: e.document.uri, diagnostics: [] });
   });
   return {
     refreshAll: () => {
       if (!pulls()) documents.all().forEach((doc) => publish(doc));
       else if (session.capabilities.workspace?.diagnostics?.refreshSupport) void connection.languages.diagnostics.refresh().catch(() => undefined);
     },
-    dispose: () => timers.forEach((t) => clearTimeout(t)),
+    dispose: () => {
+      stopped = true;
+      timers.forEach((t) => clearTimeout(t));
+    },
   };
 }
