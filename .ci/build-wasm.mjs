@@ -12,23 +12,20 @@ const source = 'daemon/engine/image/assembly/pixels.ts';
 const target = 'daemon/engine/image/pixelsWasm.generated.ts';
 
 let wasm;
-const { error, stderr } = await asc.main(
-  [source, '-O3', '--runtime', 'stub', '--enable', 'simd', '--noAssert', '--initialMemory', '1', '--outFile', 'pixels.wasm'],
-  {
-    readFile: (name, baseDir) => {
-      try {
-        return readFileSync(join(baseDir, name), 'utf8');
-      } catch {
-        return null;
-      }
-    },
-    writeFile: (name, contents) => {
-      if (name.endsWith('.wasm')) wasm = Buffer.from(contents);
-    },
-    listFiles: () => [],
-    baseDir: root,
+const { error, stderr } = await asc.main([source, '-O3', '--runtime', 'stub', '--enable', 'simd', '--noAssert', '--initialMemory', '1', '--outFile', 'pixels.wasm'], {
+  readFile: (name, baseDir) => {
+    try {
+      return readFileSync(join(baseDir, name), 'utf8');
+    } catch {
+      return null;
+    }
   },
-);
+  writeFile: (name, contents) => {
+    if (name.endsWith('.wasm')) wasm = Buffer.from(contents);
+  },
+  listFiles: () => [],
+  baseDir: root,
+});
 if (error) {
   process.stderr.write(stderr.toString());
   console.error(`build-wasm: ${error.message}`);

@@ -47,8 +47,5 @@ export function groupRows(hfRows: Row[], oursRows: Row[]): Group[];
 export function formatNumber(v: number | undefined): string;
 export function formatRatio(r: number | undefined): string;
 export function ratios(line: Line, sdpa: Line | undefined): { speedUp?: number; throughput?: number };
-export function renderMarkdown(
-  groups: Group[],
-  options?: { date?: string; machine?: string; sources?: { hf?: string[]; ours?: string[] } },
-): string;
+export function renderMarkdown(groups: Group[], options?: { date?: string; machine?: string; sources?: { hf?: string[]; ours?: string[] } }): string;
 export function main(argv?: string[]): number;

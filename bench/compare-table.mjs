@@ -71,7 +71,9 @@ const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined)
 /** ", ORT_X=1" for the onnxruntime environment switches a row was measured with. */
 function envLabel(env) {
   if (!env || typeof env !== 'object') return '';
-  return Object.entries(env).map(([k, v]) => `, ${k}=${v}`).join('');
+  return Object.entries(env)
+    .map(([k, v]) => `, ${k}=${v}`)
+    .join('');
 }
 
 export function normalizeRow(row, side) {
@@ -151,7 +153,8 @@ export function groupRows(hfRows, oursRows) {
     const byAttention = new Map();
     for (const r of g.hf) {
       const k = `${r.attention}|${r.weights}|${r.newTokens}`;
-      if (!byAttention.has(k)) byAttention.set(k, { ...r, batch: undefined, imagesPerSecond: undefined, firstTokenMs: undefined, decodeMsPerToken: undefined, endToEndMs: undefined, sources: [] });
+      if (!byAttention.has(k))
+        byAttention.set(k, { ...r, batch: undefined, imagesPerSecond: undefined, firstTokenMs: undefined, decodeMsPerToken: undefined, endToEndMs: undefined, sources: [] });
       const line = byAttention.get(k);
       line.sources.push(r);
       if (r.batch === 1) Object.assign(line, { firstTokenMs: r.firstTokenMs, decodeMsPerToken: r.decodeMsPerToken, endToEndMs: r.endToEndMs });
@@ -161,8 +164,13 @@ export function groupRows(hfRows, oursRows) {
     const rank = (list, v) => (list.indexOf(v) < 0 ? list.length : list.indexOf(v));
     const oursLines = g.ours
       .map((r, i) => ({ ...r, i }))
-      .sort((a, b) => rank(EP_ORDER, a.ep) - rank(EP_ORDER, b.ep) || rank(DTYPE_ORDER, a.dtype) - rank(DTYPE_ORDER, b.dtype)
-        || rank(LOOP_ORDER, a.decodeLoop) - rank(LOOP_ORDER, b.decodeLoop) || a.i - b.i);
+      .sort(
+        (a, b) =>
+          rank(EP_ORDER, a.ep) - rank(EP_ORDER, b.ep) ||
+          rank(DTYPE_ORDER, a.dtype) - rank(DTYPE_ORDER, b.dtype) ||
+          rank(LOOP_ORDER, a.decodeLoop) - rank(LOOP_ORDER, b.decodeLoop) ||
+          a.i - b.i,
+      );
     // A configuration measured twice is shown twice, numbered, rather than one picked silently.
     const count = new Map();
     for (const l of oursLines) {
@@ -207,10 +215,8 @@ export function formatRatio(r) {
  * (batch 1, same token count), throughput = ours images/s / sdpa images/s (same batch size).
  */
 export function ratios(line, sdpa) {
-  const speedUp = sdpa && line.endToEndMs && sdpa.endToEndMs && line.newTokens === sdpa.newTokens
-    ? sdpa.endToEndMs / line.endToEndMs : undefined;
-  const throughput = sdpa && line.imagesPerSecond && sdpa.imagesPerSecond && line.batch === sdpa.batch
-    ? line.imagesPerSecond / sdpa.imagesPerSecond : undefined;
+  const speedUp = sdpa && line.endToEndMs && sdpa.endToEndMs && line.newTokens === sdpa.newTokens ? sdpa.endToEndMs / line.endToEndMs : undefined;
+  const throughput = sdpa && line.imagesPerSecond && sdpa.imagesPerSecond && line.batch === sdpa.batch ? line.imagesPerSecond / sdpa.imagesPerSecond : undefined;
   return { speedUp, throughput };
 }
 
@@ -234,7 +240,9 @@ function renderGroup(g) {
     if (g.newTokens) facts.push(`${g.newTokens} new tokens forced (eos ignored)`);
     facts.push('random weights, medians');
     out.push(`${facts.join(', ')}.`, '');
-    out.push(`| runtime | weights | first token (ms) | decode (ms/token) | ${n} tokens end to end (ms) | ${b} (images/s) | speed-up vs HF sdpa (batch 1) | throughput vs HF sdpa (${b}) |`);
+    out.push(
+      `| runtime | weights | first token (ms) | decode (ms/token) | ${n} tokens end to end (ms) | ${b} (images/s) | speed-up vs HF sdpa (batch 1) | throughput vs HF sdpa (${b}) |`,
+    );
     out.push('|---|---|---|---|---|---|---|---|');
     for (const l of g.lines) {
       const { speedUp, throughput } = ratios(l, g.sdpa);
@@ -242,7 +250,9 @@ function renderGroup(g) {
       if (l.endToEndMs !== undefined && l.newTokens !== g.newTokens) e2e += ` (${l.newTokens} tokens)`;
       let ips = formatNumber(l.imagesPerSecond);
       if (l.imagesPerSecond !== undefined && l.batch !== g.batch) ips += ` (batch ${l.batch})`;
-      out.push(`| ${l.config} | ${l.weights} | ${formatNumber(l.firstTokenMs)} | ${formatNumber(l.decodeMsPerToken)} | ${e2e} | ${ips} | ${formatRatio(speedUp)} | ${formatRatio(throughput)} |`);
+      out.push(
+        `| ${l.config} | ${l.weights} | ${formatNumber(l.firstTokenMs)} | ${formatNumber(l.decodeMsPerToken)} | ${e2e} | ${ips} | ${formatRatio(speedUp)} | ${formatRatio(throughput)} |`,
+      );
     }
     out.push('');
     if (!g.sdpa) out.push('No HF sdpa row for this model: no ratios.', '');
@@ -289,9 +299,10 @@ export function renderMarkdown(groups, { date, machine, sources = { hf: [], ours
     if (commands.length) {
       out.push(`${who}, from ${files || 'the rows given'}:`, '', '```', ...commands, '```', '');
     } else if (rows.length) {
-      const how = side === 'hf'
-        ? '`python3 bench/hf_baseline.py --preset <preset> ...` (the rows record no command line)'
-        : '`paligemma bench --random <preset> ... --json` (the rows record no command line)';
+      const how =
+        side === 'hf'
+          ? '`python3 bench/hf_baseline.py --preset <preset> ...` (the rows record no command line)'
+          : '`paligemma bench --random <preset> ... --json` (the rows record no command line)';
       out.push(`${who}: ${how}, from ${files || 'the rows given'}.`, '');
     }
   }

@@ -131,7 +131,9 @@ await timed('16 large-decoding PNGs at once', async () => {
   const files = [];
   for (let i = 0; i < 16; i++) {
     const f = join(scratch, `large-${i}.png`);
-    await sharp({ create: { width: 7000, height: 7000, channels: 3, background: { r: 10 * i, g: 200, b: 30 } } }).png({ compressionLevel: 9 }).toFile(f);
+    await sharp({ create: { width: 7000, height: 7000, channels: 3, background: { r: 10 * i, g: 200, b: 30 } } })
+      .png({ compressionLevel: 9 })
+      .toFile(f);
     files.push(f);
   }
   const before = (await status()).memory.rssBytes;
@@ -189,7 +191,12 @@ const table = [
   '',
   '| probe | ms | result |',
   '|---|---:|---|',
-  ...Object.entries(results.probes).map(([name, { ms, ...r }]) => `| ${name} | ${ms} | ${Object.entries(r).map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`).join('; ')} |`),
+  ...Object.entries(results.probes).map(
+    ([name, { ms, ...r }]) =>
+      `| ${name} | ${ms} | ${Object.entries(r)
+        .map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`)
+        .join('; ')} |`,
+  ),
   '',
 ].join('\n');
 process.stdout.write(`${table}\n`);

@@ -159,7 +159,9 @@ export class DaemonClient implements vscode.Disposable {
       });
       this.attach(conn);
       const status = await conn.connection.sendRequest(P.Status.type);
-      this.log.info(`connected to daemon ${status.version} (pid ${status.pid}, ${status.clients} client(s)), model ${status.model.state}${status.model.path ? ` ${status.model.path}` : ''}`);
+      this.log.info(
+        `connected to daemon ${status.version} (pid ${status.pid}, ${status.clients} client(s)), model ${status.model.state}${status.model.path ? ` ${status.model.path}` : ''}`,
+      );
       this.updateModel(status.model);
       return conn;
     } catch (err) {

@@ -49,11 +49,11 @@ export class ClusterClient implements vscode.Disposable {
   async setCredentials(): Promise<void> {
     const pick = await vscode.window.showQuickPick(
       [
-        { label: 'Token', detail: 'the NATS server\'s authorization token', choice: 'token' as const },
+        { label: 'Token', detail: "the NATS server's authorization token", choice: 'token' as const },
         { label: 'Credentials file…', detail: 'a NATS .creds file (user JWT and nkey seed), as nsc writes it', choice: 'creds' as const },
         { label: 'Remove stored credentials', choice: 'remove' as const },
       ],
-      { title: 'PaliGemma cluster credentials (kept in VS Code\'s secret storage)' },
+      { title: "PaliGemma cluster credentials (kept in VS Code's secret storage)" },
     );
     if (!pick) return;
     if (pick.choice === 'remove') {
@@ -94,7 +94,11 @@ export class ClusterClient implements vscode.Disposable {
   private async closeConnection(): Promise<void> {
     const c = this.conn;
     this.conn = undefined;
-    if (c) await c.then((x) => x.close(), () => undefined);
+    if (c)
+      await c.then(
+        (x) => x.close(),
+        () => undefined,
+      );
   }
 
   private async reset(): Promise<void> {
@@ -114,7 +118,9 @@ export class ClusterClient implements vscode.Disposable {
       const workers = await (await this.connection()).workers();
       const models = [...new Set(workers.map((w) => `${w.model} (${w.executionProvider})`))];
       this.item.text = `$(server-environment) cluster: ${workers.length} worker${workers.length === 1 ? '' : 's'}`;
-      this.item.tooltip = new vscode.MarkdownString(`**PaliGemma cluster** at \`${url}\`\n\n${models.length ? models.map((m) => `- ${m}`).join('\n') : 'No worker answers: start one with `paligemma worker --broker ' + url + ' --model <dir>`.'}\n\nClick to set the broker credentials.`);
+      this.item.tooltip = new vscode.MarkdownString(
+        `**PaliGemma cluster** at \`${url}\`\n\n${models.length ? models.map((m) => `- ${m}`).join('\n') : 'No worker answers: start one with `paligemma worker --broker ' + url + ' --model <dir>`.'}\n\nClick to set the broker credentials.`,
+      );
       this.item.backgroundColor = workers.length ? undefined : new vscode.ThemeColor('statusBarItem.warningBackground');
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
@@ -135,7 +141,12 @@ export class ClusterClient implements vscode.Disposable {
   }
 }
 
-export function registerCluster(register: (name: string, handler: () => unknown) => void, push: (d: vscode.Disposable) => void, secrets: vscode.SecretStorage, log: vscode.LogOutputChannel): ClusterClient {
+export function registerCluster(
+  register: (name: string, handler: () => unknown) => void,
+  push: (d: vscode.Disposable) => void,
+  secrets: vscode.SecretStorage,
+  log: vscode.LogOutputChannel,
+): ClusterClient {
   const cluster = new ClusterClient(secrets, log);
   push(cluster);
   register('paligemma.setBrokerCredentials', () => cluster.setCredentials());

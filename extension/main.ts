@@ -34,7 +34,12 @@ export function activate(context: vscode.ExtensionContext): void {
   registerTokenCommands(c);
   c.registerCommand('paligemma.chooseModelFolder', () => chooseModelFolder(c));
   void migrateTokenSetting(c);
-  c.client.pool = registerCluster((name, handler) => c.registerCommand(name, handler), (d) => c.push(d), context.secrets, log);
+  c.client.pool = registerCluster(
+    (name, handler) => c.registerCommand(name, handler),
+    (d) => c.push(d),
+    context.secrets,
+    log,
+  );
 
   try {
     c.inspector = registerInspector(context, c.client);

@@ -33,7 +33,8 @@ export const CATALOG: CatalogEntry[] = [
 
 /** The quick pick row for an entry. */
 export function describeEntry(e: CatalogEntry): { label: string; description: string; detail: string } {
-  const use = e.kind === 'mix' ? 'captions, OCR, questions, detection, segmentation' : e.kind === 'pt' ? 'pretrained: meant for fine-tuning' : 'ONNX export: no conversion, no token';
+  const use =
+    e.kind === 'mix' ? 'captions, OCR, questions, detection, segmentation' : e.kind === 'pt' ? 'pretrained: meant for fine-tuning' : 'ONNX export: no conversion, no token';
   const size = e.downloadBytes ? `${formatBytes(e.downloadBytes)} download` : 'size depends on the variant';
   return {
     label: e.repo,

@@ -55,7 +55,8 @@ export class DaemonStatus implements vscode.Disposable {
       case 'error':
         return {
           kind: 'error',
-          message: userError(state.error ?? new Error(state.message), { modelPath: cfg.modelPath || model?.path, executionProvider: cfg.executionProvider })?.message ?? state.message,
+          message:
+            userError(state.error ?? new Error(state.message), { modelPath: cfg.modelPath || model?.path, executionProvider: cfg.executionProvider })?.message ?? state.message,
         };
       case 'ready':
         return { kind: 'ready', model, busy };
@@ -82,5 +83,10 @@ export class DaemonStatus implements vscode.Disposable {
 }
 
 function lastSegment(path: string | undefined): string | undefined {
-  return path?.replace(/[\\/]+$/, '').split(/[\\/]/).pop() || undefined;
+  return (
+    path
+      ?.replace(/[\\/]+$/, '')
+      .split(/[\\/]/)
+      .pop() || undefined
+  );
 }

@@ -86,7 +86,12 @@ function ready(model: ModelStatus | undefined, busy: number): StatusView {
 }
 
 function basename(path: string): string {
-  return path.replace(/[\\/]+$/, '').split(/[\\/]/).pop() ?? path;
+  return (
+    path
+      .replace(/[\\/]+$/, '')
+      .split(/[\\/]/)
+      .pop() ?? path
+  );
 }
 
 /** Markdown-escapes text shown in the tooltip (model names, paths, messages). */

@@ -31,28 +31,47 @@ const image = () => ({ data: randomBytes(2048).toString('base64') });
 
 async function startWorkers(url: string, n: number): Promise<ChildProcess[]> {
   return Promise.all(
-    Array.from({ length: n }, () => new Promise<ChildProcess>((resolve, reject) => {
-      const child = spawn(process.execPath, [workerJs, url, String(delayMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
-      child.stdout!.once('data', () => resolve(child));
-      child.once('exit', (code) => reject(new Error(`a simulated worker exited with ${code}`)));
-    })),
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<ChildProcess>((resolve, reject) => {
+          const child = spawn(process.execPath, [workerJs, url, String(delayMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+          child.stdout!.once('data', () => resolve(child));
+          child.once('exit', (code) => reject(new Error(`a simulated worker exited with ${code}`)));
+        }),
+    ),
   );
 }
 
 async function stopWorkers(ws: ChildProcess[]): Promise<void> {
-  await Promise.all(ws.map((w) => new Promise<void>((r) => {
-    if (w.exitCode !== null) return r();
-    w.removeAllListeners('exit');
-    w.once('exit', () => r());
-    w.kill('SIGTERM');
-  })));
+  await Promise.all(
+    ws.map(
+      (w) =>
+        new Promise<void>((r) => {
+          if (w.exitCode !== null) return r();
+          w.removeAllListeners('exit');
+          w.once('exit', () => r());
+          w.kill('SIGTERM');
+        }),
+    ),
+  );
 }
 
 if (!natsServerVersion()) throw new Error('nats-server is not installed (bash .ci/install-cluster.sh)');
 const loadBefore = loadavg()[0];
 const dir = await mkdtemp(join(tmpdir(), 'pg-bench-nats-'));
 const [node] = await startNats({ dir, nodes: 1 });
-const rows: Array<{ workers: number; jobs: number; seconds: number; jobsPerSecond: number; ideal: number; efficiency: number; natsCpu: number; clientCpu: number; workersCpu: number }> = [];
+const rows: Array<{
+  workers: number;
+  jobs: number;
+  seconds: number;
+  jobsPerSecond: number;
+  ideal: number;
+  efficiency: number;
+  natsCpu: number;
+  clientCpu: number;
+  workersCpu: number;
+}> = [];
 let overhead: { requestP50: number; requestP99: number; jobMs: number } | undefined;
 try {
   for (const n of [1, 2, 4, 8]) {
@@ -74,9 +93,13 @@ try {
       const workersCpu0 = (await Promise.all(ws.map((w) => cpuSeconds(w.pid!)))).reduce((a, b) => a + b, 0);
       const clientCpu0 = process.cpuUsage();
       const t0 = performance.now();
-      await client.runJobs('caption', Array.from({ length: count }, () => ({ image: image() })), (o) => {
-        if (!o.ok) throw o.error;
-      });
+      await client.runJobs(
+        'caption',
+        Array.from({ length: count }, () => ({ image: image() })),
+        (o) => {
+          if (!o.ok) throw o.error;
+        },
+      );
       const seconds = (performance.now() - t0) / 1000;
       const natsCpu = ((await cpuSeconds(node.child.pid!)) - natsCpu0) / seconds;
       const workersCpu = ((await Promise.all(ws.map((w) => cpuSeconds(w.pid!)))).reduce((a, b) => a + b, 0) - workersCpu0) / seconds;
@@ -104,7 +127,7 @@ const md = [
   '',
   `Machine: ${machine}; 1-minute load average ${loadBefore.toFixed(1)} before the run, ${loadavg()[0].toFixed(1)} after. ${natsServerVersion()} (one node, JetStream, R1), client, and worker processes all on this machine.`,
   `Workers are the real \`daemon/cluster/worker.ts\` and daemon service over a SIMULATED engine: every model call is a fixed ${delayMs} ms timer`,
-  '(bench/cluster/simulatedEngine.ts), one model call at a time per worker (the daemon\'s scheduler; the worker takes two jobs, one running and one waiting),',
+  "(bench/cluster/simulatedEngine.ts), one model call at a time per worker (the daemon's scheduler; the worker takes two jobs, one running and one waiting),",
   `so a worker can do at most ${1000 / delayMs} jobs/s. Images are 2 KB of random bytes.`,
   '',
   '## Overhead per job (1 worker)',

@@ -9,7 +9,14 @@ import { simulatedBackend } from './simulatedEngine.js';
 
 const [url, delay] = process.argv.slice(2);
 const nc = await connect({ servers: url });
-const service = new PaliGemmaService({ backend: simulatedBackend(Number(delay)), log: silentLogger, modelPath: '/simulated', keepAliveMs: Infinity, transport: 'broker', cacheEntries: 1 });
+const service = new PaliGemmaService({
+  backend: simulatedBackend(Number(delay)),
+  log: silentLogger,
+  modelPath: '/simulated',
+  keepAliveMs: Infinity,
+  transport: 'broker',
+  cacheEntries: 1,
+});
 const worker = await startClusterWorker({ nc, service, modelPath: '/simulated', log: silentLogger, maxBytes: 1 << 20, streams: { cacheTtlMs: 1000 } });
 process.stdout.write('ready\n');
 process.once('SIGTERM', () => {

@@ -37,7 +37,12 @@ const rc = Number(values.rc);
 if (values.error !== undefined || rc !== 0 || rows.length === 0) {
   const why = values.error ?? (rc === 124 || rc === 137 ? `timed out after ${values.timeout ?? '?'} s` : rc === 0 ? 'printed no result' : `exit ${rc}`);
   // The end of stderr says what went wrong; progress lines ("[ 40%] ...") say nothing.
-  const tail = read(values.stderr).split('\n').map((l) => l.trim()).filter((l) => l && !/^\[\s*\d+%\]/.test(l)).slice(-3).join(' / ');
+  const tail = read(values.stderr)
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !/^\[\s*\d+%\]/.test(l))
+    .slice(-3)
+    .join(' / ');
   const error = `${why}${tail ? `: ${tail}` : ''}${rows.length ? ` (after ${rows.length} rows)` : ''}`;
   process.stdout.write(`${JSON.stringify({ side: values.side, preset: values.preset, ...JSON.parse(values.config), command: values.command, error })}\n`);
 }

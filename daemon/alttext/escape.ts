@@ -13,9 +13,7 @@ export function normalizeAltText(text: string): string {
  */
 export function escapeMarkdownLabel(text: string, mdx = false): string {
   const special = mdx ? /[\\[\]*_`<>{}|]/g : /[\\[\]*_`<>|]/g;
-  return text
-    .replace(special, '\\$&')
-    .replace(/&(?=#?[a-z0-9]+;)/gi, '\\&'); // only an ampersand that would start a character reference
+  return text.replace(special, '\\$&').replace(/&(?=#?[a-z0-9]+;)/gi, '\\&'); // only an ampersand that would start a character reference
 }
 
 /** An HTML attribute value in the given quotes. */

@@ -16,16 +16,67 @@ export interface JudgeOptions {
 // "sample screenshot") they are a placeholder. Compared after lower-casing, trimming punctuation and
 // dropping a leading article; "screen shot" is read as "screenshot".
 const GENERIC_WORDS = new Set([
-  'demo', 'sample', 'example', 'preview', 'screenshot', 'screencap', 'screencast', 'image', 'img', 'images', 'picture',
-  'pic', 'photo', 'photograph', 'gif', 'video', 'figure', 'fig', 'diagram', 'chart', 'graph', 'logo', 'icon',
-  'untitled', 'graphic', 'thumbnail', 'snapshot', 'capture', 'banner', 'illustration', 'animation', 'placeholder',
-  'alt', 'text', 'description',
+  'demo',
+  'sample',
+  'example',
+  'preview',
+  'screenshot',
+  'screencap',
+  'screencast',
+  'image',
+  'img',
+  'images',
+  'picture',
+  'pic',
+  'photo',
+  'photograph',
+  'gif',
+  'video',
+  'figure',
+  'fig',
+  'diagram',
+  'chart',
+  'graph',
+  'logo',
+  'icon',
+  'untitled',
+  'graphic',
+  'thumbnail',
+  'snapshot',
+  'capture',
+  'banner',
+  'illustration',
+  'animation',
+  'placeholder',
+  'alt',
+  'text',
+  'description',
 ]);
 // Whole texts that tools and templates leave behind.
 const PLACEHOLDER_TEXTS = new Set([
-  'screen capture', 'alt text', 'alttext', 'alt-text', 'alt tag', 'todo', 'tbd', 'fixme', 'image description',
-  'enter image description here', 'insert image description here', 'insert alt text here', 'add alt text',
-  'image alt text', 'image here', 'image of', 'photo of', 'picture of', 'null', 'undefined', 'none', 'blank', 'empty',
+  'screen capture',
+  'alt text',
+  'alttext',
+  'alt-text',
+  'alt tag',
+  'todo',
+  'tbd',
+  'fixme',
+  'image description',
+  'enter image description here',
+  'insert image description here',
+  'insert alt text here',
+  'add alt text',
+  'image alt text',
+  'image here',
+  'image of',
+  'photo of',
+  'picture of',
+  'null',
+  'undefined',
+  'none',
+  'blank',
+  'empty',
   'alt="',
 ]);
 // Names cameras, phones and screenshot tools give files, and numbered stand-ins like "image 1".
@@ -49,7 +100,10 @@ export function placeholderReason(alt: string, src: string, options: JudgeOption
   const text = alt.trim();
   const norm = normalize(text);
   if (PLACEHOLDER_TEXTS.has(norm) || options.placeholders?.some((p) => normalize(p) === norm)) return `"${text}" is a placeholder`;
-  const words = norm.replace(/\bscreen shot\b/g, 'screenshot').split(/[\s_-]+/).filter(Boolean);
+  const words = norm
+    .replace(/\bscreen shot\b/g, 'screenshot')
+    .split(/[\s_-]+/)
+    .filter(Boolean);
   if (words.length > 0 && words.length <= 2 && words.every((w) => GENERIC_WORDS.has(w))) return `"${text}" is a placeholder`;
   if (/^\d+$/.test(norm)) return `"${text}" is only a number`;
   if (URL_TEXT.test(text)) return `"${text}" is a URL`;

@@ -19,16 +19,7 @@ import { DAEMON_VERSION } from '../client/version.js';
 import { errorMessage } from '../common/errors.js';
 import { choiceOption, integerOption, runCommand, UsageError, type ParsedValues } from './args.js';
 import { collectDocuments, DEFAULT_EXTENSIONS } from './altTextFiles.js';
-import {
-  formatFixText,
-  formatProblemsJson,
-  formatProblemsSarif,
-  formatProblemsText,
-  lineColumn,
-  summarize,
-  type FixResult,
-  type ReportedProblem,
-} from './altTextReport.js';
+import { formatFixText, formatProblemsJson, formatProblemsSarif, formatProblemsText, lineColumn, summarize, type FixResult, type ReportedProblem } from './altTextReport.js';
 import type { Command } from './main.js';
 import { TaskClient } from './taskClient.js';
 
@@ -71,19 +62,25 @@ export const command: Command = {
   summary: 'check and fix the alt text of images in Markdown, MDX, HTML and JSX docs',
   run: (argv) =>
     runCommand({ name: 'alt-text', usage: USAGE, options, usageOnEveryError: true }, argv, async (values, positionals) => {
-    const [sub, ...paths] = positionals;
-    if (sub !== 'check' && sub !== 'fix') throw new UsageError(sub ? `unknown subcommand '${sub}' (check or fix)` : 'give check or fix');
-    if (!paths.length) throw new UsageError(`give the files, folders or globs to ${sub}`);
-    const format = choiceOption(values.format, 'format', sub === 'check' ? ['text', 'json', 'sarif'] : ['text', 'json']) ?? 'text';
-    const maxTokens = integerOption(values['max-tokens'], 'max-tokens', 1);
-    if (sub === 'check' && (values.model || values.broker || values['dry-run'] || values.lang || maxTokens)) throw new UsageError('--model, --broker, --lang, --max-tokens and --dry-run are for fix');
-    const extensions = values.ext ? values.ext.split(',').map((e) => e.trim()).filter(Boolean) : DEFAULT_EXTENSIONS;
-    const files = await collectDocuments(paths, extensions);
-    if (!files.length) throw new UsageError(`no file with the extensions ${extensions.join(', ')} in ${paths.join(' ')}`);
-    const unknown = files.find((f) => !parserFor(undefined, f));
-    if (unknown) throw new UsageError(`${shown(unknown)} is not a Markdown, MDX, HTML, JSX or TSX file`);
-    return sub === 'check' ? check(files, format, values) : fix(files, format, maxTokens, values);
-  }),
+      const [sub, ...paths] = positionals;
+      if (sub !== 'check' && sub !== 'fix') throw new UsageError(sub ? `unknown subcommand '${sub}' (check or fix)` : 'give check or fix');
+      if (!paths.length) throw new UsageError(`give the files, folders or globs to ${sub}`);
+      const format = choiceOption(values.format, 'format', sub === 'check' ? ['text', 'json', 'sarif'] : ['text', 'json']) ?? 'text';
+      const maxTokens = integerOption(values['max-tokens'], 'max-tokens', 1);
+      if (sub === 'check' && (values.model || values.broker || values['dry-run'] || values.lang || maxTokens))
+        throw new UsageError('--model, --broker, --lang, --max-tokens and --dry-run are for fix');
+      const extensions = values.ext
+        ? values.ext
+            .split(',')
+            .map((e) => e.trim())
+            .filter(Boolean)
+        : DEFAULT_EXTENSIONS;
+      const files = await collectDocuments(paths, extensions);
+      if (!files.length) throw new UsageError(`no file with the extensions ${extensions.join(', ')} in ${paths.join(' ')}`);
+      const unknown = files.find((f) => !parserFor(undefined, f));
+      if (unknown) throw new UsageError(`${shown(unknown)} is not a Markdown, MDX, HTML, JSX or TSX file`);
+      return sub === 'check' ? check(files, format, values) : fix(files, format, maxTokens, values);
+    }),
 };
 
 const shown = (path: string) => relative(process.cwd(), path).split(sep).join('/') || '.';
@@ -182,7 +179,9 @@ async function fix(files: string[], format: string, maxTokens: number | undefine
     // The model takes a while: a document edited meanwhile is left alone.
     const now = await readFile(uri, 'utf8').catch(() => undefined);
     if (now !== doc.text) {
-      for (const r of results) if (r.file === shown(uri) && r.status === 'fixed') Object.assign(r, { status: 'skipped', alt: undefined, reason: `${shown(uri)} changed while the images were described; run fix again` });
+      for (const r of results)
+        if (r.file === shown(uri) && r.status === 'fixed')
+          Object.assign(r, { status: 'skipped', alt: undefined, reason: `${shown(uri)} changed while the images were described; run fix again` });
       continue;
     }
     await writeFileAtomically(uri, after);

@@ -78,7 +78,7 @@ async function gitignoreAt(dir: string): Promise<IgnoreRules | undefined> {
 /** The .gitignore files above `root` up to its repository's root (none outside a repository). */
 async function ancestorRules(root: string): Promise<IgnoreRules[]> {
   const above: string[] = [];
-  for (let dir = root; !existsSync(join(dir, '.git')); ) {
+  for (let dir = root; !existsSync(join(dir, '.git'));) {
     const parent = dirname(dir);
     if (parent === dir) return [];
     above.unshift(parent);

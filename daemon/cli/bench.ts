@@ -4,7 +4,17 @@
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ACCURACY_LEVELS, convert, cpuHint, defaultVisionDtype, PRESETS, type ActivationDtype, type ConvertDtype, type ConvertOptions, type VisionDtype } from '../engine/convert/index.js';
+import {
+  ACCURACY_LEVELS,
+  convert,
+  cpuHint,
+  defaultVisionDtype,
+  PRESETS,
+  type ActivationDtype,
+  type ConvertDtype,
+  type ConvertOptions,
+  type VisionDtype,
+} from '../engine/convert/index.js';
 import { DECODE_LOOPS, isEngineError, PaliGemma, type RgbImage } from '../engine/index.js';
 import { type Manifest, readManifestSync } from '../engine/model/manifest.js';
 import { EXECUTION_PROVIDERS } from '../engine/model/providers.js';
@@ -149,7 +159,9 @@ export const command: Command = {
 
       let model: PaliGemma | undefined;
       try {
-        const dir = values.model ?? (await randomModel(values.random!, {
+        const dir =
+          values.model ??
+          (await randomModel(values.random!, {
             dtype,
             visionDtype: opts.visionDtype,
             accuracyLevel: opts.accuracyLevel,

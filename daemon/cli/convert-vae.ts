@@ -13,7 +13,7 @@ mask decoder the daemon uses for 'segment'. Put it next to a model's manifest.js
 `;
 
 export const command: Command = {
-  summary: 'convert big_vision\'s vae-oid.npz into the ONNX mask decoder (vae.onnx)',
+  summary: "convert big_vision's vae-oid.npz into the ONNX mask decoder (vae.onnx)",
   run: (argv) =>
     runCommand({ name: 'convert-vae', usage, options: {} }, argv, async (_values, positionals) => {
       if (positionals.length !== 2) throw new UsageError('expected <vae-oid.npz> <out.onnx>', true);

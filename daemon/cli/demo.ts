@@ -48,7 +48,7 @@ async function main(): Promise<number> {
       const o = await rpc.sendRequest(protocol.Ocr.type, { image });
       out(`ocr      (${o.ms} ms${o.cached ? ', cached' : ''}): ${JSON.stringify(o.text)}`);
       const d = await rpc.sendRequest(protocol.Detect.type, { image, objects: ['red square', 'circle'] });
-      const boxes = d.objects.map((x) => `${x.label || "(no label)"} [${[x.box.x0, x.box.y0, x.box.x1, x.box.y1].map(Math.round).join(', ')}]`);
+      const boxes = d.objects.map((x) => `${x.label || '(no label)'} [${[x.box.x0, x.box.y0, x.box.x1, x.box.y1].map(Math.round).join(', ')}]`);
       out(`detect   (${d.ms} ms${d.cached ? ', cached' : ''}): ${boxes.length ? boxes.join('; ') : '(nothing found)'}`);
       const a = await rpc.sendRequest(protocol.Answer.type, { image, question: 'what color is the circle?', language: 'en' });
       out(`ask      (${a.ms} ms${a.cached ? ', cached' : ''}): ${JSON.stringify(a.text)}`);

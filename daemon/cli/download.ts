@@ -42,57 +42,57 @@ export const command: Command = {
   summary: 'download a model from the Hugging Face Hub (resumable, verified)',
   run: (argv) =>
     runCommand({ name: 'download', usage, options }, argv, async (values, positionals) => {
-    if (positionals.length !== 1) throw new UsageError(positionals.length ? 'give one repo id' : 'give the repo id of the model', true);
-    const dtype = choiceOption(values.dtype, 'dtype', DTYPES);
-    const controller = new AbortController();
-    const onSigint = () => controller.abort();
-    process.once('SIGINT', onSigint);
-    const json = values.json === true;
-    const emit = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
-    const bar = new ProgressBar(process.stderr);
-    // A line per chunk would be thousands a second: a few a second, plus every file's end and every message.
-    let lastEmit = 0;
-    const throttled = (p: DownloadProgress) => {
-      const now = Date.now();
-      if (p.phase !== 'download' || p.message || p.fileBytes === p.fileTotal || now - lastEmit >= 250) {
-        lastEmit = now;
-        emit({ progress: p });
-      }
-    };
-    try {
-      const result = await downloadModel({
-        repo: positionals[0],
-        revision: values.revision,
-        variant: values.variant,
-        dtype,
-        modelsDir: values['models-dir'],
-        token: values.token,
-        force: values.force,
-        signal: controller.signal,
-        onProgress: (p) => (json ? throttled(p) : bar.update(p)),
-      });
-      bar.finish();
-      if (json) {
-        emit({ result });
+      if (positionals.length !== 1) throw new UsageError(positionals.length ? 'give one repo id' : 'give the repo id of the model', true);
+      const dtype = choiceOption(values.dtype, 'dtype', DTYPES);
+      const controller = new AbortController();
+      const onSigint = () => controller.abort();
+      process.once('SIGINT', onSigint);
+      const json = values.json === true;
+      const emit = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
+      const bar = new ProgressBar(process.stderr);
+      // A line per chunk would be thousands a second: a few a second, plus every file's end and every message.
+      let lastEmit = 0;
+      const throttled = (p: DownloadProgress) => {
+        const now = Date.now();
+        if (p.phase !== 'download' || p.message || p.fileBytes === p.fileTotal || now - lastEmit >= 250) {
+          lastEmit = now;
+          emit({ progress: p });
+        }
+      };
+      try {
+        const result = await downloadModel({
+          repo: positionals[0],
+          revision: values.revision,
+          variant: values.variant,
+          dtype,
+          modelsDir: values['models-dir'],
+          token: values.token,
+          force: values.force,
+          signal: controller.signal,
+          onProgress: (p) => (json ? throttled(p) : bar.update(p)),
+        });
+        bar.finish();
+        if (json) {
+          emit({ result });
+          return 0;
+        }
+        if (result.alreadyInstalled) process.stderr.write(`already installed: ${result.path}\n`);
+        else process.stderr.write(`installed ${result.repo}@${result.commit.slice(0, 12)} (${formatBytes(result.totalBytes)})\n`);
+        process.stdout.write(`${result.path}\n`);
         return 0;
+      } catch (e) {
+        bar.finish();
+        if (e instanceof DownloadError) {
+          // `code` is what failed (network, gated, ...): the engine code behind it says only "no model".
+          if (json) emit({ error: { reason: e.reason, code: e.reason, message: e.message } });
+          else process.stderr.write(`paligemma download: ${e.message}\n`);
+          return e.reason === 'cancelled' ? 130 : 1;
+        }
+        throw e;
+      } finally {
+        process.off('SIGINT', onSigint);
       }
-      if (result.alreadyInstalled) process.stderr.write(`already installed: ${result.path}\n`);
-      else process.stderr.write(`installed ${result.repo}@${result.commit.slice(0, 12)} (${formatBytes(result.totalBytes)})\n`);
-      process.stdout.write(`${result.path}\n`);
-      return 0;
-    } catch (e) {
-      bar.finish();
-      if (e instanceof DownloadError) {
-        // `code` is what failed (network, gated, ...): the engine code behind it says only "no model".
-        if (json) emit({ error: { reason: e.reason, code: e.reason, message: e.message } });
-        else process.stderr.write(`paligemma download: ${e.message}\n`);
-        return e.reason === 'cancelled' ? 130 : 1;
-      }
-      throw e;
-    } finally {
-      process.off('SIGINT', onSigint);
-    }
-  }),
+    }),
 };
 
 /** One line on stderr, redrawn in place on a terminal, a line per file otherwise. */
@@ -120,7 +120,8 @@ class ProgressBar {
     const fraction = p.total > 0 ? p.bytes / p.total : 0;
     const width = 24;
     const filled = Math.round(fraction * width);
-    const text = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(1).padStart(5)}% ` +
+    const text =
+      `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(1).padStart(5)}% ` +
       `${formatBytes(p.bytes)} / ${formatBytes(p.total)}  ${p.file} ${formatBytes(p.fileBytes ?? 0)}/${formatBytes(p.fileTotal ?? 0)}`;
     const cols = this.out.columns || 100;
     this.out.write(`\r${text.slice(0, cols - 1).padEnd(cols - 1)}`);

@@ -50,79 +50,79 @@ export const command: Command = {
   summary: 'run one prompt on one image with a converted model (no daemon)',
   run: (argv) =>
     runCommand({ name: 'generate', usage: USAGE, options, usageOnEveryError: true }, argv, async (values) => {
-    if (!values.model || !values.image || values.prompt === undefined) throw new UsageError('--model, --image and --prompt are required');
-    const opts = {
-      strategy: choiceOption<Strategy>(values.strategy, 'strategy', ['greedy', 'beam', 'sample']) ?? 'greedy',
-      maxNewTokens: integerOption(values['max-tokens'], 'max-tokens', 1),
-      minNewTokens: integerOption(values['min-tokens'], 'min-tokens', 0),
-      numBeams: integerOption(values['num-beams'], 'num-beams', 1),
-      temperature: number(values.temperature, 'temperature'),
-      topK: integerOption(values['top-k'], 'top-k', 0),
-      topP: number(values['top-p'], 'top-p'),
-      seed: integerOption(values.seed, 'seed', 0),
-      forceTokens: values['force-tokens']?.split(',').map((s) => integerOption(s.trim(), 'force-tokens', 0)!),
-      threads: integerOption(values.threads, 'threads', 1),
-    };
+      if (!values.model || !values.image || values.prompt === undefined) throw new UsageError('--model, --image and --prompt are required');
+      const opts = {
+        strategy: choiceOption<Strategy>(values.strategy, 'strategy', ['greedy', 'beam', 'sample']) ?? 'greedy',
+        maxNewTokens: integerOption(values['max-tokens'], 'max-tokens', 1),
+        minNewTokens: integerOption(values['min-tokens'], 'min-tokens', 0),
+        numBeams: integerOption(values['num-beams'], 'num-beams', 1),
+        temperature: number(values.temperature, 'temperature'),
+        topK: integerOption(values['top-k'], 'top-k', 0),
+        topP: number(values['top-p'], 'top-p'),
+        seed: integerOption(values.seed, 'seed', 0),
+        forceTokens: values['force-tokens']?.split(',').map((s) => integerOption(s.trim(), 'force-tokens', 0)!),
+        threads: integerOption(values.threads, 'threads', 1),
+      };
 
-    const ac = new AbortController();
-    const onSigint = () => ac.abort();
-    process.once('SIGINT', onSigint);
-    let model: PaliGemma | undefined;
-    try {
-      // The image first: a bad one is reported at once, not after the model has loaded.
-      const image = await loadImage(values.image);
-      const t0 = performance.now();
-      model = await PaliGemma.load(values.model, { executionProvider: parseExecutionProvider(values.ep), threads: opts.threads });
-      const loadMs = performance.now() - t0;
-      let firstTokenMs: number | undefined;
-      let printed = '';
-      const t1 = performance.now();
-      const out = await model.generate({
-        image,
-        prompt: values.prompt,
-        ...opts,
-        signal: ac.signal,
-        recordSteps: values.json,
-        onToken: (_, text) => {
-          firstTokenMs ??= performance.now() - t1;
-          if (values.stream && !values.json) {
-            process.stdout.write(text.slice(printed.length));
-            printed = text;
-          }
-        },
-      });
-      const generateMs = performance.now() - t1;
-      if (values.json) {
-        process.stdout.write(
-          `${JSON.stringify({
-            model: model.manifest.name,
-            execution_provider: model.executionProvider,
-            input_ids: out.inputIds,
-            generated_ids: out.generatedIds,
-            text: out.text,
-            raw: out.raw,
-            steps: out.steps,
-            timings: { load_ms: round(loadMs), first_token_ms: round(firstTokenMs ?? generateMs), generate_ms: round(generateMs) },
-          })}\n`,
-        );
-      } else if (values.stream) {
-        process.stdout.write(`${out.text.slice(printed.length)}\n`);
-      } else {
-        process.stdout.write(`${out.text}\n`);
+      const ac = new AbortController();
+      const onSigint = () => ac.abort();
+      process.once('SIGINT', onSigint);
+      let model: PaliGemma | undefined;
+      try {
+        // The image first: a bad one is reported at once, not after the model has loaded.
+        const image = await loadImage(values.image);
+        const t0 = performance.now();
+        model = await PaliGemma.load(values.model, { executionProvider: parseExecutionProvider(values.ep), threads: opts.threads });
+        const loadMs = performance.now() - t0;
+        let firstTokenMs: number | undefined;
+        let printed = '';
+        const t1 = performance.now();
+        const out = await model.generate({
+          image,
+          prompt: values.prompt,
+          ...opts,
+          signal: ac.signal,
+          recordSteps: values.json,
+          onToken: (_, text) => {
+            firstTokenMs ??= performance.now() - t1;
+            if (values.stream && !values.json) {
+              process.stdout.write(text.slice(printed.length));
+              printed = text;
+            }
+          },
+        });
+        const generateMs = performance.now() - t1;
+        if (values.json) {
+          process.stdout.write(
+            `${JSON.stringify({
+              model: model.manifest.name,
+              execution_provider: model.executionProvider,
+              input_ids: out.inputIds,
+              generated_ids: out.generatedIds,
+              text: out.text,
+              raw: out.raw,
+              steps: out.steps,
+              timings: { load_ms: round(loadMs), first_token_ms: round(firstTokenMs ?? generateMs), generate_ms: round(generateMs) },
+            })}\n`,
+          );
+        } else if (values.stream) {
+          process.stdout.write(`${out.text.slice(printed.length)}\n`);
+        } else {
+          process.stdout.write(`${out.text}\n`);
+        }
+        for (const note of model.providerNotes) process.stderr.write(`paligemma generate: ${note}\n`);
+        return 0;
+      } catch (e) {
+        if (isEngineError(e)) {
+          process.stderr.write(`paligemma generate: ${e.message}\n`);
+          return e.code === 'cancelled' ? 130 : 1;
+        }
+        throw e;
+      } finally {
+        process.off('SIGINT', onSigint);
+        await model?.dispose();
       }
-      for (const note of model.providerNotes) process.stderr.write(`paligemma generate: ${note}\n`);
-      return 0;
-    } catch (e) {
-      if (isEngineError(e)) {
-        process.stderr.write(`paligemma generate: ${e.message}\n`);
-        return e.code === 'cancelled' ? 130 : 1;
-      }
-      throw e;
-    } finally {
-      process.off('SIGINT', onSigint);
-      await model?.dispose();
-    }
-  }),
+    }),
 };
 
 function round(ms: number): number {

@@ -18,14 +18,14 @@ export const command: Command = {
   summary: 'language server (alt-text diagnostics, fixes, image hovers) on stdio',
   run: (argv) =>
     runCommand({ name: 'lsp', usage: USAGE, options, usageOnEveryError: true }, argv, async (values) => {
-    if (!values.stdio) throw new UsageError('only --stdio is supported (an editor starts this command and talks to it on stdin/stdout)');
-    // Given the streams themselves, the connection also ends the process when stdin closes.
-    const connection = createConnection(process.stdin, process.stdout);
-    // Anything written to stdout that is not a message breaks the protocol: logs go to stderr.
-    console.log = console.info = (...args: unknown[]) => process.stderr.write(`${args.map(String).join(' ')}\n`);
-    startServer(connection, { modelPath: values.model ? resolve(values.model) : undefined });
-    // The connection ends the process on `exit` (or when the editor's process goes away).
-    await new Promise<never>(() => undefined);
-    return 0;
-  }),
+      if (!values.stdio) throw new UsageError('only --stdio is supported (an editor starts this command and talks to it on stdin/stdout)');
+      // Given the streams themselves, the connection also ends the process when stdin closes.
+      const connection = createConnection(process.stdin, process.stdout);
+      // Anything written to stdout that is not a message breaks the protocol: logs go to stderr.
+      console.log = console.info = (...args: unknown[]) => process.stderr.write(`${args.map(String).join(' ')}\n`);
+      startServer(connection, { modelPath: values.model ? resolve(values.model) : undefined });
+      // The connection ends the process on `exit` (or when the editor's process goes away).
+      await new Promise<never>(() => undefined);
+      return 0;
+    }),
 };

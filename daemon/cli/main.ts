@@ -34,7 +34,10 @@ export async function main(argv: string[]): Promise<number> {
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     const lines = await Promise.all(
       Object.keys(commands).map(async (n) => {
-        const summary = await commands[n]().then((m) => m.command.summary, () => '(unavailable)');
+        const summary = await commands[n]().then(
+          (m) => m.command.summary,
+          () => '(unavailable)',
+        );
         return `  ${n.padEnd(12)} ${summary}`;
       }),
     );

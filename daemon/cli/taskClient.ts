@@ -85,7 +85,11 @@ export class TaskClient {
           return await work(item);
         } finally {
           // Until the model has loaded its batch size is unknown: the first answer waits for it.
-          if (this.window === 0 && i === 0) this.window = await this.connection.sendRequest(protocol.Status.type).then((s) => inFlightFor(s.model.maxBatch), () => 1);
+          if (this.window === 0 && i === 0)
+            this.window = await this.connection.sendRequest(protocol.Status.type).then(
+              (s) => inFlightFor(s.model.maxBatch),
+              () => 1,
+            );
         }
       },
       done,
@@ -99,7 +103,11 @@ export class TaskClient {
   jobs<R>(method: ImageMethod, params: readonly Record<string, unknown>[], done: (outcome: Settled<R>, index: number) => boolean | void): Promise<void> {
     if (this.broker) return this.broker.runJobs<R>(method, params, done);
     const type = new RequestType<Record<string, unknown>, R, unknown>(BROKER_METHODS[method]);
-    return this.each(params, (p) => this.connection.sendRequest(type, p), (outcome, _p, i) => done(outcome, i));
+    return this.each(
+      params,
+      (p) => this.connection.sendRequest(type, p),
+      (outcome, _p, i) => done(outcome, i),
+    );
   }
 
   async close(): Promise<void> {

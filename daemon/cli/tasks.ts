@@ -128,7 +128,7 @@ function formatResult(image: string, r: TextResult | ObjectsResult, prefix: bool
 function formatObject(o: DetectedObject): string {
   const b = o.box;
   const n = (x: number) => Math.round(x);
-  return `${o.label || "(no label)"} [${n(b.x0)}, ${n(b.y0)}, ${n(b.x1)}, ${n(b.y1)}]${o.mask ? ` mask ${o.mask.width}x${o.mask.height}` : ''}`;
+  return `${o.label || '(no label)'} [${n(b.x0)}, ${n(b.y0)}, ${n(b.x1)}, ${n(b.y1)}]${o.mask ? ` mask ${o.mask.width}x${o.mask.height}` : ''}`;
 }
 
 export const caption = taskCommand('caption', 'caption images through the shared daemon');
@@ -149,22 +149,23 @@ async function connectIfRunning(endpoint: DaemonEndpoint): Promise<DaemonConnect
 
 export const status: Command = {
   summary: 'show the shared daemon: model, queue, memory, cache',
-  run: (argv) => runCommand({ name: 'status', usage: 'usage: paligemma status [--json]\n', options: { json: { type: 'boolean' } } }, argv, async (values) => {
-    const json = values.json === true;
-    const endpoint = daemonEndpoint();
-    const client = await connectIfRunning(endpoint);
-    if (!client) {
-      process.stdout.write(json ? `${JSON.stringify({ running: false, socketPath: endpoint.socketPath })}\n` : `not running (socket ${endpoint.socketPath})\n`);
-      return 3;
-    }
-    try {
-      const s = await client.connection.sendRequest(protocol.Status.type);
-      process.stdout.write(json ? `${JSON.stringify({ running: true, ...s })}\n` : formatStatus(s));
-      return 0;
-    } finally {
-      client.close();
-    }
-  }),
+  run: (argv) =>
+    runCommand({ name: 'status', usage: 'usage: paligemma status [--json]\n', options: { json: { type: 'boolean' } } }, argv, async (values) => {
+      const json = values.json === true;
+      const endpoint = daemonEndpoint();
+      const client = await connectIfRunning(endpoint);
+      if (!client) {
+        process.stdout.write(json ? `${JSON.stringify({ running: false, socketPath: endpoint.socketPath })}\n` : `not running (socket ${endpoint.socketPath})\n`);
+        return 3;
+      }
+      try {
+        const s = await client.connection.sendRequest(protocol.Status.type);
+        process.stdout.write(json ? `${JSON.stringify({ running: true, ...s })}\n` : formatStatus(s));
+        return 0;
+      } finally {
+        client.close();
+      }
+    }),
 };
 
 function formatStatus(s: StatusResult): string {
@@ -192,20 +193,21 @@ function formatModel(m: ModelStatus): string {
 
 export const stop: Command = {
   summary: 'stop the shared daemon',
-  run: (argv) => runCommand({ name: 'stop', usage: 'usage: paligemma stop\n', options: {} }, argv, async () => {
-    const endpoint = daemonEndpoint();
-    const client = await connectIfRunning(endpoint);
-    if (!client) {
-      process.stdout.write('not running\n');
+  run: (argv) =>
+    runCommand({ name: 'stop', usage: 'usage: paligemma stop\n', options: {} }, argv, async () => {
+      const endpoint = daemonEndpoint();
+      const client = await connectIfRunning(endpoint);
+      if (!client) {
+        process.stdout.write('not running\n');
+        return 0;
+      }
+      const { pid } = await client.connection.sendRequest(protocol.Stop.type);
+      client.close();
+      // Wait until the socket is gone, so a `stop` followed by a new command gets a fresh daemon.
+      for (let i = 0; i < 100 && (await probeSocket(endpoint.socketPath).catch(() => false)); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      process.stdout.write(`stopped (pid ${pid})\n`);
       return 0;
-    }
-    const { pid } = await client.connection.sendRequest(protocol.Stop.type);
-    client.close();
-    // Wait until the socket is gone, so a `stop` followed by a new command gets a fresh daemon.
-    for (let i = 0; i < 100 && (await probeSocket(endpoint.socketPath).catch(() => false)); i++) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    process.stdout.write(`stopped (pid ${pid})\n`);
-    return 0;
-  }),
+    }),
 };

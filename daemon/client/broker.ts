@@ -163,7 +163,10 @@ export class BrokerConnection {
 
   private async request<R>(rpcMethod: string, params: unknown): Promise<R> {
     if (NOT_ON_BROKER.has(rpcMethod)) {
-      throw new ResponseError(ErrorCodes.InvalidRequest, `'${rpcMethod}' is not available through a broker: workers choose their model when they start (paligemma worker --model <dir>)`);
+      throw new ResponseError(
+        ErrorCodes.InvalidRequest,
+        `'${rpcMethod}' is not available through a broker: workers choose their model when they start (paligemma worker --model <dir>)`,
+      );
     }
     const method = brokerMethodOf(rpcMethod);
     if (!method) throw new ResponseError(ErrorCodes.MethodNotFound, `unknown method '${rpcMethod}'`);
@@ -334,9 +337,13 @@ export class BrokerConnection {
         })();
         const id = a && bySeq.get(a.stream_seq);
         if (id) {
-          const error = new ResponseError(ErrorCodes.InternalError, `no worker finished this job in ${a.deliveries} deliveries (each worker stopped, stalled or lost its connection while running it)`, {
-            reason: 'max-deliveries',
-          });
+          const error = new ResponseError(
+            ErrorCodes.InternalError,
+            `no worker finished this job in ${a.deliveries} deliveries (each worker stopped, stalled or lost its connection while running it)`,
+            {
+              reason: 'max-deliveries',
+            },
+          );
           settle(id, { ok: false, error });
         }
       },
@@ -372,7 +379,8 @@ export class BrokerConnection {
         headers.set(H.replyTo, resultSubject(batch));
         const p = publishWithRetry(this.js, jobSubject(model.token, method), data, { headers, msgID: `${batch}:${id}` }).then(
           (seq) => void bySeq.set(seq, id),
-          (error: unknown) => settle(id, { ok: false, error: new ResponseError(ErrorCodes.InternalError, `cannot enqueue the job: ${(error as Error).message}`, { reason: 'broker' }) }),
+          (error: unknown) =>
+            settle(id, { ok: false, error: new ResponseError(ErrorCodes.InternalError, `cannot enqueue the job: ${(error as Error).message}`, { reason: 'broker' }) }),
         );
         publishing.add(p);
         void p.finally(() => publishing.delete(p));

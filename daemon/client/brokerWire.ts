@@ -3,7 +3,17 @@
 // this file; it holds no transport state.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { type ConnectionOptions, credsAuthenticator, type JetStreamClient, type JetStreamManager, type JetStreamPublishOptions, NatsError, nanos, RetentionPolicy, StorageType } from 'nats';
+import {
+  type ConnectionOptions,
+  credsAuthenticator,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JetStreamPublishOptions,
+  NatsError,
+  nanos,
+  RetentionPolicy,
+  StorageType,
+} from 'nats';
 import * as protocol from '../protocol.js';
 
 /** The methods a worker serves; each is `paligemma.<model>.<name>` on the broker. */
@@ -215,7 +225,12 @@ export async function ensureStreams(jsm: JetStreamManager, s: StreamSettings): P
  * Publishes to a stream, trying again for about 10 s: a stream's leader election after a server
  * stopped takes a few seconds. Safe to repeat because of `msgID` (the stream keeps one copy).
  */
-export async function publishWithRetry(js: JetStreamClient, subject: string, data: string | Uint8Array, opts: Partial<JetStreamPublishOptions> & { msgID: string }): Promise<number> {
+export async function publishWithRetry(
+  js: JetStreamClient,
+  subject: string,
+  data: string | Uint8Array,
+  opts: Partial<JetStreamPublishOptions> & { msgID: string },
+): Promise<number> {
   for (let attempt = 1; ; attempt++) {
     try {
       return (await js.publish(subject, data, { timeout: 5000, ...opts })).seq;

@@ -63,9 +63,7 @@ export async function connectSocket(o: ConnectOptions = {}): Promise<Socket> {
       }
       if (started?.exited) {
         const { code, signal } = started.exited;
-        throw new DaemonUnavailableError(
-          `the daemon exited during start (${signal ?? `code ${code}`})${logTail(endpoint.logPath)}`,
-        );
+        throw new DaemonUnavailableError(`the daemon exited during start (${signal ?? `code ${code}`})${logTail(endpoint.logPath)}`);
       }
       if (!started && !releaseSpawn) {
         releaseSpawn = await tryLock(endpoint.spawnLockPath, 30_000);

@@ -33,8 +33,7 @@ export const MAX_SOCKET_PATH_BYTES = process.platform === 'linux' ? 107 : 103;
 export function daemonEndpoint(env: NodeJS.ProcessEnv = process.env, version = DAEMON_VERSION): DaemonEndpoint {
   const uid = process.getuid?.() ?? 0;
   const user = safeName(userName() ?? `uid${uid}`);
-  const runtimeDir =
-    env.PALIGEMMA_RUNTIME_DIR || (env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, 'paligemma') : join(tmpdir(), `paligemma-${uid}`));
+  const runtimeDir = env.PALIGEMMA_RUNTIME_DIR || (env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, 'paligemma') : join(tmpdir(), `paligemma-${uid}`));
   const endpoint = endpointIn(runtimeDir, `paligemma-${user}-${safeName(version)}`);
   if (socketPathFits(endpoint.socketPath)) return endpoint;
   if (env.PALIGEMMA_RUNTIME_DIR) checkSocketPathLength(endpoint.socketPath, 'PALIGEMMA_RUNTIME_DIR');
@@ -87,12 +86,11 @@ export class EndpointError extends Error {
 export async function ensureRuntimeDir(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const st = await lstat(dir);
-  if (st.isSymbolicLink() || !st.isDirectory()) throw new EndpointError(`refusing runtime folder ${dir}: it is not a directory; remove it, or set PALIGEMMA_RUNTIME_DIR to another folder`);
+  if (st.isSymbolicLink() || !st.isDirectory())
+    throw new EndpointError(`refusing runtime folder ${dir}: it is not a directory; remove it, or set PALIGEMMA_RUNTIME_DIR to another folder`);
   const uid = process.getuid?.();
   if (uid !== undefined && st.uid !== uid) {
-    throw new EndpointError(
-      `refusing runtime folder ${dir}: it belongs to uid ${st.uid}, not to you (uid ${uid}); remove it, or set PALIGEMMA_RUNTIME_DIR to a folder of yours`,
-    );
+    throw new EndpointError(`refusing runtime folder ${dir}: it belongs to uid ${st.uid}, not to you (uid ${uid}); remove it, or set PALIGEMMA_RUNTIME_DIR to a folder of yours`);
   }
   if ((st.mode & 0o077) !== 0) {
     throw new EndpointError(

@@ -32,7 +32,13 @@ export async function inOrder<T, R>(
   for (let i = 0; i < items.length && !stopped; i++) {
     while (next < items.length && started.size < Math.max(1, limit())) {
       const k = next++;
-      started.set(k, work(items[k], k).then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error })));
+      started.set(
+        k,
+        work(items[k], k).then(
+          (value) => ({ ok: true as const, value }),
+          (error: unknown) => ({ ok: false as const, error }),
+        ),
+      );
     }
     const outcome = await started.get(i)!;
     started.delete(i);

@@ -11,8 +11,7 @@ export class MessageTooLargeError extends Error {
     readonly limit: number,
   ) {
     super(
-      `the request is ${megabytes(bytes)}, over the daemon's limit of ${megabytes(limit)} per message; ` +
-        'send the image by path (a file on this machine) or make it smaller',
+      `the request is ${megabytes(bytes)}, over the daemon's limit of ${megabytes(limit)} per message; ` + 'send the image by path (a file on this machine) or make it smaller',
     );
     this.name = 'MessageTooLargeError';
   }

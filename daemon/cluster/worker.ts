@@ -221,7 +221,9 @@ export async function startClusterWorker(o: ClusterWorkerOptions): Promise<Clust
       h.set(H.method, method);
       // The result stream drops a second publication of this id: a job run twice is answered once.
       await publishWithRetry(js, replyTo, JSON.stringify(body), { headers: h, msgID: `${replyTo}:${dedupe}` });
-      await m.ackAck({ timeout: 5000 }).catch((e: unknown) => log.warn('job acknowledgement lost (it will run again; its result is published once)', { seq: m.seq, error: String(e) }));
+      await m
+        .ackAck({ timeout: 5000 })
+        .catch((e: unknown) => log.warn('job acknowledgement lost (it will run again; its result is published once)', { seq: m.seq, error: String(e) }));
       if ('error' in body) counts.jobsFailed++;
       else counts.jobsDone++;
     } catch (e) {
@@ -263,7 +265,15 @@ export async function startClusterWorker(o: ClusterWorkerOptions): Promise<Clust
   };
   const pulling = Promise.all(Array.from({ length: limit }, slot));
 
-  log.info('worker serving', { token, model: model.name, modelId, executionProvider: model.executionProvider, replicas: settings.replicas, jobConcurrency: limit, server: nc.getServer() });
+  log.info('worker serving', {
+    token,
+    model: model.name,
+    modelId,
+    executionProvider: model.executionProvider,
+    replicas: settings.replicas,
+    jobConcurrency: limit,
+    server: nc.getServer(),
+  });
 
   let drained: Promise<void> | undefined;
   return {

@@ -150,7 +150,10 @@ export class PaliGemma {
     if (opts.strategy === 'beam' && (opts.numBeams ?? 4) > 1 && !this.sessions.reordersOnHost) {
       // Beams reorder the KV cache on the host; onnxruntime-node 1.29 aborts the process when asked
       // to download WebGPU buffers, so refuse before any work instead.
-      throw new EngineError('invalid-params', `beam search is not available with the ${this.executionProvider} execution provider (its KV cache stays in GPU memory); use greedy or sampling, or --ep cpu / cuda`);
+      throw new EngineError(
+        'invalid-params',
+        `beam search is not available with the ${this.executionProvider} execution provider (its KV cache stays in GPU memory); use greedy or sampling, or --ep cpu / cuda`,
+      );
     }
     const { inputIds, textIds } = this.promptIds(opts.prompt);
     const maxNewTokens = this.maxNewTokens(opts, inputIds.length);
@@ -198,8 +201,11 @@ export class PaliGemma {
     const maxNewTokens = this.maxNewTokens(params, longest);
     throwIfAborted(params.signal);
     const features = await this.imageFeatures(items.map((it) => it.image));
-    const out = await withSequence(this.sessions, features, prompts.map((p) => p.textIds), (seq) =>
-      decode(seq, { ...decodingOptions(params, maxNewTokens, this.manifest), padTokenId: this.manifest.tokens.pad }),
+    const out = await withSequence(
+      this.sessions,
+      features,
+      prompts.map((p) => p.textIds),
+      (seq) => decode(seq, { ...decodingOptions(params, maxNewTokens, this.manifest), padTokenId: this.manifest.tokens.pad }),
     );
     return prompts.map((p, i) => this.result(p.inputIds, out.tokens[i]));
   }

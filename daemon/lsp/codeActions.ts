@@ -149,7 +149,7 @@ export class UserError extends Error {}
  * not at all) and go back to the client as the request's error. Cancelling is not an error.
  */
 function userFacing(session: Session, err: unknown): ResponseError<void> {
-  if (err instanceof ResponseError && (err.code === LSPErrorCodes.RequestCancelled)) return err;
+  if (err instanceof ResponseError && err.code === LSPErrorCodes.RequestCancelled) return err;
   const message = errorMessage(err);
   const text = message.startsWith('PaliGemma') ? message : `PaliGemma: ${message}`;
   show(session, MessageType.Error, text);

@@ -88,7 +88,10 @@ export class DaemonLink {
   dispose(): void {
     this.conn?.close();
     this.conn = undefined;
-    void this.pool?.conn.then((c) => c.close(), () => undefined);
+    void this.pool?.conn.then(
+      (c) => c.close(),
+      () => undefined,
+    );
     this.pool = undefined;
   }
 
@@ -100,7 +103,10 @@ export class DaemonLink {
       if (conn && !conn.gone) return conn;
       if (this.pool === current) this.pool = undefined;
     } else if (current) {
-      void current.conn.then((c) => c.close(), () => undefined);
+      void current.conn.then(
+        (c) => c.close(),
+        () => undefined,
+      );
       this.pool = undefined;
     }
     if (!this.pool) {

@@ -17,7 +17,10 @@ export function cachedFileAccess(budget = CACHE_BUDGET_BYTES): ImageFileAccess &
       stamps.delete(path);
       const st = await nodeFileAccess.stat(path);
       if (st?.type === 'file') {
-        const mtime = await stat(path).then((s) => s.mtimeMs, () => undefined);
+        const mtime = await stat(path).then(
+          (s) => s.mtimeMs,
+          () => undefined,
+        );
         if (mtime !== undefined) stamps.set(path, `${st.size}:${mtime}`);
       }
       return st;

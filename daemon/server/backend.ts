@@ -77,10 +77,7 @@ export interface TaskPromptParams {
 export interface Backend {
   /** A cheap identity for a model folder (no sessions created): name and a content id. */
   identify(path: string): Promise<{ id: string; name: string }>;
-  load(
-    path: string,
-    options: { executionProvider: ExecutionProviderSetting; onProgress?: (p: ProgressNotification) => void },
-  ): Promise<LoadedModel>;
+  load(path: string, options: { executionProvider: ExecutionProviderSetting; onProgress?: (p: ProgressNotification) => void }): Promise<LoadedModel>;
   decodeImage(bytes: Buffer, limits: ImageLimits): Promise<DecodedImage>;
   /** The pixel size in an image's header, without decoding it (memory admission); undefined when unreadable. */
   measureImage?(bytes: Buffer): Promise<{ width: number; height: number } | undefined>;

@@ -82,7 +82,12 @@ export class Batcher {
       return model.generate({ image: image.value, prompt: entry.prompt, decoding: entry.decoding, grammar: entry.grammar, signal });
     }
     entry.batchSize = taken.length + 1;
-    const outs = model.generateBatch!([{ image: image.value, prompt: entry.prompt }, ...taken.map((t) => ({ image: t.image, prompt: t.peer.prompt }))], entry.decoding, signal, entry.grammar);
+    const outs = model.generateBatch!(
+      [{ image: image.value, prompt: entry.prompt }, ...taken.map((t) => ({ image: t.image, prompt: t.peer.prompt }))],
+      entry.decoding,
+      signal,
+      entry.grammar,
+    );
     taken.forEach((t, i) => {
       t.peer.batchSize = taken.length + 1;
       t.peer.result = outs.then((o) => o[i + 1]);

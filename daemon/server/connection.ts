@@ -2,14 +2,7 @@
 // connection has its own LSP lifecycle: `exit` closes only this connection, and everything it
 // asked for is cancelled when it goes away.
 import type { Readable, Writable } from 'node:stream';
-import {
-  type CancellationToken,
-  createMessageConnection,
-  type MessageConnection,
-  ResponseError,
-  type ResponseMessage,
-  StreamMessageWriter,
-} from 'vscode-jsonrpc/node';
+import { type CancellationToken, createMessageConnection, type MessageConnection, ResponseError, type ResponseMessage, StreamMessageWriter } from 'vscode-jsonrpc/node';
 import * as protocol from '../protocol.js';
 import { ErrorCodes } from '../protocol.js';
 import { toResponseError } from './errors.js';
@@ -32,12 +25,7 @@ type Handler = (params: unknown, ctx: RequestContext) => unknown;
 
 let nextConnectionId = 1;
 
-export function serveConnection(
-  service: PaliGemmaService,
-  input: Readable,
-  output: Writable,
-  o: ConnectionOptions,
-): MessageConnection {
+export function serveConnection(service: PaliGemmaService, input: Readable, output: Writable, o: ConnectionOptions): MessageConnection {
   const cid = nextConnectionId++;
   const log = o.log;
   const writer = new StreamMessageWriter(output);

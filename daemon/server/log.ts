@@ -17,11 +17,7 @@ export interface Logger {
   error(msg: string, fields?: Record<string, unknown>): void;
 }
 
-export function createLogger(
-  out: { write(s: string): unknown },
-  level: LogLevel = 'info',
-  base: Record<string, unknown> = {},
-): Logger {
+export function createLogger(out: { write(s: string): unknown }, level: LogLevel = 'info', base: Record<string, unknown> = {}): Logger {
   const min = rank[level];
   const emit = (lvl: LogLevel) => (msg: string, fields?: Record<string, unknown>) => {
     if (rank[lvl] < min) return;

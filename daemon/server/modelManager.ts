@@ -134,10 +134,7 @@ export class ModelManager {
 
   private requirePath(): string {
     if (!this.path) {
-      throw new EngineError(
-        'model-missing',
-        'no model is configured: start the daemon with --model <dir>, call paligemma/loadModel, or convert one with `paligemma convert`',
-      );
+      throw new EngineError('model-missing', 'no model is configured: start the daemon with --model <dir>, call paligemma/loadModel, or convert one with `paligemma convert`');
     }
     return this.path;
   }

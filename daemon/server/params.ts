@@ -1,17 +1,7 @@
 // Shape checks for every request's params: a client gets InvalidParams naming the field instead
 // of a crash deep in the engine. Strings that become prompts are capped here (PromptTooLong).
 import { isAbsolute } from 'node:path';
-import type {
-  AnswerParams,
-  CaptionParams,
-  DecodingOptions,
-  DetectParams,
-  GenerateParams,
-  ImageRef,
-  LoadModelParams,
-  OcrParams,
-  SegmentParams,
-} from '../protocol.js';
+import type { AnswerParams, CaptionParams, DecodingOptions, DetectParams, GenerateParams, ImageRef, LoadModelParams, OcrParams, SegmentParams } from '../protocol.js';
 import { ErrorCodes } from '../protocol.js';
 import { invalidParams, RpcFailure } from './errors.js';
 
@@ -42,11 +32,7 @@ function text(o: Obj, key: string, where: string): string {
   if (typeof v !== 'string') throw invalidParams(`${where}.${key} must be a string`);
   if (v.trim() === '') throw invalidParams(`${where}.${key} must not be empty`);
   if (v.length > MAX_PROMPT_CHARS) {
-    throw new RpcFailure(
-      ErrorCodes.PromptTooLong,
-      `${where}.${key} is ${v.length} characters; the limit is ${MAX_PROMPT_CHARS}`,
-      'prompt-too-long',
-    );
+    throw new RpcFailure(ErrorCodes.PromptTooLong, `${where}.${key} is ${v.length} characters; the limit is ${MAX_PROMPT_CHARS}`, 'prompt-too-long');
   }
   return v;
 }

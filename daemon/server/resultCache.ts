@@ -86,7 +86,13 @@ export class ResultCache<V extends object> {
     const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.json'));
     if (names.length <= max) return;
     const withTimes = await Promise.all(
-      names.map(async (n) => ({ n, t: await stat(join(dir, n)).then((s) => s.mtimeMs, () => 0) })),
+      names.map(async (n) => ({
+        n,
+        t: await stat(join(dir, n)).then(
+          (s) => s.mtimeMs,
+          () => 0,
+        ),
+      })),
     );
     withTimes.sort((a, b) => a.t - b.t);
     for (const { n } of withTimes.slice(0, names.length - max)) await unlink(join(dir, n)).catch(() => {});

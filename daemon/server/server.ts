@@ -146,7 +146,8 @@ async function waitForLock(path: string, staleMs: number): Promise<() => Promise
   for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
     const release = await tryLock(path, staleMs);
     if (release) return release;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for the lock ${path}: another daemon is starting and has not finished; try again, or remove the lock if no paligemma process runs`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for the lock ${path}: another daemon is starting and has not finished; try again, or remove the lock if no paligemma process runs`);
     await new Promise((r) => setTimeout(r, delay));
   }
 }

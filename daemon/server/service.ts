@@ -169,9 +169,7 @@ export class PaliGemmaService {
         streamId: p.streamId,
         cacheOnly: p.cacheOnly,
         finish: async (out, img, model) => ({
-          objects: model.segment
-            ? await model.segment(out.raw, img.width, img.height)
-            : this.o.backend.parseObjects('segment', out.raw, img.width, img.height),
+          objects: model.segment ? await model.segment(out.raw, img.width, img.height) : this.o.backend.parseObjects('segment', out.raw, img.width, img.height),
         }),
       },
       ctx,
@@ -333,6 +331,5 @@ export class PaliGemmaService {
     return image;
   }
 }
-
 
 export type { ObjectsPayload };

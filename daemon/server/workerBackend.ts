@@ -93,7 +93,11 @@ class EngineWorker {
   /** Loaded models plus loads in progress: the worker ends when this drops to 0. */
   private holds = 0;
 
-  constructor(url: URL, data: WorkerData, private readonly log?: Logger) {
+  constructor(
+    url: URL,
+    data: WorkerData,
+    private readonly log?: Logger,
+  ) {
     this.worker = new Worker(url, { workerData: data });
     // Referenced only while calls are in flight: an idle worker never keeps the process alive.
     this.worker.unref();
@@ -102,10 +106,7 @@ class EngineWorker {
     this.worker.on('exit', (code) => this.fail(`the engine worker exited unexpectedly (exit code ${code})`));
   }
 
-  call<T>(
-    req: Call,
-    hooks: { onProgress?: Pending['onProgress']; onToken?: Pending['onToken']; signal?: AbortSignal } = {},
-  ): Promise<T> {
+  call<T>(req: Call, hooks: { onProgress?: Pending['onProgress']; onToken?: Pending['onToken']; signal?: AbortSignal } = {}): Promise<T> {
     if (this.stopped) return Promise.reject(this.stopped);
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
@@ -206,10 +207,7 @@ class WorkerModel implements LoadedModel {
     if (loaded.segment) this.segment = (raw, width, height) => worker.call({ op: 'segment', model, raw, width, height });
     if (loaded.batch) {
       this.generateBatch = (items, decoding, signal, grammar) =>
-        worker.call<GenerateOutput[]>(
-          { op: 'generateBatch', model, items: items.map((it) => ({ image: image(it.image), prompt: it.prompt })), decoding, grammar },
-          { signal },
-        );
+        worker.call<GenerateOutput[]>({ op: 'generateBatch', model, items: items.map((it) => ({ image: image(it.image), prompt: it.prompt })), decoding, grammar }, { signal });
     }
   }
 
@@ -219,10 +217,7 @@ class WorkerModel implements LoadedModel {
 
   generate(req: GenerateRequest): Promise<GenerateOutput> {
     const { prompt, decoding, grammar, onToken, signal } = req;
-    return this.worker.call(
-      { op: 'generate', model: this.model, image: this.image(req.image), prompt, decoding, grammar, stream: onToken !== undefined },
-      { onToken, signal },
-    );
+    return this.worker.call({ op: 'generate', model: this.model, image: this.image(req.image), prompt, decoding, grammar, stream: onToken !== undefined }, { onToken, signal });
   }
 
   runStats(): Promise<RunStats> {

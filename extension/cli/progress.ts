@@ -24,10 +24,7 @@ export interface DownloadFailureInfo {
   message: string;
 }
 
-export type DownloadEvent =
-  | { kind: 'progress'; progress: DownloadProgress }
-  | { kind: 'result'; result: DownloadResult }
-  | { kind: 'error'; error: DownloadFailureInfo };
+export type DownloadEvent = { kind: 'progress'; progress: DownloadProgress } | { kind: 'result'; result: DownloadResult } | { kind: 'error'; error: DownloadFailureInfo };
 
 /** One stdout line of `paligemma download --json`; undefined for anything else. */
 export function parseDownloadLine(line: string): DownloadEvent | undefined {
@@ -42,7 +39,10 @@ export function parseDownloadLine(line: string): DownloadEvent | undefined {
   if (isObject(o.result) && typeof o.result.path === 'string') return { kind: 'result', result: o.result as unknown as DownloadResult };
   if (isObject(o.error) && typeof o.error.message === 'string') {
     const e = o.error;
-    return { kind: 'error', error: { reason: typeof e.reason === 'string' ? e.reason : 'unknown', code: typeof e.code === 'string' ? e.code : undefined, message: e.message as string } };
+    return {
+      kind: 'error',
+      error: { reason: typeof e.reason === 'string' ? e.reason : 'unknown', code: typeof e.code === 'string' ? e.code : undefined, message: e.message as string },
+    };
   }
   return undefined;
 }

@@ -62,7 +62,10 @@ export function registerAltTextCommands(ctx: Ctx): void {
     const cfg = readConfig();
     const globs = cfg.altText.fileTypes.map((l) => LANGUAGE_GLOBS[l]).filter(Boolean);
     if (!globs.length) return void vscode.window.showWarningMessage('PaliGemma: no supported languages in paligemma.altText.fileTypes.');
-    const names = globs.map((g) => g.replace(/^\*\./, '')).join(',').replace(/[{}]/g, '');
+    const names = globs
+      .map((g) => g.replace(/^\*\./, ''))
+      .join(',')
+      .replace(/[{}]/g, '');
     const include = folder ? new vscode.RelativePattern(folder, `**/*.{${names}}`) : `**/*.{${names}}`;
     const uris = await vscode.workspace.findFiles(include, cfg.altText.exclude || undefined, MAX_WORKSPACE_FILES + 1);
     if (uris.length > MAX_WORKSPACE_FILES) {
@@ -85,7 +88,12 @@ function languageOf(doc: vscode.TextDocument, fileTypes: string[]): string | und
   if (fileTypes.includes(doc.languageId)) return doc.languageId;
   if (doc.languageId !== 'plaintext') return undefined;
   const ext = doc.uri.path.split('.').pop()?.toLowerCase() ?? '';
-  return fileTypes.find((l) => LANGUAGE_GLOBS[l]?.replace(/^\*\.\{?|\}$/g, '').split(',').includes(ext));
+  return fileTypes.find((l) =>
+    LANGUAGE_GLOBS[l]
+      ?.replace(/^\*\.\{?|\}$/g, '')
+      .split(',')
+      .includes(ext),
+  );
 }
 
 async function generateFor(ctx: Ctx, doc: vscode.TextDocument, image: ImageReference, version: number): Promise<void> {

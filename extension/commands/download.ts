@@ -67,12 +67,12 @@ async function pickRepo(): Promise<string | undefined> {
   if (pick.repo) return pick.repo;
   return (
     await vscode.window.showInputBox({
-            title: 'Download a PaliGemma model from Hugging Face',
-            prompt: 'Model id (owner/name). Gated models (google/paligemma…) need a token and an accepted license.',
-            placeHolder: 'onnx-community/paligemma2-3b-pt-224 or google/paligemma-3b-mix-224',
-            ignoreFocusOut: true,
-            validateInput: (v) => (/^[\w.-]+\/[\w.-]+$/.test(v.trim()) ? undefined : 'A Hugging Face model id (owner/name), e.g. onnx-community/paligemma2-3b-pt-224'),
-          })
+      title: 'Download a PaliGemma model from Hugging Face',
+      prompt: 'Model id (owner/name). Gated models (google/paligemma…) need a token and an accepted license.',
+      placeHolder: 'onnx-community/paligemma2-3b-pt-224 or google/paligemma-3b-mix-224',
+      ignoreFocusOut: true,
+      validateInput: (v) => (/^[\w.-]+\/[\w.-]+$/.test(v.trim()) ? undefined : 'A Hugging Face model id (owner/name), e.g. onnx-community/paligemma2-3b-pt-224'),
+    })
   )?.trim();
 }
 
@@ -115,7 +115,11 @@ function pickVariant(repo: string): Thenable<VariantPick | undefined> {
   const best = suggestedDtype(hw);
   const why = hw.nvidiaGpu ? 'suits this machine (NVIDIA GPU found)' : 'suits this machine (no NVIDIA GPU found)';
   const [separator, ...dtypes] = CHECKPOINT_DTYPES;
-  const ordered = [separator!, ...dtypes.filter((d) => d.label === best).map((d) => ({ ...d, description: `$(star-full) ${why}: ${d.description}` })), ...dtypes.filter((d) => d.label !== best)];
+  const ordered = [
+    separator!,
+    ...dtypes.filter((d) => d.label === best).map((d) => ({ ...d, description: `$(star-full) ${why}: ${d.description}` })),
+    ...dtypes.filter((d) => d.label !== best),
+  ];
   const items = onnxFirst ? [automatic, ...ONNX_VARIANTS, ...ordered] : [...ordered, automatic, ...ONNX_VARIANTS];
   return vscode.window.showQuickPick(items, {
     title: `${repo}: which weights`,
@@ -150,7 +154,8 @@ async function showFailure(ctx: Ctx, repo: string, variant: VariantPick, f: Down
   else if (choice === 'Set Token…') {
     if (await vscode.commands.executeCommand<boolean>('paligemma.setHuggingFaceToken')) return download(ctx, repo, variant, useWithoutAsking);
   } else if (choice === 'Choose Again…') return download(ctx, repo, undefined, useWithoutAsking);
-  else if (choice === 'Retry') return download(ctx, repo, variant, useWithoutAsking); // resumes from the partial files
+  else if (choice === 'Retry')
+    return download(ctx, repo, variant, useWithoutAsking); // resumes from the partial files
   else if (choice === 'Show Logs') ctx.log.show();
   return undefined;
 }

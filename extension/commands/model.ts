@@ -122,7 +122,14 @@ export async function chooseModelFolder(ctx: Ctx): Promise<string | undefined> {
 export async function convertCheckpoint(ctx: Ctx, arg?: vscode.Uri, useWithoutAsking = false): Promise<string | undefined> {
   const input =
     arg ??
-    (await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Convert', title: 'Hugging Face PaliGemma checkpoint folder (config.json + *.safetensors)' }))?.[0];
+    (
+      await vscode.window.showOpenDialog({
+        canSelectFolders: true,
+        canSelectFiles: false,
+        openLabel: 'Convert',
+        title: 'Hugging Face PaliGemma checkpoint folder (config.json + *.safetensors)',
+      })
+    )?.[0];
   if (!input) return undefined;
   if (input.scheme !== 'file') return void vscode.window.showErrorMessage('The checkpoint must be a folder on this machine. Copy it here and choose it again.');
   if (!existsSync(join(input.fsPath, 'config.json'))) {
@@ -173,9 +180,7 @@ async function runConvert(ctx: Ctx, input: string, output: string, dtype: string
   if (exit.code === 0) return true;
   if (!exit.cancelled) {
     const last = exit.stderrTail.at(-1) ?? '';
-    void vscode.window
-      .showErrorMessage(`PaliGemma: conversion failed (${exit.signal ?? `exit code ${exit.code}`}): ${last}`, 'Show Logs')
-      .then((c) => c && ctx.log.show());
+    void vscode.window.showErrorMessage(`PaliGemma: conversion failed (${exit.signal ?? `exit code ${exit.code}`}): ${last}`, 'Show Logs').then((c) => c && ctx.log.show());
   }
   return false;
 }

@@ -21,23 +21,20 @@ export async function runWithProgress<R>(
   request: (streamId: string, token: vscode.CancellationToken) => Promise<R>,
 ): Promise<R | undefined> {
   try {
-    return await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title, cancellable: true },
-      async (progress, token) => {
-        const streamId = randomUUID();
-        progress.report({ message: subject });
-        const tokens = client.onTokens((n) => {
-          if (n.streamId === streamId) progress.report({ message: `${subject} — ${n.text.length > 120 ? '…' + n.text.slice(-120) : n.text}` });
-        });
-        try {
-          const result = await request(streamId, token);
-          if (token.isCancellationRequested) throw new Cancelled();
-          return result;
-        } finally {
-          tokens.dispose();
-        }
-      },
-    );
+    return await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
+      const streamId = randomUUID();
+      progress.report({ message: subject });
+      const tokens = client.onTokens((n) => {
+        if (n.streamId === streamId) progress.report({ message: `${subject} — ${n.text.length > 120 ? '…' + n.text.slice(-120) : n.text}` });
+      });
+      try {
+        const result = await request(streamId, token);
+        if (token.isCancellationRequested) throw new Cancelled();
+        return result;
+      } finally {
+        tokens.dispose();
+      }
+    });
   } catch (err) {
     if (isCancellation(err)) return undefined;
     await showError(err, subject);
@@ -65,7 +62,12 @@ export function handleErrorsWith(log: vscode.LogOutputChannel, run: (action: Use
 export async function showError(err: unknown, file?: string): Promise<void> {
   const cfg = readConfig();
   const e = userError(err, { file, modelPath: cfg.modelPath || undefined, executionProvider: cfg.executionProvider });
-  const raw = err instanceof ResponseError ? `${err.message} (code ${err.code}${err.data ? `, ${JSON.stringify(err.data)}` : ''})` : err instanceof Error ? (err.stack ?? err.message) : String(err);
+  const raw =
+    err instanceof ResponseError
+      ? `${err.message} (code ${err.code}${err.data ? `, ${JSON.stringify(err.data)}` : ''})`
+      : err instanceof Error
+        ? (err.stack ?? err.message)
+        : String(err);
   errorLog?.error(`${file ? `${file}: ` : ''}${raw}`);
   if (!e) return;
   const actions = e.actions.includes('showLogs') ? e.actions : [...e.actions, 'showLogs' as const];

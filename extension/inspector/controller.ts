@@ -1,18 +1,7 @@
 // The host side of one inspector panel: turns webview messages into daemon requests and posts the
 // results back. It sees VS Code only through the small interfaces below, so it is unit-tested in Node.
 import { CancellationTokenSource, type CancellationToken, type RequestType } from 'vscode-jsonrpc';
-import {
-  Answer,
-  Caption,
-  Detect,
-  ErrorCodes,
-  Ocr,
-  Segment,
-  type ImageRef,
-  type ObjectsResult,
-  type TextResult,
-  type TokenNotification,
-} from '../../daemon/protocol.js';
+import { Answer, Caption, Detect, ErrorCodes, Ocr, Segment, type ImageRef, type ObjectsResult, type TextResult, type TokenNotification } from '../../daemon/protocol.js';
 import { errorMessage, formatBytes, MAX_PASTED_IMAGE_BYTES } from '../../daemon/client/shared.js';
 import type { HostMessage, ImageSource, InspectorImage, InspectorTask, TaskResult, WebviewMessage } from '../../webview/messages.js';
 import { TASK_LABELS } from '../../webview/tasks.js';

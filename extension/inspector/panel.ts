@@ -85,11 +85,7 @@ export class InspectorPanel implements vscode.Disposable {
   private applyOptions(): void {
     this.panel.webview.options = {
       enableScripts: true,
-      localResourceRoots: [
-        vscode.Uri.joinPath(this.extensionUri, 'dist'),
-        vscode.Uri.joinPath(this.extensionUri, 'media'),
-        ...this.imageRoots,
-      ],
+      localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'dist'), vscode.Uri.joinPath(this.extensionUri, 'media'), ...this.imageRoots],
     };
   }
 

@@ -15,7 +15,6 @@ import { exists, imageRefFor } from '../imageRef.js';
 import { desiredPath, linkPath, numberedPath, pastedFileName } from './destination.js';
 import { insertedReference, placeholderEdit, referenceOffset, type InsertedReference, type PasteDialect } from './placeholder.js';
 
-
 const LANGUAGES = ['markdown', 'mdx', 'html'] as const;
 
 export const PASTE_KIND = vscode.DocumentDropOrPasteEditKind.Empty.append('markdown', 'link', 'image', 'altText');
@@ -91,7 +90,12 @@ class AltTextPasteProvider implements vscode.DocumentPasteEditProvider<AltTextEd
     return edit;
   }
 
-  async provideDocumentDropEdits(document: vscode.TextDocument, _position: vscode.Position, data: vscode.DataTransfer, token: vscode.CancellationToken): Promise<AltTextDropEdit | undefined> {
+  async provideDocumentDropEdits(
+    document: vscode.TextDocument,
+    _position: vscode.Position,
+    data: vscode.DataTransfer,
+    token: vscode.CancellationToken,
+  ): Promise<AltTextDropEdit | undefined> {
     const built = await this.build(document, data, token);
     if (!built) return undefined;
     const edit = new AltTextDropEdit(built.text, built.title, kindFor(document), document, built.images);

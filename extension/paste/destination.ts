@@ -72,7 +72,10 @@ export async function numberedPath(path: string, taken: (path: string) => Promis
 /** The link text from the document to the image: relative, with what a Markdown or HTML link cannot hold escaped. */
 export function linkPath(documentPath: string, imagePath: string): string {
   const rel = posix.relative(posix.dirname(documentPath), imagePath);
-  return rel.split('/').map((seg) => encodeURIComponent(seg).replace(/%40/g, '@').replace(/\(/g, '%28').replace(/\)/g, '%29')).join('/');
+  return rel
+    .split('/')
+    .map((seg) => encodeURIComponent(seg).replace(/%40/g, '@').replace(/\(/g, '%28').replace(/\)/g, '%29'))
+    .join('/');
 }
 
 /** The file name a pasted image gets when the data transfer names none: image.<ext of its type>. */

@@ -9,7 +9,7 @@ export function registerTokenCommands(ctx: Ctx): void {
   ctx.registerCommand('paligemma.setHuggingFaceToken', async (): Promise<boolean> => {
     const token = await vscode.window.showInputBox({
       title: 'Hugging Face access token',
-      prompt: 'Gated models (google/paligemma…) need one, after accepting the license on the model page. Stored in VS Code\'s secret storage; $HF_TOKEN, when set, is used instead.',
+      prompt: "Gated models (google/paligemma…) need one, after accepting the license on the model page. Stored in VS Code's secret storage; $HF_TOKEN, when set, is used instead.",
       placeHolder: 'hf_…',
       password: true,
       ignoreFocusOut: true,
@@ -17,7 +17,7 @@ export function registerTokenCommands(ctx: Ctx): void {
     });
     if (!token) return false;
     await ctx.extension.secrets.store(SECRET_KEY, token.trim());
-    void vscode.window.showInformationMessage('PaliGemma: the Hugging Face token is stored in VS Code\'s secret storage.');
+    void vscode.window.showInformationMessage("PaliGemma: the Hugging Face token is stored in VS Code's secret storage.");
     return true;
   });
 }
@@ -42,8 +42,8 @@ export async function migrateTokenSetting(ctx: Ctx): Promise<void> {
     ctx.log.info(`Hugging Face token: ${result.kind === 'moved' ? 'moved from settings to SecretStorage' : 'removed from settings (SecretStorage holds another one, kept)'}`);
     void vscode.window.showInformationMessage(
       result.kind === 'moved'
-        ? 'PaliGemma: your Hugging Face token was moved from settings.json to VS Code\'s secret storage; settings no longer hold it.'
-        : 'PaliGemma: the Hugging Face token in settings.json was removed; the one in VS Code\'s secret storage is used.',
+        ? "PaliGemma: your Hugging Face token was moved from settings.json to VS Code's secret storage; settings no longer hold it."
+        : "PaliGemma: the Hugging Face token in settings.json was removed; the one in VS Code's secret storage is used.",
     );
   } catch (err) {
     ctx.log.error(`moving the Hugging Face token to SecretStorage: ${errorMessage(err)}`);

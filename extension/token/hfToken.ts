@@ -27,7 +27,10 @@ export type Migration =
   | { kind: 'removed'; kept: 'secret' };
 
 export async function migrateLegacyToken(secrets: SecretStore, legacy: LegacySetting): Promise<Migration> {
-  const plain = legacy.values().map((v) => v.trim()).find((v) => v !== '');
+  const plain = legacy
+    .values()
+    .map((v) => v.trim())
+    .find((v) => v !== '');
   if (plain === undefined) {
     // An empty string left behind is removed too, silently.
     if (legacy.values().length) await legacy.clear();

@@ -107,7 +107,13 @@ describe('alt text edits', () => {
     for (const image of [...refs].reverse()) edited = applyEdits(edited, altTextEdits(image, 'Acme [logo]'));
     assert.equal(edited, '![Acme \\[logo\\]][logo] and ![Acme \\[logo\\]][logo]\n\n[logo]: l.png\n');
     const after = parseImages(edited, 'markdown').references.filter((r) => r.alt);
-    assert.deepEqual(after.map((r) => [r.alt?.value, r.src]), [['Acme [logo]', 'l.png'], ['Acme [logo]', 'l.png']]);
+    assert.deepEqual(
+      after.map((r) => [r.alt?.value, r.src]),
+      [
+        ['Acme [logo]', 'l.png'],
+        ['Acme [logo]', 'l.png'],
+      ],
+    );
   });
 
   it('inserts a missing HTML attribute after the last one, before the self-closing slash', () => {
@@ -152,10 +158,22 @@ describe('alt text edits', () => {
   });
 
   it('merges touching edits and rejects overlapping ones', () => {
-    assert.deepEqual(normalizeEdits([{ start: 5, end: 5, newText: 'b' }, { start: 2, end: 5, newText: 'a' }, { start: 5, end: 5, newText: 'c' }]), [
-      { start: 2, end: 5, newText: 'abc' },
-    ]);
-    assert.throws(() => normalizeEdits([{ start: 0, end: 4, newText: '' }, { start: 3, end: 5, newText: '' }]), AltEditError);
+    assert.deepEqual(
+      normalizeEdits([
+        { start: 5, end: 5, newText: 'b' },
+        { start: 2, end: 5, newText: 'a' },
+        { start: 5, end: 5, newText: 'c' },
+      ]),
+      [{ start: 2, end: 5, newText: 'abc' }],
+    );
+    assert.throws(
+      () =>
+        normalizeEdits([
+          { start: 0, end: 4, newText: '' },
+          { start: 3, end: 5, newText: '' },
+        ]),
+      AltEditError,
+    );
   });
 });
 
@@ -163,12 +181,15 @@ describe('diagnostics', () => {
   it('reports missing, empty and placeholder alt text with useful ranges', () => {
     const text = '![](a.png) ![screenshot](b.png) ![A red door](c.png) ![](d.png)<!-- decorative -->\n\n<img src="e.png"> <img src="f.png" alt>\n';
     const { problems } = findAltTextProblems(text, 'markdown');
-    assert.deepEqual(problems.map((p) => [p.kind, text.slice(p.span.start, p.span.end)]), [
-      ['missing', '![](a.png)'],
-      ['placeholder', 'screenshot'],
-      ['missing', '<img src="e.png">'],
-      ['empty', '<img src="f.png" alt>'],
-    ]);
+    assert.deepEqual(
+      problems.map((p) => [p.kind, text.slice(p.span.start, p.span.end)]),
+      [
+        ['missing', '![](a.png)'],
+        ['placeholder', 'screenshot'],
+        ['missing', '<img src="e.png">'],
+        ['empty', '<img src="f.png" alt>'],
+      ],
+    );
   });
 
   it('does not judge computed alt text', () => {
@@ -199,7 +220,13 @@ const png = (id: number) => Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a,
 describe('batch fill', () => {
   const docs: BatchDocument[] = [
     { uri: 'file:///ws/a.md', path: '/ws/a.md', version: 3, languageId: 'markdown', text: '![](img/cat.png)\n![image](img/dog.png)\n![](https://x/y.png)\n' },
-    { uri: 'file:///ws/b.html', path: '/ws/b.html', version: 1, languageId: 'html', text: '<img src="img/cat.png"><img src="copy-of-cat.png"><img src="gone.png" alt=""><img src="gone.png">' },
+    {
+      uri: 'file:///ws/b.html',
+      path: '/ws/b.html',
+      version: 1,
+      languageId: 'html',
+      text: '<img src="img/cat.png"><img src="copy-of-cat.png"><img src="gone.png" alt=""><img src="gone.png">',
+    },
     { uri: 'file:///ws/c.mdx', path: '/ws/c.mdx', version: 1, languageId: 'mdx', text: '<img src="x.png"\n\n{(' },
   ];
   const files = memoryFiles({ '/ws/img/cat.png': png(1), '/ws/copy-of-cat.png': png(1), '/ws/img/dog.png': png(2) });
@@ -208,25 +235,34 @@ describe('batch fill', () => {
     const reads: string[] = [];
     const plan = await planBatch(docs, { files: { stat: files.stat, readFile: (p) => (reads.push(p), files.readFile(p)) } });
     assert.deepEqual(reads, ['/ws/img/cat.png', '/ws/img/dog.png', '/ws/copy-of-cat.png'], 'each file read once, however many pages use it');
-    assert.deepEqual(plan.items.map((i) => [i.uri, i.problem.kind, i.file.path]), [
-      ['file:///ws/a.md', 'missing', '/ws/img/cat.png'],
-      ['file:///ws/a.md', 'placeholder', '/ws/img/dog.png'],
-      ['file:///ws/b.html', 'missing', '/ws/img/cat.png'],
-      ['file:///ws/b.html', 'missing', '/ws/copy-of-cat.png'],
-    ]);
+    assert.deepEqual(
+      plan.items.map((i) => [i.uri, i.problem.kind, i.file.path]),
+      [
+        ['file:///ws/a.md', 'missing', '/ws/img/cat.png'],
+        ['file:///ws/a.md', 'placeholder', '/ws/img/dog.png'],
+        ['file:///ws/b.html', 'missing', '/ws/img/cat.png'],
+        ['file:///ws/b.html', 'missing', '/ws/copy-of-cat.png'],
+      ],
+    );
     assert.equal(plan.images.size, 2, 'cat.png and its copy are one picture');
     assert.equal(plan.items[0].imageKey, plan.items[3].imageKey);
-    assert.deepEqual(plan.skipped.map((s) => [s.uri, s.problem?.kind, s.reason]), [
-      ['file:///ws/a.md', 'remote', 'remote image: not fetched (https://x/y.png)'],
-      ['file:///ws/b.html', 'not-found', 'file not found: gone.png'],
-      ['file:///ws/c.mdx', undefined, plan.skipped[2].reason],
-    ]);
+    assert.deepEqual(
+      plan.skipped.map((s) => [s.uri, s.problem?.kind, s.reason]),
+      [
+        ['file:///ws/a.md', 'remote', 'remote image: not fetched (https://x/y.png)'],
+        ['file:///ws/b.html', 'not-found', 'file not found: gone.png'],
+        ['file:///ws/c.mdx', undefined, plan.skipped[2].reason],
+      ],
+    );
     assert.match(plan.skipped[2].reason, /^does not parse: /);
   });
 
   it('respects the chosen problem kinds', async () => {
     const plan = await planBatch(docs, { files, kinds: ['placeholder'] });
-    assert.deepEqual(plan.items.map((i) => i.problem.kind), ['placeholder']);
+    assert.deepEqual(
+      plan.items.map((i) => i.problem.kind),
+      ['placeholder'],
+    );
   });
 
   it('builds one sorted edit list per document from the accepted proposals only', async () => {

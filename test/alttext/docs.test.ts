@@ -31,7 +31,10 @@ describe('verdicts per reference kind', () => {
   it('images in table cells are found and judged', () => {
     const text = '| a | b |\n|---|---|\n| ![](x.png) | ![Chart of sales by month](y.png) |\n';
     const { problems } = findAltTextProblems(text, 'markdown');
-    assert.deepEqual(problems.map((p) => [p.kind, p.image.src]), [['missing', 'x.png']]);
+    assert.deepEqual(
+      problems.map((p) => [p.kind, p.image.src]),
+      [['missing', 'x.png']],
+    );
   });
 
   it('HTML and HTML in Markdown: alt="" is decorative, a valueless alt is empty, no alt is missing', () => {
@@ -52,7 +55,8 @@ describe('verdicts per reference kind', () => {
   });
 
   it('JSX: alt="" and alt={""} are decorative; JSX expression strings are read; computed alt is not judged', () => {
-    const jsx = 'const a = <><img src="a.png" alt="" /><img src="b.png" alt={""} /><img src="c.png" alt={"screenshot"} /><img src="d.png" alt={`A dog`} /><img src="e.png" alt={t("x")} /><img src="f.png" alt /></>;';
+    const jsx =
+      'const a = <><img src="a.png" alt="" /><img src="b.png" alt={""} /><img src="c.png" alt={"screenshot"} /><img src="d.png" alt={`A dog`} /><img src="e.png" alt={t("x")} /><img src="f.png" alt /></>;';
     assert.deepEqual(verdicts(jsx, 'typescriptreact'), ['decorative', 'decorative', 'placeholder', 'fine', 'dynamic', 'empty']);
     assert.deepEqual(verdicts(jsx.replace('const a = ', ''), 'javascriptreact'), ['decorative', 'decorative', 'placeholder', 'fine', 'dynamic', 'empty']);
   });
@@ -67,8 +71,14 @@ describe('verdicts per reference kind', () => {
     assert.deepEqual(findAltTextProblems(mdx, 'plaintext').problems, [], 'plain text alone is not parsed');
     const { problems, error } = findAltTextProblems(mdx, 'plaintext', { path: '/docs/intro.mdx' });
     assert.equal(error, undefined);
-    assert.deepEqual(problems.map((p) => [p.kind, p.image.src]), [['missing', 'a.png']]);
-    assert.deepEqual(parseImages('<img src="a.png">', undefined, 'C:/site/Index.HTM').references.map((r) => r.src), ['a.png']);
+    assert.deepEqual(
+      problems.map((p) => [p.kind, p.image.src]),
+      [['missing', 'a.png']],
+    );
+    assert.deepEqual(
+      parseImages('<img src="a.png">', undefined, 'C:/site/Index.HTM').references.map((r) => r.src),
+      ['a.png'],
+    );
   });
 
   it('code blocks, inline code and comments are ignored', () => {
@@ -82,13 +92,32 @@ describe('verdicts per reference kind', () => {
 
 describe('placeholders', () => {
   it('flags the generic words alone or in pairs, in any case', () => {
-    const words = ['demo', 'sample', 'example', 'preview', 'screenshot', 'screen shot', 'image', 'picture', 'photo', 'gif', 'video', 'figure', 'diagram', 'logo', 'icon', 'untitled'];
+    const words = [
+      'demo',
+      'sample',
+      'example',
+      'preview',
+      'screenshot',
+      'screen shot',
+      'image',
+      'picture',
+      'photo',
+      'gif',
+      'video',
+      'figure',
+      'diagram',
+      'logo',
+      'icon',
+      'untitled',
+    ];
     for (const w of words) {
       assert.ok(placeholderReason(w, 'a.png'), w);
       assert.ok(placeholderReason(w.toUpperCase(), 'a.png'), w.toUpperCase());
     }
-    for (const alt of ['sample screenshot', 'Demo Video', 'example image', 'Screen Shot preview', 'The logo.']) assert.match(placeholderReason(alt, 'a.png') ?? '', /placeholder/, alt);
-    for (const alt of ['Acme logo', 'Demo of the settings page', 'Login screen with two fields', 'TCP/IP layers as a stack']) assert.equal(placeholderReason(alt, 'a.png'), undefined, alt);
+    for (const alt of ['sample screenshot', 'Demo Video', 'example image', 'Screen Shot preview', 'The logo.'])
+      assert.match(placeholderReason(alt, 'a.png') ?? '', /placeholder/, alt);
+    for (const alt of ['Acme logo', 'Demo of the settings page', 'Login screen with two fields', 'TCP/IP layers as a stack'])
+      assert.equal(placeholderReason(alt, 'a.png'), undefined, alt);
   });
 
   it('flags the file name, a path or a URL', () => {
@@ -102,7 +131,10 @@ describe('placeholders', () => {
     assert.equal(placeholderReason('Product shot', 'a.png'), undefined);
     assert.match(placeholderReason('product shot!', 'a.png', { placeholders: ['Product Shot'] }) ?? '', /placeholder/);
     const { problems } = findAltTextProblems('![Product shot](a.png)', 'markdown', { placeholders: ['product shot'] });
-    assert.deepEqual(problems.map((p) => p.kind), ['placeholder']);
+    assert.deepEqual(
+      problems.map((p) => p.kind),
+      ['placeholder'],
+    );
   });
 });
 
@@ -190,12 +222,23 @@ describe('image files', () => {
 
     const refs = '![][gone] and ![][gone]\n\n[gone]: gone.png\n';
     const byRef = await checkDocument({ path: '/d/r.md', text: refs, languageId: 'markdown' }, { files });
-    assert.deepEqual(byRef.problems.map((p) => [p.kind, p.span.start]), [['not-found', 0], ['not-found', 14]], 'reference-style: on each image, not on the shared definition');
+    assert.deepEqual(
+      byRef.problems.map((p) => [p.kind, p.span.start]),
+      [
+        ['not-found', 0],
+        ['not-found', 14],
+      ],
+      'reference-style: on each image, not on the shared definition',
+    );
   });
 
   it('checkReferenceFile says why an image cannot be read: computed path, remote, or what checkImageFile finds', async () => {
     const [computed, remote, local] = parseImages('<><img src={url} /><img src="https://x.test/a.png" /><img src="ok.png" /></>', 'typescriptreact').references;
-    assert.deepEqual(await checkReferenceFile(computed, '/d/p.tsx', { files }), { ok: false, kind: 'computed', message: 'the image path is computed by an expression: write this alt text by hand' });
+    assert.deepEqual(await checkReferenceFile(computed, '/d/p.tsx', { files }), {
+      ok: false,
+      kind: 'computed',
+      message: 'the image path is computed by an expression: write this alt text by hand',
+    });
     assert.deepEqual(await checkReferenceFile(remote, '/d/p.tsx', { files }), { ok: false, kind: 'remote', message: 'remote image: not fetched (https://x.test/a.png)' });
     const ok = await checkReferenceFile(local, '/d/p.tsx', { files });
     assert.ok(ok.ok && ok.file.path === '/d/ok.png');

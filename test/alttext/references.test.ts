@@ -167,10 +167,17 @@ describe('JSX / TSX images', () => {
 
 describe('CSS url()', () => {
   it('finds quoted and unquoted url() and skips comments, strings and data: URLs', () => {
-    const text = '/* url(no.png) */\n.a { background: url( a.png ) , URL("b c.png"); content: "url(s.png)"; }\n.d { mask: url(data:image/png;base64,AAA) }\n.e { background: url(e\\(1\\).png) }';
+    const text =
+      '/* url(no.png) */\n.a { background: url( a.png ) , URL("b c.png"); content: "url(s.png)"; }\n.d { mask: url(data:image/png;base64,AAA) }\n.e { background: url(e\\(1\\).png) }';
     const refs = parseCssImages(text);
-    assert.deepEqual(refs.map((r) => r.src), ['a.png', 'b c.png', 'e(1).png']);
-    assert.deepEqual(refs.map((r) => at(text, r.srcSpan)), ['a.png', 'b c.png', 'e\\(1\\).png']);
+    assert.deepEqual(
+      refs.map((r) => r.src),
+      ['a.png', 'b c.png', 'e(1).png'],
+    );
+    assert.deepEqual(
+      refs.map((r) => at(text, r.srcSpan)),
+      ['a.png', 'b c.png', 'e\\(1\\).png'],
+    );
     assert.equal(at(text, refs[0].span), 'url( a.png )');
     assert.equal(at(text, refs[1].span), 'URL("b c.png")');
   });
@@ -180,7 +187,10 @@ describe('paths in any file', () => {
   it('finds quoted and bare image paths but not URLs', () => {
     const text = 'icon = "assets/my icon.png"\n# see ../docs/diagram.svg, https://x.org/a.png and //cdn.x/b.jpg\nfoo.pngx';
     const refs = findImagePaths(text);
-    assert.deepEqual(refs.map((r) => r.src), ['assets/my icon.png', '../docs/diagram.svg']);
+    assert.deepEqual(
+      refs.map((r) => r.src),
+      ['assets/my icon.png', '../docs/diagram.svg'],
+    );
     assert.equal(at(text, refs[1].srcSpan), '../docs/diagram.svg');
   });
 
@@ -207,7 +217,10 @@ describe('paths in any file', () => {
   it('picks the reference under the cursor, structured ones before bare paths', () => {
     const text = '![A](a.png) and `b.png`\n';
     const refs = hoverableImages(text, 'markdown');
-    assert.deepEqual(refs.map((r) => r.syntax), ['markdown-inline', 'path']);
+    assert.deepEqual(
+      refs.map((r) => r.syntax),
+      ['markdown-inline', 'path'],
+    );
     assert.equal(referenceAt(refs, text.indexOf('a.png'))?.src, 'a.png');
     assert.equal(referenceAt(refs, text.indexOf('b.png') + 1)?.src, 'b.png');
     assert.equal(referenceAt(refs, text.indexOf('and')), undefined);

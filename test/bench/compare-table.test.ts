@@ -30,7 +30,10 @@ function section(md: string, preset: string): string {
 function cells(md: string, config: string, weights: string): string[] {
   const line = md.split('\n').find((l) => l.startsWith(`| ${config} | ${weights} |`));
   assert.ok(line, `no line '${config} | ${weights}' in\n${md}`);
-  return line.split('|').slice(1, -1).map((c) => c.trim());
+  return line
+    .split('|')
+    .slice(1, -1)
+    .map((c) => c.trim());
 }
 
 const COLUMNS = ['runtime', 'weights', 'first', 'decode', 'e2e', 'batch', 'speedUp', 'throughput'] as const;
@@ -48,7 +51,15 @@ describe('parseJsonl', () => {
   it('takes each object once: hf_baseline.py repeats all rows as a JSON list on its last line', () => {
     const rows = parseJsonl(hfText);
     assert.equal(rows.length, 4);
-    assert.deepEqual(rows.map((r) => [r.attention, r.batch]), [['sdpa', 1], ['sdpa', 8], ['eager', 1], ['eager', 8]]);
+    assert.deepEqual(
+      rows.map((r) => [r.attention, r.batch]),
+      [
+        ['sdpa', 1],
+        ['sdpa', 8],
+        ['eager', 1],
+        ['eager', 8],
+      ],
+    );
   });
 
   it('reads a file holding only that list, and skips log lines and broken JSON', () => {
@@ -64,15 +75,47 @@ describe('compare table of the 2026-11-22 H100 rows', () => {
   const s224 = section(md, 'paligemma-3b-224');
 
   it('puts the numbers of each configuration in its cells', () => {
-    assert.deepEqual(row(s224, 'HF transformers, sdpa', 'bf16'),
-      { runtime: 'HF transformers, sdpa', weights: 'bf16', first: '52.7', decode: '16.1', e2e: '550.8', batch: '15.9', speedUp: '1.00x', throughput: '1.00x' });
-    assert.deepEqual(row(s224, 'HF transformers, eager', 'bf16'),
-      { runtime: 'HF transformers, eager', weights: 'bf16', first: '59.3', decode: '18.9', e2e: '644.0', batch: '13.1', speedUp: '0.86x', throughput: '0.82x' });
-    assert.deepEqual(row(s224, 'ours, CUDA EP', 'fp16'),
-      { runtime: 'ours, CUDA EP', weights: 'fp16', first: '67.5', decode: '16.9', e2e: '592.3', batch: '4.8', speedUp: '0.93x', throughput: '0.30x' });
+    assert.deepEqual(row(s224, 'HF transformers, sdpa', 'bf16'), {
+      runtime: 'HF transformers, sdpa',
+      weights: 'bf16',
+      first: '52.7',
+      decode: '16.1',
+      e2e: '550.8',
+      batch: '15.9',
+      speedUp: '1.00x',
+      throughput: '1.00x',
+    });
+    assert.deepEqual(row(s224, 'HF transformers, eager', 'bf16'), {
+      runtime: 'HF transformers, eager',
+      weights: 'bf16',
+      first: '59.3',
+      decode: '18.9',
+      e2e: '644.0',
+      batch: '13.1',
+      speedUp: '0.86x',
+      throughput: '0.82x',
+    });
+    assert.deepEqual(row(s224, 'ours, CUDA EP', 'fp16'), {
+      runtime: 'ours, CUDA EP',
+      weights: 'fp16',
+      first: '67.5',
+      decode: '16.9',
+      e2e: '592.3',
+      batch: '4.8',
+      speedUp: '0.93x',
+      throughput: '0.30x',
+    });
     // sdpa 550.8 ms against ours 561.33 ms end to end; 3.779 against 15.9 images/s at batch 8
-    assert.deepEqual(row(s224, 'ours, CUDA EP', 'int4'),
-      { runtime: 'ours, CUDA EP', weights: 'int4', first: '87.8', decode: '15.3', e2e: '561.3', batch: '3.8', speedUp: '0.98x', throughput: '0.24x' });
+    assert.deepEqual(row(s224, 'ours, CUDA EP', 'int4'), {
+      runtime: 'ours, CUDA EP',
+      weights: 'int4',
+      first: '87.8',
+      decode: '15.3',
+      e2e: '561.3',
+      batch: '3.8',
+      speedUp: '0.98x',
+      throughput: '0.24x',
+    });
     assert.match(s224, /261-token prompt, 32 new tokens forced/);
     assert.match(s224, /\| 32 tokens end to end \(ms\) \| batch 8 \(images\/s\) \|/);
   });
@@ -107,19 +150,36 @@ describe('compare table of the 2026-11-22 H100 rows', () => {
 describe('rows written by bench/gpu/compare.sh', () => {
   const cmdHf = 'python3 bench/hf_baseline.py --preset paligemma-3b-224 --batch 1 8 --attn eager sdpa --repeats 3';
   const cmdOurs = 'paligemma bench --random paligemma-3b-224 --dtype int4 --ep cuda --new-tokens 32 --decode-loop graph --batch 8 --json';
-  const tagged = hfText.trim().split('\n').slice(0, 4).map((l) => JSON.stringify({ ...JSON.parse(l), command: cmdHf })).join('\n');
+  const tagged = hfText
+    .trim()
+    .split('\n')
+    .slice(0, 4)
+    .map((l) => JSON.stringify({ ...JSON.parse(l), command: cmdHf }))
+    .join('\n');
   const cudaInt4 = parseJsonl(oursText).find((r) => r.execution_provider === 'cuda' && r.dtype === 'int4' && r.image_size === 224);
   assert.ok(cudaInt4);
   const graphRow = { ...cudaInt4, decode_loop: 'graph', request_ms: 459, first_token_ms: 60, command: cmdOurs };
   const failed = [
-    { side: 'ours', preset: 'paligemma-3b-224', execution_provider: 'cuda', dtype: 'fp16', decode_loop: 'graph', batch: 8, command: 'paligemma bench --random paligemma-3b-224 --dtype fp16 --decode-loop graph', error: 'exit 124: timed out after 120 s' },
+    {
+      side: 'ours',
+      preset: 'paligemma-3b-224',
+      execution_provider: 'cuda',
+      dtype: 'fp16',
+      decode_loop: 'graph',
+      batch: 8,
+      command: 'paligemma bench --random paligemma-3b-224 --dtype fp16 --decode-loop graph',
+      error: 'exit 124: timed out after 120 s',
+    },
     { side: 'hf', preset: 'paligemma2-3b-448', command: 'python3 bench/hf_baseline.py --preset paligemma2-3b-448', error: 'exit 1: CUDA out of memory' },
   ];
   const md = render(`${tagged}\n${JSON.stringify(failed[1])}`, `${JSON.stringify(graphRow)}\n${JSON.stringify(failed[0])}`);
 
   it('lists the exact commands, failed ones included', () => {
     const blocks = [...md.matchAll(/```\n([^`]*)```/g)].map((m) => m[1].trim().split('\n'));
-    assert.deepEqual(blocks, [[cmdHf, failed[1].command], [cmdOurs, failed[0].command]]);
+    assert.deepEqual(blocks, [
+      [cmdHf, failed[1].command],
+      [cmdOurs, failed[0].command],
+    ]);
   });
 
   it('names the decode loop and computes the ratio from that row', () => {
@@ -129,7 +189,10 @@ describe('rows written by bench/gpu/compare.sh', () => {
 
   it('lists failed configurations under their model instead of as table lines', () => {
     const s224 = section(md, 'paligemma-3b-224');
-    assert.match(s224, /Failed configurations:\n\n- ours, CUDA EP, graph loop, fp16, batch 8 \(`paligemma bench --random paligemma-3b-224 --dtype fp16 --decode-loop graph`\): exit 124: timed out after 120 s/);
+    assert.match(
+      s224,
+      /Failed configurations:\n\n- ours, CUDA EP, graph loop, fp16, batch 8 \(`paligemma bench --random paligemma-3b-224 --dtype fp16 --decode-loop graph`\): exit 124: timed out after 120 s/,
+    );
     assert.equal(s224.split('\n').filter((l) => l.startsWith('| ours')).length, 1);
     const s448 = section(md, 'paligemma2-3b-448');
     assert.match(s448, /- HF transformers \(`python3 bench\/hf_baseline.py --preset paligemma2-3b-448`\): exit 1: CUDA out of memory/);
@@ -139,7 +202,13 @@ describe('rows written by bench/gpu/compare.sh', () => {
   it('keeps a model cut to fewer decoder layers apart from the full one', () => {
     const cut = { ...graphRow, decoder_layers: 2, command: undefined };
     const groups = groupRows(parseJsonl(tagged), [cut]);
-    assert.deepEqual(groups.map((g) => [g.preset, g.layers ?? 'full', g.lines.length]), [['paligemma-3b-224', 'full', 2], ['paligemma-3b-224', 2, 1]]);
+    assert.deepEqual(
+      groups.map((g) => [g.preset, g.layers ?? 'full', g.lines.length]),
+      [
+        ['paligemma-3b-224', 'full', 2],
+        ['paligemma-3b-224', 2, 1],
+      ],
+    );
     assert.match(renderMarkdown(groups), /## PaliGemma 3B 224 px, decoder cut to 2 layers/);
   });
 });
@@ -156,8 +225,23 @@ describe('command line', () => {
 
   it('writes the dated table where --out says', () => {
     const out = join(dir, 'results', '2026-11-22-h100.md');
-    const r = spawnSync(process.execPath, [SCRIPT, '--hf', join(FIXTURES, 'h100-hf-baseline.jsonl'), '--ours', join(FIXTURES, 'h100-paligemma-bench.jsonl'),
-      '--out', out, '--machine', 'one NVIDIA H100 80GB HBM3 (16 cores)', '--date', '2026-11-22'], { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [
+        SCRIPT,
+        '--hf',
+        join(FIXTURES, 'h100-hf-baseline.jsonl'),
+        '--ours',
+        join(FIXTURES, 'h100-paligemma-bench.jsonl'),
+        '--out',
+        out,
+        '--machine',
+        'one NVIDIA H100 80GB HBM3 (16 cores)',
+        '--date',
+        '2026-11-22',
+      ],
+      { encoding: 'utf8' },
+    );
     assert.equal(r.status, 0, r.stderr);
     const md = readFileSync(out, 'utf8');
     assert.match(md, /^# 2026-11-22, one NVIDIA H100 80GB HBM3 \(16 cores\)\n/);

@@ -99,7 +99,14 @@ after(async () => {
 type Problem = { file: string; line: number; column: number; src: string; kind: string; message: string };
 
 const UNFIXABLE: Problem[] = [
-  { file: 'docs/guide.md', line: 12, column: 5, src: 'img/broken.png', kind: 'unreadable', message: 'img/broken.png is damaged or truncated (the PNG ends before its IEND chunk) (no alt text)' },
+  {
+    file: 'docs/guide.md',
+    line: 12,
+    column: 5,
+    src: 'img/broken.png',
+    kind: 'unreadable',
+    message: 'img/broken.png is damaged or truncated (the PNG ends before its IEND chunk) (no alt text)',
+  },
   { file: 'docs/guide.md', line: 13, column: 5, src: 'img/missing.png', kind: 'not-found', message: 'file not found: img/missing.png (no alt text)' },
   { file: 'docs/guide.md', line: 14, column: 5, src: 'https://example.com/remote.png', kind: 'remote', message: 'remote image: not checked (no alt text)' },
 ];
@@ -136,7 +143,10 @@ test('check prints file:line:col  kind  message, SARIF 2.1.0 with the same resul
   assert.equal(sarif.version, '2.1.0');
   const [run] = sarif.runs;
   assert.equal(run.tool.driver.name, 'paligemma alt-text');
-  assert.deepEqual(run.tool.driver.rules.map((r: { id: string }) => r.id), ['missing', 'empty', 'placeholder', 'not-found', 'unreadable', 'unsupported', 'remote']);
+  assert.deepEqual(
+    run.tool.driver.rules.map((r: { id: string }) => r.id),
+    ['missing', 'empty', 'placeholder', 'not-found', 'unreadable', 'unsupported', 'remote'],
+  );
   assert.equal(run.results.length, 10);
   const broken = run.results.find((r: { ruleId: string }) => r.ruleId === 'unreadable');
   assert.deepEqual(broken.locations[0].physicalLocation, {
@@ -148,7 +158,17 @@ test('check prints file:line:col  kind  message, SARIF 2.1.0 with the same resul
   const clean = await cli(['check', 'clean.md']);
   assert.equal(clean.code, 0, clean.stdout);
   assert.equal(clean.stdout, '');
-  for (const args of [['check'], ['lint', 'docs'], ['check', 'nope'], ['check', 'docs', '--format', 'xml'], ['fix', 'docs', '--format', 'sarif'], ['check', 'docs', '--model', 'm'], ['check', 'nothing/**/*.md'], ['check', 'docs/.gitignore'], ['check', 'docs', '--ext', 'txt']]) {
+  for (const args of [
+    ['check'],
+    ['lint', 'docs'],
+    ['check', 'nope'],
+    ['check', 'docs', '--format', 'xml'],
+    ['fix', 'docs', '--format', 'sarif'],
+    ['check', 'docs', '--model', 'm'],
+    ['check', 'nothing/**/*.md'],
+    ['check', 'docs/.gitignore'],
+    ['check', 'docs', '--ext', 'txt'],
+  ]) {
     const r = await cli(args);
     assert.equal(r.code, 2, args.join(' '));
     assert.match(r.stderr, /usage: paligemma alt-text/);
@@ -181,7 +201,10 @@ test('fix --dry-run prints the report and a unified diff and writes nothing', as
   const report = JSON.parse(r.stdout) as FixReport;
   assert.deepEqual(report.summary, { fixed: 7, skipped: 3, failed: 0 });
   assert.match(report.diff!, /^--- a\/docs\/guide\.md\n\+\+\+ b\/docs\/guide\.md\n@@ /);
-  assert.match(report.diff!, /^-!\[\]\(img\/photo\.jpg\)\n-!\[screenshot\]\(img\/shot\.webp "The settings page"\)\n\+!\[[^\]]+\]\(img\/photo\.jpg\)\n\+!\[[^\]]+\]\(img\/shot\.webp "The settings page"\)$/m);
+  assert.match(
+    report.diff!,
+    /^-!\[\]\(img\/photo\.jpg\)\n-!\[screenshot\]\(img\/shot\.webp "The settings page"\)\n\+!\[[^\]]+\]\(img\/photo\.jpg\)\n\+!\[[^\]]+\]\(img\/shot\.webp "The settings page"\)$/m,
+  );
   assert.match(report.diff!, /^\+<img src="img\/logo\.svg" alt="[^"]+" \/>$/m, 'the SVG is described');
   assert.deepEqual(snapshot(), before, 'nothing written');
 });
@@ -220,7 +243,11 @@ test('fix describes each image once, writes only the alt values, and reports wha
   for (const [path, bytes] of before) {
     if (!/\.(md|mdx|html)$/.test(path)) assert.ok(afterFix.get(path)!.equals(bytes), `${path} untouched`);
   }
-  for (const [path, lang] of [['docs/guide.md', 'markdown'], ['docs/page.mdx', 'mdx'], ['docs/index.html', 'html']] as const) {
+  for (const [path, lang] of [
+    ['docs/guide.md', 'markdown'],
+    ['docs/page.mdx', 'mdx'],
+    ['docs/index.html', 'html'],
+  ] as const) {
     const old = before.get(path)!.toString();
     const now = afterFix.get(path)!.toString();
     const paths = (t: string) => parseImages(t, lang).references.map((x) => t.slice(x.srcSpan.start, x.srcSpan.end));
@@ -258,7 +285,11 @@ test('fix describes each image once, writes only the alt values, and reports wha
   assert.match(quietFix.stdout, /^docs\/guide\.md:13:5  skipped  file not found: img\/missing\.png$/m);
   assert.match(quietFix.stdout, /\n0 fixed, 3 skipped, 0 failed\n$/);
   assert.deepEqual(snapshot(), afterFix, 'the second fix changes nothing');
-  assert.deepEqual([...afterFix.keys()].map((p) => statSync(join(root, p)).mtimeMs), mtimes, 'and writes nothing');
+  assert.deepEqual(
+    [...afterFix.keys()].map((p) => statSync(join(root, p)).mtimeMs),
+    mtimes,
+    'and writes nothing',
+  );
 });
 
 test('fix on a folder with nothing left to fix exits 0 without the daemon; text output counts all three', async () => {

@@ -41,7 +41,12 @@ function png(width: number, height: number): Buffer {
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
   ihdr.set([8, 2, 0, 0, 0], 8);
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(0))), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(Buffer.alloc(0))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 test('generate checks the image before loading the model, and names no internal code', async () => {
@@ -94,7 +99,7 @@ test('download --json reports a network failure as network', async () => {
   assert.equal(last.error.code, 'network');
 });
 
-test('relative image paths are resolved against the CLI\'s working directory, and an error names the image once', async () => {
+test("relative image paths are resolved against the CLI's working directory, and an error names the image once", async () => {
   const run = (args: string[]) =>
     new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
       const child = spawn(process.execPath, [mainJs, ...args], { env, cwd: fixtureDir, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -37,7 +37,10 @@ test('caption starts the daemon, prints progress on stderr and JSON lines on std
   assert.match(r.stderr, /starting the PaliGemma daemon/);
   assert.match(r.stderr, /\[1\/2\] .*shapes\.png\n(.*\n)*\[2\/2\] .*wide\.jpg/);
   const out = lines(r.stdout);
-  assert.deepEqual(out.map((o) => o.image), [images.shapes, images.wide]);
+  assert.deepEqual(
+    out.map((o) => o.image),
+    [images.shapes, images.wide],
+  );
   for (const o of out) {
     assert.equal(o.model, 'tiny-paligemma-224');
     assert.equal(typeof o.text, 'string');
@@ -84,7 +87,13 @@ test('a bad image fails with its message and exit 1; the other images are still 
 });
 
 test('usage errors exit 2 without touching the daemon', async () => {
-  for (const args of [['detect', images.shapes], ['ask', images.shapes], ['caption'], ['segment', images.shapes, '--object', 'a', '--object', 'b'], ['ocr', images.shapes, '--max-tokens', 'lots']]) {
+  for (const args of [
+    ['detect', images.shapes],
+    ['ask', images.shapes],
+    ['caption'],
+    ['segment', images.shapes, '--object', 'a', '--object', 'b'],
+    ['ocr', images.shapes, '--max-tokens', 'lots'],
+  ]) {
     const r = await runCli(args, env);
     assert.equal(r.code, 2, args.join(' '));
     assert.match(r.stderr, /usage: paligemma/);

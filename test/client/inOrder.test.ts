@@ -23,7 +23,12 @@ const tick = () => new Promise((r) => setImmediate(r));
 test('keeps at most limit() calls in flight and hands results over in input order', async () => {
   const c = controlled();
   const seen: Array<[number, Settled<string>]> = [];
-  const run = inOrder(['a', 'b', 'c', 'd', 'e'], () => 3, c.work, (o, _item, i) => void seen.push([i, o]));
+  const run = inOrder(
+    ['a', 'b', 'c', 'd', 'e'],
+    () => 3,
+    c.work,
+    (o, _item, i) => void seen.push([i, o]),
+  );
   await tick();
   assert.deepEqual([...c.resolvers.keys()], [0, 1, 2]);
   // later ones finish first: nothing is handed over before item 0
@@ -34,19 +39,36 @@ test('keeps at most limit() calls in flight and hands results over in input orde
   assert.deepEqual([...c.resolvers.keys()], [0, 1, 2], 'finished but not handed over still counts');
   c.resolvers.get(0)!('A');
   await tick();
-  assert.deepEqual(seen.map(([i]) => i), [0, 1, 2]);
+  assert.deepEqual(
+    seen.map(([i]) => i),
+    [0, 1, 2],
+  );
   assert.deepEqual([...c.resolvers.keys()], [0, 1, 2, 3, 4]);
   c.rejecters.get(3)!(new Error('bad image'));
   c.resolvers.get(4)!('E');
   await run;
-  assert.deepEqual(seen.map(([i, o]) => [i, o.ok ? o.value : (o.error as Error).message]), [[0, 'A'], [1, 'B'], [2, 'C'], [3, 'bad image'], [4, 'E']]);
+  assert.deepEqual(
+    seen.map(([i, o]) => [i, o.ok ? o.value : (o.error as Error).message]),
+    [
+      [0, 'A'],
+      [1, 'B'],
+      [2, 'C'],
+      [3, 'bad image'],
+      [4, 'E'],
+    ],
+  );
   assert.equal(Math.max(...c.peaks), 3);
 });
 
 test('reads the limit before each start: one until the batch size is known, then more', async () => {
   const c = controlled();
   let limit = 1;
-  const run = inOrder(['a', 'b', 'c', 'd'], () => limit, c.work, () => {});
+  const run = inOrder(
+    ['a', 'b', 'c', 'd'],
+    () => limit,
+    c.work,
+    () => {},
+  );
   await tick();
   assert.deepEqual([...c.resolvers.keys()], [0]);
   limit = 8;
@@ -61,7 +83,12 @@ test('stops starting work when done() says so, and waits for what is in flight',
   const c = controlled();
   const handed: number[] = [];
   let finished = false;
-  const run = inOrder(['a', 'b', 'c', 'd'], () => 2, c.work, (o, _item, i) => (handed.push(i), o.ok)).then(() => (finished = true));
+  const run = inOrder(
+    ['a', 'b', 'c', 'd'],
+    () => 2,
+    c.work,
+    (o, _item, i) => (handed.push(i), o.ok),
+  ).then(() => (finished = true));
   await tick();
   c.rejecters.get(0)!(new Error('daemon gone'));
   await tick();
@@ -75,9 +102,19 @@ test('stops starting work when done() says so, and waits for what is in flight',
 
 test('a limit below one still makes progress; an empty list does nothing', async () => {
   const out: string[] = [];
-  await inOrder(['x', 'y'], () => 0, async (s) => s.toUpperCase(), (o) => void (o.ok && out.push(o.value)));
+  await inOrder(
+    ['x', 'y'],
+    () => 0,
+    async (s) => s.toUpperCase(),
+    (o) => void (o.ok && out.push(o.value)),
+  );
   assert.deepEqual(out, ['X', 'Y']);
-  await inOrder([], () => 4, async () => assert.fail('no work'), () => assert.fail('nothing to hand over'));
+  await inOrder(
+    [],
+    () => 4,
+    async () => assert.fail('no work'),
+    () => assert.fail('nothing to hand over'),
+  );
 });
 
 test('two batches in flight where the daemon batches (the next one full when the model frees up), else one', () => {

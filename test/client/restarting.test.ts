@@ -74,9 +74,19 @@ test('the CLI reports every image when the daemon is killed on the way', async (
     const out = await runCli(['caption', '--json', '--max-tokens', '60', ...imgs, '--model', model], d.env);
     await watcher;
     c.close();
-    const lines = out.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    assert.deepEqual(lines.map((l) => l.image), imgs, out.stderr);
-    assert.ok(lines.every((l) => typeof l.text === 'string'), out.stdout);
+    const lines = out.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      lines.map((l) => l.image),
+      imgs,
+      out.stderr,
+    );
+    assert.ok(
+      lines.every((l) => typeof l.text === 'string'),
+      out.stdout,
+    );
     assert.match(out.stderr, /stopped while answering .*starting it again/);
     assert.equal(out.code, 0);
   } finally {

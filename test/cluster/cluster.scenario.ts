@@ -43,7 +43,9 @@ before(async () => {
   paths = await Promise.all(
     Array.from({ length: JOBS }, async (_, i) => {
       const p = join(dir, `img-${i}.png`);
-      const bar = await sharp({ create: { width: 8, height: 32, channels: 3, background: { r: (i * 7) % 256, g: 255 - i % 256, b: (i * 13) % 256 } } }).png().toBuffer();
+      const bar = await sharp({ create: { width: 8, height: 32, channels: 3, background: { r: (i * 7) % 256, g: 255 - (i % 256), b: (i * 13) % 256 } } })
+        .png()
+        .toBuffer();
       await sharp({ create: { width: 32, height: 32, channels: 3, background: { r: i % 256, g: (i * 3) % 256, b: 128 } } })
         .composite([{ input: bar, left: i % 24, top: 0 }])
         .png()
@@ -98,29 +100,31 @@ test('300 jobs from 3 clients survive a killed worker and a stopped NATS node, e
   const perClient = JOBS / CLIENTS;
   await Promise.all(
     clients.map((client, k) =>
-      client.runJobs<TextResult>(
-        'caption',
-        paths.slice(k * perClient, (k + 1) * perClient).map((p) => ({ image: { path: p }, decoding })),
-        (o, i) => {
-          const index = k * perClient + i;
-          handed[index]++;
-          if (o.ok) texts[index] = o.value.text;
-          else failures.push(`${index}: ${(o.error as Error).message}`);
-          done++;
-          if (done % 50 === 0) phase(`${done} results`);
-          if (done >= 60 && !killed) {
-            killed = true;
-            workers[0].child.kill('SIGKILL');
-            phase(`kill -9 worker ${workers[0].child.pid}`);
-            t.diagnostic(`kill -9 worker ${workers[0].child.pid} after ${done} results`);
-          }
-          if (done >= 150 && !stopped) {
-            phase(`stopping NATS node ${nats[1].name}`);
-            t.diagnostic(`stopping NATS node ${nats[1].name} after ${done} results`);
-            stopped = nats[1].stop();
-          }
-        },
-      ).then(() => phase(`client ${k} has all its results`)),
+      client
+        .runJobs<TextResult>(
+          'caption',
+          paths.slice(k * perClient, (k + 1) * perClient).map((p) => ({ image: { path: p }, decoding })),
+          (o, i) => {
+            const index = k * perClient + i;
+            handed[index]++;
+            if (o.ok) texts[index] = o.value.text;
+            else failures.push(`${index}: ${(o.error as Error).message}`);
+            done++;
+            if (done % 50 === 0) phase(`${done} results`);
+            if (done >= 60 && !killed) {
+              killed = true;
+              workers[0].child.kill('SIGKILL');
+              phase(`kill -9 worker ${workers[0].child.pid}`);
+              t.diagnostic(`kill -9 worker ${workers[0].child.pid} after ${done} results`);
+            }
+            if (done >= 150 && !stopped) {
+              phase(`stopping NATS node ${nats[1].name}`);
+              t.diagnostic(`stopping NATS node ${nats[1].name} after ${done} results`);
+              stopped = nats[1].stop();
+            }
+          },
+        )
+        .then(() => phase(`client ${k} has all its results`)),
     ),
   );
   const seconds = (performance.now() - t0) / 1000;
@@ -163,7 +167,10 @@ test('300 jobs from 3 clients survive a killed worker and a stopped NATS node, e
   t.diagnostic(line);
   const out = join(repoRoot, 'test-results', 'cluster');
   await mkdir(out, { recursive: true });
-  await writeFile(join(out, 'summary.json'), JSON.stringify({ jobs: JOBS, seconds, jobsPerSecond: JOBS / seconds, latencyMs: { local: viaLocal, broker: viaBroker } }, null, 2) + '\n');
+  await writeFile(
+    join(out, 'summary.json'),
+    JSON.stringify({ jobs: JOBS, seconds, jobsPerSecond: JOBS / seconds, latencyMs: { local: viaLocal, broker: viaBroker } }, null, 2) + '\n',
+  );
 
   // Everything stops: the remaining workers drain and exit 0, every NATS node exits.
   for (const w of workers.slice(1)) assert.equal(await stopWorker(w), 0, w.stderr());

@@ -64,7 +64,7 @@ test('status through the broker: the worker serves the model over the broker, it
   assert.match(ws[0].token, /^tiny-paligemma-224-[0-9a-f]{12}$/);
 });
 
-test('captions, OCR and detection through the broker equal the local daemon\'s', { skip }, async () => {
+test("captions, OCR and detection through the broker equal the local daemon's", { skip }, async () => {
   for (const path of [images.shapes, images.gradient, images.wide]) {
     const viaBroker = await broker.connection.sendRequest(protocol.Caption.type, { image: { path }, decoding });
     const viaLocal = await localCaption(path);
@@ -84,7 +84,7 @@ test('captions, OCR and detection through the broker equal the local daemon\'s',
   }
 });
 
-test('bad payloads get the local daemon\'s JSON-RPC errors, and the worker keeps serving', { skip }, async () => {
+test("bad payloads get the local daemon's JSON-RPC errors, and the worker keeps serving", { skip }, async () => {
   const subject = methodSubject((await broker.workers())[0].token, 'caption');
   const ask = async (data: Uint8Array, params?: string) => {
     const h = headers();
@@ -138,11 +138,19 @@ test('batch jobs: results in input order, equal items answered by one job, progr
   const items = paths.map((path) => ({ image: { path }, decoding: { maxNewTokens: 4 } }));
   const got: Array<[number, string]> = [];
   let lastProgress = { done: 0, total: 0 };
-  await broker.runJobs<TextResult>('caption', items, (o, i) => {
-    assert.ok(o.ok, String(!o.ok && o.error));
-    got.push([i, o.value.text]);
-  }, (p) => (lastProgress = p));
-  assert.deepEqual(got.map(([i]) => i), [0, 1, 2, 3, 4]);
+  await broker.runJobs<TextResult>(
+    'caption',
+    items,
+    (o, i) => {
+      assert.ok(o.ok, String(!o.ok && o.error));
+      got.push([i, o.value.text]);
+    },
+    (p) => (lastProgress = p),
+  );
+  assert.deepEqual(
+    got.map(([i]) => i),
+    [0, 1, 2, 3, 4],
+  );
   assert.equal(got[0][1], got[2][1]);
   assert.equal(got[1][1], got[4][1]);
   assert.deepEqual(lastProgress, { done: 5, total: 5 });
@@ -162,7 +170,12 @@ test('batch jobs: results in input order, equal items answered by one job, progr
 test('a job whose image is bad fails alone, with the local error; the others are answered (runBrokerJobs, for alt-text fix)', { skip }, async () => {
   const items = [{ image: { path: images.shapes } }, { image: { data: Buffer.from('nope').toString('base64') } }, { image: { path: '/no/such.png' } }];
   const out: Array<boolean | number> = [];
-  await runBrokerJobs<TextResult>({ url: nats[0].url }, 'caption', items.map((x) => ({ ...x, decoding })), (o) => void out.push(o.ok ? true : (o.error as ResponseError<unknown>).code));
+  await runBrokerJobs<TextResult>(
+    { url: nats[0].url },
+    'caption',
+    items.map((x) => ({ ...x, decoding })),
+    (o) => void out.push(o.ok ? true : (o.error as ResponseError<unknown>).code),
+  );
   assert.deepEqual(out, [true, ErrorCodes.UnsupportedImage, ErrorCodes.NotFound]);
 });
 
@@ -224,12 +237,18 @@ test('the shared cache: a fresh worker answers a known image from the KV bucket 
   }
 });
 
-test('the CLI tasks take --broker or PALIGEMMA_BROKER: the local daemon\'s output, and clear errors', { skip }, async () => {
+test("the CLI tasks take --broker or PALIGEMMA_BROKER: the local daemon's output, and clear errors", { skip }, async () => {
   const env = { ...process.env, PALIGEMMA_RUNTIME_DIR: local.runtimeDir };
   const r = await runCli(['caption', images.shapes, images.wide, '--broker', nats[0].url, '--json', '--max-tokens', '6'], env);
   assert.equal(r.code, 0, r.stderr);
-  const out = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { image: string; text: string });
-  assert.deepEqual(out.map((o) => o.image), [images.shapes, images.wide]);
+  const out = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { image: string; text: string });
+  assert.deepEqual(
+    out.map((o) => o.image),
+    [images.shapes, images.wide],
+  );
   for (const o of out) assert.equal(o.text, (await localCaption(o.image)).text);
   const viaEnv = await runCli(['ocr', images.shapes, '--json', '--max-tokens', '6', '--model', 'no-such-model'], { ...env, PALIGEMMA_BROKER: nats[0].url });
   assert.equal(viaEnv.code, 1);
@@ -255,7 +274,11 @@ test('alt-text fix --broker describes each image as a durable job and writes wha
   const report = JSON.parse(r.stdout) as { results: { src: string; status: string }[] };
   assert.deepEqual(
     report.results.map((x) => [x.src, x.status]),
-    [['shapes.png', 'fixed'], ['wide.jpg', 'fixed'], ['shapes.png', 'fixed']],
+    [
+      ['shapes.png', 'fixed'],
+      ['wide.jpg', 'fixed'],
+      ['shapes.png', 'fixed'],
+    ],
     r.stderr,
   );
   assert.equal((await fix(viaDaemon, ['--model', model])).code, 0);
@@ -269,10 +292,14 @@ test('SIGTERM drains: a request in flight is still answered, then the worker exi
   // SIGTERM once the worker has the request (its service stats count it as in flight).
   // One worker: take its first answer instead of waiting out the discovery window.
   const svc = raw.services.client({ strategy: RequestStrategy.Count, maxMessages: 1, maxWait: 1000 });
-  await waitFor(async () => {
-    for await (const s of await svc.stats('paligemma')) if ((s.endpoints?.[0]?.data as { inFlight?: number } | undefined)?.inFlight) return true;
-    return false;
-  }, 10_000, 'the request to reach the worker');
+  await waitFor(
+    async () => {
+      for await (const s of await svc.stats('paligemma')) if ((s.endpoints?.[0]?.data as { inFlight?: number } | undefined)?.inFlight) return true;
+      return false;
+    },
+    10_000,
+    'the request to reach the worker',
+  );
   const exit = stopWorker(worker!);
   const r = await pending;
   assert.equal(typeof r.text, 'string');

@@ -11,7 +11,7 @@ import * as h from './harness.mjs';
 const MODEL_FIXTURE = join(h.FIXTURES, 'tiny-paligemma-224');
 const MAX_TOKENS = 24;
 const MDX = 'intro.mdx';
-const MDX_TEXT = "import Note from './note.js'\n\n# Intro\n\n![](images/shapes.png)\n\n<img src=\"images/missing.png\" />\n";
+const MDX_TEXT = 'import Note from \'./note.js\'\n\n# Intro\n\n![](images/shapes.png)\n\n<img src="images/missing.png" />\n';
 const HTML = 'page.html';
 const HTML_TEXT = '<!doctype html>\n<p><img src="images/wide.jpg" alt=""> Decorative rule</p>\n';
 
@@ -62,7 +62,10 @@ test('the workspace batch fixes the .mdx image, leaves the decorative alt="" alo
   try {
     // The reference: the same caption through the CLI's own daemon, as alt text.
     const caption = JSON.parse(cli(['caption', 'images/shapes.png', '--lang', 'en', '--max-tokens', String(MAX_TOKENS), '--json']).trim()).text;
-    const expectedAlt = caption.replace(/\s+/g, ' ').trim().replace(/^./, (c) => c.toUpperCase());
+    const expectedAlt = caption
+      .replace(/\s+/g, ' ')
+      .trim()
+      .replace(/^./, (c) => c.toUpperCase());
     assert.ok(expectedAlt, 'the tiny model says something about shapes.png');
 
     await h.runCommand(page, commandTitle('paligemma.fillMissingAltTextWorkspace'));

@@ -32,7 +32,11 @@ function cli(args, runtimeDir = join(tmp, 'cli-runtime')) {
 }
 
 function cliCaption(image) {
-  return JSON.parse(cli(['caption', join('images', image), '--lang', 'en', '--max-tokens', String(MAX_TOKENS), '--json']).trim().split('\n')[0]).text;
+  return JSON.parse(
+    cli(['caption', join('images', image), '--lang', 'en', '--max-tokens', String(MAX_TOKENS), '--json'])
+      .trim()
+      .split('\n')[0],
+  ).text;
 }
 
 const extensionRuntimeDir = () => join(tmp, 'runtime', 'paligemma');
@@ -75,7 +79,10 @@ after(() => h.tearDown(tmp, { browser, server, stopDaemon: (dir) => cli(['stop']
 
 /** The extension's own log (its output channel), kept next to the screenshots when a test fails. */
 function keepExtensionLog() {
-  const found = spawnSync('find', [join(tmp, 'user-data', 'logs'), '-name', '*PaliGemma.log'], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+  const found = spawnSync('find', [join(tmp, 'user-data', 'logs'), '-name', '*PaliGemma.log'], { encoding: 'utf8' })
+    .stdout.trim()
+    .split('\n')
+    .filter(Boolean);
   // The newest: a window reload starts another extension host with its own log.
   found.sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs);
   if (found.length) copyFileSync(found.at(-1), join(h.RESULTS, 'FAILED-firstrun-extension.log'));
@@ -104,7 +111,10 @@ async function dismissToasts() {
   for (let i = 0; i < 5; i++) {
     const toasts = page.locator('.notifications-toasts .notification-toast');
     if ((await toasts.count()) === 0) return;
-    await toasts.first().hover().catch(() => undefined);
+    await toasts
+      .first()
+      .hover()
+      .catch(() => undefined);
     await page.keyboard.press('Escape');
     await page.waitForTimeout(200);
   }
@@ -189,7 +199,7 @@ describe('PaliGemma first run in VS Code', () => {
     await dismissToasts();
   });
 
-  e2eTest('(3) an image pasted into Markdown is saved under the copyFiles destination and gets the model\'s alt text', async () => {
+  e2eTest("(3) an image pasted into Markdown is saved under the copyFiles destination and gets the model's alt text", async () => {
     const caption = cliCaption('shapes.png');
     const expectedAlt = squash(caption).replace(/^./, (c) => c.toUpperCase());
     const png = readFileSync(join(workspace, 'images', 'shapes.png'));
@@ -212,7 +222,10 @@ describe('PaliGemma first run in VS Code', () => {
     const lineText = () => line.evaluate((l) => (l.textContent ?? '').replace(/\u00a0/g, ' '));
     assert.match(await lineText(), /^!\[(image description|.{12,})\]\(media\/image\.png\)$/, 'our paste edit, not the built-in one');
     await page.waitForFunction(
-      () => [...document.querySelectorAll('.monaco-editor .view-line')].some((l) => /!\[(?!image description\]|alt text\])[^\]]+\]\(media\/image\.png\)/.test(l.textContent?.replace(/\u00a0/g, ' ') ?? '')),
+      () =>
+        [...document.querySelectorAll('.monaco-editor .view-line')].some((l) =>
+          /!\[(?!image description\]|alt text\])[^\]]+\]\(media\/image\.png\)/.test(l.textContent?.replace(/\u00a0/g, ' ') ?? ''),
+        ),
       null,
       { timeout: 120_000 },
     );
@@ -225,7 +238,7 @@ describe('PaliGemma first run in VS Code', () => {
     }
     const m = /!\[(.*)\]\(media\/image\.png\)/.exec(onDisk);
     assert.ok(m, `the saved file holds the image reference: ${JSON.stringify(onDisk)}`);
-    assert.equal(m[1].replace(/\\(.)/g, '$1'), expectedAlt, 'the alt text is the model\'s description');
+    assert.equal(m[1].replace(/\\(.)/g, '$1'), expectedAlt, "the alt text is the model's description");
     assert.ok(onDisk.startsWith(NOTES_TEXT), 'the text before is unchanged');
     const saved = join(workspace, 'media', 'image.png');
     // The image is written with the paste's file edit, whose bytes come from the browser: after the text.

@@ -115,14 +115,18 @@ export async function startCodeServer(tmp, folder, extraEnv = {}) {
     NODE24,
     [
       CODE_SERVER,
-      '--auth', 'none',
-      '--bind-addr', `127.0.0.1:${port}`,
+      '--auth',
+      'none',
+      '--bind-addr',
+      `127.0.0.1:${port}`,
       '--disable-telemetry',
       '--disable-update-check',
       '--disable-workspace-trust',
       '--disable-getting-started-override',
-      '--user-data-dir', join(tmp, 'user-data'),
-      '--extensions-dir', join(tmp, 'extensions'),
+      '--user-data-dir',
+      join(tmp, 'user-data'),
+      '--extensions-dir',
+      join(tmp, 'extensions'),
       folder,
     ],
     { env: { ...isolatedEnv(tmp), ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
@@ -175,15 +179,7 @@ export async function launchBrowser(tmp) {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1440, height: 900 },
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   return browser;
 }
@@ -225,7 +221,10 @@ export async function focusWorkbench(page) {
 export async function runCommand(page, title) {
   const input = page.locator('.quick-input-widget input');
   const exact = new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
-  const row = page.locator('.quick-input-list .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: exact }) }).first();
+  const row = page
+    .locator('.quick-input-list .monaco-list-row')
+    .filter({ has: page.locator('.label-name', { hasText: exact }) })
+    .first();
   for (let attempt = 1; ; attempt++) {
     try {
       await focusWorkbench(page);

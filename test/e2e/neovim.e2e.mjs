@@ -130,8 +130,16 @@ test('Neovim: alt-text diagnostic, then "Generate alt text" writes the caption i
   assert.deepEqual(result.actions.slice(0, 2), [GENERATE, 'Mark image as decorative']);
 
   // The same daemon, asked by the CLI with the same parameters: the caption the fix used.
-  const caption = JSON.parse(h.run(process.execPath, [CLI, 'caption', join('images', 'wide.jpg'), '--lang', 'en', '--max-tokens', '64', '--json'], { env, cwd: workspace }).trim().split('\n')[0]).text;
-  const expectedAlt = caption.replace(/\s+/g, ' ').trim().replace(/^./, (c) => c.toUpperCase());
+  const caption = JSON.parse(
+    h
+      .run(process.execPath, [CLI, 'caption', join('images', 'wide.jpg'), '--lang', 'en', '--max-tokens', '64', '--json'], { env, cwd: workspace })
+      .trim()
+      .split('\n')[0],
+  ).text;
+  const expectedAlt = caption
+    .replace(/\s+/g, ' ')
+    .trim()
+    .replace(/^./, (c) => c.toUpperCase());
   const lines = readFileSync(join(workspace, 'notes.md'), 'utf8').split('\n');
   const m = /^!\[(.*)\]\(images\/wide\.jpg\)$/.exec(lines[MISSING_ALT_LINE - 1]);
   assert.ok(m, `line ${MISSING_ALT_LINE} on disk is still the image: ${JSON.stringify(lines[MISSING_ALT_LINE - 1])}`);

@@ -44,19 +44,51 @@ describe('the packaged .vsix', () => {
     const entries = zipEntries(bytes);
     const names = entries.map((e) => e.name);
     h.log(`${h.VSIX}: ${(statSync(h.VSIX).size / 1048576).toFixed(1)} MB, ${names.length} files`);
-    for (const f of ['extension/package.json', 'extension/dist/extension.cjs', 'extension/dist/daemon.mjs', 'extension/dist/engineWorker.mjs', 'extension/dist/webview.js', 'extension/media/inspector.css']) {
+    for (const f of [
+      'extension/package.json',
+      'extension/dist/extension.cjs',
+      'extension/dist/daemon.mjs',
+      'extension/dist/engineWorker.mjs',
+      'extension/dist/webview.js',
+      'extension/media/inspector.css',
+    ]) {
       assert.ok(names.includes(f), `${f} is packaged`);
     }
     const native = names.filter((n) => /\.node$|\.so(\.\d+)*$/.test(n));
-    assert.ok(native.some((n) => n.endsWith('onnxruntime_binding.node')), 'onnxruntime-node binding');
-    assert.ok(native.some((n) => /sharp-linux-x64.*\.node$/.test(n)), 'sharp binding');
-    assert.ok(native.some((n) => /libvips-cpp\.so/.test(n)), 'libvips');
+    assert.ok(
+      native.some((n) => n.endsWith('onnxruntime_binding.node')),
+      'onnxruntime-node binding',
+    );
+    assert.ok(
+      native.some((n) => /sharp-linux-x64.*\.node$/.test(n)),
+      'sharp binding',
+    );
+    assert.ok(
+      native.some((n) => /libvips-cpp\.so/.test(n)),
+      'libvips',
+    );
     for (const n of native) assert.match(n, /linux[-/]x64/, `${n} is a linux-x64 file`);
-    assert.deepEqual(names.filter((n) => /cuda|tensorrt|providers_(cuda|tensorrt|shared)/i.test(n)), [], 'no GPU provider libraries');
-    assert.deepEqual(names.filter((n) => /^extension\/(out|test|daemon|extension|webview|bench|\.ci|\.e2e)\//.test(n) || /\.ts$|\.map$/.test(n)), [], 'no sources, tests or maps');
-    const manifest = entries.find((e) => e.name === 'extension.vsixmanifest').read().toString('utf8');
+    assert.deepEqual(
+      names.filter((n) => /cuda|tensorrt|providers_(cuda|tensorrt|shared)/i.test(n)),
+      [],
+      'no GPU provider libraries',
+    );
+    assert.deepEqual(
+      names.filter((n) => /^extension\/(out|test|daemon|extension|webview|bench|\.ci|\.e2e)\//.test(n) || /\.ts$|\.map$/.test(n)),
+      [],
+      'no sources, tests or maps',
+    );
+    const manifest = entries
+      .find((e) => e.name === 'extension.vsixmanifest')
+      .read()
+      .toString('utf8');
     assert.match(manifest, /TargetPlatform="linux-x64"/);
-    const pkg = JSON.parse(entries.find((e) => e.name === 'extension/package.json').read().toString('utf8'));
+    const pkg = JSON.parse(
+      entries
+        .find((e) => e.name === 'extension/package.json')
+        .read()
+        .toString('utf8'),
+    );
     assert.equal(pkg.main, './dist/extension.cjs');
   });
 });

@@ -89,11 +89,19 @@ after(() => h.tearDown(tmp, { browser, server, stopDaemon: (dir) => cli(['stop']
 
 /** The daemon's caption of a workspace image, through the CLI with the workspace's settings. */
 function cliCaption(image) {
-  return JSON.parse(cli(['caption', join('images', image), '--lang', LANGUAGE, '--max-tokens', MAX_TOKENS, '--json']).trim().split('\n')[0]).text;
+  return JSON.parse(
+    cli(['caption', join('images', image), '--lang', LANGUAGE, '--max-tokens', MAX_TOKENS, '--json'])
+      .trim()
+      .split('\n')[0],
+  ).text;
 }
 
 function cliOcr(image) {
-  return JSON.parse(cli(['ocr', join('images', image), '--max-tokens', MAX_TOKENS, '--json']).trim().split('\n')[0]).text;
+  return JSON.parse(
+    cli(['ocr', join('images', image), '--max-tokens', MAX_TOKENS, '--json'])
+      .trim()
+      .split('\n')[0],
+  ).text;
 }
 
 /** A test that leaves a screenshot of the workbench behind when it fails. */
@@ -132,7 +140,11 @@ describe('PaliGemma in VS Code', () => {
     assert.equal(message, squash(`shapes.png: ${caption}`));
     await h.screenshot(page, 'a-describe-image');
     await page.keyboard.press('Escape');
-    await page.locator('.notifications-toasts .notification-toast').first().waitFor({ state: 'hidden', timeout: 5000 }).catch(() => undefined);
+    await page
+      .locator('.notifications-toasts .notification-toast')
+      .first()
+      .waitFor({ state: 'hidden', timeout: 5000 })
+      .catch(() => undefined);
   });
 
   e2eTest('(b) hovering a Markdown image link shows its caption and the text in it', async () => {
@@ -202,12 +214,20 @@ describe('PaliGemma in VS Code', () => {
     const m = /^!\[(.*)\]\(images\/wide\.jpg\)$/.exec(lines[MISSING_ALT_LINE - 1]);
     assert.ok(m, `line ${MISSING_ALT_LINE} on disk is still an image link: ${JSON.stringify(lines[MISSING_ALT_LINE - 1])}`);
     assert.equal(m[1].replace(/\\(.)/g, '$1'), expectedAlt, 'the alt text written to disk (unescaped) is the caption');
-    assert.deepEqual(lines.filter((_, i) => i !== MISSING_ALT_LINE - 1), NOTES_TEXT.split('\n').filter((_, i) => i !== MISSING_ALT_LINE - 1), 'nothing else changed');
+    assert.deepEqual(
+      lines.filter((_, i) => i !== MISSING_ALT_LINE - 1),
+      NOTES_TEXT.split('\n').filter((_, i) => i !== MISSING_ALT_LINE - 1),
+      'nothing else changed',
+    );
     await h.screenshot(page, 'c-alt-text-written');
   });
 
   e2eTest('(d) the image inspector draws the detection boxes the daemon finds, and keeps them across a reload', async () => {
-    const expected = JSON.parse(cli(['detect', join('images', DETECT_IMAGE), '--object', DETECT_QUERY, '--max-tokens', MAX_TOKENS, '--json']).trim().split('\n')[0]);
+    const expected = JSON.parse(
+      cli(['detect', join('images', DETECT_IMAGE), '--object', DETECT_QUERY, '--max-tokens', MAX_TOKENS, '--json'])
+        .trim()
+        .split('\n')[0],
+    );
     assert.ok(expected.objects.length > 0, `the tiny model finds no "${DETECT_QUERY}" in ${DETECT_IMAGE}: pick another query`);
 
     await h.openFile(page, DETECT_IMAGE);
@@ -241,7 +261,10 @@ describe('PaliGemma in VS Code', () => {
       'the webview draws exactly the boxes the daemon returns',
     );
     for (const d of drawn) assert.ok(d.inside, `box ${d.box} lies over the image`);
-    assert.ok(drawn.some((d) => d.visible), 'at least one box has an area');
+    assert.ok(
+      drawn.some((d) => d.visible),
+      'at least one box has an area',
+    );
     assert.equal(await webview.locator('#objects li').count(), want.length);
     await h.screenshot(page, 'd-inspector-detect');
 
@@ -256,7 +279,11 @@ describe('PaliGemma in VS Code', () => {
     assert.deepEqual(consoleErrors, [], 'no Content Security Policy violations');
   });
   e2eTest('(d) Detect Objects from the command palette opens the inspector and draws the boxes', async () => {
-    const expected = JSON.parse(cli(['detect', join('images', DETECT_IMAGE), '--object', DETECT_QUERY, '--max-tokens', MAX_TOKENS, '--json']).trim().split('\n')[0]);
+    const expected = JSON.parse(
+      cli(['detect', join('images', DETECT_IMAGE), '--object', DETECT_QUERY, '--max-tokens', MAX_TOKENS, '--json'])
+        .trim()
+        .split('\n')[0],
+    );
     await h.runCommand(page, 'View: Close All Editors');
     await h.openFile(page, DETECT_IMAGE);
     // The image preview takes the focus once loaded, which would close the command's input box.
@@ -271,7 +298,11 @@ describe('PaliGemma in VS Code', () => {
   });
 
   e2eTest('(d) an image pasted into an empty inspector is shown and described from its bytes', async () => {
-    const expected = JSON.parse(cli(['caption', join('images', 'shapes.png'), '--lang', LANGUAGE, '--max-tokens', MAX_TOKENS, '--json']).trim().split('\n')[0]);
+    const expected = JSON.parse(
+      cli(['caption', join('images', 'shapes.png'), '--lang', LANGUAGE, '--max-tokens', MAX_TOKENS, '--json'])
+        .trim()
+        .split('\n')[0],
+    );
     await h.runCommand(page, 'View: Close All Editors');
     await h.runCommand(page, commandTitle('paligemma.openInspector'));
     const webview = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
@@ -303,7 +334,11 @@ describe('PaliGemma in VS Code', () => {
   });
 
   e2eTest('(f) the image inspector segments an object and draws its mask inside its box', async () => {
-    const expected = JSON.parse(cli(['segment', join('images', SEGMENT_IMAGE), '--object', SEGMENT_QUERY, '--max-tokens', MAX_TOKENS, '--json']).trim().split('\n')[0]);
+    const expected = JSON.parse(
+      cli(['segment', join('images', SEGMENT_IMAGE), '--object', SEGMENT_QUERY, '--max-tokens', MAX_TOKENS, '--json'])
+        .trim()
+        .split('\n')[0],
+    );
     assert.equal(expected.objects.length, 1, `the daemon segments one "${SEGMENT_QUERY}" in ${SEGMENT_IMAGE}: ${JSON.stringify(expected.objects)}`);
     const [want] = expected.objects;
     assert.ok(want.mask, 'the daemon returns a mask (the model folder has vae.onnx)');

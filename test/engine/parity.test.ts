@@ -63,10 +63,7 @@ function checkTop3(ours: StepRecord, golden: GoldenStep, where: string): void {
       assert.ok(Math.abs(ours.logits[r] - g) <= LOGIT_TOL, `${where}: id ${ours.ids[r]} logit ${ours.logits[r]} vs golden ${g}`);
     } else {
       // Only a token tied with the golden third (its 4th place is not recorded) may appear instead.
-      assert.ok(
-        r === 2 && Math.abs(ours.logits[2] - golden.top_logits[2]) <= LOGIT_TOL,
-        `${where}: id ${ours.ids[r]} at rank ${r} is not in the golden top-3 ${golden.top_ids}`,
-      );
+      assert.ok(r === 2 && Math.abs(ours.logits[2] - golden.top_logits[2]) <= LOGIT_TOL, `${where}: id ${ours.ids[r]} at rank ${r} is not in the golden top-3 ${golden.top_ids}`);
     }
   }
 }

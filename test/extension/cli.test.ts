@@ -75,9 +75,16 @@ test('a download reports growing byte progress up to 100% and ends with the inst
   assert.equal(r.totalBytes, 600_002);
   const percents = steps.map((s) => s.percent).filter((p): p is number => p !== undefined);
   assert.ok(percents.length >= 3, JSON.stringify(steps));
-  assert.deepEqual(percents, [...percents].sort((a, b) => a - b), 'never goes back');
+  assert.deepEqual(
+    percents,
+    [...percents].sort((a, b) => a - b),
+    'never goes back',
+  );
   assert.equal(percents.at(-1), 100);
-  assert.ok(steps.some((s) => /^\d.* of 600\.0 kB · onnx\/vision_encoder_q4\.onnx$/.test(s.message ?? '')), JSON.stringify(steps));
+  assert.ok(
+    steps.some((s) => /^\d.* of 600\.0 kB · onnx\/vision_encoder_q4\.onnx$/.test(s.message ?? '')),
+    JSON.stringify(steps),
+  );
   // again: already installed, still a result
   const again = await download('acme/tiny', undefined);
   assert.equal(again.exit.code, 0);
@@ -102,7 +109,10 @@ test("a gated repo: the CLI's 401 and 403 explanations arrive verbatim; the toke
   const granted = await download('acme/gated', 'hf_granted');
   assert.equal(granted.exit.code, 0, granted.exit.stderrTail.join('\n'));
   assert.equal(granted.events.at(-1)?.kind, 'result');
-  assert.ok(hub.requests.some((r) => r.authorization === 'Bearer hf_granted'), 'the Hub saw the token');
+  assert.ok(
+    hub.requests.some((r) => r.authorization === 'Bearer hf_granted'),
+    'the Hub saw the token',
+  );
   assert.ok(!granted.args.some((a) => a.includes('hf_granted')), 'not on the command line');
 });
 
@@ -134,7 +144,10 @@ test('describeDownload: percent of all bytes while downloading; conversion keeps
     message: '250.0 MB of 1.00 GB · onnx/a.onnx',
   });
   assert.match(describeDownload({ phase: 'download', bytes: 1, total: 2, file: 'f', message: 'retrying in 2 s' }).message!, /\(retrying in 2 s\)$/);
-  assert.deepEqual(describeDownload({ phase: 'convert', bytes: 5, total: 5, fraction: 0.42, message: 'writing decoder' }), { percent: 100, message: 'converting 42% · writing decoder' });
+  assert.deepEqual(describeDownload({ phase: 'convert', bytes: 5, total: 5, fraction: 0.42, message: 'writing decoder' }), {
+    percent: 100,
+    message: 'converting 42% · writing decoder',
+  });
   assert.deepEqual(describeDownload({ phase: 'resolve', bytes: 0, total: 0, message: 'resolving' }), { message: 'resolving' });
 });
 
@@ -154,7 +167,10 @@ test('runCli: lines from both streams (a last line without newline too), exit co
   });
   assert.equal(exit.code, 3);
   assert.equal(exit.cancelled, false);
-  assert.deepEqual(lines.filter((l) => l.startsWith('stdout')), ['stdout:a', 'stdout:b']);
+  assert.deepEqual(
+    lines.filter((l) => l.startsWith('stdout')),
+    ['stdout:a', 'stdout:b'],
+  );
   assert.deepEqual(exit.stderrTail, ['e1', 'e2']);
 
   const abort = new AbortController();

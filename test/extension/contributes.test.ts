@@ -41,7 +41,7 @@ test('the token is set by a command; the old plain setting is marked deprecated'
   assert.match(props['paligemma.huggingFaceToken'].markdownDeprecationMessage, /Set Hugging Face Token/);
 });
 
-test('npm skips onnxruntime-node\'s CUDA download without an .npmrc key npm warns about', () => {
+test("npm skips onnxruntime-node's CUDA download without an .npmrc key npm warns about", () => {
   assert.equal(pkg.allowScripts['onnxruntime-node'], false);
   const npmrc = join(root, '.npmrc');
   if (existsSync(npmrc)) assert.doesNotMatch(readFileSync(npmrc, 'utf8'), /onnxruntime-node-install/);

@@ -25,6 +25,12 @@ test('a row says family, size, image size and whether a token is needed', () => 
 test('int4 on an NVIDIA GPU, int4-cpu without one', () => {
   assert.equal(suggestedDtype({ nvidiaGpu: true }), 'int4');
   assert.equal(suggestedDtype({ nvidiaGpu: false }), 'int4-cpu');
-  assert.deepEqual(detectHardware((p) => p === '/proc/driver/nvidia/version'), { nvidiaGpu: true });
-  assert.deepEqual(detectHardware(() => false), { nvidiaGpu: false });
+  assert.deepEqual(
+    detectHardware((p) => p === '/proc/driver/nvidia/version'),
+    { nvidiaGpu: true },
+  );
+  assert.deepEqual(
+    detectHardware(() => false),
+    { nvidiaGpu: false },
+  );
 });

@@ -10,7 +10,11 @@ import { insertedReference, placeholderEdit, PLACEHOLDER_ALT, type PasteDialect 
 
 const ALT = 'A cat on a [red] mat *sleeping* & "dreaming" <of> fish_bones';
 
-for (const [dialect, languageId] of [['markdown', 'markdown'], ['mdx', 'mdx'], ['html', 'html']] as [PasteDialect, string][]) {
+for (const [dialect, languageId] of [
+  ['markdown', 'markdown'],
+  ['mdx', 'mdx'],
+  ['html', 'html'],
+] as [PasteDialect, string][]) {
   test(`${dialect}: the placeholder is flagged; the model's text replaces it and reads back exactly`, () => {
     const ref = insertedReference(dialect, 'media/image-1.png');
     const doc = `# Notes\n\nBefore ${ref.text} after\n`;

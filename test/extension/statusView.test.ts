@@ -6,7 +6,7 @@ import { providerFallback, statusView } from '../../extension/statusView.js';
 
 /** What `auto` records on a machine without the CUDA provider library (raw onnxruntime text). */
 const CUDA_NOTE =
-  "cuda unavailable: the CUDA execution provider could not be loaded (Failed to load library libonnxruntime_providers_cuda.so with error: libcudart.so.13: cannot open shared object file: No such file or directory)";
+  'cuda unavailable: the CUDA execution provider could not be loaded (Failed to load library libonnxruntime_providers_cuda.so with error: libcudart.so.13: cannot open shared object file: No such file or directory)';
 const WEBGPU_NOTE = 'webgpu failed its probe run: Non-zero status code returned while running MatMulNBits node. Name:/layers.0/mlp ... dawn';
 
 const readyModel = (over: Partial<ModelStatus> = {}): ModelStatus => ({

@@ -59,28 +59,30 @@ export class FakeDaemon {
   }
 
   private serve(c: MessageConnection): void {
-    const text = (table: Record<string, string>, kind: string) => async (params: DaemonCall['params'], token: { isCancellationRequested: boolean; onCancellationRequested(f: () => void): unknown }) => {
-      const method = kind === 'caption' ? P.Caption.method : P.Ocr.method;
-      this.calls.push({ method, params });
-      const path = (params.image as { path: string }).path;
-      const key = `${kind}\n${path}\n${params.language ?? ''}\n${params.decoding?.maxNewTokens}`;
-      const cached = this.cache.get(key);
-      if (cached !== undefined) return { text: cached, model: 'tiny-fake', cached: true } as P.TextResult;
-      if (params.cacheOnly) throw new ResponseError(P.ErrorCodes.NotCached, 'not cached');
-      if (kind === 'caption' && this.gate) {
-        const gate = this.gate;
-        await Promise.race([gate, new Promise<void>((r) => token.onCancellationRequested(() => r()))]);
-        if (token.isCancellationRequested) {
-          this.cancelled++;
-          throw new ResponseError(P.ErrorCodes.Cancelled, 'cancelled');
+    const text =
+      (table: Record<string, string>, kind: string) =>
+      async (params: DaemonCall['params'], token: { isCancellationRequested: boolean; onCancellationRequested(f: () => void): unknown }) => {
+        const method = kind === 'caption' ? P.Caption.method : P.Ocr.method;
+        this.calls.push({ method, params });
+        const path = (params.image as { path: string }).path;
+        const key = `${kind}\n${path}\n${params.language ?? ''}\n${params.decoding?.maxNewTokens}`;
+        const cached = this.cache.get(key);
+        if (cached !== undefined) return { text: cached, model: 'tiny-fake', cached: true } as P.TextResult;
+        if (params.cacheOnly) throw new ResponseError(P.ErrorCodes.NotCached, 'not cached');
+        if (kind === 'caption' && this.gate) {
+          const gate = this.gate;
+          await Promise.race([gate, new Promise<void>((r) => token.onCancellationRequested(() => r()))]);
+          if (token.isCancellationRequested) {
+            this.cancelled++;
+            throw new ResponseError(P.ErrorCodes.Cancelled, 'cancelled');
+          }
         }
-      }
-      const answer = table[path];
-      if (answer === undefined) throw new ResponseError(P.ErrorCodes.NotFound, `image not found: ${path}`);
-      if (params.streamId) await c.sendNotification(P.TokenStream.type, { streamId: params.streamId, text: answer.slice(0, 3) } as P.TokenNotification);
-      this.cache.set(key, answer);
-      return { text: answer, model: 'tiny-fake' } as P.TextResult;
-    };
+        const answer = table[path];
+        if (answer === undefined) throw new ResponseError(P.ErrorCodes.NotFound, `image not found: ${path}`);
+        if (params.streamId) await c.sendNotification(P.TokenStream.type, { streamId: params.streamId, text: answer.slice(0, 3) } as P.TokenNotification);
+        this.cache.set(key, answer);
+        return { text: answer, model: 'tiny-fake' } as P.TextResult;
+      };
     c.onRequest(P.Caption.type, text(this.captions, 'caption') as never);
     c.onRequest(P.Ocr.type, text(this.ocr, 'ocr') as never);
     c.onRequest(P.Status.type, () => {

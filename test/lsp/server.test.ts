@@ -69,7 +69,7 @@ describe('paligemma lsp: initialize', () => {
 });
 
 describe('paligemma lsp: diagnostics', () => {
-  it('publishes the docs core\'s kinds and messages for an opened Markdown file, and no model runs', async () => {
+  it("publishes the docs core's kinds and messages for an opened Markdown file, and no model runs", async () => {
     const { c, uri } = await notes();
     const published = await c.until('diagnostics', () => c.published(uri, 1));
     const [expected] = findAltTextProblems(NOTES, 'markdown').problems;
@@ -161,7 +161,11 @@ describe('paligemma lsp: image files changing on disk', () => {
     const image = c.file('img/later.png');
     await c.connection.sendNotification('workspace/didChangeWatchedFiles', { changes: [{ uri: image, type: 1 }] });
     const after = await c.until('new diagnostics', () => (c.diagnostics.length > count ? c.diagnostics[c.diagnostics.length - 1] : undefined));
-    assert.deepEqual(after.diagnostics.map((d) => d.code), ['alt-missing'], 'the file is found now: only the alt text is missing');
+    assert.deepEqual(
+      after.diagnostics.map((d) => d.code),
+      ['alt-missing'],
+      'the file is found now: only the alt text is missing',
+    );
   });
 });
 
@@ -255,7 +259,7 @@ describe('paligemma lsp: code actions', () => {
     assert.equal(applyTextEdits(NOTES, change.edits), NOTES.replace('![](images/wide.jpg)', '![A red square on white](images/wide.jpg)'));
   });
 
-  it('images that cannot be described (missing, not an image, remote) get the core\'s file kinds and messages, and no Generate', async () => {
+  it("images that cannot be described (missing, not an image, remote) get the core's file kinds and messages, and no Generate", async () => {
     const c = await client({ capabilities: RESOLVE });
     c.file('img/notes.png', 'plain text, not a picture');
     const text = '![](img/gone.png)\n\n![](img/notes.png)\n\n![](https://example.com/a.png)\n';
@@ -279,7 +283,7 @@ describe('paligemma lsp: code actions', () => {
     assert.equal(c.daemon.calls.length, 0);
   });
 
-  it('a failed model run reaches the user as a message, in the daemon\'s words', async () => {
+  it("a failed model run reaches the user as a message, in the daemon's words", async () => {
     const { c, uri } = await notes({ capabilities: RESOLVE });
     delete c.daemon.captions[c.path('images/wide.jpg')];
     const [generate] = await actionsAt(c, uri, 4);
@@ -337,7 +341,7 @@ describe('paligemma lsp: hover', () => {
     assert.doesNotMatch(warm, /!\[\]\(/, 'no thumbnail for a client that did not ask for one');
   });
 
-  it('VS Code\'s options: a thumbnail of the file, and Describe / Inspect links', async () => {
+  it("VS Code's options: a thumbnail of the file, and Describe / Inspect links", async () => {
     const { c, uri } = await notes({
       capabilities: RESOLVE,
       initializationOptions: { thumbnails: true, hoverCommands: ['paligemma.describeFromHover', 'paligemma.openInspector'] },

@@ -17,7 +17,7 @@ function parsedImage(markdown: string): Image {
 }
 
 describe('thumbnailMarkdown', () => {
-  it('is a Markdown image with VS Code\'s width suffix, not HTML (whose src VS Code does not map)', () => {
+  it("is a Markdown image with VS Code's width suffix, not HTML (whose src VS Code does not map)", () => {
     const md = thumbnailMarkdown('file:///home/me/images/shapes.png', 64);
     assert.equal(md, '![](file:///home/me/images/shapes.png|width=64)');
     assert.equal(parsedImage(md).url, 'file:///home/me/images/shapes.png|width=64');

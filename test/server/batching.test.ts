@@ -12,7 +12,11 @@ import { cleanupScratch, testDaemon, tinyModel } from './daemon.js';
 after(cleanupScratch);
 
 const distinct = async (i: number) =>
-  (await sharp({ create: { width: 48 + (i % 17), height: 40 + (i % 13), channels: 3, background: { r: i % 256, g: (i * 37) % 256, b: (i * 91) % 256 } } }).png().toBuffer()).toString('base64');
+  (
+    await sharp({ create: { width: 48 + (i % 17), height: 40 + (i % 13), channels: 3, background: { r: i % 256, g: (i * 37) % 256, b: (i * 91) % 256 } } })
+      .png()
+      .toBuffer()
+  ).toString('base64');
 
 /** Batch sizes (rows of the engine call) of each of `count` requests sent `window` at a time. */
 async function batchSizes(window: number, count: number, first: number): Promise<number[]> {
@@ -25,7 +29,12 @@ async function batchSizes(window: number, count: number, first: number): Promise
     const images = await Promise.all(Array.from({ length: count }, (_, i) => distinct(first + i)));
     const failures: unknown[] = [];
     let answered = 0;
-    await inOrder(images, () => window, caption, (o) => void (o.ok ? answered++ : failures.push(o.error)));
+    await inOrder(
+      images,
+      () => window,
+      caption,
+      (o) => void (o.ok ? answered++ : failures.push(o.error)),
+    );
     assert.deepEqual(failures, []);
     assert.equal(answered, count);
     const sizes = readFileSync(daemon.endpoint.logPath, 'utf8')

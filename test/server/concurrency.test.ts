@@ -19,9 +19,7 @@ after(async () => {
   await cleanupScratch();
 });
 
-const combos = Object.values(images).flatMap((path) =>
-  ['caption en', 'ocr', 'detect circle', 'answer en what is it?'].map((prompt) => ({ path, prompt })),
-);
+const combos = Object.values(images).flatMap((path) => ['caption en', 'ocr', 'detect circle', 'answer en what is it?'].map((prompt) => ({ path, prompt })));
 
 test('3 clients x 100 requests: none lost, none crossed', async () => {
   const clients: DaemonConnection[] = await Promise.all([daemon.connect(), daemon.connect(), daemon.connect()]);

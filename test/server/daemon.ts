@@ -63,8 +63,7 @@ export async function testDaemon(serveArgs: string[] = []): Promise<TestDaemon> 
   const runtimeDir = await tempDir('pg-run-');
   const env = { ...process.env, PALIGEMMA_RUNTIME_DIR: runtimeDir, PALIGEMMA_LOG_LEVEL: process.env.PALIGEMMA_TEST_LOG_LEVEL ?? 'info' };
   const endpoint = daemonEndpoint(env);
-  const connect = () =>
-    connectDaemon({ endpoint, env, start: { command: process.execPath, args: [mainJs] }, serveArgs, timeoutMs: 20_000 });
+  const connect = () => connectDaemon({ endpoint, env, start: { command: process.execPath, args: [mainJs] }, serveArgs, timeoutMs: 20_000 });
   const stop = async () => {
     if (!existsSync(endpoint.socketPath)) return;
     let pid: number | undefined;

@@ -29,7 +29,10 @@ test('reads frames split across chunks and several frames in one chunk', async (
   await write(f.slice(0, 7));
   await write(f.slice(7, 30));
   await write(f.slice(30) + frame(req(2)) + frame(req(3)));
-  assert.deepEqual(messages.map((m) => m.id), [1, 2, 3]);
+  assert.deepEqual(
+    messages.map((m) => m.id),
+    [1, 2, 3],
+  );
   assert.equal(problems.length, 0);
 });
 
@@ -46,14 +49,20 @@ test('junk JSON in a well-formed frame is reported and the next frame is read', 
   await write(frame(req(2)));
   assert.equal(problems.length, 1);
   assert.equal(problems[0].code, -32700);
-  assert.deepEqual(messages.map((m) => m.id), [2]);
+  assert.deepEqual(
+    messages.map((m) => m.id),
+    [2],
+  );
 });
 
 test('raw junk bytes before a frame are skipped by resynchronising on Content-Length', async () => {
   const { messages, problems, write } = setup();
   await write('GET / HTTP/1.1\r\nHost: x\r\n\r\n\x00\x01\xff garbage ');
   await write(frame(req(7)));
-  assert.deepEqual(messages.map((m) => m.id), [7]);
+  assert.deepEqual(
+    messages.map((m) => m.id),
+    [7],
+  );
   assert.ok(problems.length >= 1);
   assert.ok(problems.every((p) => p.code === -32700));
 });
@@ -63,7 +72,10 @@ test('endless junk without a header end is dropped, memory stays bounded', async
   const junk = 'x'.repeat(64 * 1024);
   for (let i = 0; i < 32; i++) await write(junk);
   await write('\r\n\r\n' + frame(req(9)));
-  assert.deepEqual(messages.map((m) => m.id), [9]);
+  assert.deepEqual(
+    messages.map((m) => m.id),
+    [9],
+  );
 });
 
 test('an oversized frame is answered with its own id and skipped without buffering it', async () => {
@@ -72,12 +84,18 @@ test('an oversized frame is answered with its own id and skipped without bufferi
   await write(frame(big));
   await write(frame(JSON.stringify({ jsonrpc: '2.0', id: 'abc', method: 'x', params: { id: 5, s: 'y'.repeat(300) } })));
   await write(frame(req(2)));
-  assert.deepEqual(problems.map((p) => [p.code, p.id, p.fatal ?? false]), [
-    [-32600, 1, false],
-    [-32600, 'abc', false],
-  ]);
+  assert.deepEqual(
+    problems.map((p) => [p.code, p.id, p.fatal ?? false]),
+    [
+      [-32600, 1, false],
+      [-32600, 'abc', false],
+    ],
+  );
   assert.match(problems[0].message, /exceeds the limit of 100/);
-  assert.deepEqual(messages.map((m) => m.id), [2]);
+  assert.deepEqual(
+    messages.map((m) => m.id),
+    [2],
+  );
 });
 
 test('the id of an oversized frame is answered once its first bytes are in, before the rest arrives', async () => {
@@ -86,14 +104,20 @@ test('the id of an oversized frame is answered once its first bytes are in, befo
   await write(JSON.stringify({ jsonrpc: '2.0', id: 41, method: 'x' }).slice(0, -1));
   assert.equal(problems.length, 0, 'not before the first 4 KiB or the end of the body');
   await write(',"params":{"s":"' + 'y'.repeat(300));
-  assert.deepEqual(problems.map((p) => p.id), [41]);
+  assert.deepEqual(
+    problems.map((p) => p.id),
+    [41],
+  );
 });
 
 test('a declared length far beyond the limit is fatal: answered with its id, nothing after it is read', async () => {
   const { messages, problems, write } = setup(1000);
   await write(`Content-Length: 999999999\r\n\r\n` + JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'x', params: { s: 'y'.repeat(5000) } }));
   await write(frame(req(4)));
-  assert.deepEqual(problems.map((p) => [p.id, p.fatal]), [[3, true]]);
+  assert.deepEqual(
+    problems.map((p) => [p.id, p.fatal]),
+    [[3, true]],
+  );
   assert.match(problems[0].message, /connection is closed/);
   assert.deepEqual(messages, []);
 });
@@ -102,7 +126,10 @@ test('a Content-Length larger than its message, which swallows the next frame, i
   const { messages, problems, write } = setup();
   const first = req(5);
   await write(`Content-Length: ${first.length + 60}\r\n\r\n${first}` + frame(req(6)));
-  assert.deepEqual(problems.map((p) => [p.code, p.id, p.fatal]), [[-32700, 5, true]]);
+  assert.deepEqual(
+    problems.map((p) => [p.code, p.id, p.fatal]),
+    [[-32700, 5, true]],
+  );
   assert.match(problems[0].message, /larger than its message/);
   assert.deepEqual(messages, []);
 });
@@ -121,14 +148,20 @@ test('non-object messages, batches and bad ids are invalid requests', async () =
   await write(frame('{"jsonrpc":"2.0","id":{"a":1},"method":"x"}'));
   await write(frame('{"jsonrpc":"2.0","id":6,"method":"x","params":"str"}'));
   await write(frame(req(8)));
-  assert.deepEqual(problems.map((p) => [p.code, p.id]), [
-    [-32600, null],
-    [-32600, null],
-    [-32600, 5],
-    [-32600, null],
-    [-32602, 6],
-  ]);
-  assert.deepEqual(messages.map((m) => m.id), [8]);
+  assert.deepEqual(
+    problems.map((p) => [p.code, p.id]),
+    [
+      [-32600, null],
+      [-32600, null],
+      [-32600, 5],
+      [-32600, null],
+      [-32602, 6],
+    ],
+  );
+  assert.deepEqual(
+    messages.map((m) => m.id),
+    [8],
+  );
 });
 
 test('a bad header followed by nothing else is dropped (no spinning on it)', async () => {
@@ -137,5 +170,8 @@ test('a bad header followed by nothing else is dropped (no spinning on it)', asy
   await write('\x00\x01\r\n\r\n');
   await write(frame(req(4)));
   assert.equal(problems.length, 1);
-  assert.deepEqual(messages.map((m) => m.id), [4]);
+  assert.deepEqual(
+    messages.map((m) => m.id),
+    [4],
+  );
 });

@@ -48,7 +48,10 @@ test('an implausible Content-Length is answered with its id and the connection i
   c.socket.write(status(10));
   await c.until(() => c.isClosed());
   assert.ok(c.isClosed(), 'the daemon closed the connection');
-  assert.deepEqual(c.messages.map((m) => [m.id, m.error?.code]), [[9, ErrorCodes.InvalidRequest]]);
+  assert.deepEqual(
+    c.messages.map((m) => [m.id, m.error?.code]),
+    [[9, ErrorCodes.InvalidRequest]],
+  );
 });
 
 test('a Content-Length that swallows the next frame closes the connection with an error for the first id', async () => {
@@ -57,5 +60,8 @@ test('a Content-Length that swallows the next frame closes the connection with a
   c.socket.write(`Content-Length: ${first.length + 40}\r\n\r\n${first}` + status(12));
   await c.until(() => c.isClosed());
   assert.ok(c.isClosed(), 'the daemon closed the connection');
-  assert.deepEqual(c.messages.map((m) => [m.id, m.error?.code]), [[11, ErrorCodes.ParseError]]);
+  assert.deepEqual(
+    c.messages.map((m) => [m.id, m.error?.code]),
+    [[11, ErrorCodes.ParseError]],
+  );
 });

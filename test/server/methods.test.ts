@@ -134,7 +134,10 @@ test('streamId streams token notifications to the requesting client only', async
       streamId: 'stream-1',
     });
     assert.equal(tokens.length, r.generatedIds.length);
-    assert.deepEqual(tokens.map((t) => t.tokenId), r.generatedIds);
+    assert.deepEqual(
+      tokens.map((t) => t.tokenId),
+      r.generatedIds,
+    );
     assert.ok(tokens.every((t) => t.streamId === 'stream-1'));
     assert.equal(tokens.at(-1)!.text, r.text);
     assert.equal(leaked.length, 0);
@@ -177,7 +180,10 @@ test('unloadModel and loadModel change the state and notify every client', async
     assert.equal(loaded.state, 'ready');
     assert.equal(loaded.name, 'tiny-paligemma-224');
     await new Promise((r) => setTimeout(r, 50));
-    assert.deepEqual(changes.map((c) => c.state), ['none', 'loading', 'ready']);
+    assert.deepEqual(
+      changes.map((c) => c.state),
+      ['none', 'loading', 'ready'],
+    );
     assert.ok(progress.some((p) => p.kind === 'loadModel' && p.done));
     // A cached answer survives an unload/reload of the same model.
     const r = await rpc().sendRequest(protocol.Ocr.type, { image: { path: images.wide }, decoding: { maxNewTokens: 6 } });

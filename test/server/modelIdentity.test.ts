@@ -66,7 +66,7 @@ test('a conversion without checksums still changes id when a weight file changes
   await rm(old, { recursive: true });
 });
 
-test('the daemon does not answer a model with other weights from the first model\'s cache', async () => {
+test("the daemon does not answer a model with other weights from the first model's cache", async () => {
   const other = join(dir, 'served-other');
   await cp(model, other, { recursive: true });
   await flipByte(join(other, 'decoder.onnx.data'));

@@ -47,7 +47,7 @@ async function engineCaption(image: string, maxNewTokens: number): Promise<{ nam
   }
 }
 
-test('an onnx-community folder has a stable id from config.json and the onnx files, and the engine\'s name', async () => {
+test("an onnx-community folder has a stable id from config.json and the onnx files, and the engine's name", async () => {
   const a = await identifyModelFolder(toy);
   assert.match(a.id, /^[0-9a-f]{32}$/);
   assert.equal(a.name, 'toy-export (fp32)'); // the fixture's config.json has no _name_or_path

@@ -102,11 +102,7 @@ test('an in-flight generation stops at the next token when cancelled', async () 
     });
     const maxNewTokens = 3000;
     const t0 = Date.now();
-    const pending = c.connection.sendRequest(
-      protocol.Generate.type,
-      gen('caption en', { streamId: 's', decoding: { maxNewTokens, minNewTokens: maxNewTokens } }),
-      cts.token,
-    );
+    const pending = c.connection.sendRequest(protocol.Generate.type, gen('caption en', { streamId: 's', decoding: { maxNewTokens, minNewTokens: maxNewTokens } }), cts.token);
     await assert.rejects(pending, (e: { code: number }) => e.code === ErrorCodes.Cancelled);
     const ms = Date.now() - t0;
     assert.ok(streamed >= 5 && streamed < maxNewTokens / 2, `streamed ${streamed} of ${maxNewTokens} tokens`);
@@ -135,13 +131,16 @@ test('a full queue answers Busy; the accepted requests all complete', async () =
     });
     g.open();
     const done = await Promise.all([running, ...queued]);
-    assert.deepEqual(done.map((r) => r.generatedIds.length), [3, 3, 3]);
+    assert.deepEqual(
+      done.map((r) => r.generatedIds.length),
+      [3, 3, 3],
+    );
   } finally {
     await d.stop();
   }
 });
 
-test("a client that disconnects takes its queued work with it", async () => {
+test('a client that disconnects takes its queued work with it', async () => {
   const g = gatedBackend();
   const d = await inProcessDaemon(g.backend);
   try {
@@ -222,7 +221,10 @@ test('requests waiting with the same decoding options run as one batch, with the
 });
 
 test('status tells clients how many requests the model runs together: maxBatch, 1 on the CPU by default', async () => {
-  for (const [extra, want] of [[{}, 1], [{ maxBatch: 5 }, 5]] as const) {
+  for (const [extra, want] of [
+    [{}, 1],
+    [{ maxBatch: 5 }, 5],
+  ] as const) {
     const d = await inProcessDaemon(engineBackend(), extra);
     try {
       const c = await d.connect();

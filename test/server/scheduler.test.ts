@@ -37,7 +37,10 @@ test('answers Busy when the waiting queue is full, and accepts again once it dra
   const g = gate();
   const running = s.submit(() => g.opened);
   const waiting = [s.submit(async () => 1), s.submit(async () => 2)];
-  await assert.rejects(s.submit(async () => 3), (e) => code(e) === ErrorCodes.Busy);
+  await assert.rejects(
+    s.submit(async () => 3),
+    (e) => code(e) === ErrorCodes.Busy,
+  );
   assert.equal(s.pending, 2);
   g.open();
   await running;

@@ -14,7 +14,12 @@ after(cleanupScratch);
 test('--memory-budget-mb sets the budget that a second large image is refused against', async () => {
   const big = join(await tempDir('pg-mb-'), 'big.png');
   // Decodes to 3 MiB of RGB: more than the 1 MiB budget once another request holds some of it.
-  await writeFile(big, await sharp({ create: { width: 1000, height: 1000, channels: 3, background: { r: 10, g: 80, b: 120 } } }).png().toBuffer());
+  await writeFile(
+    big,
+    await sharp({ create: { width: 1000, height: 1000, channels: 3, background: { r: 10, g: 80, b: 120 } } })
+      .png()
+      .toBuffer(),
+  );
   const d = await testDaemon(['--model', await tinyModel(), '--ep', 'cpu', '--memory-budget-mb', '1']);
   try {
     const c = await d.connect();

@@ -96,7 +96,10 @@ test('cancelling one waiter does not cancel the others; cancelling every waiter 
     more.forEach((t) => t.cancel());
     await waitFor(() => d.daemon.service.shared.size === 0, 10_000, 'the run to be dropped once its last waiter left');
     r.open();
-    assert.ok((await settled).every((s) => s.status === 'rejected' && (s.reason as { code: number }).code === ErrorCodes.Cancelled), 'both cancelled');
+    assert.ok(
+      (await settled).every((s) => s.status === 'rejected' && (s.reason as { code: number }).code === ErrorCodes.Cancelled),
+      'both cancelled',
+    );
     assert.deepEqual(r.aborted, [false, true], 'the run saw its cancellation');
     assert.equal(d.daemon.service.shared.size, 0);
   } finally {
@@ -131,7 +134,12 @@ test('past the memory budget (decoded bytes in flight) a request is refused as b
   const files: string[] = [];
   for (let i = 0; i < 4; i++) {
     const f = join(dir, `big-${i}.png`);
-    await writeFile(f, await sharp({ create: { width: 1000, height: 1000, channels: 3, background: { r: 40 * i, g: 80, b: 120 } } }).png().toBuffer());
+    await writeFile(
+      f,
+      await sharp({ create: { width: 1000, height: 1000, channels: 3, background: { r: 40 * i, g: 80, b: 120 } } })
+        .png()
+        .toBuffer(),
+    );
     files.push(f);
   }
   const r = recordingBackend();

@@ -34,7 +34,10 @@ test('serves one client over stdio and exits on `exit`', async () => {
     await rpc.sendNotification(protocol.Exit.type);
     assert.equal(await exited, 0);
     // Logs are JSON lines on stderr, and never contain image bytes, even at trace level.
-    const logs = stderr.trim().split('\n').map((l) => JSON.parse(l) as { level: string; msg: string });
+    const logs = stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { level: string; msg: string });
     assert.ok(logs.some((l) => l.msg === 'model loaded'));
     assert.ok(logs.some((l) => l.msg === 'request failed'));
     assert.ok(!stderr.includes(inline.slice(100, 160)), 'image bytes in the log');

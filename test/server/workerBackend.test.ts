@@ -85,7 +85,10 @@ test('through the worker: the in-process results, streamed tokens, info and load
   const [a, b] = await Promise.all([local.load(model, cpu), remote.load(model, { ...cpu, onProgress: (p) => progress.push(p.message ?? '') })]);
   try {
     assert.deepEqual(b.info, a.info);
-    assert.ok(progress.some((m) => m.includes('creating cpu sessions')), progress.join('; '));
+    assert.ok(
+      progress.some((m) => m.includes('creating cpu sessions')),
+      progress.join('; '),
+    );
     const [imgA, imgB] = await Promise.all([decode(local, images.wide), decode(remote, images.wide)]);
     for (const prompt of [local.prompt('caption', { language: 'en' }), local.prompt('ocr', {}), local.prompt('detect', { objects: ['circle', 'square'] })]) {
       const run = async (m: LoadedModel, image: DecodedImage) => {
@@ -173,7 +176,10 @@ test('engine errors arrive with their code and message; a failed load leaves the
   const [a, b] = await Promise.all([local.load(model, cpu), remote.load(model, cpu)]);
   try {
     const invalid = { prompt: 'caption en', decoding: { maxNewTokens: -1 } };
-    const localError = await a.generate({ image: await decode(local, images.shapes), ...invalid }).then(() => assert.fail('accepted maxNewTokens -1'), (e: EngineError) => e);
+    const localError = await a.generate({ image: await decode(local, images.shapes), ...invalid }).then(
+      () => assert.fail('accepted maxNewTokens -1'),
+      (e: EngineError) => e,
+    );
     await assert.rejects(b.generate({ image: await decode(remote, images.shapes), ...invalid }), (e) => {
       assert.ok(e instanceof EngineError);
       assert.deepEqual([e.code, e.message], [localError.code, localError.message]);
@@ -226,7 +232,10 @@ test('the daemon on the worker: a crash fails only its request, then the model i
       if (++streamed === 5) cts.cancel();
     });
     const decoding = { maxNewTokens: 3000, minNewTokens: 3000 };
-    await assert.rejects(c.connection.sendRequest(protocol.Generate.type, gen('caption es', { streamId: 's', decoding }), cts.token), (e: { code: number }) => e.code === ErrorCodes.Cancelled);
+    await assert.rejects(
+      c.connection.sendRequest(protocol.Generate.type, gen('caption es', { streamId: 's', decoding }), cts.token),
+      (e: { code: number }) => e.code === ErrorCodes.Cancelled,
+    );
     assert.ok(streamed >= 5 && streamed < 1500, `streamed ${streamed} of 3000 tokens`);
   } finally {
     await d.stop();

@@ -19,9 +19,7 @@ export interface HtmlParseOptions {
 export function parseHtmlImages(html: string, options: HtmlParseOptions = {}): ImageReference[] {
   const base = options.base ?? 0;
   const text = options.documentText ?? html;
-  const root = options.fragment
-    ? parseFragment(html, { sourceCodeLocationInfo: true })
-    : parse(html, { sourceCodeLocationInfo: true });
+  const root = options.fragment ? parseFragment(html, { sourceCodeLocationInfo: true }) : parse(html, { sourceCodeLocationInfo: true });
   const images: ImageReference[] = [];
   const visit = (node: Node): void => {
     if ('tagName' in node && node.tagName === 'img') {

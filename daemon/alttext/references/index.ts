@@ -94,9 +94,7 @@ export function hoverableImages(text: string, languageId: string): ImageReferenc
 
 /** The reference under `offset` (innermost span), if any. */
 export function referenceAt(references: ImageReference[], offset: number): ImageReference | undefined {
-  const hits = references.filter(
-    (r) => (r.span.start <= offset && offset <= r.span.end) || (r.srcSpan.start <= offset && offset <= r.srcSpan.end),
-  );
+  const hits = references.filter((r) => (r.span.start <= offset && offset <= r.span.end) || (r.srcSpan.start <= offset && offset <= r.srcSpan.end));
   return hits.sort((a, b) => a.span.end - a.span.start - (b.span.end - b.span.start))[0];
 }
 

@@ -38,10 +38,7 @@ interface DefinitionTokens {
 export function parseMarkdownImages(text: string, options: MarkdownParseOptions = {}): ImageReference[] {
   const mdx = options.mdx ?? false;
   const { images, definitions } = scanTokens(text, mdx);
-  const tree = fromMarkdown(
-    text,
-    mdx ? { extensions: [mdxjs()], mdastExtensions: [mdxFromMarkdown()] } : undefined,
-  );
+  const tree = fromMarkdown(text, mdx ? { extensions: [mdxjs()], mdastExtensions: [mdxFromMarkdown()] } : undefined);
 
   const definitionNodes = new Map<string, Definition>();
   walk(tree, (node) => {
@@ -165,10 +162,7 @@ function mdxImage(node: MdxJsxFlowElement | MdxJsxTextElement, text: string): Im
   const staticExpr = altExpr !== undefined ? stringLiteralExpression(altExpr) : undefined;
   const ariaHidden = find('aria-hidden');
   const ariaHiddenValue =
-    ariaHidden === undefined ? undefined
-    : ariaHidden.value == null ? true
-    : typeof ariaHidden.value === 'string' ? ariaHidden.value
-    : ariaHidden.value.value.trim();
+    ariaHidden === undefined ? undefined : ariaHidden.value == null ? true : typeof ariaHidden.value === 'string' ? ariaHidden.value : ariaHidden.value.value.trim();
   const positioned = attrs.filter((a) => a.position);
   const lastAttrEnd = Math.max(...positioned.map((a) => a.position!.end.offset!));
   return {

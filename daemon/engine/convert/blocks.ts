@@ -49,9 +49,7 @@ export class Blocks {
 
   /** A float tensor initializer in the matmul dtype. */
   private floatInit(name: string, dims: number[], data: Float32Array, dtype = this.p.matmul): string {
-    return dtype === 'float16'
-      ? this.g.initializer(name, 'float16', dims, float32ToFloat16(data))
-      : this.g.initializer(name, 'float32', dims, data);
+    return dtype === 'float16' ? this.g.initializer(name, 'float16', dims, float32ToFloat16(data)) : this.g.initializer(name, 'float32', dims, data);
   }
 
   /**
@@ -207,12 +205,7 @@ export class Blocks {
    * [B, 1, S, L], softmax, times v. Query heads are grouped per kv head (head h uses kv head
    * h / (H/KV), as repeat_kv does) by reshaping instead of repeating k and v.
    */
-  attention(
-    q: string,
-    k: string,
-    v: string,
-    o: { heads: number; kvHeads: number; headDim: number; scale: number; softcap: number | null; bias: string | null },
-  ): string {
+  attention(q: string, k: string, v: string, o: { heads: number; kvHeads: number; headDim: number; scale: number; softcap: number | null; bias: string | null }): string {
     const g = this.g;
     const grouped = o.heads !== o.kvHeads;
     const qg = grouped ? g.op('Reshape', [q, g.int64s([0, o.kvHeads, -1, o.headDim])]) : q;
@@ -374,4 +367,3 @@ function ropeInvFreq(headDim: number, theta: number): Float32Array {
   }
   return invFreq;
 }
-

@@ -84,30 +84,61 @@ function activation(name: unknown, where: string): Activation {
 
 // transformers' GemmaConfig / Gemma2Config defaults (text_config omitted fields).
 const GEMMA_DEFAULTS = {
-  vocab_size: 256000, hidden_size: 3072, intermediate_size: 24576, num_hidden_layers: 28,
-  num_attention_heads: 16, num_key_value_heads: 16, head_dim: 256, max_position_embeddings: 8192,
-  rms_norm_eps: 1e-6, rope_theta: 10000,
+  vocab_size: 256000,
+  hidden_size: 3072,
+  intermediate_size: 24576,
+  num_hidden_layers: 28,
+  num_attention_heads: 16,
+  num_key_value_heads: 16,
+  head_dim: 256,
+  max_position_embeddings: 8192,
+  rms_norm_eps: 1e-6,
+  rope_theta: 10000,
 };
 const GEMMA2_DEFAULTS = {
-  vocab_size: 256000, hidden_size: 2304, intermediate_size: 9216, num_hidden_layers: 26,
-  num_attention_heads: 8, num_key_value_heads: 4, head_dim: 256, max_position_embeddings: 8192,
-  rms_norm_eps: 1e-6, rope_theta: 10000, query_pre_attn_scalar: 256, sliding_window: 4096,
-  final_logit_softcapping: 30.0, attn_logit_softcapping: 50.0,
+  vocab_size: 256000,
+  hidden_size: 2304,
+  intermediate_size: 9216,
+  num_hidden_layers: 26,
+  num_attention_heads: 8,
+  num_key_value_heads: 4,
+  head_dim: 256,
+  max_position_embeddings: 8192,
+  rms_norm_eps: 1e-6,
+  rope_theta: 10000,
+  query_pre_attn_scalar: 256,
+  sliding_window: 4096,
+  final_logit_softcapping: 30.0,
+  attn_logit_softcapping: 50.0,
 };
 // PaliGemmaConfig's own text default when text_config is absent altogether.
 const PALIGEMMA_TEXT_DEFAULTS = {
-  model_type: 'gemma', hidden_size: 2048, num_hidden_layers: 18, intermediate_size: 16384,
-  num_attention_heads: 8, num_key_value_heads: 1,
+  model_type: 'gemma',
+  hidden_size: 2048,
+  num_hidden_layers: 18,
+  intermediate_size: 16384,
+  num_attention_heads: 8,
+  num_key_value_heads: 1,
 };
 // SiglipVisionConfig defaults (a vision_config dict with omitted fields) ...
 const SIGLIP_DEFAULTS = {
-  hidden_size: 768, intermediate_size: 3072, num_hidden_layers: 12, num_attention_heads: 12,
-  num_channels: 3, image_size: 224, patch_size: 16, layer_norm_eps: 1e-6,
+  hidden_size: 768,
+  intermediate_size: 3072,
+  num_hidden_layers: 12,
+  num_attention_heads: 12,
+  num_channels: 3,
+  image_size: 224,
+  patch_size: 16,
+  layer_norm_eps: 1e-6,
 };
 // ... and PaliGemmaConfig's when vision_config is absent altogether.
 const PALIGEMMA_VISION_DEFAULTS = {
-  intermediate_size: 4096, hidden_size: 1152, patch_size: 14, image_size: 224,
-  num_hidden_layers: 27, num_attention_heads: 16,
+  intermediate_size: 4096,
+  hidden_size: 1152,
+  patch_size: 14,
+  image_size: 224,
+  num_hidden_layers: 27,
+  num_attention_heads: 16,
 };
 
 function ropeTheta(t: Json, fallback: number): number {

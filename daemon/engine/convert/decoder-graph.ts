@@ -32,13 +32,7 @@ interface StepOutputs {
 }
 
 /** decoder.onnx: prefill and decode steps, the host runs the decoding loop. */
-export function buildDecoderGraph(
-  b: Blocks,
-  cfg: ModelConfig,
-  numLayers: number,
-  kvDtype: KvDtype,
-  onLayer?: (i: number) => void,
-): void {
+export function buildDecoderGraph(b: Blocks, cfg: ModelConfig, numLayers: number, kvDtype: KvDtype, onLayer?: (i: number) => void): void {
   const io = declareStepInputs(b, cfg, numLayers, kvDtype);
   const out = decoderStep({ b, cfg, numLayers, kvDtype, io, onLayer, presentName: (i, kind) => `present_${kind}.${i}` });
   declareStepOutputs(b, cfg, kvDtype, out);
@@ -98,13 +92,10 @@ export function buildDecoderLoopGraph(b: Blocks, cfg: ModelConfig, numLayers: nu
     value: body.input(g.fresh('loop_past_value'), kvDtype, ['batch', KV, 'past_len', D]),
   }));
   const allSlots = body.op('Concat', [slots, pos], { axis: 1 });
-  const toBias = (masked: string) =>
-    body.op('Unsqueeze', [body.op('Where', [masked, body.scalar('float32', MASKED), body.scalar('float32', 0)]), body.int64s([1, 2])]);
+  const toBias = (masked: string) => body.op('Unsqueeze', [body.op('Where', [masked, body.scalar('float32', MASKED), body.scalar('float32', 0)]), body.int64s([1, 2])]);
   const bias = toBias(body.op('Less', [allSlots, body.constant('int64', [0], [])]));
   // Sliding layers: a generated token sees slots with position > its position - window (masks.ts).
-  const biasSliding = io.biasSliding
-    ? toBias(body.op('LessOrEqual', [allSlots, body.op('Sub', [pos, body.constant('int64', [t.slidingWindow!], [])])]))
-    : null;
+  const biasSliding = io.biasSliding ? toBias(body.op('LessOrEqual', [allSlots, body.op('Sub', [pos, body.constant('int64', [t.slidingWindow!], [])])])) : null;
   const last = body.op('Slice', [tokens, body.int64s([-1]), body.int64s([Number.MAX_SAFE_INTEGER]), body.int64s([1])]);
   const step = decoderStep({ b: bb, cfg, numLayers, kvDtype, io: { inputIds: last, imageFeatures: null, positionIds: pos, bias, biasSliding, past } });
   const next = choose(body, step.logits, body.op('Add', [iter, body.constant('int64', [1], [])]));
@@ -290,7 +281,11 @@ function fusedOps({ b, cfg, io }: StepSpec, embeds: string): LayerOps {
     residual: new ResidualStream(b.g, embeds),
     norm: (x, weight) => b.rmsNormFused(x, weight, eps),
     queryKeyValue: (x, p) => {
-      const [qProj, kProj, v] = b.linears(x, ['q_proj', 'k_proj', 'v_proj'].map((n) => `${p}self_attn.${n}.weight`), `${p}self_attn.qkv_proj`);
+      const [qProj, kProj, v] = b.linears(
+        x,
+        ['q_proj', 'k_proj', 'v_proj'].map((n) => `${p}self_attn.${n}.weight`),
+        `${p}self_attn.qkv_proj`,
+      );
       const q = b.rope(qProj, io.positionIds, caches, t.numHeads);
       const k = b.rope(kProj, io.positionIds, caches, t.numKvHeads);
       return { q: split(q, t.numHeads), k: split(k, t.numKvHeads), v: split(v, t.numKvHeads) };
@@ -355,11 +350,7 @@ function embeddingTable(b: Blocks, cfg: ModelConfig): EmbeddingTable {
     }
   };
   const floatTable = (dtype: 'float32' | 'float16', source: string) =>
-    b.once(source, () =>
-      g.streamedInitializer(source, dtype, [V, H], (write) =>
-        chunks((rows) => write(dtype === 'float16' ? float32ToFloat16(rows) : rows), source),
-      ),
-    );
+    b.once(source, () => g.streamedInitializer(source, dtype, [V, H], (write) => chunks((rows) => write(dtype === 'float16' ? float32ToFloat16(rows) : rows), source)));
   const gemmHead = (table: string, dtype: 'float32' | 'float16') => (x: string) => {
     const y = g.op('Gemm', [dtype === 'float16' ? b.cast(x, 'float16') : x, table], { transB: 1 });
     return dtype === 'float16' ? b.cast(y, 'float32') : y;

@@ -9,8 +9,14 @@ function paligemma1(imageSize: number): Record<string, unknown> {
     projection_dim: 2048,
     hidden_size: 2048,
     text_config: {
-      model_type: 'gemma', hidden_size: 2048, intermediate_size: 16384, num_hidden_layers: 18,
-      num_attention_heads: 8, num_key_value_heads: 1, head_dim: 256, vocab_size: 257216,
+      model_type: 'gemma',
+      hidden_size: 2048,
+      intermediate_size: 16384,
+      num_hidden_layers: 18,
+      num_attention_heads: 8,
+      num_key_value_heads: 1,
+      head_dim: 256,
+      vocab_size: 257216,
     },
     vision_config: siglip(imageSize, 2048),
   };
@@ -18,8 +24,15 @@ function paligemma1(imageSize: number): Record<string, unknown> {
 
 function siglip(imageSize: number, projectionDim: number): Record<string, unknown> {
   return {
-    model_type: 'siglip_vision_model', hidden_size: 1152, intermediate_size: 4304, num_hidden_layers: 27,
-    num_attention_heads: 16, patch_size: 14, image_size: imageSize, projection_dim: projectionDim, vision_use_head: false,
+    model_type: 'siglip_vision_model',
+    hidden_size: 1152,
+    intermediate_size: 4304,
+    num_hidden_layers: 27,
+    num_attention_heads: 16,
+    patch_size: 14,
+    image_size: imageSize,
+    projection_dim: projectionDim,
+    vision_use_head: false,
   };
 }
 
@@ -35,8 +48,12 @@ function paligemma2(size: '3b' | '10b' | '28b', imageSize: number): Record<strin
     projection_dim: t.hidden_size,
     hidden_size: t.hidden_size,
     text_config: {
-      model_type: 'gemma2', vocab_size: 257216, attn_logit_softcapping: 50.0, final_logit_softcapping: 30.0,
-      sliding_window: 4096, ...t,
+      model_type: 'gemma2',
+      vocab_size: 257216,
+      attn_logit_softcapping: 50.0,
+      final_logit_softcapping: 30.0,
+      sliding_window: 4096,
+      ...t,
     },
     vision_config: siglip(imageSize, t.hidden_size),
   };

@@ -22,9 +22,7 @@ export function buildVisionGraph(b: Blocks, cfg: ModelConfig, numLayers: number,
     ? g.initializer(wName, 'float16', [C, v.numChannels, v.patchSize, v.patchSize], floatToHalf(convW))
     : g.initializer(wName, 'float32', [C, v.numChannels, v.patchSize, v.patchSize], convW);
   const bias = half ? g.initializer(bName, 'float16', [C], floatToHalf(convB)) : g.initializer(bName, 'float32', [C], convB);
-  const patches = b.fromMatmul(
-    g.op('Conv', [b.toMatmul(px), weight, bias], { kernel_shape: [v.patchSize, v.patchSize], strides: [v.patchSize, v.patchSize] }),
-  );
+  const patches = b.fromMatmul(g.op('Conv', [b.toMatmul(px), weight, bias], { kernel_shape: [v.patchSize, v.patchSize], strides: [v.patchSize, v.patchSize] }));
   const seq = g.op('Transpose', [g.op('Reshape', [patches, g.int64s([0, C, -1])])], { perm: [0, 2, 1] });
   const pos = g.initializer('vision.embeddings.position_embedding.weight', 'float32', [N, C], b.w.read('vision.embeddings.position_embedding.weight'));
   let h = g.op('Add', [seq, pos]);

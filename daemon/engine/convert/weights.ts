@@ -79,7 +79,10 @@ const PROBE = { text: 'embed_tokens.weight', vision: 'embeddings.patch_embedding
 export class CheckpointWeights implements WeightSource {
   private readonly map = new Map<string, string>();
 
-  constructor(private readonly ckpt: SafetensorsCheckpoint, expected: Map<string, number[]>) {
+  constructor(
+    private readonly ckpt: SafetensorsCheckpoint,
+    expected: Map<string, number[]>,
+  ) {
     const prefix = {} as Record<keyof typeof PREFIXES, string>;
     for (const part of Object.keys(PREFIXES) as (keyof typeof PREFIXES)[]) {
       const found = PREFIXES[part].find((p) => ckpt.has(p + PROBE[part]));
@@ -140,7 +143,10 @@ function hash32(s: string, seed: number): number {
  * deterministic whatever the chunking.
  */
 export class RandomWeights implements WeightSource {
-  constructor(private readonly expected: Map<string, number[]>, private readonly seed: number) {}
+  constructor(
+    private readonly expected: Map<string, number[]>,
+    private readonly seed: number,
+  ) {}
 
   has(name: string): boolean {
     return this.expected.has(name);

@@ -54,11 +54,7 @@ export function hubError(h: HubAccess, what: string, e: unknown): DownloadError 
           { cause: e },
         );
       case 404:
-        return new DownloadError(
-          'not-found',
-          `${what}: not found on the Hub (404)${h.accessToken ? '' : '; if the repo is private, set HF_TOKEN'}`,
-          { cause: e },
-        );
+        return new DownloadError('not-found', `${what}: not found on the Hub (404)${h.accessToken ? '' : '; if the repo is private, set HF_TOKEN'}`, { cause: e });
       default:
         if (e.statusCode >= 500 || e.statusCode === 429) {
           return new DownloadError('network', `${what}: the Hub answered ${e.statusCode}; try again later`, { cause: e });

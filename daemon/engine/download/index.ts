@@ -135,7 +135,14 @@ export async function downloadModel(o: DownloadOptions): Promise<DownloadResult>
   if (installed && !o.force) {
     if (installed.repo === o.repo && installed.commit === commit && installed.variant === plan.variant) {
       report({ phase: 'done', bytes: plan.totalBytes, total: plan.totalBytes, message: `${o.repo} is already installed at ${target}` });
-      return { ...base, path: target, downloadedBytes: 0, alreadyInstalled: true, converted: installed.converted !== false, pending: installed.converted === false ? 'convert' : undefined };
+      return {
+        ...base,
+        path: target,
+        downloadedBytes: 0,
+        alreadyInstalled: true,
+        converted: installed.converted !== false,
+        pending: installed.converted === false ? 'convert' : undefined,
+      };
     }
   }
   if (!o.force && (await exists(target))) {
@@ -175,9 +182,7 @@ export async function downloadModel(o: DownloadOptions): Promise<DownloadResult>
     if (plan.layout === 'checkpoint' && convert) {
       const staging = join(downloads, `${key}.converting-${randomBytes(4).toString('hex')}`);
       try {
-        await convert(work, staging, (message, fraction) =>
-          report({ phase: 'convert', bytes: plan.totalBytes, total: plan.totalBytes, message, fraction }),
-        );
+        await convert(work, staging, (message, fraction) => report({ phase: 'convert', bytes: plan.totalBytes, total: plan.totalBytes, message, fraction }));
         if (o.convert === undefined) await nameConvertedModel(staging, o.repo, commit);
         await writeRecord(staging, { ...record, converted: true });
         await replaceInto(staging, target, o.force);
@@ -202,14 +207,7 @@ export async function downloadModel(o: DownloadOptions): Promise<DownloadResult>
   }
 }
 
-async function downloadAll(
-  hub: HubAccess,
-  commit: string,
-  plan: DownloadPlan,
-  work: string,
-  o: DownloadOptions,
-  report: (p: DownloadProgress) => void,
-): Promise<number> {
+async function downloadAll(hub: HubAccess, commit: string, plan: DownloadPlan, work: string, o: DownloadOptions, report: (p: DownloadProgress) => void): Promise<number> {
   let overall = 0;
   let fetched = 0;
   const retries = o.retries ?? 3;
@@ -290,10 +288,7 @@ export async function checkDiskSpace(dir: string, needed: number, probe: (path: 
   const s = await probe(dir);
   const free = Number(s.bavail) * Number(s.bsize);
   if (free < needed) {
-    throw new DownloadError(
-      'disk-space',
-      `not enough disk space in ${dir}: the download needs ${formatBytes(needed)}, ${formatBytes(free)} free`,
-    );
+    throw new DownloadError('disk-space', `not enough disk space in ${dir}: the download needs ${formatBytes(needed)}, ${formatBytes(free)} free`);
   }
 }
 

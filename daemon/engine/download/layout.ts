@@ -73,8 +73,7 @@ export function planDownload(repo: string, files: readonly RepoFile[], variant?:
   if (!layout) {
     throw new DownloadError(
       'layout',
-      `${repo} is neither a PaliGemma checkpoint (config.json + *.safetensors) nor an ONNX export ` +
-        `(onnx/decoder_model_merged*.onnx): nothing to download`,
+      `${repo} is neither a PaliGemma checkpoint (config.json + *.safetensors) nor an ONNX export ` + `(onnx/decoder_model_merged*.onnx): nothing to download`,
     );
   }
   let chosen: RepoFile[];

@@ -137,10 +137,7 @@ export async function transferFile(o: TransferOptions): Promise<void> {
     const got = (hash as Hash).digest('hex');
     if (got !== check.hex) {
       await rm(part, { force: true });
-      throw new DownloadError(
-        'integrity',
-        `${file.path}: ${check.algorithm} mismatch (expected ${check.hex}, got ${got}); the corrupt download was deleted, try again`,
-      );
+      throw new DownloadError('integrity', `${file.path}: ${check.algorithm} mismatch (expected ${check.hex}, got ${got}); the corrupt download was deleted, try again`);
     }
   }
   await rename(part, finalPath);

@@ -92,11 +92,7 @@ export async function loadManifest(dir: string): Promise<Manifest> {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new EngineError(
-        'model-missing',
-        `no converted model at ${dir}: ${MANIFEST_FILE} not found (run 'paligemma convert' first)`,
-        { cause: e },
-      );
+      throw new EngineError('model-missing', `no converted model at ${dir}: ${MANIFEST_FILE} not found (run 'paligemma convert' first)`, { cause: e });
     }
     throw new EngineError('model-invalid', `cannot read ${path}: ${errorMessage(e)}`, { cause: e });
   }
@@ -173,10 +169,7 @@ export function validateManifest(json: unknown, where = MANIFEST_FILE): Manifest
   const root = obj(json, '(root)');
   if (root.format !== 'paligemma-onnx') bad('format', "'paligemma-onnx'");
   if (root.formatVersion !== 1) {
-    throw new EngineError(
-      'model-invalid',
-      `${where}: formatVersion ${JSON.stringify(root.formatVersion)} is not supported (this engine reads version 1); convert the model again`,
-    );
+    throw new EngineError('model-invalid', `${where}: formatVersion ${JSON.stringify(root.formatVersion)} is not supported (this engine reads version 1); convert the model again`);
   }
   const image = obj(root.image, 'image');
   const text = obj(root.text, 'text');
@@ -188,16 +181,10 @@ export function validateManifest(json: unknown, where = MANIFEST_FILE): Manifest
   if (!Array.isArray(layerTypesRaw) || layerTypesRaw.length !== numLayers) {
     bad('text.layerTypes', `an array of ${numLayers} entries ('full' or 'sliding')`);
   }
-  const layerTypes = (layerTypesRaw as unknown[]).map((t, i) =>
-    t === 'full' || t === 'sliding' ? t : bad(`text.layerTypes[${i}]`, "'full' or 'sliding'"),
-  );
+  const layerTypes = (layerTypesRaw as unknown[]).map((t, i) => (t === 'full' || t === 'sliding' ? t : bad(`text.layerTypes[${i}]`, "'full' or 'sliding'")));
   const sw = text.slidingWindow;
   const slidingWindow =
-    sw === null || sw === undefined
-      ? null
-      : typeof sw === 'number' && Number.isInteger(sw) && sw >= 1
-        ? sw
-        : bad('text.slidingWindow', 'a positive integer or null');
+    sw === null || sw === undefined ? null : typeof sw === 'number' && Number.isInteger(sw) && sw >= 1 ? sw : bad('text.slidingWindow', 'a positive integer or null');
   if (layerTypes.includes('sliding') && slidingWindow === null) {
     bad('text.slidingWindow', 'set when text.layerTypes has sliding layers');
   }
@@ -213,7 +200,11 @@ export function validateManifest(json: unknown, where = MANIFEST_FILE): Manifest
   }
   const softcap = text.finalLogitSoftcap;
   const finalLogitSoftcap =
-    softcap === null || softcap === undefined ? null : typeof softcap === 'number' && softcap > 0 && Number.isFinite(softcap) ? softcap : bad('text.finalLogitSoftcap', 'a positive number or null');
+    softcap === null || softcap === undefined
+      ? null
+      : typeof softcap === 'number' && softcap > 0 && Number.isFinite(softcap)
+        ? softcap
+        : bad('text.finalLogitSoftcap', 'a positive number or null');
   const vocabSize = int(text, 'vocabSize', 'text', 1);
   const tokenIds = {
     bos: int(tokens, 'bos', 'tokens'),

@@ -75,13 +75,7 @@ export function prefillLayout(numImage: number, padCount: number, textLength: nu
  * in slots `[0, K)` of each row (K = every row's length). `window` null = full attention.
  * `out` is reused when it is large enough.
  */
-export function buildAttentionBias(
-  rows: readonly RowLayout[],
-  qStart: number,
-  qLength: number,
-  window: number | null,
-  out?: Float32Array,
-): Float32Array {
+export function buildAttentionBias(rows: readonly RowLayout[], qStart: number, qLength: number, window: number | null, out?: Float32Array): Float32Array {
   const kLength = rows[0].length;
   for (const r of rows) {
     if (r.length !== kLength) throw new Error(`rows differ in length (${r.length} vs ${kLength})`);

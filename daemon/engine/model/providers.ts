@@ -11,18 +11,11 @@ export const EXECUTION_PROVIDERS: readonly ExecutionProviderRequest[] = ['auto',
 
 export function parseExecutionProvider(value: string): ExecutionProviderRequest {
   if ((EXECUTION_PROVIDERS as readonly string[]).includes(value)) return value as ExecutionProviderRequest;
-  throw new EngineError(
-    'invalid-params',
-    `unknown execution provider '${value}' (choose one of ${EXECUTION_PROVIDERS.join(', ')})`,
-  );
+  throw new EngineError('invalid-params', `unknown execution provider '${value}' (choose one of ${EXECUTION_PROVIDERS.join(', ')})`);
 }
 
 /** Session options for one provider. Graph optimisation stays on 'all'; CPU threads default to ORT's. */
-export function sessionOptions(
-  ep: ExecutionProvider,
-  threads?: number,
-  deviceOutputs?: readonly string[],
-): ort.InferenceSession.SessionOptions {
+export function sessionOptions(ep: ExecutionProvider, threads?: number, deviceOutputs?: readonly string[]): ort.InferenceSession.SessionOptions {
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders: [ep],
     graphOptimizationLevel: 'all',
@@ -42,12 +35,7 @@ export function keepsOutputsOnDevice(ep: ExecutionProvider): boolean {
 }
 
 /** Creates a session, turning a provider that fails to load into 'provider-unavailable'. */
-export async function createSession(
-  path: string,
-  ep: ExecutionProvider,
-  threads?: number,
-  deviceOutputs?: readonly string[],
-): Promise<ort.InferenceSession> {
+export async function createSession(path: string, ep: ExecutionProvider, threads?: number, deviceOutputs?: readonly string[]): Promise<ort.InferenceSession> {
   try {
     return await ort.InferenceSession.create(path, sessionOptions(ep, threads, deviceOutputs));
   } catch (e) {

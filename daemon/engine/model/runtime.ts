@@ -106,13 +106,7 @@ export class ModelSessions implements Sessions {
     readonly greedyInGraph: boolean,
   ) {}
 
-  static async create(
-    dir: string,
-    manifest: Manifest,
-    ep: ExecutionProvider,
-    threads?: number,
-    decodeLoop: DecodeLoop = 'auto',
-  ): Promise<ModelSessions> {
+  static async create(dir: string, manifest: Manifest, ep: ExecutionProvider, threads?: number, decodeLoop: DecodeLoop = 'auto'): Promise<ModelSessions> {
     const loopFile = manifest.files.decoderLoop;
     if (decodeLoop === 'graph' && !loopFile) {
       throw new EngineError('invalid-params', `${dir} has no decoder-loop.onnx (converted by an older version): convert it again, or decode on the host`);
@@ -152,12 +146,7 @@ export class ModelSessions implements Sessions {
     need(this.vision, 'output', ['image_features'], files.vision);
     const layers = Array.from({ length: text.numLayers }, (_, i) => i);
     const decoderFile = this.greedyInGraph ? files.decoderLoop! : files.decoder;
-    need(
-      this.decoder,
-      'input',
-      ['input_ids', 'image_features', 'position_ids', 'attention_bias', ...layers.flatMap((i) => [`past_key.${i}`, `past_value.${i}`])],
-      decoderFile,
-    );
+    need(this.decoder, 'input', ['input_ids', 'image_features', 'position_ids', 'attention_bias', ...layers.flatMap((i) => [`past_key.${i}`, `past_value.${i}`])], decoderFile);
     need(this.decoder, 'output', ['logits', ...layers.flatMap((i) => [`present_key.${i}`, `present_value.${i}`])], decoderFile);
     if (this.greedyInGraph) need(this.decoder, 'output', ['generated_ids'], decoderFile);
     if (text.layerTypes.includes('sliding') && !this.hasSlidingInput) {
@@ -191,11 +180,7 @@ export class ModelSessions implements Sessions {
     for (const [session, kind, name, types, shape, file] of checks) checkValue(session, kind, name, types, shape, file, this.manifest.name);
   }
 
-
-  async run(
-    session: ort.InferenceSession,
-    feeds: Record<string, ort.Tensor>,
-  ): Promise<ort.InferenceSession.OnnxValueMapType> {
+  async run(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.OnnxValueMapType> {
     return this.stats.time(() => session.run(feeds));
   }
 

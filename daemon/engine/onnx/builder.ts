@@ -19,7 +19,14 @@ export const DType = {
 export type DTypeName = keyof typeof DType;
 
 export const bytesPerElement: Record<DTypeName, number> = {
-  float32: 4, uint8: 1, int8: 1, int32: 4, int64: 8, bool: 1, float16: 2, bfloat16: 2,
+  float32: 4,
+  uint8: 1,
+  int8: 1,
+  int32: 4,
+  int64: 8,
+  bool: 1,
+  float16: 2,
+  bfloat16: 2,
 };
 
 export type Dim = number | string;
@@ -158,26 +165,13 @@ export class GraphBuilder {
   }
 
   /** Adds a node with one output and returns that output's name. */
-  op(
-    opType: string,
-    inputs: string[],
-    attrs: Record<string, AttrValue> = {},
-    opts: { outputs?: string[]; domain?: string; name?: string } = {},
-  ): string {
+  op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, opts: { outputs?: string[]; domain?: string; name?: string } = {}): string {
     return this.opN(opType, inputs, 1, attrs, opts)[0];
   }
 
   /** Adds a node with `count` outputs. Empty-string inputs stand for omitted optional inputs. */
-  opN(
-    opType: string,
-    inputs: string[],
-    count: number,
-    attrs: Record<string, AttrValue> = {},
-    opts: { outputs?: string[]; domain?: string; name?: string } = {},
-  ): string[] {
-    const outputs = (opts.outputs ?? Array.from({ length: count }, () => this.fresh(opType.toLowerCase()))).map((o) =>
-      this.claim(o),
-    );
+  opN(opType: string, inputs: string[], count: number, attrs: Record<string, AttrValue> = {}, opts: { outputs?: string[]; domain?: string; name?: string } = {}): string[] {
+    const outputs = (opts.outputs ?? Array.from({ length: count }, () => this.fresh(opType.toLowerCase()))).map((o) => this.claim(o));
     if (opts.domain) this.domains.add(opts.domain);
     this.nodes.push({
       opType,
@@ -209,12 +203,7 @@ export class GraphBuilder {
   }
 
   /** An initializer written in chunks (row blocks of a big matrix): never whole in memory. */
-  streamedInitializer(
-    name: string,
-    dtype: DTypeName,
-    dims: number[],
-    produce: (write: (chunk: ArrayBufferView) => void) => void,
-  ): string {
+  streamedInitializer(name: string, dtype: DTypeName, dims: number[], produce: (write: (chunk: ArrayBufferView) => void) => void): string {
     if (this.outer) return this.outer.streamedInitializer(name, dtype, dims, produce);
     const length = dims.reduce((a, b) => a * b, 1) * bytesPerElement[dtype];
     const ext = this.options.externalData;

@@ -19,8 +19,7 @@ export class MaskDecoder {
     const source = typeof model === 'string' ? model : '<memory>';
     try {
       const options: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], intraOpNumThreads: 1 };
-      const session =
-        typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
+      const session = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
       if (!session.inputNames.includes('codes') || !session.outputNames.includes('masks')) {
         await session.release();
         throw new EngineError('model-invalid', `${source} is not a mask decoder (expected input 'codes', output 'masks')`);

@@ -58,12 +58,7 @@ export interface SegmentTokens {
  * big_vision's (/1023, truncated) so that the mask covers it exactly; objects whose box is empty
  * after truncation keep their box and get no mask. All masks are decoded in one batch.
  */
-export async function segmentObjects(
-  decoder: MaskDecoder,
-  segments: readonly SegmentTokens[],
-  width: number,
-  height: number,
-): Promise<DetectedObject[]> {
+export async function segmentObjects(decoder: MaskDecoder, segments: readonly SegmentTokens[], width: number, height: number): Promise<DetectedObject[]> {
   const boxes = segments.map((s) => segmentBox(s.loc, width, height));
   const withBox = segments.filter((_, i) => boxes[i] !== null);
   const masks = await decoder.decode(withBox.map((s) => s.codes));

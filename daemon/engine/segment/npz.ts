@@ -79,9 +79,7 @@ export function parseNpy(buf: Uint8Array, name = 'array'): NpyArray {
   const size = shape.reduce((a, b) => a * b, 1);
   const byteLen = size * known.itemSize;
   if (buf.length - dataStart !== byteLen) {
-    throw new NpyFormatError(
-      `${name}: expected ${byteLen} data bytes for shape [${shape.join(', ')}] ${known.dtype}, found ${buf.length - dataStart}`,
-    );
+    throw new NpyFormatError(`${name}: expected ${byteLen} data bytes for shape [${shape.join(', ')}] ${known.dtype}, found ${buf.length - dataStart}`);
   }
   return { dtype: known.dtype, shape, bytes: buf.subarray(dataStart) };
 }

@@ -44,15 +44,7 @@ export function resizeBilinearPil(src: Float32Array, srcW: number, srcH: number,
   return out;
 }
 
-function resampleLine(
-  src: Float32Array,
-  srcStart: number,
-  srcStride: number,
-  c: Coefficients,
-  dst: Float32Array,
-  dstStart: number,
-  dstStride: number,
-): void {
+function resampleLine(src: Float32Array, srcStart: number, srcStride: number, c: Coefficients, dst: Float32Array, dstStart: number, dstStride: number): void {
   const outSize = c.start.length;
   for (let xx = 0; xx < outSize; xx++) {
     const xmin = c.start[xx];

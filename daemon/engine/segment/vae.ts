@@ -68,11 +68,7 @@ export function vaeWeightsFromArrays(arrays: Map<string, NpyArray>, source = 'ar
     weight: get(`${name}.weight`, [out, inp, k, k]),
     bias: get(`${name}.bias`, [out]),
   });
-  const resBlock = (i: number) => [
-    conv(`decoder.${i}.net.0`, HIDDEN, HIDDEN, 3),
-    conv(`decoder.${i}.net.2`, HIDDEN, HIDDEN, 3),
-    conv(`decoder.${i}.net.4`, HIDDEN, HIDDEN, 1),
-  ];
+  const resBlock = (i: number) => [conv(`decoder.${i}.net.0`, HIDDEN, HIDDEN, 3), conv(`decoder.${i}.net.2`, HIDDEN, HIDDEN, 3), conv(`decoder.${i}.net.4`, HIDDEN, HIDDEN, 1)];
   let inChannels = HIDDEN;
   const upsample = UPSAMPLE_CHANNELS.map((out, i) => {
     const name = `decoder.${4 + 2 * i}`;
@@ -98,7 +94,12 @@ export function buildVaeDecoder(w: VaeWeights): GraphBuilder {
   const g = new GraphBuilder({ name: 'paligemma_vae_decoder', opset: 17 });
   const param = (name: string, t: Tensor32) => g.initializer(name, 'float32', t.dims, t.data);
   const shape = (name: string, dims: number[]) =>
-    g.initializer(name, 'int64', [dims.length], BigInt64Array.from(dims, (d) => BigInt(d)));
+    g.initializer(
+      name,
+      'int64',
+      [dims.length],
+      BigInt64Array.from(dims, (d) => BigInt(d)),
+    );
   const conv = (x: string, name: string, layer: { weight: Tensor32; bias: Tensor32 }, pad: number) =>
     g.op('Conv', [x, param(`${name}.weight`, layer.weight), param(`${name}.bias`, layer.bias)], {
       kernel_shape: layer.weight.dims.slice(2),

@@ -55,7 +55,10 @@ export function parseSegments(raw: string, width: number, height: number): Segme
 
 /** Caption / OCR / answer text for display: no loc/seg/control tokens, no surrounding blanks. */
 export function cleanText(text: string): string {
-  return text.replace(/[ \t]*<(?:loc\d+|seg\d+|eos|bos|pad|unk|image|mask)>[ \t]*/g, ' ').replace(/ {2,}/g, ' ').trim();
+  return text
+    .replace(/[ \t]*<(?:loc\d+|seg\d+|eos|bos|pad|unk|image|mask)>[ \t]*/g, ' ')
+    .replace(/ {2,}/g, ' ')
+    .trim();
 }
 
 function checkSize(width: number, height: number): void {

@@ -48,7 +48,10 @@ function lang(code: string | undefined): string {
 
 /** User text on one line: a newline would end the prompt, so line breaks become spaces. */
 export function oneLine(text: string): string {
-  return text.replace(/[\r\n\u2028\u2029]+/g, ' ').replace(/\s+/g, ' ').trim();
+  return text
+    .replace(/[\r\n\u2028\u2029]+/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 export interface PromptTokenIds {
@@ -62,13 +65,7 @@ export interface PromptTokenIds {
  * tokens of `prefix + '\n'`. The prefix must be one line and may not contain special tokens
  * (`<eos>`, `<image>`, ...): they would act as control tokens, not text.
  */
-export function encodePrompt(
-  tokenizer: TextTokenizer,
-  tokens: PromptTokenIds,
-  prefix: string,
-  numImageTokens: number,
-  opts: { maxTokens?: number } = {},
-): number[] {
+export function encodePrompt(tokenizer: TextTokenizer, tokens: PromptTokenIds, prefix: string, numImageTokens: number, opts: { maxTokens?: number } = {}): number[] {
   if (typeof prefix !== 'string') throw new EngineError('invalid-params', 'the prompt must be a string');
   if (/[\r\n]/.test(prefix)) throw new EngineError('invalid-params', 'the prompt must be a single line (a newline ends a PaliGemma prompt)');
   if (!Number.isInteger(numImageTokens) || numImageTokens < 0) throw new EngineError('invalid-params', `bad number of image tokens: ${numImageTokens}`);

@@ -77,7 +77,10 @@ export class TransformersJsSessions implements Sessions {
     this.pastNames = [...this.presentToPast.values()];
     const mask = tensorMeta(decoder, 'attention_mask', 'input');
     if (mask && mask.shape.length !== 2) {
-      throw new EngineError('model-invalid', `${folder.graphs.decoder_model_merged}: attention_mask of rank ${mask.shape.length}, expected the 2-D mask of transformers.js exports`);
+      throw new EngineError(
+        'model-invalid',
+        `${folder.graphs.decoder_model_merged}: attention_mask of rank ${mask.shape.length}, expected the 2-D mask of transformers.js exports`,
+      );
     }
     this.warnings.push(APPROXIMATE_ATTENTION);
   }
@@ -203,7 +206,11 @@ class TransformersJsSequence implements StepModel {
   async next(tokens: readonly number[]): Promise<Float32Array> {
     const rows = this.masks.length;
     if (tokens.length !== rows) throw new Error(`${tokens.length} tokens for ${rows} rows`);
-    const embeds = await this.s.embedTokens(BigInt64Array.from(tokens, (x) => BigInt(x)), rows, 1);
+    const embeds = await this.s.embedTokens(
+      BigInt64Array.from(tokens, (x) => BigInt(x)),
+      rows,
+      1,
+    );
     const positions = new BigInt64Array(rows);
     for (let r = 0; r < rows; r++) {
       this.masks[r].push(1);

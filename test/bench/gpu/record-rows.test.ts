@@ -22,7 +22,10 @@ describe('record-rows', () => {
   const record = (...args: string[]) => {
     const r = spawnSync(process.execPath, [SCRIPT, ...args], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
-    return r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    return r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   };
   const config = '{"execution_provider":"cuda","dtype":"fp16","decode_loop":"graph","batch":8}';
 
@@ -32,15 +35,51 @@ describe('record-rows', () => {
   });
 
   it('records a timeout with the configuration asked for and the end of stderr, progress lines left out', () => {
-    const rows = record('--stdout', file('t.out', ''), '--stderr', file('t.err', 'converting\n[ 40%] vision layer 11/27\n'), '--rc', '124', '--timeout', '120',
-      '--command', 'paligemma bench --dtype fp16', '--preset', 'paligemma-3b-224', '--config', config);
-    assert.deepEqual(rows, [{ side: 'ours', preset: 'paligemma-3b-224', execution_provider: 'cuda', dtype: 'fp16', decode_loop: 'graph', batch: 8,
-      command: 'paligemma bench --dtype fp16', error: 'timed out after 120 s: converting' }]);
+    const rows = record(
+      '--stdout',
+      file('t.out', ''),
+      '--stderr',
+      file('t.err', 'converting\n[ 40%] vision layer 11/27\n'),
+      '--rc',
+      '124',
+      '--timeout',
+      '120',
+      '--command',
+      'paligemma bench --dtype fp16',
+      '--preset',
+      'paligemma-3b-224',
+      '--config',
+      config,
+    );
+    assert.deepEqual(rows, [
+      {
+        side: 'ours',
+        preset: 'paligemma-3b-224',
+        execution_provider: 'cuda',
+        dtype: 'fp16',
+        decode_loop: 'graph',
+        batch: 8,
+        command: 'paligemma bench --dtype fp16',
+        error: 'timed out after 120 s: converting',
+      },
+    ]);
   });
 
   it('keeps the rows printed before a crash and adds the failure', () => {
-    const rows = record('--stdout', file('p.out', '{"attention":"eager","batch":1}\n'), '--stderr', file('p.err', 'Traceback\ntorch.OutOfMemoryError: CUDA out of memory\n'),
-      '--rc', '1', '--side', 'hf', '--preset', 'paligemma2-3b-896', '--command', 'python3 bench/hf_baseline.py');
+    const rows = record(
+      '--stdout',
+      file('p.out', '{"attention":"eager","batch":1}\n'),
+      '--stderr',
+      file('p.err', 'Traceback\ntorch.OutOfMemoryError: CUDA out of memory\n'),
+      '--rc',
+      '1',
+      '--side',
+      'hf',
+      '--preset',
+      'paligemma2-3b-896',
+      '--command',
+      'python3 bench/hf_baseline.py',
+    );
     assert.equal(rows.length, 2);
     assert.equal(rows[0].attention, 'eager');
     assert.equal(rows[1].error, 'exit 1: Traceback / torch.OutOfMemoryError: CUDA out of memory (after 1 rows)');

@@ -37,10 +37,12 @@ function writeSharded(dir: string, tensors: Record<string, StTensor>, shards: nu
   for (let s = 0; s < shards; s++) {
     const file = `model-${String(s + 1).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.safetensors`;
     const part: Record<string, StTensor> = {};
-    names.filter((_, i) => i % shards === s).forEach((n) => {
-      part[n] = tensors[n];
-      weightMap[n] = file;
-    });
+    names
+      .filter((_, i) => i % shards === s)
+      .forEach((n) => {
+        part[n] = tensors[n];
+        weightMap[n] = file;
+      });
     writeSafetensors(join(dir, file), part);
   }
   writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: 0 }, weight_map: weightMap }));
@@ -55,7 +57,20 @@ function legacyNames(tensors: Record<string, StTensor>): Record<string, StTensor
 function legacyConfig(dir: string): void {
   const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
   const t = c.text_config;
-  for (const k of ['rope_parameters', 'rms_norm_eps', 'hidden_activation', 'hidden_act', 'max_position_embeddings', 'layer_types', 'use_bidirectional_attention', 'attn_logit_softcapping', 'final_logit_softcapping', 'sliding_window', 'tie_word_embeddings']) delete t[k];
+  for (const k of [
+    'rope_parameters',
+    'rms_norm_eps',
+    'hidden_activation',
+    'hidden_act',
+    'max_position_embeddings',
+    'layer_types',
+    'use_bidirectional_attention',
+    'attn_logit_softcapping',
+    'final_logit_softcapping',
+    'sliding_window',
+    'tie_word_embeddings',
+  ])
+    delete t[k];
   t.rope_theta = 10000.0;
   t.torch_dtype = 'bfloat16';
   for (const k of ['layer_norm_eps', 'hidden_act', 'num_channels', 'attention_dropout']) delete c.vision_config[k];
@@ -79,7 +94,14 @@ for (const model of ['tiny-paligemma-224', 'tiny-paligemma2-224']) {
       const out: Float32Array[] = [];
       for (const c of cases) {
         const f = await m[name].imageFeatures(await pixelValues(`${fixture(model)}/${c.image}`));
-        out.push((await m[name].prefill(f, c.input_ids.filter((x) => x !== gold.image_token_id))).logits);
+        out.push(
+          (
+            await m[name].prefill(
+              f,
+              c.input_ids.filter((x) => x !== gold.image_token_id),
+            )
+          ).logits,
+        );
       }
       return out;
     }
@@ -106,7 +128,12 @@ for (const model of ['tiny-paligemma-224', 'tiny-paligemma2-224']) {
       writeSharded(half, halfTensors, 2);
       writeSafetensors(join(rounded, 'model.safetensors'), roundedTensors);
 
-      for (const [name, src] of [['fixture', fixture(model)], ['legacy', legacy], ['half', half], ['rounded', rounded]] as const) {
+      for (const [name, src] of [
+        ['fixture', fixture(model)],
+        ['legacy', legacy],
+        ['half', half],
+        ['rounded', rounded],
+      ] as const) {
         await convert({ input: src, output: join(root, name), dtype: 'fp32' });
         m[name] = await ConvertedModel.load(join(root, name));
       }

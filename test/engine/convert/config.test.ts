@@ -14,9 +14,33 @@ describe('normalizeConfig', () => {
   it('reads a transformers 4.x PaliGemma 1 config with model-type defaults', () => {
     // As google/paligemma-3b-pt-224's config.json states it (defaults omitted).
     const c = normalizeConfig({
-      model_type: 'paligemma', image_token_index: 257152, projection_dim: 2048, hidden_size: 2048,
-      text_config: { hidden_size: 2048, intermediate_size: 16384, model_type: 'gemma', num_attention_heads: 8, num_hidden_layers: 18, num_image_tokens: 256, num_key_value_heads: 1, torch_dtype: 'float32', vocab_size: 257216 },
-      vision_config: { hidden_size: 1152, intermediate_size: 4304, model_type: 'siglip_vision_model', num_attention_heads: 16, num_hidden_layers: 27, num_image_tokens: 256, patch_size: 14, projection_dim: 2048, projector_hidden_act: 'gelu_fast', vision_use_head: false },
+      model_type: 'paligemma',
+      image_token_index: 257152,
+      projection_dim: 2048,
+      hidden_size: 2048,
+      text_config: {
+        hidden_size: 2048,
+        intermediate_size: 16384,
+        model_type: 'gemma',
+        num_attention_heads: 8,
+        num_hidden_layers: 18,
+        num_image_tokens: 256,
+        num_key_value_heads: 1,
+        torch_dtype: 'float32',
+        vocab_size: 257216,
+      },
+      vision_config: {
+        hidden_size: 1152,
+        intermediate_size: 4304,
+        model_type: 'siglip_vision_model',
+        num_attention_heads: 16,
+        num_hidden_layers: 27,
+        num_image_tokens: 256,
+        patch_size: 14,
+        projection_dim: 2048,
+        projector_hidden_act: 'gelu_fast',
+        vision_use_head: false,
+      },
     });
     assert.equal(c.architecture, 'paligemma');
     assert.deepEqual(
@@ -30,8 +54,19 @@ describe('normalizeConfig', () => {
 
   it('fills Gemma 2 defaults: softcaps 50/30, window 4096 on even layers, query_pre_attn_scalar 256', () => {
     const c = normalizeConfig({
-      model_type: 'paligemma', image_token_index: 257152, projection_dim: 2304,
-      text_config: { model_type: 'gemma2', hidden_size: 2304, intermediate_size: 9216, num_hidden_layers: 26, num_attention_heads: 8, num_key_value_heads: 4, vocab_size: 257216, rope_theta: 10000.0 },
+      model_type: 'paligemma',
+      image_token_index: 257152,
+      projection_dim: 2304,
+      text_config: {
+        model_type: 'gemma2',
+        hidden_size: 2304,
+        intermediate_size: 9216,
+        num_hidden_layers: 26,
+        num_attention_heads: 8,
+        num_key_value_heads: 4,
+        vocab_size: 257216,
+        rope_theta: 10000.0,
+      },
       vision_config: { hidden_size: 1152, intermediate_size: 4304, num_attention_heads: 16, num_hidden_layers: 27, patch_size: 14, image_size: 448 },
     });
     assert.equal(c.architecture, 'paligemma2');
@@ -54,8 +89,14 @@ describe('normalizeConfig', () => {
   });
 
   it('rejects unsupported RoPE scaling and activations with model-invalid', () => {
-    assert.throws(() => normalizeConfig({ model_type: 'paligemma', text_config: { model_type: 'gemma', rope_scaling: { rope_type: 'linear', factor: 2 } } }), (e: unknown) => isEngineError(e, 'model-invalid'));
-    assert.throws(() => normalizeConfig({ model_type: 'paligemma', text_config: { model_type: 'gemma', hidden_activation: 'silu' } }), (e: unknown) => isEngineError(e, 'model-invalid'));
+    assert.throws(
+      () => normalizeConfig({ model_type: 'paligemma', text_config: { model_type: 'gemma', rope_scaling: { rope_type: 'linear', factor: 2 } } }),
+      (e: unknown) => isEngineError(e, 'model-invalid'),
+    );
+    assert.throws(
+      () => normalizeConfig({ model_type: 'paligemma', text_config: { model_type: 'gemma', hidden_activation: 'silu' } }),
+      (e: unknown) => isEngineError(e, 'model-invalid'),
+    );
   });
 });
 

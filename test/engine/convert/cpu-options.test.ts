@@ -47,9 +47,17 @@ for (const model of ['tiny-paligemma-224', 'tiny-paligemma2-224']) {
     const manifest = (name: string) => JSON.parse(readFileSync(join(root, name, 'manifest.json'), 'utf8'));
 
     it('records the vision weights and the accuracy level in manifest.converter', () => {
-      assert.deepEqual(manifest('int4').converter, { weights: { vision: 'fp32', decoder: 'int4' }, graphOps: 'fused', int4: { blockSize: 32, zeroPoints: true, accuracyLevel: 0, activations: 'fp32' } });
+      assert.deepEqual(manifest('int4').converter, {
+        weights: { vision: 'fp32', decoder: 'int4' },
+        graphOps: 'fused',
+        int4: { blockSize: 32, zeroPoints: true, accuracyLevel: 0, activations: 'fp32' },
+      });
       assert.deepEqual(manifest('int4v16').converter.weights, { vision: 'fp16', decoder: 'int4' });
-      assert.deepEqual(manifest('int4v32acc4').converter, { weights: { vision: 'fp32', decoder: 'int4' }, graphOps: 'fused', int4: { blockSize: 32, zeroPoints: true, accuracyLevel: 4, activations: 'fp32' } });
+      assert.deepEqual(manifest('int4v32acc4').converter, {
+        weights: { vision: 'fp32', decoder: 'int4' },
+        graphOps: 'fused',
+        int4: { blockSize: 32, zeroPoints: true, accuracyLevel: 4, activations: 'fp32' },
+      });
       assert.deepEqual(manifest('fp32').converter, { weights: { vision: 'fp32', decoder: 'fp32' }, graphOps: 'fused' });
     });
 
@@ -129,7 +137,10 @@ describe('paligemma convert --vision-dtype / --accuracy-level / --activations', 
   });
 
   it('hints at the CPU options where a model lacks them', () => {
-    assert.match(cpuHint({ dtype: 'int4', converter: { weights: { vision: 'fp16', decoder: 'int4' }, graphOps: 'fused', int4: { blockSize: 32, zeroPoints: true, accuracyLevel: 0 } } })!, /--vision-dtype fp32 --accuracy-level 4/);
+    assert.match(
+      cpuHint({ dtype: 'int4', converter: { weights: { vision: 'fp16', decoder: 'int4' }, graphOps: 'fused', int4: { blockSize: 32, zeroPoints: true, accuracyLevel: 0 } } })!,
+      /--vision-dtype fp32 --accuracy-level 4/,
+    );
     assert.match(cpuHint({ dtype: 'fp16', converter: { weights: { vision: 'fp16', decoder: 'fp16' } } })!, /--vision-dtype fp32/);
     assert.equal(cpuHint({ dtype: 'fp32', converter: { weights: { vision: 'fp32', decoder: 'fp32' } } }), null);
   });

@@ -21,12 +21,21 @@ import { dequantizeInt4Rows, quantizeInt4Rows } from '../../../daemon/engine/con
 import { ConvertedModel, copyFixture, fixture, golden, maxAbsDiff, pixelValues, readSafetensors, removeDir, tempDir, top, writeSafetensors } from './helpers.js';
 
 function correlation(a: Float32Array, b: Float32Array): number {
-  let ma = 0, mb = 0;
-  for (let i = 0; i < a.length; i++) { ma += a[i]; mb += b[i]; }
-  ma /= a.length; mb /= b.length;
-  let sab = 0, saa = 0, sbb = 0;
+  let ma = 0,
+    mb = 0;
   for (let i = 0; i < a.length; i++) {
-    sab += (a[i] - ma) * (b[i] - mb); saa += (a[i] - ma) ** 2; sbb += (b[i] - mb) ** 2;
+    ma += a[i];
+    mb += b[i];
+  }
+  ma /= a.length;
+  mb /= b.length;
+  let sab = 0,
+    saa = 0,
+    sbb = 0;
+  for (let i = 0; i < a.length; i++) {
+    sab += (a[i] - ma) * (b[i] - mb);
+    saa += (a[i] - ma) ** 2;
+    sbb += (b[i] - mb) ** 2;
   }
   return sab / Math.sqrt(saa * sbb);
 }

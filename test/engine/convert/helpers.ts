@@ -100,7 +100,11 @@ export class ConvertedModel {
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', BigInt64Array.from(textIds.map(BigInt)), [1, textIds.length]),
       image_features: features,
-      position_ids: new ort.Tensor('int64', BigInt64Array.from({ length: S }, (_, i) => BigInt(P + i + 1)), [1, S]),
+      position_ids: new ort.Tensor(
+        'int64',
+        BigInt64Array.from({ length: S }, (_, i) => BigInt(P + i + 1)),
+        [1, S],
+      ),
       attention_bias: new ort.Tensor('float32', bias, [1, 1, S, L]),
     };
     if (layerTypes.includes('sliding')) feeds.attention_bias_sliding = new ort.Tensor('float32', bias, [1, 1, S, L]);
@@ -127,7 +131,9 @@ export class ConvertedModel {
 }
 
 export function top(logits: Float32Array, k: number): { ids: number[]; values: number[] } {
-  const idx = Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a]).slice(0, k);
+  const idx = Array.from(logits.keys())
+    .sort((a, b) => logits[b] - logits[a])
+    .slice(0, k);
   return { ids: idx, values: idx.map((i) => logits[i]) };
 }
 

@@ -24,15 +24,12 @@ describe('converter errors', () => {
     edit(ckpt);
     const outParent = join(work, 'outdir');
     mkdirSync(outParent);
-    await assert.rejects(
-      convert({ input: ckpt, output: join(outParent, 'out'), ...extra }),
-      (e: unknown) => {
-        assert.ok(isEngineError(e), `not an EngineError: ${e}`);
-        assert.equal(e.code, code, e.message);
-        assert.match(e.message, message);
-        return true;
-      },
-    );
+    await assert.rejects(convert({ input: ckpt, output: join(outParent, 'out'), ...extra }), (e: unknown) => {
+      assert.ok(isEngineError(e), `not an EngineError: ${e}`);
+      assert.equal(e.code, code, e.message);
+      assert.match(e.message, message);
+      return true;
+    });
     assert.deepEqual(leftovers(outParent), [], 'no output or temp folder left');
   }
 
@@ -154,7 +151,10 @@ describe('converter errors', () => {
     await convert({ input: ckpt, output: join(work, 'out'), overwrite: true });
     assert.equal(existsSync(join(work, 'out', 'keep.txt')), false);
     assert.ok(existsSync(join(work, 'out', 'manifest.json')));
-    assert.deepEqual(leftovers(work).filter((f) => f !== 'out'), []);
+    assert.deepEqual(
+      leftovers(work).filter((f) => f !== 'out'),
+      [],
+    );
   });
 
   it('unknown preset and bad layer counts are invalid-params', async () => {

@@ -56,7 +56,10 @@ test('paligemma download --json reports progress and the result as JSON lines', 
   const other = join(dir, 'json');
   const r = await run(['download', 'acme/tiny', '--models-dir', other, '--json']);
   assert.equal(r.code, 0, r.stderr);
-  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   const last = lines.at(-1);
   assert.equal(last.result.path, join(other, 'acme--tiny--q4'));
   assert.equal(last.result.totalBytes, 6002);

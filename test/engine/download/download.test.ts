@@ -52,8 +52,14 @@ const ckptRepo: FixtureRepo = {
   },
   gatedAllow: ['hf_allowed'],
 };
-const FP16 = ['config.json', 'onnx/decoder_model_merged_fp16.onnx', 'onnx/decoder_model_merged_fp16.onnx_data', 'onnx/embed_tokens_fp16.onnx',
-  'onnx/vision_encoder_fp16.onnx', 'tokenizer.json'];
+const FP16 = [
+  'config.json',
+  'onnx/decoder_model_merged_fp16.onnx',
+  'onnx/decoder_model_merged_fp16.onnx_data',
+  'onnx/embed_tokens_fp16.onnx',
+  'onnx/vision_encoder_fp16.onnx',
+  'tokenizer.json',
+];
 
 let hub: HubServer;
 let root: string;
@@ -78,7 +84,14 @@ beforeEach(() => {
 });
 
 const opts = (extra: Partial<DownloadOptions> = {}): DownloadOptions => ({
-  repo: 'onnx-community/tiny-pg', variant: 'fp16', modelsDir: models, hubUrl: hub.url, retries: 0, retryDelayMs: 1, convert: null, ...extra,
+  repo: 'onnx-community/tiny-pg',
+  variant: 'fp16',
+  modelsDir: models,
+  hubUrl: hub.url,
+  retries: 0,
+  retryDelayMs: 1,
+  convert: null,
+  ...extra,
 });
 
 function tree(dir: string): string[] {
@@ -97,7 +110,9 @@ function tree(dir: string): string[] {
 
 /** The models folder holds complete models only; in-progress state stays under .downloads. */
 function installedModels(): string[] {
-  return readdirSync(models).filter((n) => n !== '.downloads').sort();
+  return readdirSync(models)
+    .filter((n) => n !== '.downloads')
+    .sort();
 }
 
 test('downloads one variant through the redirect, verifies it and installs it in one rename', async () => {
@@ -189,15 +204,27 @@ test('not enough disk space stops before any byte is written', async () => {
   await assert.rejects(downloadModel(opts({ statfs })), (e) => e instanceof DownloadError && e.reason === 'disk-space' && /needs .* free/.test(e.message));
   assert.ok(!hub.requests.some((r) => r.path.startsWith('/cdn/')));
   assert.deepEqual(installedModels(), []);
-  assert.deepEqual(tree(join(models, '.downloads')).filter((p) => !p.endsWith('.lock')), []);
+  assert.deepEqual(
+    tree(join(models, '.downloads')).filter((p) => !p.endsWith('.lock')),
+    [],
+  );
 });
 
 test('gated repo: 401 without a token and 403 without access explain what to do', async () => {
   const gated = { repo: 'google/tiny-gated', variant: undefined };
-  await assert.rejects(downloadModel(opts(gated)), (e) =>
-    e instanceof DownloadError && e.reason === 'unauthorized' && e.message.includes(`${hub.url}/google/tiny-gated`) && /accept its license/.test(e.message) && /HF_TOKEN/.test(e.message));
-  await assert.rejects(downloadModel(opts({ ...gated, token: 'hf_not_on_the_list' })), (e) =>
-    e instanceof DownloadError && e.reason === 'gated' && /accept the license/.test(e.message));
+  await assert.rejects(
+    downloadModel(opts(gated)),
+    (e) =>
+      e instanceof DownloadError &&
+      e.reason === 'unauthorized' &&
+      e.message.includes(`${hub.url}/google/tiny-gated`) &&
+      /accept its license/.test(e.message) &&
+      /HF_TOKEN/.test(e.message),
+  );
+  await assert.rejects(
+    downloadModel(opts({ ...gated, token: 'hf_not_on_the_list' })),
+    (e) => e instanceof DownloadError && e.reason === 'gated' && /accept the license/.test(e.message),
+  );
   assert.deepEqual(installedModels(), []);
   await assert.rejects(downloadModel(opts({ ...gated, token: 'sk-foo' })), /must start with hf_/);
 });
@@ -232,11 +259,25 @@ test('a failed conversion keeps the download for the next try and installs nothi
     writeFileSync(join(out, 'half.onnx'), 'x');
     throw new Error('unsupported architecture');
   };
-  await assert.rejects(downloadModel(opts({ ...base, convert: broken })), (e) => e instanceof DownloadError && e.reason === 'convert' && /unsupported architecture/.test(e.message));
+  await assert.rejects(
+    downloadModel(opts({ ...base, convert: broken })),
+    (e) => e instanceof DownloadError && e.reason === 'convert' && /unsupported architecture/.test(e.message),
+  );
   assert.deepEqual(installedModels(), []);
-  assert.deepEqual(tree(join(models, '.downloads')).map((p) => p.split('/').slice(1).join('/')), ['config.json', 'model.safetensors', 'tokenizer.json']);
+  assert.deepEqual(
+    tree(join(models, '.downloads')).map((p) => p.split('/').slice(1).join('/')),
+    ['config.json', 'model.safetensors', 'tokenizer.json'],
+  );
   hub.requests.length = 0;
-  const ok = await downloadModel(opts({ ...base, convert: async (_i, out) => { mkdirSync(out); writeFileSync(join(out, 'manifest.json'), '{}'); } }));
+  const ok = await downloadModel(
+    opts({
+      ...base,
+      convert: async (_i, out) => {
+        mkdirSync(out);
+        writeFileSync(join(out, 'manifest.json'), '{}');
+      },
+    }),
+  );
   assert.equal(ok.downloadedBytes, 0);
   assert.ok(!hub.requests.some((r) => r.path.startsWith('/cdn/')));
 });
@@ -260,10 +301,14 @@ test('an occupied install folder is left alone unless forced', async () => {
 
 test('cancelling stops the download and keeps what arrived for a resume', async () => {
   const controller = new AbortController();
-  const p = downloadModel(opts({
-    signal: controller.signal,
-    onProgress: (e) => { if (e.file?.endsWith('.onnx_data') && (e.fileBytes ?? 0) > 0) controller.abort(); },
-  }));
+  const p = downloadModel(
+    opts({
+      signal: controller.signal,
+      onProgress: (e) => {
+        if (e.file?.endsWith('.onnx_data') && (e.fileBytes ?? 0) > 0) controller.abort();
+      },
+    }),
+  );
   await assert.rejects(p, (e) => e instanceof DownloadError && e.reason === 'cancelled');
   assert.deepEqual(installedModels(), []);
   assert.ok(tree(join(models, '.downloads')).some((f) => f.endsWith('.onnx_data.part')));
@@ -311,7 +356,10 @@ test('the token goes to the Hub but not to the storage host a redirect leads to'
     assert.ok(readFileSync(join(r.path, 'model.safetensors')).equals(ckptRepo.files['model.safetensors'].content));
     const fromCdn = cdn.requests.filter((q) => q.path.startsWith('/cdn/'));
     assert.ok(fromCdn.length > 0);
-    assert.ok(fromCdn.every((q) => q.authorization === undefined), JSON.stringify(fromCdn));
+    assert.ok(
+      fromCdn.every((q) => q.authorization === undefined),
+      JSON.stringify(fromCdn),
+    );
     assert.ok(origin.requests.filter((q) => q.path.includes('/resolve/')).every((q) => q.authorization === 'Bearer hf_allowed'));
   } finally {
     await origin.close();

@@ -77,11 +77,21 @@ export async function startHubServer(repos: Record<string, FixtureRepo>, options
     if (!r.gatedAllow) return false;
     const auth = req.headers.authorization;
     if (!auth) {
-      json(res, 401, { error: `Access to model ${name} is restricted. You must have access to it and be authenticated to access it. Please log in.` }, { 'X-Error-Code': 'GatedRepo' });
+      json(
+        res,
+        401,
+        { error: `Access to model ${name} is restricted. You must have access to it and be authenticated to access it. Please log in.` },
+        { 'X-Error-Code': 'GatedRepo' },
+      );
       return true;
     }
     if (!r.gatedAllow.includes(auth.replace(/^Bearer /, ''))) {
-      json(res, 403, { error: `Access to model ${name} is restricted and you are not in the authorized list. Visit https://huggingface.co/${name} to ask for access.` }, { 'X-Error-Code': 'GatedRepo' });
+      json(
+        res,
+        403,
+        { error: `Access to model ${name} is restricted and you are not in the authorized list. Visit https://huggingface.co/${name} to ask for access.` },
+        { 'X-Error-Code': 'GatedRepo' },
+      );
       return true;
     }
     return false;
@@ -140,8 +150,15 @@ export async function startHubServer(repos: Record<string, FixtureRepo>, options
       }
       if (parts[4] === 'revision') {
         return json(res, 200, {
-          _id: 'x', id: name, sha: r.commit, private: false, gated: r.gatedAllow ? 'manual' : false,
-          downloads: 0, likes: 0, lastModified: '2024-01-01T00:00:00.000Z', pipeline_tag: 'image-text-to-text',
+          _id: 'x',
+          id: name,
+          sha: r.commit,
+          private: false,
+          gated: r.gatedAllow ? 'manual' : false,
+          downloads: 0,
+          likes: 0,
+          lastModified: '2024-01-01T00:00:00.000Z',
+          pipeline_tag: 'image-text-to-text',
         });
       }
       if (parts[4] === 'tree') {
@@ -151,7 +168,10 @@ export async function startHubServer(repos: Record<string, FixtureRepo>, options
           const segs = path.split('/');
           for (let i = 1; i < segs.length; i++) dirs.add(segs.slice(0, i).join('/'));
           entries.push({
-            type: 'file', path, size: f.lfs ? 134 : f.content.length, oid: f.lfs ? 'ptr' + gitBlobSha1(f.content).slice(3) : gitBlobSha1(f.content),
+            type: 'file',
+            path,
+            size: f.lfs ? 134 : f.content.length,
+            oid: f.lfs ? 'ptr' + gitBlobSha1(f.content).slice(3) : gitBlobSha1(f.content),
             ...(f.lfs ? { lfs: { oid: sha256(f.content), size: f.content.length, pointerSize: 134 } } : {}),
           });
         }

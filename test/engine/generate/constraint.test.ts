@@ -39,8 +39,7 @@ class ToyModel implements StepModel {
 
 // A deterministic, history-dependent spread of logits whose argmax walks 2, 3, 4, 8, 9, then eos.
 const path = [2, 3, 4, 8, 9, EOS];
-const walker = (h: number[]): number[] =>
-  Array.from({ length: VOCAB }, (_, i) => (i === path[Math.min(h.length, path.length - 1)] ? 4 : Math.sin(7 * i + 3 * h.length) - 1));
+const walker = (h: number[]): number[] => Array.from({ length: VOCAB }, (_, i) => (i === path[Math.min(h.length, path.length - 1)] ? 4 : Math.sin(7 * i + 3 * h.length) - 1));
 // "Steps 0-2 in [2, 5), steps 3-4 in [8, 10)": what the walker does anyway.
 const obeyed: TokenConstraint = (step) => (step < 3 ? [{ from: 2, to: 5 }] : step < 5 ? [{ from: 8, to: 10 }] : null);
 
@@ -63,10 +62,16 @@ describe('token constraints in the decoding loop', () => {
     const seen: number[][] = [];
     const allowed: TokenConstraint = (step, soFar) => {
       seen.push([...soFar]);
-      return step === 1 ? [{ from: 6, to: 8 }, { from: 10, to: 11 }] : null;
+      return step === 1
+        ? [
+            { from: 6, to: 8 },
+            { from: 10, to: 11 },
+          ]
+        : null;
     };
     // Step 1's logits: 3 is best (outside), then 10 (allowed), then 6.
-    const fn = (h: number[]) => Array.from({ length: VOCAB }, (_, i) => (h.length === 1 ? ({ 3: 9, 10: 5, 6: 4 } as Record<number, number>)[i] ?? 0 : i === (h.length === 0 ? 2 : EOS) ? 1 : 0));
+    const fn = (h: number[]) =>
+      Array.from({ length: VOCAB }, (_, i) => (h.length === 1 ? (({ 3: 9, 10: 5, 6: 4 } as Record<number, number>)[i] ?? 0) : i === (h.length === 0 ? 2 : EOS) ? 1 : 0));
     const out = await decode(new ToyModel(fn), { maxNewTokens: 5, eosTokenId: EOS, allowedTokens: allowed });
     assert.deepEqual(out.tokens, [[2, 10, EOS]]);
     assert.deepEqual(seen, [[], [2], [2, 10]]);
@@ -77,12 +82,18 @@ describe('token constraints in the decoding loop', () => {
     const flat = () => new Array<number>(VOCAB).fill(0);
     for (let seed = 0; seed < 20; seed++) {
       const out = await decode(new ToyModel(flat), { maxNewTokens: 8, eosTokenId: EOS, strategy: 'sample', seed, allowedTokens: allowed });
-      assert.ok(out.tokens[0].every((id) => id === 5 || id === 6), `seed ${seed}: ${out.tokens[0]}`);
+      assert.ok(
+        out.tokens[0].every((id) => id === 5 || id === 6),
+        `seed ${seed}: ${out.tokens[0]}`,
+      );
     }
   });
 
   it('a constraint that allows nothing is a clear error', () => {
-    assert.throws(() => maskOutside(new Float32Array(4), [{ from: 4, to: 9 }], 3), (e) => isEngineError(e, 'invalid-params') && /no token .* at step 3/.test(e.message));
+    assert.throws(
+      () => maskOutside(new Float32Array(4), [{ from: 4, to: 9 }], 3),
+      (e) => isEngineError(e, 'invalid-params') && /no token .* at step 3/.test(e.message),
+    );
   });
 
   it('segmentConstraint: 4 loc tokens with y1 > y0 and x1 > x0, 16 seg tokens, then free', () => {
@@ -131,8 +142,14 @@ describe('segment grammar on the tiny checkpoint', () => {
     assert.ok(ids.slice(4, 20).every(isSeg), `next 16: ${ids.slice(4, 20)}`);
     const objects = parseSegments(out.raw, image.width, image.height);
     assert.equal(objects.length, 1, out.raw);
-    assert.deepEqual(objects[0].loc, ids.slice(0, 4).map((id) => id - loc0));
-    assert.deepEqual(objects[0].codes, ids.slice(4, 20).map((id) => id - seg0));
+    assert.deepEqual(
+      objects[0].loc,
+      ids.slice(0, 4).map((id) => id - loc0),
+    );
+    assert.deepEqual(
+      objects[0].codes,
+      ids.slice(4, 20).map((id) => id - seg0),
+    );
     const [y0, x0, y1, x1] = objects[0].loc;
     assert.ok(y1 > y0 && x1 > x0, `box ${objects[0].loc}`);
   });

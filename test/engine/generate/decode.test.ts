@@ -72,7 +72,10 @@ describe('greedy decoding', () => {
     const out = await decode(model, { maxNewTokens: 3, eosTokenId: EOS, forceTokens: [4, 3, 0], recordSteps: true });
     assert.deepEqual(out.tokens, [[4, 3, 0]]);
     assert.deepEqual(model.histories, [[4, 3]]);
-    assert.deepEqual(out.steps?.map((s) => s.ids[0]), [2, 2, 2]);
+    assert.deepEqual(
+      out.steps?.map((s) => s.ids[0]),
+      [2, 2, 2],
+    );
   });
 
   it('decodes a batch, padding rows that finished', async () => {
@@ -93,10 +96,7 @@ describe('greedy decoding', () => {
   it('throws cancelled when the signal aborts between steps', async () => {
     const ac = new AbortController();
     const model = new ToyModel(5, () => [0, 0, 1, 0, 0]);
-    await assert.rejects(
-      decode(model, { maxNewTokens: 50, eosTokenId: EOS, signal: ac.signal, onToken: (_, i) => i === 2 && ac.abort() }),
-      (e) => isEngineError(e, 'cancelled'),
-    );
+    await assert.rejects(decode(model, { maxNewTokens: 50, eosTokenId: EOS, signal: ac.signal, onToken: (_, i) => i === 2 && ac.abort() }), (e) => isEngineError(e, 'cancelled'));
     assert.equal(model.calls, 3, 'stopped right after the step that saw the abort');
   });
 
@@ -230,7 +230,11 @@ describe('greedy decoding handed to the model (StepModel.greedy)', () => {
   }
 
   it('takes each row up to its first eos and streams row 0', async () => {
-    const model = new LoopModel([[2, 3, EOS, 4, 4], [4, 4, 4, 4, 4], [EOS, 2, 2, 2, 2]]);
+    const model = new LoopModel([
+      [2, 3, EOS, 4, 4],
+      [4, 4, 4, 4, 4],
+      [EOS, 2, 2, 2, 2],
+    ]);
     const streamed: number[] = [];
     const out = await decode(model, { maxNewTokens: 5, minNewTokens: 1, eosTokenId: EOS, onToken: (id) => streamed.push(id) });
     assert.deepEqual(out.tokens, [[2, 3, EOS], [4, 4, 4, 4, 4], [EOS]]);
@@ -245,12 +249,7 @@ describe('greedy decoding handed to the model (StepModel.greedy)', () => {
   });
 
   it('keeps the step-by-step loop when a step needs the host: sampling, grammar, recorded or forced steps', async () => {
-    const variants = [
-      { strategy: 'sample' as const, seed: 1 },
-      { allowedTokens: () => [{ from: 2, to: 3 }] },
-      { recordSteps: true },
-      { forceTokens: [3] },
-    ];
+    const variants = [{ strategy: 'sample' as const, seed: 1 }, { allowedTokens: () => [{ from: 2, to: 3 }] }, { recordSteps: true }, { forceTokens: [3] }];
     for (const v of variants) {
       const model = new LoopModel([[4, 4, 4]]);
       await decode(model, { maxNewTokens: 3, eosTokenId: EOS, ...v });

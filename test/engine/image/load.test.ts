@@ -54,7 +54,11 @@ for (const [name, what] of FLATTENED) {
   test(`flattens ${name} (${what}) onto white`, async () => {
     const img = await loadImage(imageInput(name));
     const ref = await readRgb(imageReference(`${name}.rgb.png`));
-    const { data: alpha, info } = await sharp(imageInput(name), { page: 0, pages: 1 }).ensureAlpha().extractChannel(3).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    const { data: alpha, info } = await sharp(imageInput(name), { page: 0, pages: 1 })
+      .ensureAlpha()
+      .extractChannel(3)
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
     assert.deepEqual([img.width, img.height], [ref.width, ref.height]);
     assert.deepEqual([info.width, info.height], [ref.width, ref.height]);
     let partial = 0;
@@ -80,7 +84,11 @@ test('a dark logo on a transparent background is seen on white, not as a black s
   // Black strokes, and transparent pixels whose (invisible) colour is black too, as editors save them.
   const rgba = Buffer.alloc(8 * 8 * 4);
   for (let x = 0; x < 8; x++) rgba[(3 * 8 + x) * 4 + 3] = 255; // one opaque black row
-  const img = await loadImage(await sharp(rgba, { raw: { width: 8, height: 8, channels: 4 } }).png().toBuffer());
+  const img = await loadImage(
+    await sharp(rgba, { raw: { width: 8, height: 8, channels: 4 } })
+      .png()
+      .toBuffer(),
+  );
   assert.deepEqual([...img.rgb.subarray(0, 3)], [255, 255, 255], 'transparent pixels are white');
   assert.deepEqual([...img.rgb.subarray(3 * 8 * 3, 3 * 8 * 3 + 3)], [0, 0, 0], 'the stroke stays black');
 });

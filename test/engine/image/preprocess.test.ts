@@ -88,8 +88,15 @@ test('resize handles non-square targets, one-pixel images and identity sizes', (
   for (let i = 0; i < one.length; i += 3) assert.deepEqual([...one.slice(i, i + 3)], [7, 8, 9]);
   // a constant image stays constant whatever the scale (weights sum to one after rounding)
   const flat = new Uint8Array(97 * 31 * 3).fill(77);
-  for (const [w, h] of [[13, 7], [224, 224], [400, 5]]) {
-    assert.ok(resizeBicubicAntialias(flat, 97, 31, w, h).every((v) => v === 77), `${w}x${h}`);
+  for (const [w, h] of [
+    [13, 7],
+    [224, 224],
+    [400, 5],
+  ]) {
+    assert.ok(
+      resizeBicubicAntialias(flat, 97, 31, w, h).every((v) => v === 77),
+      `${w}x${h}`,
+    );
   }
 });
 
@@ -111,7 +118,12 @@ test('preprocess rejects inconsistent input', () => {
   const img: RgbImage = { width: 2, height: 2, rgb: new Uint8Array(5) };
   assert.throws(() => preprocess(img, SIGLIP), { name: 'EngineError', code: 'invalid-params' });
   assert.throws(() => preprocess({ width: 1, height: 1, rgb: new Uint8Array(3) }, { ...SIGLIP, size: 0 }), { code: 'invalid-params' });
-  for (const [width, height] of [[0, 0], [0, 5], [5, 0], [1.5, 2]]) {
+  for (const [width, height] of [
+    [0, 0],
+    [0, 5],
+    [5, 0],
+    [1.5, 2],
+  ]) {
     assert.throws(() => preprocess({ width, height, rgb: new Uint8Array(Math.max(0, width * height * 3)) }, SIGLIP), { code: 'invalid-params' }, `${width}x${height}`);
   }
 });
@@ -122,7 +134,10 @@ test('preprocess writes into a given slice of a batch buffer, and refuses one of
   const batch = new Float32Array(2 * plane).fill(-9);
   const returned = preprocess(img, SIGLIP, batch.subarray(plane));
   assert.equal(returned.buffer, batch.buffer);
-  assert.ok(batch.subarray(0, plane).every((v) => v === -9), 'the first slot is untouched');
+  assert.ok(
+    batch.subarray(0, plane).every((v) => v === -9),
+    'the first slot is untouched',
+  );
   assert.deepEqual(batch.subarray(plane), preprocess(img, SIGLIP));
   assert.throws(() => preprocess(img, SIGLIP, new Float32Array(plane - 1)), { code: 'invalid-params' });
 });

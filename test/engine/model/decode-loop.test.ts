@@ -69,8 +69,8 @@ describe('greedy decoding inside the graph (decoder-loop.onnx)', () => {
     assert.ok(eosAt >= 2, `a token first made at step 3 or later in ${ids}`);
     eos = ids[eosAt];
     const tokenizer = JSON.parse(readFileSync(join(src, 'tokenizer.json'), 'utf8'));
-    const eosText = Object.entries(tokenizer.model.vocab as Record<string, number>).find(([, id]) => id === eos)?.[0]
-      ?? tokenizer.added_tokens.find((t: { id: number }) => t.id === eos).content;
+    const eosText =
+      Object.entries(tokenizer.model.vocab as Record<string, number>).find(([, id]) => id === eos)?.[0] ?? tokenizer.added_tokens.find((t: { id: number }) => t.id === eos).content;
     const tcPath = join(src, 'tokenizer_config.json');
     writeFileSync(tcPath, JSON.stringify({ ...JSON.parse(readFileSync(tcPath, 'utf8')), eos_token: eosText }));
     await convert({ input: src, output: join(tmp, 'pg2'), dtype: 'fp32' });
@@ -128,7 +128,10 @@ describe('greedy decoding inside the graph (decoder-loop.onnx)', () => {
     for (const pair of [pg1, pg2]) {
       const a = await pair.host.generateBatch(items, { maxNewTokens: 12, minNewTokens: 3 });
       const b = await pair.graph.generateBatch(items, { maxNewTokens: 12, minNewTokens: 3 });
-      assert.deepEqual(b.map((r) => r.generatedIds), a.map((r) => r.generatedIds));
+      assert.deepEqual(
+        b.map((r) => r.generatedIds),
+        a.map((r) => r.generatedIds),
+      );
     }
   });
 
@@ -139,10 +142,16 @@ describe('greedy decoding inside the graph (decoder-loop.onnx)', () => {
     try {
       assert.equal(pair.graph.manifest.kvDtype, 'float16');
       await same(pair, { image: shapes, prompt: 'caption en', maxNewTokens: 12 }, 'int4 fp16 activations');
-      const items = [{ image: shapes, prompt: 'caption en' }, { image: wide, prompt: 'ocr' }];
+      const items = [
+        { image: shapes, prompt: 'caption en' },
+        { image: wide, prompt: 'ocr' },
+      ];
       const a = await pair.host.generateBatch(items, { maxNewTokens: 8 });
       const b = await pair.graph.generateBatch(items, { maxNewTokens: 8 });
-      assert.deepEqual(b.map((r) => r.generatedIds), a.map((r) => r.generatedIds));
+      assert.deepEqual(
+        b.map((r) => r.generatedIds),
+        a.map((r) => r.generatedIds),
+      );
     } finally {
       await Promise.all([pair.host.dispose(), pair.graph.dispose()]);
     }
@@ -153,7 +162,10 @@ describe('greedy decoding inside the graph (decoder-loop.onnx)', () => {
     assert.equal(graph.generatedIds.length, 1);
     const seen: [number, string][] = [];
     const streamed = await pg1.graph.generate({ image: shapes, prompt: 'caption en', maxNewTokens: 6, onToken: (id, text) => seen.push([id, text]) });
-    assert.deepEqual(seen.map(([id]) => id), streamed.generatedIds);
+    assert.deepEqual(
+      seen.map(([id]) => id),
+      streamed.generatedIds,
+    );
     assert.equal(seen.at(-1)![1], streamed.text);
   });
 

@@ -38,7 +38,10 @@ describe('PaliGemma engine API', () => {
   it('streams tokens whose text adds up to the final text', async () => {
     const seen: [number, string][] = [];
     const out = await model.generate({ image: shapes, prompt: 'caption en', maxNewTokens: 12, onToken: (id, text) => seen.push([id, text]) });
-    assert.deepEqual(seen.map(([id]) => id), out.generatedIds);
+    assert.deepEqual(
+      seen.map(([id]) => id),
+      out.generatedIds,
+    );
     assert.equal(seen[seen.length - 1][1], out.text);
     for (let i = 1; i < seen.length; i++) assert.ok(seen[i][1].startsWith(seen[i - 1][1]), 'text so far only grows');
   });

@@ -18,7 +18,17 @@ const valid = () => ({
   dtype: 'fp32',
   kvDtype: 'float32',
   image: { size: 224, patchSize: 14, numImageTokens: 256, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], rescale: 1 / 255 },
-  text: { hiddenSize: 64, numLayers: 3, numHeads: 4, numKvHeads: 2, headDim: 16, vocabSize: 2112, layerTypes: ['sliding', 'full', 'sliding'], slidingWindow: 4096, maxPositions: 8192 },
+  text: {
+    hiddenSize: 64,
+    numLayers: 3,
+    numHeads: 4,
+    numKvHeads: 2,
+    headDim: 16,
+    vocabSize: 2112,
+    layerTypes: ['sliding', 'full', 'sliding'],
+    slidingWindow: 4096,
+    maxPositions: 8192,
+  },
   tokens: { bos: 2, eos: 1, pad: 0, image: 2052, newline: 260, loc0: 900, seg0: 1924 },
   files: { vision: 'vision.onnx', decoder: 'decoder.onnx', tokenizer: 'tokenizer.json' },
 });
@@ -26,7 +36,10 @@ const valid = () => ({
 const invalid = (mutate: (m: any) => void, mentions: RegExp) => {
   const m = valid();
   mutate(m);
-  assert.throws(() => validateManifest(m, 'manifest.json'), (e) => isEngineError(e, 'model-invalid') && mentions.test(e.message));
+  assert.throws(
+    () => validateManifest(m, 'manifest.json'),
+    (e) => isEngineError(e, 'model-invalid') && mentions.test(e.message),
+  );
 };
 
 describe('manifest validation', () => {

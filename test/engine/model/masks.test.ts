@@ -6,12 +6,7 @@ import { buildAttentionBias, MASKED, prefillLayout, RowLayout, SlotKind } from '
 // causal_mask_function, sliding_window_overlay, padding_mask_function, or_masks/and_masks; the
 // prompt block from PaliGemma's token_type_ids_mask_function), evaluated on HF's own left-padded
 // layout [pads][image][text][generated] with cache indices.
-function hfAllowed(
-  hfKinds: SlotKind[],
-  q: number,
-  k: number,
-  window: number | null,
-): boolean {
+function hfAllowed(hfKinds: SlotKind[], q: number, k: number, window: number | null): boolean {
   const padding = hfKinds[k] !== SlotKind.Pad;
   const causal = k <= q;
   const sliding = window === null ? true : k > q - window;
@@ -67,7 +62,10 @@ describe('attention bias', () => {
     grow(a, 2);
     grow(b, 2);
     assert.deepEqual(Array.from(b.kinds.subarray(0, 7)), [1, 1, 0, 0, 1, 2, 2]);
-    assert.deepEqual(Array.from(b.positions.subarray(0, 7)).filter((_, i) => b.kinds[i] !== 0), [1, 2, 3, 4, 5]);
+    assert.deepEqual(
+      Array.from(b.positions.subarray(0, 7)).filter((_, i) => b.kinds[i] !== 0),
+      [1, 2, 3, 4, 5],
+    );
     const bias = buildAttentionBias([a, b], 0, 7, null);
     for (let q = 0; q < 7; q++) {
       for (let k = 0; k < 7; k++) {
@@ -122,11 +120,7 @@ describe('attention bias', () => {
     for (let q = 0; q < n; q++) {
       if (rows[1].kinds[q] === SlotKind.Pad) continue;
       for (let k = 0; k < n; k++) {
-        assert.equal(
-          allowed(bias, n, n, 1, q, k),
-          hfAllowed(hfKinds, toHfIndex(q, 3, pads), toHfIndex(k, 3, pads), window),
-          `q=${q} k=${k}`,
-        );
+        assert.equal(allowed(bias, n, n, 1, q, k), hfAllowed(hfKinds, toHfIndex(q, 3, pads), toHfIndex(k, 3, pads), window), `q=${q} k=${k}`);
       }
     }
   });
@@ -135,7 +129,10 @@ describe('attention bias', () => {
     const row = prefillLayout(3, 0, 2);
     const buffer = new Float32Array(25).fill(MASKED);
     const bias = buildAttentionBias([row], 0, 5, 2, buffer);
-    assert.ok(bias.every((v) => v === 0), 'a prompt-only prefill masks nothing, even with a window shorter than the prompt');
+    assert.ok(
+      bias.every((v) => v === 0),
+      'a prompt-only prefill masks nothing, even with a window shorter than the prompt',
+    );
   });
 
   it('reuses a large enough output buffer', () => {

@@ -51,7 +51,11 @@ describe('GraphBuilder', () => {
     const xs = new Float32Array(600).map((_, i) => (i % 5) - 2);
     const out = await s.run({ x: new ort.Tensor('float32', xs, [2, 300]) });
     const got = out.y.data as Float32Array;
-    for (const [r, c] of [[0, 0], [1, 199], [1, 57]]) {
+    for (const [r, c] of [
+      [0, 0],
+      [1, 199],
+      [1, 57],
+    ]) {
       let want = 0.5;
       for (let k = 0; k < 300; k++) want += xs[r * 300 + k] * W[k * 200 + c];
       assert.ok(Math.abs(got[r * 200 + c] - want) < 1e-3, `y[${r},${c}]`);
@@ -69,8 +73,16 @@ describe('GraphBuilder', () => {
 
   it('rounds to fp16 like IEEE round-to-nearest-even', () => {
     const cases: [number, number][] = [
-      [1, 0x3c00], [65504, 0x7bff], [65520, 0x7c00], [-2, 0xc000], [0.1, 0x2e66],
-      [Math.sqrt(2048), 0x51a8], [2 ** -24, 0x0001], [2 ** -26, 0x0000], [1 + 2 ** -11, 0x3c00], [1 + 3 * 2 ** -11, 0x3c02],
+      [1, 0x3c00],
+      [65504, 0x7bff],
+      [65520, 0x7c00],
+      [-2, 0xc000],
+      [0.1, 0x2e66],
+      [Math.sqrt(2048), 0x51a8],
+      [2 ** -24, 0x0001],
+      [2 ** -26, 0x0000],
+      [1 + 2 ** -11, 0x3c00],
+      [1 + 3 * 2 ** -11, 0x3c02],
     ];
     for (const [v, bits] of cases) assert.equal(toHalfBits(v), bits, `${v}`);
     assert.equal(halfBitsToFloat(0x51a8), 45.25);

@@ -24,7 +24,10 @@ describe('int4 layout against onnxruntime', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   // K = 80 is not a multiple of the block size: the last block is padded.
-  for (const [N, K] of [[24, 64], [10, 80]] as const) {
+  for (const [N, K] of [
+    [24, 64],
+    [10, 80],
+  ] as const) {
     it(`MatMulNBits [${N}x${K}] equals x @ dequant(W)^T`, async () => {
       const W = randomMatrix(N * K, N + K);
       const q = quantizeInt4Rows(W, N, K);

@@ -39,9 +39,15 @@ test('without vae.onnx the model has no segment(), with it segment() returns the
     const [h, w] = c.image_hw;
     const raw = `${loc(c.loc_tokens)}${seg(golden.codes[c.mask_index])} circle ; ${loc([0, 0, 1023, 1023])}${seg(golden.codes[1])} all<eos>`;
     const objects = await withMasks.segment!(raw, w, h);
-    assert.deepEqual(objects.map((o) => o.label), ['circle', 'all']);
+    assert.deepEqual(
+      objects.map((o) => o.label),
+      ['circle', 'all'],
+    );
     assert.deepEqual(objects[0].box, { y0: c.box_px[0], x0: c.box_px[1], y1: c.box_px[2], x1: c.box_px[3] });
-    assert.equal(decodeRle(objects[0].mask!).reduce((a, b) => a + b, 0), c.pixels_on);
+    assert.equal(
+      decodeRle(objects[0].mask!).reduce((a, b) => a + b, 0),
+      c.pixels_on,
+    );
     assert.equal(objects[1].mask!.width, w);
   } finally {
     await withMasks.dispose();

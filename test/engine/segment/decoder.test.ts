@@ -4,7 +4,7 @@ import { MaskDecoder } from '../../../daemon/engine/segment/decoder.js';
 import { readVaeNpz, vaeDecoderOnnx } from '../../../daemon/engine/segment/vae.js';
 import { fixturePath, goldenMasks, vaeGolden } from './fixtures.js';
 
-test('the converted tiny VAE reproduces big_vision\'s Flax masks within 1e-4', async () => {
+test("the converted tiny VAE reproduces big_vision's Flax masks within 1e-4", async () => {
   const decoder = await MaskDecoder.load(vaeDecoderOnnx(readVaeNpz(fixturePath('vae-tiny.npz'))));
   try {
     const golden = vaeGolden();

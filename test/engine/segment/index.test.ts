@@ -45,10 +45,16 @@ test('segmentObjects gives the golden paste for each segment, in order, batched'
     w,
     h,
   );
-  assert.deepEqual(objects.map((o) => o.label), ['circle', 'sliver', 'all']);
+  assert.deepEqual(
+    objects.map((o) => o.label),
+    ['circle', 'sliver', 'all'],
+  );
   assert.deepEqual(objects[0].box, { y0: c.box_px[0], x0: c.box_px[1], y1: c.box_px[2], x1: c.box_px[3] });
   const bits = decodeRle(objects[0].mask!);
-  assert.equal(bits.reduce((a, b) => a + b, 0), c.pixels_on);
+  assert.equal(
+    bits.reduce((a, b) => a + b, 0),
+    c.pixels_on,
+  );
   assert.equal(objects[1].mask, undefined);
   assert.equal(objects[1].box.y1 - objects[1].box.y0, 0);
   assert.deepEqual(objects[2].box, { x0: 0, y0: 0, x1: 224, y1: 224 });

@@ -44,14 +44,17 @@ test('parseNpy refuses what it cannot read faithfully', () => {
   assert.throws(() => toFloat32(parseNpy(npy('<i4', [4], four))), /expected a float array/);
 });
 
-test('parseNpz reads the fixture archive with big_vision\'s key names and shapes', () => {
+test("parseNpz reads the fixture archive with big_vision's key names and shapes", () => {
   const arrays = parseNpz(readFileSync(fixturePath('vae-tiny.npz')));
   const golden = vaeGolden();
   assert.deepEqual([...arrays.keys()].sort(), Object.keys(golden.npz_keys).sort());
   for (const [k, shape] of Object.entries(golden.npz_keys)) assert.deepEqual(arrays.get(k)?.shape, shape, k);
   const w = readVaeNpz(fixturePath('vae-tiny.npz'));
   assert.deepEqual(w.codebook.dims, [128, golden.embedding_dim]);
-  assert.deepEqual(w.upsample.map((u) => u.weight.dims[1]), [128, 64, 32, 16]);
+  assert.deepEqual(
+    w.upsample.map((u) => u.weight.dims[1]),
+    [128, 64, 32, 16],
+  );
 });
 
 test('a compressed .npz reads the same as a stored one', () => {
@@ -68,7 +71,10 @@ test('VAE weights with a missing key or a wrong shape get a specific error', () 
   const arrays = parseNpz(readFileSync(fixturePath('vae-tiny.npz')));
   const missing = new Map(arrays);
   missing.delete('decoder.8.weight');
-  assert.throws(() => vaeWeightsFromArrays(missing, 'x.npz'), (e) => e instanceof VaeFormatError && /missing array 'decoder.8.weight'/.test(e.message));
+  assert.throws(
+    () => vaeWeightsFromArrays(missing, 'x.npz'),
+    (e) => e instanceof VaeFormatError && /missing array 'decoder.8.weight'/.test(e.message),
+  );
   const wrong = new Map(arrays);
   wrong.set('decoder.6.weight', parseNpy(npy('<f4', [64, 128, 4, 4], new Uint8Array(64 * 128 * 16 * 4))));
   assert.throws(() => vaeWeightsFromArrays(wrong, 'x.npz'), /'decoder.6.weight' has shape \[64, 128, 4, 4\], expected \[128, 64, 4, 4\]/);

@@ -53,7 +53,7 @@ test('RLE starts with a run of zeros and round-trips', () => {
   assert.deepEqual(encodeRle([1, 1, 0, 1]), [0, 2, 1, 1]);
   assert.deepEqual(encodeRle([0, 0, 0]), [3]);
   assert.deepEqual(encodeRle([]), [0]);
-  const bits = Uint8Array.from({ length: 50 }, (_, i) => (i * 7) % 3 === 0 ? 1 : 0);
+  const bits = Uint8Array.from({ length: 50 }, (_, i) => ((i * 7) % 3 === 0 ? 1 : 0));
   assert.deepEqual(decodeRle({ width: 10, height: 5, rle: encodeRle(bits) }), bits);
   assert.throws(() => decodeRle({ width: 2, height: 2, rle: [1, 2] }), /covers 3 pixels/);
 });

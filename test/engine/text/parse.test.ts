@@ -42,7 +42,11 @@ for (const model of MODELS) {
   test(`parsers survive every golden output of ${model} (random weights: mixed words, locs and segs)`, () => {
     for (const c of golden(model).cases) {
       for (const text of [c.generated_text, c.generated_text_raw]) {
-        for (const [w, h] of [[640, 360], [224, 224], [1, 1]]) {
+        for (const [w, h] of [
+          [640, 360],
+          [224, 224],
+          [1, 1],
+        ]) {
           const dets = parseDetections(text, w, h);
           assertInside(dets, w, h, `${c.image} ${c.prompt}`);
           // every parsed detection is a run of four loc tokens in the text
@@ -105,13 +109,23 @@ test('fuzz: well-formed answers round-trip exactly', () => {
     const objects = Array.from({ length: 1 + Math.floor(next() * 5) }, (_, k) => {
       const v = () => Math.floor(next() * 1024);
       const [ya, yb, xa, xb] = [v(), v(), v(), v()];
-      return { loc: [Math.min(ya, yb), Math.min(xa, xb), Math.max(ya, yb), Math.max(xa, xb)], codes: Array.from({ length: 16 }, () => Math.floor(next() * 128)), label: `object ${k}` };
+      return {
+        loc: [Math.min(ya, yb), Math.min(xa, xb), Math.max(ya, yb), Math.max(xa, xb)],
+        codes: Array.from({ length: 16 }, () => Math.floor(next() * 128)),
+        label: `object ${k}`,
+      };
     });
     const detRaw = objects.map((o) => `${o.loc.map(loc).join('')} ${o.label}`).join(' ; ');
     const segRaw = objects.map((o) => `${o.loc.map(loc).join('')}${o.codes.map(seg).join('')} ${o.label}`).join(' ; ');
     const boxes = objects.map((o) => ({ x0: (o.loc[1] / 1024) * w, y0: (o.loc[0] / 1024) * h, x1: (o.loc[3] / 1024) * w, y1: (o.loc[2] / 1024) * h }));
-    assert.deepEqual(parseDetections(detRaw, w, h), objects.map((o, k) => ({ label: o.label, box: boxes[k] })));
-    assert.deepEqual(parseSegments(segRaw, w, h), objects.map((o, k) => ({ label: o.label, box: boxes[k], loc: o.loc, codes: o.codes })));
+    assert.deepEqual(
+      parseDetections(detRaw, w, h),
+      objects.map((o, k) => ({ label: o.label, box: boxes[k] })),
+    );
+    assert.deepEqual(
+      parseSegments(segRaw, w, h),
+      objects.map((o, k) => ({ label: o.label, box: boxes[k], loc: o.loc, codes: o.codes })),
+    );
   }
 });
 

@@ -102,7 +102,10 @@ test('streaming holds back an incomplete UTF-8 character instead of emitting U+F
   const { text: out, pieces } = streamed(tok, seq, false);
   assert.equal(out, tok.decode(seq, { skipSpecialTokens: false }));
   assert.equal(out, text);
-  assert.ok(pieces.every((p) => !p.includes('\uFFFD')), JSON.stringify(pieces));
+  assert.ok(
+    pieces.every((p) => !p.includes('\uFFFD')),
+    JSON.stringify(pieces),
+  );
   // a sequence that ends mid-character shows U+FFFD only at the end, as a full decode does
   const cut = seq.slice(0, seq.findIndex((id) => tok.isByteToken(tok.token(id)!)) + 1);
   assert.equal(streamed(tok, cut, false).text, tok.decode(cut, { skipSpecialTokens: false }));

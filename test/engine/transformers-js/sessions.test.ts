@@ -36,7 +36,10 @@ test('the folder is recognised by its complete variants and described as a manif
   assert.equal(m.tokens.image, 2052);
   assert.equal(m.text.vocabSize, 2112);
   assert.deepEqual(m.files, { vision: 'onnx/vision_encoder.onnx', decoder: 'onnx/decoder_model_merged.onnx', tokenizer: 'tokenizer.json' });
-  assert.throws(() => readTransformersJsFolder(dir, 'q4'), (e) => isEngineError(e, 'model-missing') && /has fp32/.test((e as Error).message));
+  assert.throws(
+    () => readTransformersJsFolder(dir, 'q4'),
+    (e) => isEngineError(e, 'model-missing') && /has fp32/.test((e as Error).message),
+  );
 });
 
 test('a 2-D attention mask is reported as approximate attention', () => {
@@ -79,7 +82,10 @@ test('prefill, steps and beam reordering feed what transformers.js feeds', async
   });
   for (let j = 0; j < 4; j++) assert.ok(Math.abs(f[j] - mean.reduce((a, m, c) => a + m * w.W[c * hidden + j], 0)) < 1e-5);
 
-  const texts = [[2, 10, 11, 260], [2, 12, 260]]; // different lengths: row 1 is left-padded
+  const texts = [
+    [2, 10, 11, 260],
+    [2, 12, 260],
+  ]; // different lengths: row 1 is left-padded
   const seq = sessions.sequence(features, texts);
   const image = (r: number) => Array.from({ length: 256 }, (_, i) => f.subarray((r * 256 + i) * hidden, (r * 256 + i + 1) * hidden));
   const fed = texts.map((t, r) => [...image(r), ...t.map(embedOf)]);

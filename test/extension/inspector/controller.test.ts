@@ -3,12 +3,7 @@ import { describe, it } from 'node:test';
 import { ResponseError, type CancellationToken, type RequestType } from 'vscode-jsonrpc';
 import { Caption, Detect, ErrorCodes, Segment, type TokenNotification } from '../../../daemon/protocol.js';
 import { isImagePath } from '../../../daemon/common/images.js';
-import {
-  InspectorController,
-  validateData,
-  type DaemonRequester,
-  type InspectorHost,
-} from '../../../extension/inspector/controller.js';
+import { InspectorController, validateData, type DaemonRequester, type InspectorHost } from '../../../extension/inspector/controller.js';
 import type { HostMessage, ImageSource } from '../../../webview/messages.js';
 
 const file: ImageSource = { kind: 'uri', uri: 'file:///work/a.png', name: 'a.png' };
@@ -72,7 +67,11 @@ describe('InspectorController', () => {
 
   it('holds tasks asked for before the webview is ready, and sends them after the image', async () => {
     const host = fakeHost();
-    const c = new InspectorController(host, fakeDaemon(async () => assert.fail()), file);
+    const c = new InspectorController(
+      host,
+      fakeDaemon(async () => assert.fail()),
+      file,
+    );
     c.runTask({ kind: 'detect', objects: ['cat'] });
     assert.equal(host.posted.length, 0);
     await c.handle({ type: 'ready' });
@@ -129,7 +128,10 @@ describe('InspectorController', () => {
 
   it('says a task needs an image when none is open', async () => {
     const host = fakeHost();
-    const c = new InspectorController(host, fakeDaemon(async () => assert.fail()));
+    const c = new InspectorController(
+      host,
+      fakeDaemon(async () => assert.fail()),
+    );
     await c.handle({ type: 'ready' });
     await c.handle({ type: 'run', requestId: 'r', task: { kind: 'ocr' } });
     assert.deepEqual(host.posted, [{ type: 'error', requestId: 'r', message: 'Open, paste or drop an image first.' }]);
@@ -147,12 +149,7 @@ describe('InspectorController', () => {
 
   it('cancels a running request through its token', async () => {
     const host = fakeHost();
-    const daemon = fakeDaemon(
-      (call) =>
-        new Promise((_, reject) =>
-          call.token!.onCancellationRequested(() => reject(new ResponseError(ErrorCodes.Cancelled, 'cancelled'))),
-        ),
-    );
+    const daemon = fakeDaemon((call) => new Promise((_, reject) => call.token!.onCancellationRequested(() => reject(new ResponseError(ErrorCodes.Cancelled, 'cancelled')))));
     const c = new InspectorController(host, daemon, file);
     const running = c.handle({ type: 'run', requestId: 'r', task: { kind: 'answer', question: 'what?' } });
     await settle();
@@ -194,7 +191,10 @@ describe('InspectorController', () => {
 
   it('opens pasted images and dropped files, and refuses what is not an image', async () => {
     const host = fakeHost();
-    const c = new InspectorController(host, fakeDaemon(async () => ({ text: 't', ...meta })));
+    const c = new InspectorController(
+      host,
+      fakeDaemon(async () => ({ text: 't', ...meta })),
+    );
     await c.handle({ type: 'openData', data: 'iVBORw0KGgo=', mimeType: 'image/png', name: '' });
     assert.deepEqual(c.image, { kind: 'data', data: 'iVBORw0KGgo=', mimeType: 'image/png', name: 'pasted image' });
     assert.equal(host.posted.at(-1)?.type, 'image');

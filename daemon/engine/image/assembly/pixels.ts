@@ -14,17 +14,16 @@
  * gives the three channels' partial sums in lanes 0..2. Reads up to 8 bytes past a tap pair's
  * start (the driver pads).
  */
-export function horizontal3(src: usize, width: i32, rows: i32, dst: usize, outWidth: i32,
-                            start: usize, pairs: usize, weights: usize, maxPairs: i32, precision: i32): void {
+export function horizontal3(src: usize, width: i32, rows: i32, dst: usize, outWidth: i32, start: usize, pairs: usize, weights: usize, maxPairs: i32, precision: i32): void {
   const half = i32x4.splat(precision > 0 ? 1 << (precision - 1) : 0);
   const zero = i32x4.splat(0);
   for (let y = 0; y < rows; y++) {
     const row = src + <usize>y * <usize>width * 3;
     let o = dst + <usize>y * <usize>outWidth * 3;
     for (let x = 0; x < outWidth; x++) {
-      const n = load<i32>(pairs + (<usize>x << 2));
-      let s = row + <usize>load<i32>(start + (<usize>x << 2)) * 3;
-      let w = weights + (<usize>x * <usize>maxPairs << 2);
+      const n = load<i32>(pairs + ((<usize>x) << 2));
+      let s = row + <usize>load<i32>(start + ((<usize>x) << 2)) * 3;
+      let w = weights + ((<usize>x * <usize>maxPairs) << 2);
       let acc = half;
       for (let j = 0; j < n; j++) {
         // bytes 0..5 of the load as int16 [R0 R1 G0 G1 B0 B1], zeros (lane 16) elsewhere
@@ -48,13 +47,12 @@ export function horizontal3(src: usize, width: i32, rows: i32, dst: usize, outWi
  * whole input rows from `start[y]` on. The last 16-byte group of a row runs past its end (into the
  * next row, rewritten after, or the driver's padding).
  */
-export function vertical(src: usize, stride: i32, dst: usize, outHeight: i32,
-                         start: usize, count: usize, weights: usize, maxTaps: i32, precision: i32): void {
+export function vertical(src: usize, stride: i32, dst: usize, outHeight: i32, start: usize, count: usize, weights: usize, maxTaps: i32, precision: i32): void {
   const half = i32x4.splat(precision > 0 ? 1 << (precision - 1) : 0);
   for (let y = 0; y < outHeight; y++) {
-    const first = src + <usize>load<i32>(start + (<usize>y << 2)) * <usize>stride;
-    const n = load<i32>(count + (<usize>y << 2));
-    const w0 = weights + (<usize>y * <usize>maxTaps << 2);
+    const first = src + <usize>load<i32>(start + ((<usize>y) << 2)) * <usize>stride;
+    const n = load<i32>(count + ((<usize>y) << 2));
+    const w0 = weights + ((<usize>y * <usize>maxTaps) << 2);
     const orow = dst + <usize>y * <usize>stride;
     for (let i = 0; i < stride; i += 16) {
       let a0 = half;
@@ -63,7 +61,7 @@ export function vertical(src: usize, stride: i32, dst: usize, outHeight: i32,
       let a3 = half;
       let s = first + <usize>i;
       for (let j = 0; j < n; j++) {
-        const k = v128.load32_splat(w0 + (<usize>j << 2));
+        const k = v128.load32_splat(w0 + ((<usize>j) << 2));
         const v = v128.load(s);
         const lo = i16x8.extend_low_i8x16_u(v);
         const hi = i16x8.extend_high_i8x16_u(v);
@@ -85,12 +83,12 @@ export function vertical(src: usize, stride: i32, dst: usize, outHeight: i32,
  * (the driver computes each entry once with the reference's float32 formula).
  */
 export function normalize(src: usize, pixels: i32, table: usize, dst: usize): void {
-  const plane = <usize>pixels << 2;
+  const plane = (<usize>pixels) << 2;
   for (let p: usize = 0; p < <usize>pixels; p++) {
     const s = src + p * 3;
     const d = dst + (p << 2);
-    store<f32>(d, load<f32>(table + (<usize>load<u8>(s) << 2)));
-    store<f32>(d + plane, load<f32>(table + 1024 + (<usize>load<u8>(s, 1) << 2)));
-    store<f32>(d + 2 * plane, load<f32>(table + 2048 + (<usize>load<u8>(s, 2) << 2)));
+    store<f32>(d, load<f32>(table + ((<usize>load<u8>(s)) << 2)));
+    store<f32>(d + plane, load<f32>(table + 1024 + ((<usize>load<u8>(s, 1)) << 2)));
+    store<f32>(d + 2 * plane, load<f32>(table + 2048 + ((<usize>load<u8>(s, 2)) << 2)));
   }
 }
