@@ -22,17 +22,8 @@ let server;
 let browser;
 let page;
 
-function cli(args, runtimeDir = join(tmp, 'cli-runtime')) {
-  const env = { ...h.isolatedEnv(tmp), PALIGEMMA_RUNTIME_DIR: runtimeDir, PALIGEMMA_MODEL: modelDir };
-  return h.run(process.execPath, [join(h.ROOT, 'dist', 'daemon.mjs'), ...args], { env, cwd: workspace });
-}
+const cli = h.daemonCli(() => ({ tmp, modelDir, cwd: workspace }));
 const extensionRuntimeDir = () => join(tmp, 'runtime', 'paligemma');
-
-function commandTitle(id) {
-  const pkg = JSON.parse(readFileSync(join(h.ROOT, 'package.json'), 'utf8'));
-  const cmd = pkg.contributes.commands.find((c) => c.command === id);
-  return `${cmd.category}: ${cmd.title}`;
-}
 
 before(async () => {
   h.requireInstalled();
@@ -68,7 +59,7 @@ test('the workspace batch fixes the .mdx image, leaves the decorative alt="" alo
       .replace(/^./, (c) => c.toUpperCase());
     assert.ok(expectedAlt, 'the tiny model says something about shapes.png');
 
-    await h.runCommand(page, commandTitle('paligemma.fillMissingAltTextWorkspace'));
+    await h.runCommand(page, h.commandTitle('paligemma.fillMissingAltTextWorkspace'));
     const review = page.locator('.quick-input-widget', { hasText: 'Alt text for the workspace' });
     await review.waitFor({ timeout: 180_000 });
     const rows = page.locator('.quick-input-list .monaco-list-row');
@@ -113,7 +104,7 @@ test('Generate Alt Text on a missing image in the .mdx file says which file is n
     await input.waitFor();
     await input.fill(':7:3');
     await input.press('Enter');
-    await h.runCommand(page, commandTitle('paligemma.generateAltText'));
+    await h.runCommand(page, h.commandTitle('paligemma.generateAltText'));
     await page.locator('.notifications-toasts', { hasText: 'PaliGemma: file not found: images/missing.png' }).waitFor({ timeout: 20_000 });
     await h.screenshot(page, 'alttext-generate-not-found');
   } catch (err) {

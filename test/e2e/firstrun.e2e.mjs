@@ -26,30 +26,13 @@ let server;
 let browser;
 let page;
 
-function cli(args, runtimeDir = join(tmp, 'cli-runtime')) {
-  const env = { ...h.isolatedEnv(tmp), PALIGEMMA_RUNTIME_DIR: runtimeDir, PALIGEMMA_MODEL: modelDir };
-  return h.run(process.execPath, [join(h.ROOT, 'dist', 'daemon.mjs'), ...args], { env, cwd: workspace });
-}
+const cli = h.daemonCli(() => ({ tmp, modelDir, cwd: workspace }));
 
-function cliCaption(image) {
-  return JSON.parse(
-    cli(['caption', join('images', image), '--lang', 'en', '--max-tokens', String(MAX_TOKENS), '--json'])
-      .trim()
-      .split('\n')[0],
-  ).text;
-}
+const cliCaption = (image) => cli.text(['caption', join('images', image), '--lang', 'en', '--max-tokens', String(MAX_TOKENS)]);
 
 const extensionRuntimeDir = () => join(tmp, 'runtime', 'paligemma');
 const userSettingsPath = () => join(tmp, 'user-data', 'User', 'settings.json');
 const squash = (s) => s.replace(/\s+/g, ' ').trim();
-
-/** `Category: Title` of a contributed command, from package.json. */
-function commandTitle(id) {
-  const pkg = JSON.parse(readFileSync(join(h.ROOT, 'package.json'), 'utf8'));
-  const cmd = pkg.contributes.commands.find((c) => c.command === id);
-  if (!cmd) throw new Error(`package.json contributes no command ${id}`);
-  return `${cmd.category}: ${cmd.title}`;
-}
 
 before(async () => {
   h.requireInstalled();
@@ -159,7 +142,7 @@ describe('PaliGemma first run in VS Code', () => {
 
     await h.openFile(page, 'shapes.png');
     await page.frameLocator('iframe.webview.ready').frameLocator('#active-frame').locator('img').first().waitFor({ timeout: 30_000 });
-    await h.runCommand(page, commandTitle('paligemma.describeImage'));
+    await h.runCommand(page, h.commandTitle('paligemma.describeImage'));
     const offer = toast('No model is loaded. Download one or choose a folder.');
     await offer.waitFor({ timeout: 30_000 });
     const buttons = (await offer.locator('.monaco-button').allInnerTexts()).map(squash).filter(Boolean);
@@ -186,11 +169,11 @@ describe('PaliGemma first run in VS Code', () => {
     await h.runCommand(page, 'Developer: Reload Window');
     await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
     await page.locator('.explorer-folders-view, .explorer-viewlet').first().waitFor({ timeout: 60_000 });
-    await h.runCommand(page, commandTitle('paligemma.restartDaemon'));
+    await h.runCommand(page, h.commandTitle('paligemma.restartDaemon'));
     await h.runCommand(page, 'View: Close All Editors');
     await h.openFile(page, 'gradient.png');
     await page.frameLocator('iframe.webview.ready').frameLocator('#active-frame').locator('img').first().waitFor({ timeout: 30_000 });
-    await h.runCommand(page, commandTitle('paligemma.describeImage'));
+    await h.runCommand(page, h.commandTitle('paligemma.describeImage'));
     const result = page.locator('.notifications-toasts .notification-list-item-message', { hasText: /^gradient\.png: / });
     await result.waitFor({ timeout: 180_000 });
     assert.equal(squash(await result.innerText()), squash(`gradient.png: ${caption}`));
@@ -276,7 +259,7 @@ describe('PaliGemma first run in VS Code', () => {
     await h.runCommand(page, 'View: Close All Editors');
     await h.openFile(page, 'shapes.png');
     await page.frameLocator('iframe.webview.ready').frameLocator('#active-frame').locator('img').first().waitFor({ timeout: 30_000 });
-    await h.runCommand(page, commandTitle('paligemma.describeImage'));
+    await h.runCommand(page, h.commandTitle('paligemma.describeImage'));
     const offer = toast('does not exist');
     await offer.waitFor({ timeout: 30_000 });
     const message = squash(await offer.locator('.notification-list-item-message').innerText());

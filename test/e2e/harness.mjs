@@ -65,6 +65,34 @@ export function isolatedEnv(tmp) {
 }
 
 /** Runs a command to completion, failing with its output when it fails. */
+/** `Category: Title` of a contributed command, read from package.json so the tests follow renames. */
+export function commandTitle(id) {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+  const cmd = (pkg.contributes?.commands ?? []).find((c) => c.command === id);
+  if (!cmd) throw new Error(`package.json contributes no command ${id}`);
+  return cmd.category ? `${cmd.category}: ${cmd.title}` : cmd.title;
+}
+
+/**
+ * The daemon CLI from the bundle, on its own socket (by default): the reference the UI's results
+ * are checked against. `where()` gives the run's temp root, model folder and working folder.
+ */
+export function daemonCli(where) {
+  const cli = (args, runtimeDir = join(where().tmp, 'cli-runtime')) => {
+    const { tmp, modelDir, cwd } = where();
+    const env = { ...isolatedEnv(tmp), PALIGEMMA_RUNTIME_DIR: runtimeDir, PALIGEMMA_MODEL: modelDir };
+    return run(process.execPath, [join(ROOT, 'dist', 'daemon.mjs'), ...args], { env, cwd });
+  };
+  /** The text of the first JSON result line of a task command. */
+  cli.text = (args) =>
+    JSON.parse(
+      cli([...args, '--json'])
+        .trim()
+        .split('\n')[0],
+    ).text;
+  return cli;
+}
+
 export function run(cmd, args, options = {}) {
   const started = Date.now();
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, ...options });

@@ -27,14 +27,6 @@ const LANGUAGE = 'en';
 /** paligemma.hover.thumbnailWidth: small, so the caption and text stay inside the hover for the screenshot. */
 const THUMBNAIL_WIDTH = 64;
 
-/** `Category: Title` of a contributed command, read from package.json so the tests follow renames. */
-function commandTitle(id) {
-  const pkg = JSON.parse(readFileSync(join(h.ROOT, 'package.json'), 'utf8'));
-  const cmd = (pkg.contributes?.commands ?? []).find((c) => c.command === id);
-  if (!cmd) throw new Error(`package.json contributes no command ${id}`);
-  return cmd.category ? `${cmd.category}: ${cmd.title}` : cmd.title;
-}
-
 let tmp;
 let workspace;
 let modelDir;
@@ -43,11 +35,7 @@ let browser;
 let page;
 const consoleErrors = [];
 
-/** The daemon CLI from the bundle, on its own socket: the reference the UI's results are checked against. */
-function cli(args, runtimeDir = join(tmp, 'cli-runtime')) {
-  const env = { ...h.isolatedEnv(tmp), PALIGEMMA_RUNTIME_DIR: runtimeDir, PALIGEMMA_MODEL: modelDir };
-  return h.run(process.execPath, [join(h.ROOT, 'dist', 'daemon.mjs'), ...args], { env, cwd: workspace });
-}
+const cli = h.daemonCli(() => ({ tmp, modelDir, cwd: workspace }));
 
 /** Where the daemon that the extension starts listens (code-server's environment names it). */
 const extensionRuntimeDir = () => join(tmp, 'runtime', 'paligemma');
@@ -88,21 +76,9 @@ before(async () => {
 after(() => h.tearDown(tmp, { browser, server, stopDaemon: (dir) => cli(['stop'], dir) }));
 
 /** The daemon's caption of a workspace image, through the CLI with the workspace's settings. */
-function cliCaption(image) {
-  return JSON.parse(
-    cli(['caption', join('images', image), '--lang', LANGUAGE, '--max-tokens', MAX_TOKENS, '--json'])
-      .trim()
-      .split('\n')[0],
-  ).text;
-}
+const cliCaption = (image) => cli.text(['caption', join('images', image), '--lang', LANGUAGE, '--max-tokens', MAX_TOKENS]);
 
-function cliOcr(image) {
-  return JSON.parse(
-    cli(['ocr', join('images', image), '--max-tokens', MAX_TOKENS, '--json'])
-      .trim()
-      .split('\n')[0],
-  ).text;
-}
+const cliOcr = (image) => cli.text(['ocr', join('images', image), '--max-tokens', MAX_TOKENS]);
 
 /** A test that leaves a screenshot of the workbench behind when it fails. */
 function e2eTest(name, fn) {
@@ -132,7 +108,7 @@ describe('PaliGemma in VS Code', () => {
   e2eTest('(a) Describe Image on a fixture image shows its caption', async () => {
     const caption = cliCaption('shapes.png');
     await h.openFile(page, 'shapes.png');
-    await h.runCommand(page, commandTitle('paligemma.describeImage'));
+    await h.runCommand(page, h.commandTitle('paligemma.describeImage'));
     // The result toast (not the "Describing shapes.png: …" progress one).
     const toast = page.locator('.notifications-toasts .notification-list-item-message', { hasText: /^shapes\.png: / });
     await toast.waitFor({ timeout: 120_000 });
@@ -231,7 +207,7 @@ describe('PaliGemma in VS Code', () => {
     assert.ok(expected.objects.length > 0, `the tiny model finds no "${DETECT_QUERY}" in ${DETECT_IMAGE}: pick another query`);
 
     await h.openFile(page, DETECT_IMAGE);
-    await h.runCommand(page, commandTitle('paligemma.openInspector'));
+    await h.runCommand(page, h.commandTitle('paligemma.openInspector'));
     const webview = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
     await webview.locator('#stage:not([hidden]) #image').waitFor({ timeout: 30_000 });
     await webview.locator('#objects-query input').fill(DETECT_QUERY);
@@ -288,7 +264,7 @@ describe('PaliGemma in VS Code', () => {
     await h.openFile(page, DETECT_IMAGE);
     // The image preview takes the focus once loaded, which would close the command's input box.
     await page.frameLocator('iframe.webview.ready').frameLocator('#active-frame').locator('img').first().waitFor({ timeout: 30_000 });
-    await h.runCommandWithInput(page, commandTitle('paligemma.detectObjects'), `Detect objects in ${DETECT_IMAGE}`, DETECT_QUERY);
+    await h.runCommandWithInput(page, h.commandTitle('paligemma.detectObjects'), `Detect objects in ${DETECT_IMAGE}`, DETECT_QUERY);
     // A new panel: the task waits for the webview to load, then runs there.
     const webview = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
     await webview.locator('#overlay .box').first().waitFor({ timeout: 120_000 });
@@ -304,7 +280,7 @@ describe('PaliGemma in VS Code', () => {
         .split('\n')[0],
     );
     await h.runCommand(page, 'View: Close All Editors');
-    await h.runCommand(page, commandTitle('paligemma.openInspector'));
+    await h.runCommand(page, h.commandTitle('paligemma.openInspector'));
     const webview = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
     await webview.locator('#empty:not([hidden])').waitFor({ timeout: 30_000 });
     const png = readFileSync(join(workspace, 'images', 'shapes.png')).toString('base64');
@@ -346,7 +322,7 @@ describe('PaliGemma in VS Code', () => {
 
     await h.runCommand(page, 'View: Close All Editors');
     await h.openFile(page, SEGMENT_IMAGE);
-    await h.runCommand(page, commandTitle('paligemma.openInspector'));
+    await h.runCommand(page, h.commandTitle('paligemma.openInspector'));
     const webview = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
     await webview.locator('#stage:not([hidden]) #image').waitFor({ timeout: 30_000 });
     assert.equal(await webview.locator('#image-name').textContent(), SEGMENT_IMAGE);
