@@ -4,7 +4,6 @@
 // acknowledged, then the process exits.
 import { createWriteStream } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { connect } from 'nats';
 import { describeConnectError, natsConnectOptions } from '../client/brokerWire.js';
 import { startClusterWorker } from '../cluster/worker.js';
@@ -13,6 +12,9 @@ import { defaultModelPath } from '../server/defaults.js';
 import { createLogger, isLogLevel, type LogLevel } from '../server/log.js';
 import { DEFAULT_LIMITS, PaliGemmaService } from '../server/service.js';
 import { workerBackend } from '../server/workerBackend.js';
+import { errorMessage } from '../common/errors.js';
+import { EXECUTION_PROVIDERS } from '../engine/model/providers.js';
+import { choiceOption, integerOption, runCommand, UsageError, type ParsedValues } from './args.js';
 import type { Command } from './main.js';
 
 const usage = `usage: paligemma worker --broker nats://host:4222[,nats://host2:4222...] [options]
@@ -32,130 +34,106 @@ const usage = `usage: paligemma worker --broker nats://host:4222[,nats://host2:4
   --log-file <file>      append logs here instead of stderr
 `;
 
-function count(name: string, v: string | undefined, min = 1): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer of at least ${min}, got '${v}'`);
-  return n;
-}
+const OPTIONS = {
+  broker: { type: 'string' },
+  model: { type: 'string' },
+  ep: { type: 'string' },
+  creds: { type: 'string' },
+  'token-file': { type: 'string' },
+  'tls-ca': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'max-batch': { type: 'string' },
+  jobs: { type: 'string' },
+  'ack-wait-ms': { type: 'string' },
+  'max-deliver': { type: 'string' },
+  'cache-ttl-ms': { type: 'string' },
+  'max-bytes': { type: 'string' },
+  'log-level': { type: 'string' },
+  'log-file': { type: 'string' },
+} as const;
 
 export const command: Command = {
   summary: 'serve the model to a NATS cluster (requests and batch jobs)',
-  async run(argv) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args: argv,
-        options: {
-          broker: { type: 'string' },
-          model: { type: 'string' },
-          ep: { type: 'string' },
-          creds: { type: 'string' },
-          'token-file': { type: 'string' },
-          'tls-ca': { type: 'string' },
-          'tls-cert': { type: 'string' },
-          'tls-key': { type: 'string' },
-          'max-batch': { type: 'string' },
-          jobs: { type: 'string' },
-          'ack-wait-ms': { type: 'string' },
-          'max-deliver': { type: 'string' },
-          'cache-ttl-ms': { type: 'string' },
-          'max-bytes': { type: 'string' },
-          'log-level': { type: 'string' },
-          'log-file': { type: 'string' },
-          help: { type: 'boolean', short: 'h' },
-        },
-      }));
-    } catch (e) {
-      process.stderr.write(`paligemma worker: ${(e as Error).message}\n${usage}`);
-      return 2;
-    }
-    if (values.help) {
-      process.stdout.write(usage);
-      return 0;
-    }
-    const fail = (m: string, code = 2) => {
-      process.stderr.write(`paligemma worker: ${m}\n`);
-      return code;
-    };
-    const broker = values.broker ?? process.env.PALIGEMMA_BROKER;
-    if (!broker) return fail(`give the NATS servers with --broker nats://host:4222 (or set PALIGEMMA_BROKER)\n${usage}`);
-    if (values.creds && values['token-file']) return fail('give either --creds or --token-file, not both');
-    const ep = (values.ep ?? 'auto') as ExecutionProviderSetting;
-    if (!['auto', 'cpu', 'cuda', 'webgpu'].includes(ep)) return fail('--ep must be auto, cpu, cuda or webgpu');
-    const level = values['log-level'] ?? process.env.PALIGEMMA_LOG_LEVEL ?? 'info';
-    if (!isLogLevel(level)) return fail('--log-level must be trace, debug, info, warn or error');
-    let n;
-    try {
-      n = {
-        maxBatch: count('--max-batch', values['max-batch']),
-        jobs: count('--jobs', values.jobs),
-        ackWaitMs: count('--ack-wait-ms', values['ack-wait-ms'], 1000),
-        maxDeliver: count('--max-deliver', values['max-deliver']),
-        cacheTtlMs: count('--cache-ttl-ms', values['cache-ttl-ms'], 1000),
-        maxBytes: count('--max-bytes', values['max-bytes']) ?? DEFAULT_LIMITS.maxBytes,
-      };
-    } catch (e) {
-      return fail((e as Error).message);
-    }
-    const modelPath = values.model ? resolve(values.model) : defaultModelPath();
-    if (!modelPath) return fail('give the model folder with --model <dir> (or set PALIGEMMA_MODEL)');
+  run: (argv) => runCommand({ name: 'worker', usage, options: OPTIONS }, argv, serveWorker),
+};
 
-    const out = values['log-file'] ? createWriteStream(values['log-file'], { flags: 'a', mode: 0o600 }) : process.stderr;
-    const log = createLogger(out, level as LogLevel, { pid: process.pid, role: 'worker' });
-    process.on('uncaughtException', (e) => log.error('uncaught exception', { error: e.stack ?? String(e) }));
-    process.on('unhandledRejection', (e) => log.error('unhandled rejection', { error: e instanceof Error ? (e.stack ?? e.message) : String(e) }));
+async function serveWorker(values: ParsedValues<typeof OPTIONS>): Promise<number> {
+  const fail = (m: string) => {
+    process.stderr.write(`paligemma worker: ${m}\n`);
+    return 1;
+  };
+  const broker = values.broker ?? process.env.PALIGEMMA_BROKER;
+  if (!broker) throw new UsageError('give the NATS servers with --broker nats://host:4222 (or set PALIGEMMA_BROKER)', true);
+  if (values.creds && values['token-file']) throw new UsageError('give either --creds or --token-file, not both');
+  const ep: ExecutionProviderSetting = choiceOption(values.ep, 'ep', EXECUTION_PROVIDERS) ?? 'auto';
+  const level = values['log-level'] ?? process.env.PALIGEMMA_LOG_LEVEL ?? 'info';
+  if (!isLogLevel(level)) throw new UsageError(`--log-level must be trace, debug, info, warn or error, got '${level}'`);
+  const n = {
+    maxBatch: integerOption(values['max-batch'], 'max-batch', 1),
+    jobs: integerOption(values.jobs, 'jobs', 1),
+    ackWaitMs: integerOption(values['ack-wait-ms'], 'ack-wait-ms', 1000),
+    maxDeliver: integerOption(values['max-deliver'], 'max-deliver', 1),
+    cacheTtlMs: integerOption(values['cache-ttl-ms'], 'cache-ttl-ms', 1000),
+    maxBytes: integerOption(values['max-bytes'], 'max-bytes', 1, DEFAULT_LIMITS.maxBytes),
+  };
+  const modelPath = values.model ? resolve(values.model) : defaultModelPath();
+  if (!modelPath) throw new UsageError('give the model folder with --model <dir> (or set PALIGEMMA_MODEL)');
 
-    let nc;
-    try {
-      const opts = await natsConnectOptions(
-        broker,
-        { creds: values.creds, tokenFile: values['token-file'], tlsCa: values['tls-ca'], tlsCert: values['tls-cert'], tlsKey: values['tls-key'] },
-        `paligemma-worker-${process.pid}`,
-      );
-      nc = await connect(opts);
-    } catch (e) {
-      return fail(e instanceof Error && !('code' in e) ? e.message : describeConnectError(broker, e), 1);
-    }
-    const service = new PaliGemmaService({
-      backend: workerBackend({ log }),
-      log,
+  const out = values['log-file'] ? createWriteStream(values['log-file'], { flags: 'a', mode: 0o600 }) : process.stderr;
+  const log = createLogger(out, level as LogLevel, { pid: process.pid, role: 'worker' });
+  process.on('uncaughtException', (e) => log.error('uncaught exception', { error: e.stack ?? String(e) }));
+  process.on('unhandledRejection', (e) => log.error('unhandled rejection', { error: e instanceof Error ? (e.stack ?? e.message) : String(e) }));
+
+  let nc;
+  try {
+    const opts = await natsConnectOptions(
+      broker,
+      { creds: values.creds, tokenFile: values['token-file'], tlsCa: values['tls-ca'], tlsCert: values['tls-cert'], tlsKey: values['tls-key'] },
+      `paligemma-worker-${process.pid}`,
+    );
+    nc = await connect(opts);
+  } catch (e) {
+    return fail(e instanceof Error && !('code' in e) ? e.message : describeConnectError(broker, e));
+  }
+  const service = new PaliGemmaService({
+    backend: workerBackend({ log }),
+    log,
+    modelPath,
+    executionProvider: ep,
+    // A worker keeps its model loaded: it exists to serve it.
+    keepAliveMs: Infinity,
+    maxBatch: n.maxBatch,
+    limits: { maxBytes: n.maxBytes },
+    transport: 'broker',
+  });
+  let worker;
+  try {
+    worker = await startClusterWorker({
+      nc,
+      service,
       modelPath,
       executionProvider: ep,
-      // A worker keeps its model loaded: it exists to serve it.
-      keepAliveMs: Infinity,
-      maxBatch: n.maxBatch,
-      limits: { maxBytes: n.maxBytes },
-      transport: 'broker',
+      log,
+      maxBytes: n.maxBytes,
+      ackWaitMs: n.ackWaitMs,
+      maxDeliver: n.maxDeliver,
+      jobConcurrency: n.jobs,
+      streams: n.cacheTtlMs ? { cacheTtlMs: n.cacheTtlMs } : undefined,
     });
-    let worker;
-    try {
-      worker = await startClusterWorker({
-        nc,
-        service,
-        modelPath,
-        executionProvider: ep,
-        log,
-        maxBytes: n.maxBytes,
-        ackWaitMs: n.ackWaitMs,
-        maxDeliver: n.maxDeliver,
-        jobConcurrency: n.jobs,
-        streams: n.cacheTtlMs ? { cacheTtlMs: n.cacheTtlMs } : undefined,
-      });
-    } catch (e) {
-      await nc.close().catch(() => {});
-      await service.dispose();
-      return fail((e as Error).message, 1);
-    }
-    process.stderr.write(`paligemma worker: serving ${worker.model.name} as paligemma.${worker.token}.* on ${broker}\n`);
-    const done = new Promise<string>((r) => {
-      for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(sig, () => r(sig));
-      void nc.closed().then(() => r('the broker connection closed'));
-    });
-    const why = await done;
-    await worker.drain(why);
+  } catch (e) {
+    await nc.close().catch(() => {});
     await service.dispose();
-    // onnxruntime may keep native threads alive: leave explicitly once everything is released.
-    process.exit(0);
-  },
-};
+    return fail(errorMessage(e));
+  }
+  process.stderr.write(`paligemma worker: serving ${worker.model.name} as paligemma.${worker.token}.* on ${broker}\n`);
+  const done = new Promise<string>((r) => {
+    for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(sig, () => r(sig));
+    void nc.closed().then(() => r('the broker connection closed'));
+  });
+  const why = await done;
+  await worker.drain(why);
+  await service.dispose();
+  // onnxruntime may keep native threads alive: leave explicitly once everything is released.
+  process.exit(0);
+}
