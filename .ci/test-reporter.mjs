@@ -82,6 +82,8 @@ export default async function* compactReporter(source) {
           // The file itself failed: it did not load, or it exited non-zero outside any test (its
           // output, shown with the line, says why; the error itself only says 'test failed').
           s.fileFailed = true;
+          // Except a timeout: the file ran past --test-timeout (a test hung, or its process did not exit).
+          if (error?.failureType === 'testTimeoutFailure') s.failures.push({ name: 'the file as a whole', error });
           break;
         }
         // A suite fails when its tests do; those are reported on their own.

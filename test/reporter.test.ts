@@ -83,3 +83,29 @@ test('one line per file, the failures in full, node’s counts at the end', (t) 
   assert.match(tap.stdout, /^ok \d+ - adds numbers$/m);
   assert.match(tap.stdout, /^# pass 3$/m);
 });
+
+test('a file whose process outlives its tests: the exit watch names the open handle; without it, the timeout is shown', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'reporter-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(
+    join(dir, 'leak.test.mjs'),
+    `import { createServer } from 'node:net';
+import { test } from 'node:test';
+test('leaves a server listening', () => { createServer().listen(0, '127.0.0.1'); });
+`,
+  );
+  const env: NodeJS.ProcessEnv = { ...process.env, PALIGEMMA_TEST_EXIT_GRACE_MS: '300' };
+  delete env.NODE_TEST_CONTEXT;
+  const spawnRun = (...extra: string[]) =>
+    spawnSync(process.execPath, [...extra, '--test', `--test-reporter=${REPORTER}`, 'leak.test.mjs'], { cwd: dir, env, encoding: 'utf8', timeout: 60_000 });
+
+  const watched = spawnRun(`--import=${join(ROOT, '.ci/test-exit-watch.mjs')}`, '--test-timeout=30000');
+  assert.equal(watched.status, 1, watched.stderr);
+  assert.match(watched.stdout, /^✖ leak\.test\.mjs: 1 passed, the file failed/m);
+  assert.match(watched.stdout, /still running 300 ms after its last test/);
+  assert.match(watched.stdout, /handle: Server \{"address":"127\.0\.0\.1"/);
+
+  const unwatched = spawnRun('--test-timeout=1000');
+  assert.equal(unwatched.status, 1, unwatched.stderr);
+  assert.match(unwatched.stdout, /✖ the file as a whole\n[^]*timed out after 1000ms/);
+});
