@@ -132,7 +132,12 @@ export interface DaemonConnection {
 export async function connectDaemon(o: ConnectOptions = {}): Promise<DaemonConnection> {
   const socket = await connectSocket(o);
   socket.on('error', () => {});
-  const connection = createMessageConnection(new SocketMessageReader(socket), new LimitedMessageWriter(socket));
+  const reader = new SocketMessageReader(socket);
+  // Off: on a message cut short (a daemon killed mid-write) vscode-jsonrpc's reader re-arms a 10 s
+  // 'partial message' timer for ever, even once the socket has closed, so the client's process
+  // would never exit. Nothing here listens for partial messages.
+  reader.partialMessageTimeout = 0;
+  const connection = createMessageConnection(reader, new LimitedMessageWriter(socket));
   // Disposing rejects the requests still waiting for an answer.
   connection.onClose(() => connection.dispose());
   connection.listen();

@@ -15,6 +15,7 @@ import {
   type RequestType0,
   ResponseError,
 } from 'vscode-jsonrpc/node';
+import { Status } from '../protocol.js';
 import { type ConnectOptions, connectDaemon, type DaemonConnection } from './daemon.js';
 import { daemonEndpoint } from './endpoint.js';
 
@@ -96,7 +97,7 @@ export class RestartingDaemonClient {
       }
       this.restarts++;
       this.o.onRestart?.(`the PaliGemma daemon stopped while answering (its log: ${log}); starting it again and retrying ${this.inFlight} request(s)`);
-      this.reconnecting = connectDaemon(this.o).then(
+      this.reconnecting = connectAnswering(this.o).then(
         (fresh) => {
           for (const s of this.subscriptions) s(fresh.connection);
           lost.close();
@@ -112,6 +113,25 @@ export class RestartingDaemonClient {
       );
     }
     await this.reconnecting;
+  }
+}
+
+/**
+ * A connection to a daemon that answers. Right after a kill the dying daemon's socket can still
+ * take a connection (the kernel closes its descriptors one by one) and then drop it unanswered:
+ * such a connection is dialled again, not taken for a second crash.
+ */
+async function connectAnswering(o: ConnectOptions, attempts = 20): Promise<DaemonConnection> {
+  for (let attempt = 1; ; attempt++) {
+    const c = await connectDaemon(o);
+    try {
+      await c.connection.sendRequest(Status.type);
+      return c;
+    } catch (e) {
+      c.close();
+      if (attempt >= attempts || !lostConnection(e, c)) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 }
 
