@@ -2,10 +2,13 @@
 // were in flight again; after that one restart, requests fail saying the daemon stopped. Spawned
 // daemons, real tiny model.
 import assert from 'node:assert/strict';
+import { createServer, type Socket } from 'node:net';
 import { after, test } from 'node:test';
+import { createMessageConnection, SocketMessageReader, SocketMessageWriter } from 'vscode-jsonrpc/node';
+import { daemonEndpoint, ensureRuntimeDir } from '../../daemon/client/endpoint.js';
 import * as protocol from '../../daemon/protocol.js';
 import { RestartingDaemonClient } from '../../daemon/client/restarting.js';
-import { cleanupScratch, images, isAlive, mainJs, runCli, testDaemon, tinyModel, waitFor } from '../server/daemon.js';
+import { cleanupScratch, images, isAlive, mainJs, runCli, tempDir, testDaemon, tinyModel, waitFor } from '../server/daemon.js';
 
 after(cleanupScratch);
 
@@ -91,5 +94,41 @@ test('the CLI reports every image when the daemon is killed on the way', async (
     assert.equal(out.code, 0);
   } finally {
     await d.stop();
+  }
+});
+
+test('a connection the dying daemon takes and drops unanswered is dialled again, not counted as a second crash', async () => {
+  const runtimeDir = await tempDir('pg-dying-');
+  const endpoint = daemonEndpoint({ PALIGEMMA_RUNTIME_DIR: runtimeDir });
+  await ensureRuntimeDir(runtimeDir);
+  // A stand-in daemon: the first connection crashes on its first caption, the second is dropped
+  // at once (the dying daemon's socket still accepting), the third answers.
+  let connections = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer((s) => {
+    sockets.add(s);
+    const n = ++connections;
+    if (n === 2) return void s.destroy();
+    const c = createMessageConnection(new SocketMessageReader(s), new SocketMessageWriter(s));
+    c.onRequest(protocol.Status.method, () => ({ pid: n }));
+    c.onRequest(protocol.Caption.method, () => {
+      if (n === 1) s.destroy();
+      return new Promise((r) => setTimeout(() => r({ text: `answered by connection ${n}`, cached: false }), 10));
+    });
+    c.listen();
+  });
+  await new Promise<void>((r) => server.listen(endpoint.socketPath, () => r()));
+  after(() => {
+    sockets.forEach((s) => s.destroy());
+    server.close();
+  });
+  const restarts: string[] = [];
+  const client = await RestartingDaemonClient.connect({ endpoint, start: false, timeoutMs: 5000, onRestart: (m) => restarts.push(m) });
+  try {
+    const r = await client.request(protocol.Caption.type, { image: { path: images.shapes } });
+    assert.equal(r.text, 'answered by connection 3');
+    assert.equal(restarts.length, 1, restarts.join('\n'));
+  } finally {
+    client.close();
   }
 });
