@@ -136,7 +136,7 @@ export interface ModelStatus {
   /** Why 'auto' chose that provider (what it tried and measured); absent for an explicit one. */
   providerNotes?: string[];
   /** Where greedy decoding loops: 'graph' = one decoder run per request (decoder-loop.onnx). */
-  decodeLoop?: 'host' | 'graph';
+  decodeLoop?: 'host' | 'graph' | 'search';
   /**
    * Most waiting requests the daemon runs together in one batched model call (1: one at a time).
    * Clients with many images keep two batches in flight (one running, the next waiting), and no

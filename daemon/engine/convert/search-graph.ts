@@ -18,25 +18,34 @@ import { decoderStep, type KvDtype } from './decoder-graph.js';
 
 export type SearchKind = 'greedy' | 'beam';
 
+/** The ops' pad_token_id: what `sequences` holds for eos (greedy) and after the end. */
+export const NO_TOKEN = -1;
+
 /** The file each search op's graph is written to, beside decoder.onnx (whose weights it reads). */
 export const SEARCH_FILES: Record<SearchKind, string> = { greedy: 'decoder-search.onnx', beam: 'decoder-beam-search.onnx' };
 
 /**
- * The outer graph: inputs `prompt_ids` int32 [B, N + T] (N image placeholders, any id but pad,
- * then the text), `image_features` float32 [B, N, hidden], `max_length` / `min_length` int32 [1]
- * (whole sequence lengths, prompt included); beam search also `num_beams`, `num_return_sequences`
- * int32 [1] and `length_penalty` float32 [1]. Output `sequences` int32: [B, max_length] (greedy),
- * [B, num_return_sequences, max_length] (beam), the prompt ids first, pad after the end.
+ * The outer graph: inputs `prompt_ids` int32 [B, N + T] (N image placeholders, then the text),
+ * `attention_mask` int32 [B, N + T] (0 at pads), `image_features` float32 [B, N, hidden],
+ * `max_length` / `min_length` int32 [1] (whole sequence lengths, prompt included); beam search
+ * also `num_beams`, `num_return_sequences` int32 [1] and `length_penalty` float32 [1]. Output
+ * `sequences` int32: [B, max_length] (greedy), [B, num_return_sequences, max_length] (beam), the
+ * prompt ids first, then the generated ones, NO_TOKEN for eos (greedy) and after the end.
  */
-export function buildSearchGraph(b: Blocks, cfg: ModelConfig, numLayers: number, kvDtype: KvDtype, tokens: { eos: number; pad: number }, kind: SearchKind): void {
+export function buildSearchGraph(b: Blocks, cfg: ModelConfig, numLayers: number, kvDtype: KvDtype, tokens: { eos: number }, kind: SearchKind): void {
   const g = b.g;
   const prompt = g.input('prompt_ids', 'int32', ['batch', 'prompt_len']);
   const image = g.input('image_features', 'float32', ['batch', 'image_len', cfg.text.hiddenSize]);
   const maxLength = g.input('max_length', 'int32', [1]);
   const minLength = g.input('min_length', 'int32', [1]);
-  const attrs = { eos_token_id: tokens.eos, pad_token_id: tokens.pad, model_type: 0, decoder: new GraphAttr(stepSubgraph(b, cfg, numLayers, kvDtype, image)) };
+  const mask = g.input('attention_mask', 'int32', ['batch', 'prompt_len']);
+  // pad_token_id -1, an id no token has: the ops write it for eos and everything after (greedy)
+  // and after every hypothesis (beam), so a generated <pad> is not mistaken for the end. Prompt
+  // pads are then found by attention_mask (which the ops pass through as given), and positions
+  // come from the mask too (the ops would count pads by pad_token_id).
+  const attrs = { eos_token_id: tokens.eos, pad_token_id: NO_TOKEN, model_type: 0, decoder: new GraphAttr(stepSubgraph(b, cfg, numLayers, kvDtype, image)) };
   if (kind === 'greedy') {
-    g.op('GreedySearch', [prompt, maxLength, minLength], attrs, { domain: MS_DOMAIN, outputs: ['sequences'] });
+    g.op('GreedySearch', [prompt, maxLength, minLength, '', '', '', mask], attrs, { domain: MS_DOMAIN, outputs: ['sequences'] });
     g.output('sequences', 'sequences', 'int32', ['batch', 'max_length']);
     return;
   }
@@ -44,7 +53,7 @@ export function buildSearchGraph(b: Blocks, cfg: ModelConfig, numLayers: number,
   const numReturn = g.input('num_return_sequences', 'int32', [1]);
   const lengthPenalty = g.input('length_penalty', 'float32', [1]);
   // early_stopping 0: transformers' default (stop when no running beam can beat the finished ones).
-  g.op('BeamSearch', [prompt, maxLength, minLength, numBeams, numReturn, lengthPenalty], { ...attrs, early_stopping: 0 }, { domain: MS_DOMAIN, outputs: ['sequences'] });
+  g.op('BeamSearch', [prompt, maxLength, minLength, numBeams, numReturn, lengthPenalty, '', '', '', mask], { ...attrs, early_stopping: 0 }, { domain: MS_DOMAIN, outputs: ['sequences'] });
   g.output('sequences', 'sequences', 'int32', ['batch', 'num_return_sequences', 'max_length']);
 }
 
@@ -79,8 +88,10 @@ function stepSubgraph(b: Blocks, cfg: ModelConfig, numLayers: number, kvDtype: K
   const int64 = (x: string) => body.op('Cast', [x], { to: 7 });
   const zero = body.constant('int64', [0], []);
   const ids64 = int64(ids);
-  // The op counts positions from 0 over non-pad slots; PaliGemma's (HF's) start at 1.
-  const position = body.op('Add', [int64(positions), body.constant('int64', [1], [])]);
+  // Position ids from the mask, 1-indexed as PaliGemma's (HF's): the count of non-pad slots up
+  // to each one. The op's position_ids count pad_token_id's slots, which it cannot see here.
+  const slotPositions = body.op('CumSum', [int64(mask), body.constant('int64', [1], [])]);
+  const position = body.op('Slice', [slotPositions, body.op('Neg', [body.op('Shape', [positions], { start: 1, end: 2 })]), body.int64s([Number.MAX_SAFE_INTEGER]), body.int64s([1])]);
   const prefill = body.op('Equal', [body.op('Shape', [pasts[0]], { start: 3, end: 4 }), zero]);
 
   // Image slots: N at the prefill, none later (a zero-row slice, so nothing is copied per token).
@@ -99,9 +110,7 @@ function stepSubgraph(b: Blocks, cfg: ModelConfig, numLayers: number, kvDtype: K
   const bias = toBias(padded);
   let biasSliding: string | null = null;
   if (t.layerTypes.slice(0, numLayers).includes('sliding')) {
-    // A slot's position id is the count of non-pad slots up to it (pads are masked anyway). The
-    // window never cuts into the bidirectional prompt block (masks.ts), so not at the prefill.
-    const slotPositions = body.op('CumSum', [int64(mask), body.constant('int64', [1], [])]);
+    // The window never cuts into the bidirectional prompt block (masks.ts), so not at the prefill.
     const outside = body.op('LessOrEqual', [slotPositions, body.op('Sub', [position, body.constant('int64', [t.slidingWindow!], [])])]);
     biasSliding = toBias(body.op('Or', [padded, body.op('And', [outside, body.op('Not', [prefill])])]));
   }
