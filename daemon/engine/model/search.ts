@@ -24,6 +24,17 @@ export class SearchSessions {
   static async create(dir: string, manifest: Manifest, ep: ExecutionProvider, threads?: number): Promise<SearchSessions> {
     const file = manifest.files.decoderSearch;
     if (!file) throw new EngineError('invalid-params', `${dir} has no decoder-search.onnx (converted by an older version): convert it again, or decode on the host`);
+    if (ep !== 'cpu' && ep !== 'cuda') {
+      throw new EngineError('invalid-params', `onnxruntime has GreedySearch / BeamSearch kernels for the CPU and CUDA only, not ${ep}: decode on the host or in the graph loop`);
+    }
+    if (ep === 'cpu' && manifest.kvDtype === 'float16') {
+      // The CPU kernels pass their float16 helpers unset (greedy_search.cc, GreedySearch::Compute:
+      // process_logits_fp16_func_ and friends are set only by the CUDA kernel): bad_function_call.
+      throw new EngineError(
+        'invalid-params',
+        `${dir} has a float16 KV cache, which onnxruntime's CPU GreedySearch / BeamSearch cannot run: use --ep cuda, a conversion with --activations fp32 (or fp32 / int4 weights), or decode on the host`,
+      );
+    }
     return new SearchSessions(dir, manifest, ep, threads, await createSession(join(dir, file), ep, threads));
   }
 

@@ -160,6 +160,15 @@ describe('decoding inside onnxruntime GreedySearch / BeamSearch (decodeLoop sear
     assert.ok(runs >= 8, `one decoder run per step on the host (${runs})`);
   });
 
+  it('refuses a float16 KV cache on the CPU, which the CPU kernels cannot run', async () => {
+    const dir = join(tmp, 'pg1-int4h');
+    await convert({ input: join(FIXTURES, 'tiny-paligemma-224'), output: dir, dtype: 'int4', activations: 'fp16' });
+    await assert.rejects(
+      PaliGemma.load(dir, { executionProvider: 'cpu', decodeLoop: 'search' }),
+      (e: unknown) => isEngineError(e, 'invalid-params') && /float16 KV cache/.test((e as Error).message) && /--ep cuda/.test((e as Error).message),
+    );
+  });
+
   it('refuses the search ops, clearly, for a model converted without them', async () => {
     const old = join(tmp, 'old');
     cpSync(join(tmp, 'pg1'), old, { recursive: true });
