@@ -87,7 +87,8 @@ async function randomModel(preset: string, o: RandomModelOptions): Promise<strin
   const dir = join(root, randomModelFolder(preset, o));
   // Conversions cached by older versions (no decoder-loop.onnx, no graphOps record) are made again.
   const wantOps = o.standardOps ? 'standard' : 'fused';
-  const cached = existsSync(join(dir, 'manifest.json')) && existsSync(join(dir, 'decoder-loop.onnx')) && existsSync(join(dir, 'decoder-search.onnx')) && cachedGraphOps(dir) === wantOps;
+  const cached =
+    existsSync(join(dir, 'manifest.json')) && existsSync(join(dir, 'decoder-loop.onnx')) && existsSync(join(dir, 'decoder-search.onnx')) && cachedGraphOps(dir) === wantOps;
   if (!cached) {
     process.stderr.write(`converting ${preset} (${o.dtype}) into ${dir} ...\n`);
     await convert({ random: preset, output: dir, ...o, overwrite: true });

@@ -1,14 +1,14 @@
 // decoder-search.onnx and decoder-beam-search.onnx: the decoder inside onnxruntime's
 // com.microsoft GreedySearch / BeamSearch ops, which run the whole decoding loop (token choice,
-// eos, beams and their cache reordering) in one session run. The op drives two subgraphs with the
-// GPT contract (contrib_ops/cpu/transformers/subgraph_gpt.cc, GptSubgraph::Validate):
+// eos, beams and their cache reordering) in one session run. The op runs a `decoder` subgraph with
+// the GPT contract (contrib_ops/cpu/transformers/subgraph_gpt.cc, GptSubgraph::Validate):
 //   inputs  input_ids, position_ids, attention_mask (int32), past_i (2, B, kv_heads, P, head_dim)
 //   outputs logits (B, S, vocab) of the past's dtype, present_i (2, B, kv_heads, P + S, head_dim)
-// `init_decoder` runs once (the prefill), `decoder` for every later token. The op passes no
-// other inputs to them, so the image features reach the prefill as an outer-scope value (the op
-// feeds a subgraph every implicit input of its node: GptSubgraph::CreateInitialFeeds), and the
-// prompt ids hold the image placeholders in front of the text, so that the op's sequence
-// lengths, positions and masks count every cache slot. DESIGN.md has the whole contract.
+// for the prefill and every later token (no `init_decoder`: DESIGN.md says why). The op passes no
+// other inputs, so the image features reach the prefill as an outer-scope value (the op feeds a
+// subgraph every implicit input of its node: GptSubgraph::CreateInitialFeeds), and the prompt ids
+// hold image placeholders in front of the text, so that the op's sequence lengths, masks and cache
+// count every slot. DESIGN.md has the whole contract.
 import { GraphAttr, MS_DOMAIN, type GraphBuilder } from '../onnx/builder.js';
 import type onnxProto from 'onnx-proto';
 import { MASKED } from '../model/masks.js';
@@ -53,7 +53,12 @@ export function buildSearchGraph(b: Blocks, cfg: ModelConfig, numLayers: number,
   const numReturn = g.input('num_return_sequences', 'int32', [1]);
   const lengthPenalty = g.input('length_penalty', 'float32', [1]);
   // early_stopping 0: transformers' default (stop when no running beam can beat the finished ones).
-  g.op('BeamSearch', [prompt, maxLength, minLength, numBeams, numReturn, lengthPenalty, '', '', '', mask], { ...attrs, early_stopping: 0 }, { domain: MS_DOMAIN, outputs: ['sequences'] });
+  g.op(
+    'BeamSearch',
+    [prompt, maxLength, minLength, numBeams, numReturn, lengthPenalty, '', '', '', mask],
+    { ...attrs, early_stopping: 0 },
+    { domain: MS_DOMAIN, outputs: ['sequences'] },
+  );
   g.output('sequences', 'sequences', 'int32', ['batch', 'num_return_sequences', 'max_length']);
 }
 
@@ -91,7 +96,12 @@ function stepSubgraph(b: Blocks, cfg: ModelConfig, numLayers: number, kvDtype: K
   // Position ids from the mask, 1-indexed as PaliGemma's (HF's): the count of non-pad slots up
   // to each one. The op's position_ids count pad_token_id's slots, which it cannot see here.
   const slotPositions = body.op('CumSum', [int64(mask), body.constant('int64', [1], [])]);
-  const position = body.op('Slice', [slotPositions, body.op('Neg', [body.op('Shape', [positions], { start: 1, end: 2 })]), body.int64s([Number.MAX_SAFE_INTEGER]), body.int64s([1])]);
+  const position = body.op('Slice', [
+    slotPositions,
+    body.op('Neg', [body.op('Shape', [positions], { start: 1, end: 2 })]),
+    body.int64s([Number.MAX_SAFE_INTEGER]),
+    body.int64s([1]),
+  ]);
   const prefill = body.op('Equal', [body.op('Shape', [pasts[0]], { start: 3, end: 4 }), zero]);
 
   // Image slots: N at the prefill, none later (a zero-row slice, so nothing is copied per token).
