@@ -160,6 +160,23 @@ describe('decoding inside onnxruntime GreedySearch / BeamSearch (decodeLoop sear
     assert.ok(runs >= 8, `one decoder run per step on the host (${runs})`);
   });
 
+  it('matches the host loop with standard ops and with int4 layers', async () => {
+    for (const [name, opts] of [
+      ['tiny-paligemma2-224', { dtype: 'fp32', standardOps: true }],
+      ['tiny-paligemma-224', { dtype: 'int4', accuracyLevel: 4 }],
+    ] as const) {
+      const dir = join(tmp, `${name}-${opts.dtype}`);
+      await convert({ input: join(FIXTURES, name), output: dir, ...opts });
+      const pair = await loadPair(dir);
+      try {
+        await same(pair, { image: wide, prompt: 'detect red square', maxNewTokens: 16 }, `${name} ${opts.dtype} greedy`);
+        await same(pair, { image: wide, prompt: 'detect red square', maxNewTokens: 12, strategy: 'beam', numBeams: 3, lengthPenalty: 0 }, `${name} ${opts.dtype} beam`, 1);
+      } finally {
+        await Promise.all([pair.host.dispose(), pair.search.dispose()]);
+      }
+    }
+  });
+
   it('refuses a float16 KV cache on the CPU, which the CPU kernels cannot run', async () => {
     const dir = join(tmp, 'pg1-int4h');
     await convert({ input: join(FIXTURES, 'tiny-paligemma-224'), output: dir, dtype: 'int4', activations: 'fp16' });
