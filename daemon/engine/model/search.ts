@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { EngineError } from '../errors.js';
 import type { BeamRequest } from '../generate/decode.js';
-import type { Manifest } from './manifest.js';
 import { NO_TOKEN } from '../convert/search-graph.js';
+import type { Manifest } from './manifest.js';
 import { createSession, type ExecutionProvider } from './providers.js';
 
 export class SearchSessions {
@@ -39,12 +39,13 @@ export class SearchSessions {
   }
 
   /**
-   * Whether BeamSearch scores these options exactly as decode.ts's beamSearch (transformers'
-   * current rules) does. Its scorer divides by the whole sequence's length, prompt included and
-   * eos not (beam_search_scorer.cc, BeamHypotheses::Add: `sum_logprobs / pow(hypothesis.size(),
-   * length_penalty)`), and masks eos for min_length after the log-softmax (ProcessLogits: SoftmaxCPU,
-   * then the logits processors) where transformers masks before it; so only length penalty 0 and
-   * no minimum agree. Other beam requests run on the host.
+   * Whether BeamSearch scores these options exactly as decode.ts's beamSearch does. Its scorer
+   * divides by the whole sequence's length, prompt included and eos not (beam_search_scorer.cc,
+   * BeamHypotheses::Add: `sum_logprobs / pow(hypothesis.size(), length_penalty)`) where
+   * transformers and decode.ts divide by the generated length with the eos; and it masks eos for
+   * min_length after the log-softmax (ProcessLogits: SoftmaxCPU, then the logits processors) where
+   * decode.ts masks before it. So only length penalty 0 and no minimum agree; other beam requests
+   * run on the host.
    */
   scoresLikeHost(o: BeamRequest): boolean {
     return o.lengthPenalty === 0 && o.minNewTokens === 0 && this.manifest.files.decoderBeamSearch !== undefined;
