@@ -135,8 +135,11 @@ export interface ModelStatus {
   executionProvider?: string;
   /** Why 'auto' chose that provider (what it tried and measured); absent for an explicit one. */
   providerNotes?: string[];
-  /** Where greedy decoding loops: 'graph' = one decoder run per request (decoder-loop.onnx). */
-  decodeLoop?: 'host' | 'graph';
+  /**
+   * Where greedy decoding loops: 'graph' = one decoder run per request (decoder-loop.onnx);
+   * 'search' = one run of onnxruntime's GreedySearch / BeamSearch op (decoder-search.onnx).
+   */
+  decodeLoop?: 'host' | 'graph' | 'search';
   /**
    * Most waiting requests the daemon runs together in one batched model call (1: one at a time).
    * Clients with many images keep two batches in flight (one running, the next waiting), and no

@@ -37,10 +37,12 @@ options:
   --standard-ops         with --random: layers in standard ONNX ops (not fused contrib ops)
   --ep cpu|cuda|webgpu|auto  (default auto)
   --threads N            CPU threads per session
-  --decode-loop auto|host|graph  where greedy decoding loops: one decoder run per token on
-                         the host, or one run per request with the loop inside the graph
-                         (decoder-loop.onnx); auto: graph with CUDA, else host. In graph mode
-                         the first token is timed by separate one-token requests
+  --decode-loop auto|host|graph|search  where greedy decoding loops: one decoder run per
+                         token on the host, or one run per request with the loop inside the
+                         graph (decoder-loop.onnx) or inside onnxruntime's GreedySearch op
+                         (search: decoder-search.onnx); auto: graph with CUDA, else host. In
+                         graph and search modes the first token is timed by separate one-token
+                         requests
   --new-tokens N         tokens per request, eos ignored (default 32)
   --batch B              also measure B requests decoded together (default 1: skip)
   --runs R               timed repetitions after one warm-up; medians are reported (default 3)
@@ -85,7 +87,8 @@ async function randomModel(preset: string, o: RandomModelOptions): Promise<strin
   const dir = join(root, randomModelFolder(preset, o));
   // Conversions cached by older versions (no decoder-loop.onnx, no graphOps record) are made again.
   const wantOps = o.standardOps ? 'standard' : 'fused';
-  const cached = existsSync(join(dir, 'manifest.json')) && existsSync(join(dir, 'decoder-loop.onnx')) && cachedGraphOps(dir) === wantOps;
+  const cached =
+    existsSync(join(dir, 'manifest.json')) && existsSync(join(dir, 'decoder-loop.onnx')) && existsSync(join(dir, 'decoder-search.onnx')) && cachedGraphOps(dir) === wantOps;
   if (!cached) {
     process.stderr.write(`converting ${preset} (${o.dtype}) into ${dir} ...\n`);
     await convert({ random: preset, output: dir, ...o, overwrite: true });
@@ -177,7 +180,7 @@ export const command: Command = {
         const decoding = { prompt: 'caption en', maxNewTokens: n, minNewTokens: n };
 
         // One request on a fresh image each time (the engine caches image features per image).
-        const inGraph = model.decodeLoop === 'graph';
+        const inGraph = model.decodeLoop !== 'host';
         const request = async (seed: number) => {
           const m = model!;
           const image = testImage(seed);

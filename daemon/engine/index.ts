@@ -104,7 +104,7 @@ export class PaliGemma {
   }
 
   /** Where greedy decoding loops: 'graph' when requests run their whole loop in one decoder call. */
-  get decodeLoop(): 'host' | 'graph' {
+  get decodeLoop(): 'host' | 'graph' | 'search' {
     return this.sessions.decodeLoop;
   }
 

@@ -41,7 +41,7 @@ export interface ModelInfo {
   dtype: string;
   executionProvider: string;
   providerNotes?: string[];
-  decodeLoop?: 'host' | 'graph';
+  decodeLoop?: 'host' | 'graph' | 'search';
   warnings: string[];
 }
 

@@ -15,7 +15,7 @@ export type KvDtype = 'float32' | 'float16';
 const ROWS_PER_CHUNK = 4096;
 
 /** What one decoder run reads: the graph inputs of decoder.onnx, or the loop body's values. */
-interface StepInputs {
+export interface StepInputs {
   inputIds: string;
   /** [B, N, hidden] image features placed before the text; null in the loop body (text only). */
   imageFeatures: string | null;
@@ -25,7 +25,7 @@ interface StepInputs {
   past: { key: string; value: string }[];
 }
 
-interface StepOutputs {
+export interface StepOutputs {
   /** float32 [B, vocab], last position only. */
   logits: string;
   presents: { key: string; value: string }[];
@@ -154,7 +154,7 @@ function declareStepOutputs(b: Blocks, cfg: ModelConfig, kvDtype: KvDtype, out: 
 }
 
 /** One decoder run to emit: where (a graph or a loop body), what model, over which values. */
-interface StepSpec {
+export interface StepSpec {
   b: Blocks;
   cfg: ModelConfig;
   numLayers: number;
@@ -185,7 +185,7 @@ interface LayerOps {
 }
 
 /** The decoder layers over `io`, emitted into `b.g` (a graph or a loop body). */
-function decoderStep(spec: StepSpec): StepOutputs {
+export function decoderStep(spec: StepSpec): StepOutputs {
   const { b, cfg, io } = spec;
   const g = b.g;
   const t = cfg.text;

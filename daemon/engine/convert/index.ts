@@ -12,6 +12,7 @@ import { ExternalDataWriter } from '../onnx/external-data.js';
 import { Blocks, type Precision } from './blocks.js';
 import { normalizeConfig, type ModelConfig } from './config.js';
 import { buildDecoderGraph, buildDecoderLoopGraph, type KvDtype } from './decoder-graph.js';
+import { buildSearchGraph, SEARCH_FILES } from './search-graph.js';
 import { PRESETS, REAL_TOKEN_IDS } from './presets.js';
 import { SafetensorsCheckpoint } from './safetensors.js';
 import { readImageSettings, readJsonFile, readTokenIds, tokenizerVocab, type ImageSettings, type TokenIds } from './source-files.js';
@@ -273,6 +274,13 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
     loop.adoptInitializers(decoder);
     buildDecoderLoopGraph(new Blocks(loop, src.weights, prec.decoder), cfg, textLayers, prec.kv, src.tokens.eos);
     loop.save(join(tmp, 'decoder-loop.onnx'));
+    // And inside onnxruntime's GreedySearch / BeamSearch ops, over the same weights.
+    for (const kind of ['greedy', 'beam'] as const) {
+      const search = new GraphBuilder({ name: `decoder-${kind}-search`, opset: 17 });
+      search.adoptInitializers(decoder);
+      buildSearchGraph(new Blocks(search, src.weights, prec.decoder), cfg, textLayers, prec.kv, src.tokens, kind);
+      search.save(join(tmp, SEARCH_FILES[kind]));
+    }
     if (src.tokenizerFile) copyFileSync(src.tokenizerFile, join(tmp, 'tokenizer.json'));
     else writeFileSync(join(tmp, 'tokenizer.json'), JSON.stringify(src.tokenizer));
 
@@ -309,7 +317,14 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
         finalLogitSoftcap: cfg.text.finalSoftcap,
       },
       tokens: src.tokens,
-      files: { vision: 'vision.onnx', decoder: 'decoder.onnx', decoderLoop: 'decoder-loop.onnx', tokenizer: 'tokenizer.json' },
+      files: {
+        vision: 'vision.onnx',
+        decoder: 'decoder.onnx',
+        decoderLoop: 'decoder-loop.onnx',
+        decoderSearch: SEARCH_FILES.greedy,
+        decoderBeamSearch: SEARCH_FILES.beam,
+        tokenizer: 'tokenizer.json',
+      },
       checksums,
       source: { ...src.manifestSource, files },
       converter: {

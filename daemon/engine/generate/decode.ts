@@ -20,6 +20,19 @@ export interface StepModel {
    * possibly running on past its eos (decode cuts there). Only plain greedy decoding uses it.
    */
   greedy?(maxNewTokens: number, minNewTokens: number): Promise<number[][]>;
+  /**
+   * Optional: the whole beam search of one prompt in one call (inside the model), or null when
+   * the model cannot score these options exactly as `beamSearch` does. Returns the best
+   * hypothesis, ending with eos when it stopped on one. Only unconstrained beam search uses it.
+   */
+  beam?(o: BeamRequest): Promise<number[]> | null;
+}
+
+export interface BeamRequest {
+  numBeams: number;
+  lengthPenalty: number;
+  maxNewTokens: number;
+  minNewTokens: number;
 }
 
 export type Strategy = 'greedy' | 'sample' | 'beam';
@@ -185,6 +198,8 @@ async function beamSearch(model: StepModel, opts: DecodeOptions): Promise<Decode
   const minNew = opts.minNewTokens ?? 0;
   const eos = opts.eosTokenId;
   throwIfAborted(opts.signal);
+  const inModel = opts.allowedTokens ? null : (model.beam?.({ numBeams, lengthPenalty, maxNewTokens: opts.maxNewTokens, minNewTokens: minNew }) ?? null);
+  if (inModel) return { tokens: [await inModel] };
   let logits = await model.prefill();
   if (logits.length !== vocab) throw new Error('beam search decodes one prompt at a time');
   await model.reorder(new Array<number>(numBeams).fill(0));

@@ -42,7 +42,15 @@ export interface Manifest {
   };
   tokens: { bos: number; eos: number; pad: number; image: number; newline: number; loc0: number; seg0: number };
   /** decoderLoop: decoder.onnx with greedy decoding in the graph (absent in older conversions). */
-  files: { vision: string; decoder: string; decoderLoop?: string; tokenizer: string };
+  files: {
+    vision: string;
+    decoder: string;
+    decoderLoop?: string;
+    /** decoderSearch / decoderBeamSearch: the decoder inside onnxruntime's GreedySearch / BeamSearch ops (absent in older conversions). */
+    decoderSearch?: string;
+    decoderBeamSearch?: string;
+    tokenizer: string;
+  };
   /**
    * Every file the converter wrote beside the manifest (name relative to the folder), as written:
    * the model's identity covers the weights through these (absent in older conversions).
@@ -251,6 +259,8 @@ export function validateManifest(json: unknown, where = MANIFEST_FILE): Manifest
       vision: str(files, 'vision', 'files'),
       decoder: str(files, 'decoder', 'files'),
       ...(files.decoderLoop !== undefined ? { decoderLoop: str(files, 'decoderLoop', 'files') } : {}),
+      ...(files.decoderSearch !== undefined ? { decoderSearch: str(files, 'decoderSearch', 'files') } : {}),
+      ...(files.decoderBeamSearch !== undefined ? { decoderBeamSearch: str(files, 'decoderBeamSearch', 'files') } : {}),
       tokenizer: str(files, 'tokenizer', 'files'),
     },
     ...(root.checksums !== undefined ? { checksums: checksums(obj(root.checksums, 'checksums')) } : {}),

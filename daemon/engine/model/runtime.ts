@@ -3,11 +3,12 @@
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { EngineError } from '../errors.js';
-import type { StepModel } from '../generate/decode.js';
+import type { BeamRequest, StepModel } from '../generate/decode.js';
 import { KvCache } from './kvcache.js';
 import type { Manifest } from './manifest.js';
 import { buildAttentionBias, onlyPrompt, prefillLayout, RowLayout, SlotKind } from './masks.js';
 import { createSession, keepsOutputsOnDevice, type ExecutionProvider } from './providers.js';
+import { SearchSessions } from './search.js';
 import type { Sessions } from './sessions.js';
 
 // onnxruntime's own logger writes to stderr (colour codes, C++ file names and signatures) before
@@ -69,10 +70,12 @@ export function checkPixelCount(manifest: Manifest, pixels: Float32Array, count:
  * sampling, beams and grammars anyway); 'graph' runs decoder-loop.onnx, whose ONNX Loop keeps the
  * KV cache on the device (one call per request); 'auto' picks 'graph' for CUDA when the model has
  * it (onnxruntime-node 1.29 cannot keep CUDA tensors on the device between runs otherwise), else
- * 'host' (the CPU gains nothing from it, and WebGPU already keeps its cache on the GPU).
+ * 'host' (the CPU gains nothing from it, and WebGPU already keeps its cache on the GPU); 'search'
+ * runs greedy and (where they score alike, model/search.ts) beam requests inside onnxruntime's
+ * GreedySearch / BeamSearch ops (decoder-search.onnx, decoder-beam-search.onnx), the rest on the host.
  */
-export type DecodeLoop = 'auto' | 'host' | 'graph';
-export const DECODE_LOOPS: readonly DecodeLoop[] = ['auto', 'host', 'graph'];
+export type DecodeLoop = 'auto' | 'host' | 'graph' | 'search';
+export const DECODE_LOOPS: readonly DecodeLoop[] = ['auto', 'host', 'graph', 'search'];
 
 /** Position id given to pad slots in slot_positions: far below any window, so always masked. */
 const PAD_POSITION = -(2n ** 40n);
@@ -104,12 +107,17 @@ export class ModelSessions implements Sessions {
     readonly hasSlidingInput: boolean,
     /** The decoder is decoder-loop.onnx: greedy requests run their whole loop in one call. */
     readonly greedyInGraph: boolean,
+    /** decodeLoop 'search': the GreedySearch / BeamSearch graphs beside decoder.onnx. */
+    readonly search: SearchSessions | null = null,
   ) {}
 
   static async create(dir: string, manifest: Manifest, ep: ExecutionProvider, threads?: number, decodeLoop: DecodeLoop = 'auto'): Promise<ModelSessions> {
     const loopFile = manifest.files.decoderLoop;
     if (decodeLoop === 'graph' && !loopFile) {
       throw new EngineError('invalid-params', `${dir} has no decoder-loop.onnx (converted by an older version): convert it again, or decode on the host`);
+    }
+    if (decodeLoop === 'search' && !manifest.files.decoderSearch) {
+      throw new EngineError('invalid-params', `${dir} has no decoder-search.onnx (converted by an older version): convert it again, or decode on the host`);
     }
     const inGraph = loopFile !== undefined && (decodeLoop === 'graph' || (decodeLoop === 'auto' && ep === 'cuda'));
     const vision = await createSession(join(dir, manifest.files.vision), ep, threads);
@@ -123,7 +131,14 @@ export class ModelSessions implements Sessions {
       await vision.release();
       throw e;
     }
-    const sessions = new ModelSessions(manifest, ep, vision, decoder, decoder.inputNames.includes('attention_bias_sliding'), inGraph);
+    let search: SearchSessions | null = null;
+    try {
+      if (decodeLoop === 'search') search = await SearchSessions.create(dir, manifest, ep, threads);
+    } catch (e) {
+      await Promise.allSettled([vision.release(), decoder.release()]);
+      throw e;
+    }
+    const sessions = new ModelSessions(manifest, ep, vision, decoder, decoder.inputNames.includes('attention_bias_sliding'), inGraph, search);
     try {
       sessions.checkInterface();
     } catch (e) {
@@ -192,15 +207,15 @@ export class ModelSessions implements Sessions {
   }
 
   async release(): Promise<void> {
-    await Promise.allSettled([this.vision.release(), this.decoder.release()]);
+    await Promise.allSettled([this.vision.release(), this.decoder.release(), this.search?.release()]);
   }
 
   sequence(imageFeatures: ort.Tensor, textIds: readonly (readonly number[])[]): DecoderSequence {
     return new DecoderSequence(this, imageFeatures, textIds);
   }
 
-  get decodeLoop(): 'host' | 'graph' {
-    return this.greedyInGraph ? 'graph' : 'host';
+  get decodeLoop(): 'host' | 'graph' | 'search' {
+    return this.search ? 'search' : this.greedyInGraph ? 'graph' : 'host';
   }
 
   /** Beams reorder the cache on the host; a cache kept in GPU memory cannot be (see index.ts). */
@@ -253,6 +268,11 @@ export class DecoderSequence implements StepModel {
     }
     this.cache = new KvCache(text.numLayers, text.numKvHeads, text.headDim, kvDtype, textIds.length);
     if (sessions.greedyInGraph) this.greedy = (maxNew, minNew) => this.runGreedyLoop(maxNew, minNew);
+    const search = sessions.search;
+    if (search) {
+      this.greedy = (maxNew, minNew) => sessions.stats.time(() => search.greedy(imageFeatures, textIds, maxNew, minNew));
+      this.beam = (o) => (search.scoresLikeHost(o) ? sessions.stats.time(() => search.beam(imageFeatures, textIds, o)) : null);
+    }
   }
 
   /** Positions filled so far (image + pads + text + generated). */
@@ -265,8 +285,11 @@ export class DecoderSequence implements StepModel {
     return logitsOf(await this.runDecoder(ids, ids.length / this.rows.length, this.imageFeatures, 0, this.length));
   }
 
-  /** StepModel.greedy, present when the decoder is decoder-loop.onnx. */
+  /** StepModel.greedy, present when the decoder is decoder-loop.onnx or with the search ops. */
   readonly greedy?: (maxNewTokens: number, minNewTokens: number) => Promise<number[][]>;
+
+  /** StepModel.beam, present with the search ops. */
+  readonly beam?: (o: BeamRequest) => Promise<number[]> | null;
 
   /**
    * The whole greedy generation in one run of decoder-loop.onnx: the prefill, then up to

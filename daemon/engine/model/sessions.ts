@@ -20,7 +20,7 @@ export interface Sessions {
   /** Known deviations from the reference (model status `warnings`). */
   readonly warnings: readonly string[];
   /** Where greedy decoding loops: 'graph' when a request runs its whole loop in one decoder call. */
-  readonly decodeLoop: 'host' | 'graph';
+  readonly decodeLoop: 'host' | 'graph' | 'search';
   /** Whether the KV cache can be reordered on the host, as beam search does. */
   readonly reordersOnHost: boolean;
   /** `pixels`: `count` float32 CHW images of image.size^2; returns float32 image_features [count, N, hidden]. */
