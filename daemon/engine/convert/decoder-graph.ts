@@ -15,7 +15,7 @@ export type KvDtype = 'float32' | 'float16';
 const ROWS_PER_CHUNK = 4096;
 
 /** What one decoder run reads: the graph inputs of decoder.onnx, or the loop body's values. */
-interface StepInputs {
+export interface StepInputs {
   inputIds: string;
   /** [B, N, hidden] image features placed before the text; null in the loop body (text only). */
   imageFeatures: string | null;
@@ -23,9 +23,11 @@ interface StepInputs {
   bias: string;
   biasSliding: string | null;
   past: { key: string; value: string }[];
+  /** [B, S, hidden] embeddings made by the caller, image rows included (the transformers.js layout's inputs_embeds): used instead of inputIds and imageFeatures. */
+  embeds?: string;
 }
 
-interface StepOutputs {
+export interface StepOutputs {
   /** float32 [B, vocab], last position only. */
   logits: string;
   presents: { key: string; value: string }[];
@@ -154,7 +156,7 @@ function declareStepOutputs(b: Blocks, cfg: ModelConfig, kvDtype: KvDtype, out: 
 }
 
 /** One decoder run to emit: where (a graph or a loop body), what model, over which values. */
-interface StepSpec {
+export interface StepSpec {
   b: Blocks;
   cfg: ModelConfig;
   numLayers: number;
@@ -185,17 +187,16 @@ interface LayerOps {
 }
 
 /** The decoder layers over `io`, emitted into `b.g` (a graph or a loop body). */
-function decoderStep(spec: StepSpec): StepOutputs {
+export function decoderStep(spec: StepSpec): StepOutputs {
   const { b, cfg, io } = spec;
   const g = b.g;
   const t = cfg.text;
   const H = t.hiddenSize;
 
   const embed = embeddingTable(b, cfg);
-  const textEmbeds = embed.gather(io.inputIds);
   // The normalizer is a tensor of the compute dtype in HF: sqrt(hidden) rounded to it.
   const normalizer = b.p.matmul === 'float16' ? halfBitsToFloat(toHalfBits(Math.sqrt(H))) : Math.fround(Math.sqrt(H));
-  const embeds = io.imageFeatures ? g.op('Concat', [io.imageFeatures, textEmbeds], { axis: 1 }) : textEmbeds;
+  const embeds = io.embeds ?? (io.imageFeatures ? g.op('Concat', [io.imageFeatures, embed.gather(io.inputIds)], { axis: 1 }) : embed.gather(io.inputIds));
   const h = g.op('Mul', [embeds, g.scalar('float32', normalizer)]);
 
   const ctx: LayerContext = { ...spec, ops: b.p.fusedOps ? fusedOps(spec, h) : standardOps(spec, h) };
@@ -323,7 +324,7 @@ function cachedAttention({ b, cfg, kvDtype, io, presentName }: LayerContext, i: 
   return { out: b.mergeHeads(attn, t.numHeads, t.headDim), present: { key, value } };
 }
 
-interface EmbeddingTable {
+export interface EmbeddingTable {
   /** input_ids [B, T] -> float32 [B, T, H] */
   gather(ids: string): string;
   /** float32 [B, H] -> float32 logits [B, V] */
@@ -337,7 +338,7 @@ interface EmbeddingTable {
  * packed bytes with their own shape (onnxruntime prepacks MatMulNBits weights, so it cannot
  * share an initializer with the lookup).
  */
-function embeddingTable(b: Blocks, cfg: ModelConfig): EmbeddingTable {
+export function embeddingTable(b: Blocks, cfg: ModelConfig): EmbeddingTable {
   const g = b.g;
   const t = cfg.text;
   const V = t.vocabSize;
