@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import type { ConvertDtype, ConvertOptions } from '../engine/convert/index.js';
 import { TRANSFORMERS_JS_DTYPE } from '../engine/convert/transformers-js-export.js';
 import { readTransformersJsFolder, transformersJsVariants } from '../engine/transformers-js/folder.js';
+import { hasLoadCacheEntry, loadCacheEnabled } from '../engine/model/load-cache.js';
+import { sessionOptions } from '../engine/model/providers.js';
 import { UsageError } from './args.js';
 import { median } from './benchCommon.js';
 
@@ -123,6 +125,12 @@ export function copyBandwidth(bytes = 256 << 20, repeats = 5): number {
   return (2 * bytes) / (best / 1000);
 }
 
+/** Whether each graph of the export has its load cache entry for these options already. */
+function hasLoadCache(dir: string, variant: string, threads?: number): boolean {
+  const graphs = Object.values(readTransformersJsFolder(dir, variant).graphs);
+  return graphs.every((g) => hasLoadCacheEntry(g, sessionOptions('cpu', threads)));
+}
+
 export async function runPeerBench(o: PeerBenchOptions): Promise<number> {
   if (!(PEERS as readonly string[]).includes(o.peer)) throw new UsageError(`unknown --peer '${o.peer}' (one of ${PEERS.join(', ')})`);
   if (o.ep !== 'cpu') throw new UsageError('--peer runs on the CPU only: add --ep cpu');
@@ -143,6 +151,14 @@ export async function runPeerBench(o: PeerBenchOptions): Promise<number> {
   const peer: SideRow[] = [];
   let oursInfo: Record<string, unknown> = {};
   let peerInfo: Record<string, unknown> = {};
+  // The load cache is made by the first load on this machine, once per model: that process is
+  // reported on its own (cache_build), and the timed ones load from the cache as users' loads do.
+  let cacheBuild: SideRow | undefined;
+  const cache = loadCacheEnabled();
+  if (cache && !hasLoadCache(dir, variant, o.threads)) {
+    process.stderr.write('ours: first load on this machine, making the load cache\n');
+    cacheBuild = oursRow(await runSide(oursArgs, 'our side'));
+  }
   for (let p = 0; p < o.processes; p++) {
     process.stderr.write(`process ${p + 1}/${o.processes}: ours, then ${o.peer}\n`);
     oursInfo = await runSide(oursArgs, 'our side');
@@ -166,7 +182,7 @@ export async function runPeerBench(o: PeerBenchOptions): Promise<number> {
     new_tokens: o.newTokens,
     runs: o.runs,
     processes: o.processes,
-    ours: { ...oursMedian, onnxruntime: '1.29.0', warnings: oursInfo.warnings },
+    ours: { ...oursMedian, onnxruntime: '1.29.0', load_cache: cache ? 'on' : 'off', cache_build: cacheBuild, warnings: oursInfo.warnings },
     peer: { ...peerMedian, runtime: o.peer, onnxruntime: peerInfo.onnxruntime },
     ratios: ratios(oursMedian, peerMedian),
     per_process: { ours, peer },

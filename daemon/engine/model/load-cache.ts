@@ -47,6 +47,11 @@ export function loadCacheEntry(graph: string, options: ort.InferenceSession.Sess
   return join(dir, LOAD_CACHE_DIR, `${basename(graph)}.${h.digest('hex').slice(0, 16)}`);
 }
 
+/** Whether `graph` has a complete cache entry for these options (its next load is a 'hit'). */
+export function hasLoadCacheEntry(graph: string, options: ort.InferenceSession.SessionOptions): boolean {
+  return existsSync(join(loadCacheEntry(graph, options), MODEL));
+}
+
 /**
  * Opens `graph` through its cache entry: the saved graph when there is one ('hit'), else the graph
  * itself while onnxruntime saves the entry ('built'), or plainly when the folder cannot take one ('off').
