@@ -11,6 +11,9 @@
 // graph may read a sibling's weights, as decoder-loop.onnx reads decoder.onnx.data). A changed
 // model or onnxruntime gets another key; the entries of older keys are removed when a new one is
 // written. A folder that cannot be written loads without a cache.
+// Off unless PALIGEMMA_LOAD_CACHE=1: on a shared 2-core machine it did not make loads measurably
+// faster (bench/results/2026-12-03-cpu-2core-shared-peer.md), while the first load took 6x as long
+// and the entries take more disk than the model (the original weights are kept beside the packed).
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -23,9 +26,9 @@ const DATA = 'model.onnx.data';
 
 export type LoadCacheUse = 'hit' | 'built' | 'off';
 
-/** Whether CPU loads use the cache: on unless PALIGEMMA_LOAD_CACHE=0. */
+/** Whether CPU loads use the cache: only with PALIGEMMA_LOAD_CACHE=1. */
 export function loadCacheEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
-  return env.PALIGEMMA_LOAD_CACHE !== '0';
+  return env.PALIGEMMA_LOAD_CACHE === '1';
 }
 
 /** The model files a graph may depend on: ONNX graphs and their weight files in its folder. */

@@ -39,7 +39,7 @@ export function keepsOutputsOnDevice(ep: ExecutionProvider): boolean {
 export async function createSession(path: string, ep: ExecutionProvider, threads?: number, deviceOutputs?: readonly string[]): Promise<ort.InferenceSession> {
   try {
     const options = sessionOptions(ep, threads, deviceOutputs);
-    // CPU loads go through the load cache (load-cache.ts): GPU providers optimise for their device.
+    // CPU loads may go through the load cache (load-cache.ts): GPU providers optimise for their device.
     if (ep === 'cpu' && loadCacheEnabled()) return (await createCachedSession(path, options)).session;
     return await ort.InferenceSession.create(path, options);
   } catch (e) {

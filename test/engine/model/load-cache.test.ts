@@ -65,9 +65,15 @@ test('the second load opens the saved graph and computes the same; a changed mod
   assert.notEqual(join(dir, 'model', LOAD_CACHE_DIR, entries()[0]), entry);
 });
 
-test('PaliGemma.load goes through the cache on the CPU: same logits from a cached load', async () => {
-  assert.ok(loadCacheEnabled({}));
-  assert.equal(loadCacheEnabled({ PALIGEMMA_LOAD_CACHE: '0' }), false);
+test('with PALIGEMMA_LOAD_CACHE=1 PaliGemma.load goes through the cache on the CPU: same logits from a cached load', async (t) => {
+  assert.equal(loadCacheEnabled({}), false);
+  assert.ok(loadCacheEnabled({ PALIGEMMA_LOAD_CACHE: '1' }));
+  const saved = process.env.PALIGEMMA_LOAD_CACHE;
+  process.env.PALIGEMMA_LOAD_CACHE = '1';
+  t.after(() => {
+    if (saved === undefined) delete process.env.PALIGEMMA_LOAD_CACHE;
+    else process.env.PALIGEMMA_LOAD_CACHE = saved;
+  });
   const image = await loadImage(join(FIXTURE, 'shapes.png'));
   const logits = async () => {
     const model = await PaliGemma.load(join(dir, 'model'), { executionProvider: 'cpu', threads: 1 });
