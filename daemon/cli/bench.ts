@@ -15,10 +15,14 @@ import {
   type ConvertOptions,
   type VisionDtype,
 } from '../engine/convert/index.js';
-import { DECODE_LOOPS, isEngineError, PaliGemma, type RgbImage } from '../engine/index.js';
+import { DECODE_LOOPS, isEngineError, PaliGemma } from '../engine/index.js';
 import { type Manifest, readManifestSync } from '../engine/model/manifest.js';
 import { EXECUTION_PROVIDERS } from '../engine/model/providers.js';
 import { choiceOption, integerOption, runCommand, UsageError } from './args.js';
+import { median, testImage } from './benchCommon.js';
+import { runPeerBench } from './benchPeer.js';
+import { TRANSFORMERS_JS_DTYPE } from '../engine/convert/transformers-js-export.js';
+import { transformersJsVariants } from '../engine/transformers-js/folder.js';
 import type { Command } from './main.js';
 
 const USAGE = `usage: paligemma bench (--model <converted-dir> | --random <preset>) [options]
@@ -47,48 +51,36 @@ options:
   --batch B              also measure B requests decoded together (default 1: skip)
   --runs R               timed repetitions after one warm-up; medians are reported (default 3)
   --json                 print one JSON object as the last line
+  --peer transformers.js with --ep cpu: run ours and transformers.js (a devDependency) on the same
+                         transformers.js export layout (--random converts one), each side in
+                         --processes fresh processes (default 3), alternating; prints
+                         {"ours": {...}, "peer": {...}, ...} with medians, ratios, decode bytes per
+                         token and a copy-bandwidth probe
+  --processes P          with --peer: fresh processes per side
 `;
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-/** A deterministic 640x480 test card, so preprocessing (a real resize) is part of the timing. */
-function testImage(seed: number): RgbImage {
-  const width = 640;
-  const height = 480;
-  const rgb = new Uint8Array(width * height * 3);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const i = (y * width + x) * 3;
-      rgb[i] = (x + seed * 37) & 255;
-      rgb[i + 1] = (y * 2 + seed * 11) & 255;
-      rgb[i + 2] = ((x ^ y) + seed) & 255;
-    }
-  }
-  return { width, height, rgb };
-}
-
 /** The converter's options that `--random` takes (and names its cache folder after). */
-type RandomModelOptions = Pick<ConvertOptions, 'visionDtype' | 'accuracyLevel' | 'activations' | 'standardOps' | 'layers' | 'visionLayers'> & { dtype: ConvertDtype };
+export type RandomModelOptions = Pick<ConvertOptions, 'visionDtype' | 'accuracyLevel' | 'activations' | 'standardOps' | 'layers' | 'visionLayers' | 'layout'> & {
+  dtype: ConvertDtype;
+};
 
 /** The cache folder of one conversion: every option that changes the graphs is in its name. */
 export function randomModelFolder(preset: string, o: RandomModelOptions): string {
   const vision = o.visionDtype ?? defaultVisionDtype(o.dtype);
   const acc = o.dtype === 'int4' ? `-acc${o.accuracyLevel ?? 0}${o.activations === 'fp16' ? '-act16' : ''}` : '';
-  return `${preset}-${o.dtype}-L${o.layers ?? 'all'}-V${o.visionLayers ?? 'all'}-vis${vision}${acc}${o.standardOps ? '-std' : ''}`;
+  return `${preset}-${o.dtype}-L${o.layers ?? 'all'}-V${o.visionLayers ?? 'all'}-vis${vision}${acc}${o.standardOps ? '-std' : ''}${o.layout === 'transformers.js' ? '-tjs' : ''}`;
 }
 
-async function randomModel(preset: string, o: RandomModelOptions): Promise<string> {
+export async function randomModel(preset: string, o: RandomModelOptions): Promise<string> {
   if (!(preset in PRESETS)) throw new UsageError(`unknown preset '${preset}' (one of ${Object.keys(PRESETS).join(', ')})`);
   const root = process.env.PALIGEMMA_BENCH_CACHE ?? join(tmpdir(), 'paligemma-bench');
   const dir = join(root, randomModelFolder(preset, o));
   // Conversions cached by older versions (no decoder-loop.onnx, no graphOps record) are made again.
   const wantOps = o.standardOps ? 'standard' : 'fused';
   const cached =
-    existsSync(join(dir, 'manifest.json')) && existsSync(join(dir, 'decoder-loop.onnx')) && existsSync(join(dir, 'decoder-search.onnx')) && cachedGraphOps(dir) === wantOps;
+    o.layout === 'transformers.js'
+      ? (transformersJsVariants(dir)?.includes(TRANSFORMERS_JS_DTYPE[o.dtype]) ?? false)
+      : existsSync(join(dir, 'manifest.json')) && existsSync(join(dir, 'decoder-loop.onnx')) && existsSync(join(dir, 'decoder-search.onnx')) && cachedGraphOps(dir) === wantOps;
   if (!cached) {
     process.stderr.write(`converting ${preset} (${o.dtype}) into ${dir} ...\n`);
     await convert({ random: preset, output: dir, ...o, overwrite: true });
@@ -128,6 +120,8 @@ const OPTIONS = {
   batch: { type: 'string' },
   runs: { type: 'string' },
   json: { type: 'boolean', default: false },
+  peer: { type: 'string' },
+  processes: { type: 'string' },
 } as const;
 
 export const command: Command = {
@@ -159,6 +153,22 @@ export const command: Command = {
         ep: choiceOption(values.ep, 'ep', EXECUTION_PROVIDERS)!,
         decodeLoop,
       };
+      if (values.peer !== undefined) {
+        return await runPeerBench({
+          peer: values.peer,
+          model: values.model,
+          random: values.random,
+          convert: { dtype, visionDtype, accuracyLevel, activations, standardOps: opts.standardOps, layers: opts.layers, visionLayers: opts.visionLayers },
+          ep: opts.ep,
+          threads: opts.threads,
+          newTokens: opts.newTokens,
+          runs: opts.runs,
+          processes: integerOption(values.processes, 'processes', 1, 3),
+          json: values.json,
+          randomModel,
+        });
+      }
+      if (values.processes !== undefined) throw new UsageError('--processes applies only to --peer');
 
       let model: PaliGemma | undefined;
       try {
@@ -224,6 +234,8 @@ export const command: Command = {
         };
 
         await request(0); // warm-up: first runs allocate arenas and pick kernels
+        // Since this process started: startup, imports, load and one request (what a one-shot CLI run costs).
+        const coldMs = performance.now();
         const runs: Awaited<ReturnType<typeof request>>[] = [];
         for (let r = 1; r <= opts.runs; r++) runs.push(await request(r));
 
@@ -247,6 +259,7 @@ export const command: Command = {
         const pick = (k: keyof (typeof runs)[number]) => Math.round(median(runs.map((r) => r[k])) * 100) / 100;
         const result = {
           model: model.manifest.name,
+          warnings: model.warnings,
           architecture: model.manifest.architecture,
           dtype: model.manifest.dtype,
           vision_weights: converter?.weights.vision,
@@ -261,6 +274,7 @@ export const command: Command = {
           new_tokens: n,
           runs: opts.runs,
           load_ms: Math.round(loadMs),
+          cold_ms: Math.round(coldMs),
           first_token_ms: pick('firstTokenMs'),
           prefill_session_run_ms: pick('prefillSessionRunMs'),
           decode_ms_per_token: pick('decodeMsPerToken'),

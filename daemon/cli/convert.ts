@@ -23,6 +23,11 @@ options:
   --vision-layers N        keep only the first N vision layers
   --seed N                 seed for --random (default 0)
   --tokenizer <file>       tokenizer.json template for --random
+  --layout paligemma|transformers.js  the folder's layout (default paligemma: manifest.json,
+                           vision.onnx, decoder.onnx, decoder-loop.onnx); transformers.js: the
+                           onnx-community export layout (onnx/vision_encoder, embed_tokens,
+                           decoder_model_merged), which transformers.js loads too, with a
+                           causal prompt (approximate attention)
   --force                  replace <out-dir> if it exists
 `;
 
@@ -38,6 +43,7 @@ const OPTIONS = {
   seed: { type: 'string' },
   tokenizer: { type: 'string' },
   force: { type: 'boolean', default: false },
+  layout: { type: 'string', default: 'paligemma' },
 } as const;
 
 export const command: Command = {
@@ -72,6 +78,7 @@ export const command: Command = {
           seed,
           tokenizer: values.tokenizer,
           overwrite: values.force,
+          layout: choiceOption(values.layout, 'layout', ['paligemma', 'transformers.js'] as const),
           onProgress: (p) => {
             const line = `[${Math.round(p.fraction * 100)
               .toString()

@@ -74,6 +74,8 @@ export const command: Command = {
         const t0 = performance.now();
         model = await PaliGemma.load(values.model, { executionProvider: parseExecutionProvider(values.ep), threads: opts.threads });
         const loadMs = performance.now() - t0;
+        // e.g. approximate attention (a transformers.js export): said before the answer, not after.
+        for (const warning of model.warnings) process.stderr.write(`paligemma generate: warning: ${warning}\n`);
         let firstTokenMs: number | undefined;
         let printed = '';
         const t1 = performance.now();
@@ -97,6 +99,7 @@ export const command: Command = {
             `${JSON.stringify({
               model: model.manifest.name,
               execution_provider: model.executionProvider,
+              warnings: model.warnings,
               input_ids: out.inputIds,
               generated_ids: out.generatedIds,
               text: out.text,

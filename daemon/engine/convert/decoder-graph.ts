@@ -23,6 +23,8 @@ export interface StepInputs {
   bias: string;
   biasSliding: string | null;
   past: { key: string; value: string }[];
+  /** [B, S, hidden] embeddings made by the caller, image rows included (the transformers.js layout's inputs_embeds): used instead of inputIds and imageFeatures. */
+  embeds?: string;
 }
 
 export interface StepOutputs {
@@ -192,10 +194,9 @@ export function decoderStep(spec: StepSpec): StepOutputs {
   const H = t.hiddenSize;
 
   const embed = embeddingTable(b, cfg);
-  const textEmbeds = embed.gather(io.inputIds);
   // The normalizer is a tensor of the compute dtype in HF: sqrt(hidden) rounded to it.
   const normalizer = b.p.matmul === 'float16' ? halfBitsToFloat(toHalfBits(Math.sqrt(H))) : Math.fround(Math.sqrt(H));
-  const embeds = io.imageFeatures ? g.op('Concat', [io.imageFeatures, textEmbeds], { axis: 1 }) : textEmbeds;
+  const embeds = io.embeds ?? (io.imageFeatures ? g.op('Concat', [io.imageFeatures, embed.gather(io.inputIds)], { axis: 1 }) : embed.gather(io.inputIds));
   const h = g.op('Mul', [embeds, g.scalar('float32', normalizer)]);
 
   const ctx: LayerContext = { ...spec, ops: b.p.fusedOps ? fusedOps(spec, h) : standardOps(spec, h) };
@@ -323,7 +324,7 @@ function cachedAttention({ b, cfg, kvDtype, io, presentName }: LayerContext, i: 
   return { out: b.mergeHeads(attn, t.numHeads, t.headDim), present: { key, value } };
 }
 
-interface EmbeddingTable {
+export interface EmbeddingTable {
   /** input_ids [B, T] -> float32 [B, T, H] */
   gather(ids: string): string;
   /** float32 [B, H] -> float32 logits [B, V] */
@@ -337,7 +338,7 @@ interface EmbeddingTable {
  * packed bytes with their own shape (onnxruntime prepacks MatMulNBits weights, so it cannot
  * share an initializer with the lookup).
  */
-function embeddingTable(b: Blocks, cfg: ModelConfig): EmbeddingTable {
+export function embeddingTable(b: Blocks, cfg: ModelConfig): EmbeddingTable {
   const g = b.g;
   const t = cfg.text;
   const V = t.vocabSize;

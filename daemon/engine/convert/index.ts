@@ -17,8 +17,10 @@ import { PRESETS, REAL_TOKEN_IDS } from './presets.js';
 import { SafetensorsCheckpoint } from './safetensors.js';
 import { readImageSettings, readJsonFile, readTokenIds, tokenizerVocab, type ImageSettings, type TokenIds } from './source-files.js';
 import { buildVisionGraph } from './vision-graph.js';
+import { siblingTokenizerConfig, writeTransformersJsExport } from './transformers-js-export.js';
 import { CheckpointWeights, RandomWeights, expectedShapes, type WeightSource } from './weights.js';
 import { errorMessage } from '../../common/errors.js';
+import { readTransformersJsFolder } from '../transformers-js/folder.js';
 
 export type ConvertDtype = WeightDtype;
 export type VisionDtype = ConverterRecord['weights']['vision'];
@@ -66,6 +68,12 @@ export interface ConvertOptions {
   tokenizer?: string;
   /** Replace an existing output folder. */
   overwrite?: boolean;
+  /**
+   * 'transformers.js': the onnx-community export layout (config.json, preprocessor_config.json,
+   * onnx/{vision_encoder,embed_tokens,decoder_model_merged}<suffix>.onnx; no manifest.json), which
+   * transformers.js and our engine both load; its prompt attends causally (transformers-js-export.ts).
+   */
+  layout?: 'paligemma' | 'transformers.js';
   onProgress?: (p: ConvertProgress) => void;
   /** For tests: the write function of the external data files (to simulate a full disk). */
   writeSync?: typeof import('node:fs').writeSync;
@@ -136,6 +144,10 @@ interface Source {
   tokens: TokenIds;
   manifestSource: NonNullable<Manifest['source']>;
   hashFiles: string[];
+  /** config.json as the source states it, and the tokenizer/generation configs beside it (the export layout copies them). */
+  rawConfig: Record<string, unknown>;
+  tokenizerConfig?: string;
+  generationConfig?: string;
 }
 
 function openSource(opts: ConvertOptions, textLayers: (cfg: ModelConfig) => number, visionLayers: (cfg: ModelConfig) => number): Source {
@@ -162,6 +174,8 @@ function openSource(opts: ConvertOptions, textLayers: (cfg: ModelConfig) => numb
       tokens: { bos: need('<bos>'), eos: need('<eos>'), pad: need('<pad>'), image: need('<image>'), newline: need('\n'), loc0: need('<loc0000>'), seg0: need('<seg000>') },
       manifestSource: { kind: 'random', preset: opts.random, seed, tokenizer: `template ${basename(tokPath)}; <loc>, <seg>, <image> moved to the real ids`, files: {} },
       hashFiles: [],
+      rawConfig: structuredClone(preset),
+      tokenizerConfig: siblingTokenizerConfig(tokPath),
     };
   }
   const dir = opts.input;
@@ -169,7 +183,8 @@ function openSource(opts: ConvertOptions, textLayers: (cfg: ModelConfig) => numb
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new EngineError('model-missing', `${dir}: no such checkpoint folder`);
   const configPath = join(dir, 'config.json');
   if (!existsSync(configPath)) throw new EngineError('model-missing', `${dir}: no config.json`);
-  const cfg = normalizeConfig(readJsonFile(configPath));
+  const rawConfig = readJsonFile(configPath);
+  const cfg = normalizeConfig(structuredClone(rawConfig));
   const tokPath = join(dir, 'tokenizer.json');
   if (!existsSync(tokPath)) throw new EngineError('model-missing', `${dir}: no tokenizer.json`);
   const tokenizer = readJsonFile(tokPath);
@@ -202,6 +217,9 @@ function openSource(opts: ConvertOptions, textLayers: (cfg: ModelConfig) => numb
     tokens,
     manifestSource: { kind: 'huggingface', path: resolve(dir), files: {} },
     hashFiles: hashFiles.map((f) => join(dir, f)),
+    rawConfig,
+    tokenizerConfig: join(dir, 'tokenizer_config.json'),
+    generationConfig: join(dir, 'generation_config.json'),
   };
 }
 
@@ -254,6 +272,24 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
       decoder: { ...PRECISION[dtype].decoder, ...(half ? { matmul: 'float16' as const } : {}), accuracyLevel, fusedOps: !opts.standardOps },
     };
     const total = visionLayers + textLayers;
+    if (opts.layout === 'transformers.js') {
+      writeTransformersJsExport(
+        { ...src, tokenizer: src.tokenizerFile ?? src.tokenizer },
+        {
+          dir: tmp,
+          dtype,
+          textLayers,
+          visionLayers,
+          precision: prec,
+          writers,
+          writeSync: opts.writeSync,
+          onLayer: (what, i) => progress(what, ((what === 'vision' ? 0 : visionLayers) + i + 1) / total, `${what} layer ${i + 1}/${what === 'vision' ? visionLayers : textLayers}`),
+        },
+      );
+      moveIntoPlace(tmp, out);
+      progress('done', 1, `wrote ${out}`);
+      return readTransformersJsFolder(out).manifest;
+    }
     const graph = (name: string, build: (b: Blocks) => void, p: Precision): GraphBuilder => {
       const data = new ExternalDataWriter(join(tmp, `${name}.onnx.data`), opts.writeSync);
       writers.push(data);
@@ -334,11 +370,7 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
       },
     };
     writeFileSync(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
-    // Replacing: the old folder moves aside first and is deleted only once the new one is in place.
-    const old = existsSync(out) ? `${tmp}.old` : null;
-    if (old) renameSync(out, old);
-    renameSync(tmp, out);
-    if (old) rmSync(old, { recursive: true, force: true });
+    moveIntoPlace(tmp, out);
     progress('done', 1, `wrote ${out}`);
     return manifest;
   } catch (e) {
@@ -357,6 +389,14 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
   } finally {
     src.weights.close();
   }
+}
+
+/** Replacing: the old folder moves aside first and is deleted only once the new one is in place. */
+function moveIntoPlace(tmp: string, out: string): void {
+  const old = existsSync(out) ? `${tmp}.old` : null;
+  if (old) renameSync(out, old);
+  renameSync(tmp, out);
+  if (old) rmSync(old, { recursive: true, force: true });
 }
 
 /**

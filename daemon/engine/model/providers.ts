@@ -3,6 +3,7 @@
 import * as ort from 'onnxruntime-node';
 import { EngineError } from '../errors.js';
 import { errorMessage } from '../../common/errors.js';
+import { createCachedSession, loadCacheEnabled } from './load-cache.js';
 
 export type ExecutionProvider = 'cpu' | 'cuda' | 'webgpu';
 export type ExecutionProviderRequest = ExecutionProvider | 'auto';
@@ -37,7 +38,10 @@ export function keepsOutputsOnDevice(ep: ExecutionProvider): boolean {
 /** Creates a session, turning a provider that fails to load into 'provider-unavailable'. */
 export async function createSession(path: string, ep: ExecutionProvider, threads?: number, deviceOutputs?: readonly string[]): Promise<ort.InferenceSession> {
   try {
-    return await ort.InferenceSession.create(path, sessionOptions(ep, threads, deviceOutputs));
+    const options = sessionOptions(ep, threads, deviceOutputs);
+    // CPU loads may go through the load cache (load-cache.ts): GPU providers optimise for their device.
+    if (ep === 'cpu' && loadCacheEnabled()) return (await createCachedSession(path, options)).session;
+    return await ort.InferenceSession.create(path, options);
   } catch (e) {
     const message = errorMessage(e);
     // CPU always exists, so a CPU failure is the model's fault; any other provider that fails to
