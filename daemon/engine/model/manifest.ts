@@ -41,8 +41,11 @@ export interface Manifest {
     finalLogitSoftcap: number | null;
   };
   tokens: { bos: number; eos: number; pad: number; image: number; newline: number; loc0: number; seg0: number };
-  /** decoderLoop: decoder.onnx with greedy decoding in the graph (absent in older conversions). */
-  files: { vision: string; decoder: string; decoderLoop?: string; tokenizer: string };
+  /**
+   * decoderLoop: decoder.onnx with greedy decoding in the graph (absent in older conversions);
+   * decoderLoopConcat: its earlier variant that grows the cache by Concat, for A/B benchmarks.
+   */
+  files: { vision: string; decoder: string; decoderLoop?: string; decoderLoopConcat?: string; tokenizer: string };
   /**
    * Every file the converter wrote beside the manifest (name relative to the folder), as written:
    * the model's identity covers the weights through these (absent in older conversions).
@@ -251,6 +254,7 @@ export function validateManifest(json: unknown, where = MANIFEST_FILE): Manifest
       vision: str(files, 'vision', 'files'),
       decoder: str(files, 'decoder', 'files'),
       ...(files.decoderLoop !== undefined ? { decoderLoop: str(files, 'decoderLoop', 'files') } : {}),
+      ...(files.decoderLoopConcat !== undefined ? { decoderLoopConcat: str(files, 'decoderLoopConcat', 'files') } : {}),
       tokenizer: str(files, 'tokenizer', 'files'),
     },
     ...(root.checksums !== undefined ? { checksums: checksums(obj(root.checksums, 'checksums')) } : {}),
