@@ -215,40 +215,31 @@ export class Blocks {
    * h / (H/KV), as repeat_kv does) by reshaping instead of repeating k and v.
    */
   attention(q: string, k: string, v: string, o: AttentionShape & { bias: string | null }): string {
-    return this.attentionOverParts(q, [{ key: k, value: v, bias: o.bias }], o);
+    return this.attentionOverParts(q, [k], [v], o);
   }
 
   /**
-   * `attention` over keys and values held in parts (k/v [B, KV, L_i, D] each, with its own bias
-   * [B or 1, 1, S, L_i]): the same as over their concatenation along L, without copying them into
-   * one tensor. Each part's scores are computed, scaled, capped and biased on their own, joined
-   * for one softmax, and the weighted sums of the parts' values are added.
+   * `attention` over keys and values held in parts along L (k/v [B, KV, L_i, D]; a cache and what
+   * was added to it), as over their concatenation but without copying them into one tensor: the
+   * parts' scores are joined for the softmax (`bias` covers the joined length) and the parts'
+   * weighted values are added. `lengths`: int64 [parts], the L_i (for more than one part).
    */
-  attentionOverParts(q: string, parts: { key: string; value: string; bias: string | null }[], o: AttentionShape): string {
+  attentionOverParts(q: string, keys: string[], values: string[], o: AttentionShape & { bias: string | null; lengths?: string }): string {
     const g = this.g;
     const grouped = o.heads !== o.kvHeads;
     const qg = grouped ? g.op('Reshape', [q, g.int64s([0, o.kvHeads, -1, o.headDim])]) : q;
-    const scores = parts.map((part) => {
-      let s = g.op('MatMul', [qg, g.op('Transpose', [part.key], { perm: [0, 1, 3, 2] })]);
-      s = g.op('Mul', [s, g.scalar('float32', o.scale)]);
-      if (o.softcap !== null) s = this.softcap(s, o.softcap);
-      if (grouped) s = g.op('Reshape', [s, g.int64s([0, o.heads, -1, 0])]);
-      if (part.bias) s = g.op('Add', [s, part.bias]);
-      return s;
-    });
-    const joined = scores.length === 1 ? scores[0] : g.op('Concat', scores, { axis: -1 });
-    let p = g.op('Softmax', [joined], { axis: -1 });
+    const scores = keys.map((k) => g.op('MatMul', [qg, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]));
+    let s = scores.length === 1 ? scores[0] : g.op('Concat', scores, { axis: -1 });
+    s = g.op('Mul', [s, g.scalar('float32', o.scale)]);
+    if (o.softcap !== null) s = this.softcap(s, o.softcap);
+    if (grouped) s = g.op('Reshape', [s, g.int64s([0, o.heads, -1, 0])]);
+    if (o.bias) s = g.op('Add', [s, o.bias]);
+    let p = g.op('Softmax', [s], { axis: -1 });
     if (grouped) p = g.op('Reshape', [p, g.int64s([0, o.kvHeads, -1, 0])]);
-    const weights = parts.length === 1 ? [p] : g.opN('Split', [p, g.op('Concat', parts.map((part) => this.lengthOf(part.key)), { axis: 0 })], parts.length, { axis: -1 });
-    const sums = parts.map((part, i) => g.op('MatMul', [weights[i], part.value]));
-    let out = sums.reduce((a, b) => g.op('Add', [a, b]));
+    const weights = values.length === 1 ? [p] : g.opN('Split', [p, o.lengths!], values.length, { axis: -1 });
+    let out = values.map((v, i) => g.op('MatMul', [weights[i], v])).reduce((a, b) => g.op('Add', [a, b]));
     if (grouped) out = g.op('Reshape', [out, g.int64s([0, o.heads, -1, o.headDim])]);
     return out;
-  }
-
-  /** int64 [1]: the length (axis 2) of a [B, heads, L, D] tensor. */
-  private lengthOf(x: string): string {
-    return this.g.op('Slice', [this.g.op('Shape', [x]), this.g.int64s([2]), this.g.int64s([3])]);
   }
 
   /**

@@ -23,7 +23,7 @@ interface StepInputs {
   bias: string;
   biasSliding: string | null;
   past: { key: string; value: string }[];
-  /** In the 'buffer' loop's body: the cache in two parts (`past` unused, `bias` ignored). */
+  /** In the 'buffer' loop's body: the cache in two parts (`past` unused, the biases in it). */
   loop?: TwoPartCache;
 }
 
@@ -35,8 +35,11 @@ interface TwoPartCache {
   generated: { key: string; value: string }[];
   /** int64 [B, kvHeads, 1, D], every element this step's slot in `generated`. */
   slot: string;
-  bias: { prefix: string; generated: string };
-  biasSliding: { prefix: string; generated: string } | null;
+  /** int64 [2]: the two parts' lengths. */
+  lengths: string;
+  /** [B, 1, 1, prefix + generated] biases over both parts, for full and sliding layers. */
+  bias: string;
+  biasSliding: string | null;
 }
 
 interface StepOutputs {
@@ -174,6 +177,8 @@ function bufferLoop(l: GreedyLoop): void {
   const emptyBuffer = g.op('ConstantOfShape', [g.op('Concat', [batch, g.int64s([KV]), stepsDim, g.int64s([D])], { axis: 0 })]);
   const slotShape = g.op('Concat', [batch, g.int64s([KV, 1, D])], { axis: 0 });
   const generatedSlots = g.op('Range', [g.constant('int64', [0], []), l.steps, g.constant('int64', [1], [])]);
+  const generatedBiasShape = g.op('Concat', [batch, g.int64s([1, 1]), stepsDim], { axis: 0 });
+  const lengths = g.op('Concat', [g.op('Slice', [g.op('Shape', [l.slotPositions]), g.int64s([1]), g.int64s([2])]), stepsDim], { axis: 0 });
   const prefixBias = toBias(g, g.op('Less', [l.slotPositions, g.constant('int64', [0], [])]));
 
   const body = g.body('greedy_step');
@@ -187,17 +192,20 @@ function bufferLoop(l: GreedyLoop): void {
     key: body.input(g.fresh('loop_generated_key'), 'float32', ['batch', KV, 'greedy_steps', D]),
     value: body.input(g.fresh('loop_generated_value'), 'float32', ['batch', KV, 'greedy_steps', D]),
   }));
-  // [1, 1, 1, S] biases of the generated part.
-  const generatedBias = (masked: string) => body.op('Reshape', [body.op('Where', [masked, body.scalar('float32', MASKED), body.scalar('float32', 0)]), body.int64s([1, 1, 1, -1])]);
+  // [B, 1, 1, P + S]: the prefix part's bias and the generated part's, [S] masked -> [B, 1, 1, S].
+  const joined = (prefix: string, generatedMasked: string) => {
+    const generatedBias = body.op('Where', [generatedMasked, body.scalar('float32', MASKED), body.scalar('float32', 0)]);
+    return body.op('Concat', [prefix, body.op('Expand', [generatedBias, generatedBiasShape])], { axis: 3 });
+  };
   const notYet = body.op('Greater', [generatedSlots, iter]);
-  const bias = { prefix: prefixBias, generated: generatedBias(notYet) };
+  const bias = joined(prefixBias, notYet);
   const biasSliding =
     window === null
       ? null
-      : {
-          prefix: toBias(body, body.op('LessOrEqual', [l.slotPositions, body.op('Sub', [pos, body.constant('int64', [window], [])])])),
-          generated: generatedBias(body.op('Or', [notYet, body.op('LessOrEqual', [generatedSlots, body.op('Sub', [iter, body.constant('int64', [window], [])])])])),
-        };
+      : joined(
+          toBias(body, body.op('LessOrEqual', [l.slotPositions, body.op('Sub', [pos, body.constant('int64', [window], [])])])),
+          body.op('Or', [notYet, body.op('LessOrEqual', [generatedSlots, body.op('Sub', [iter, body.constant('int64', [window], [])])])]),
+        );
   const last = body.op('Slice', [tokens, body.int64s([-1]), body.int64s([Number.MAX_SAFE_INTEGER]), body.int64s([1])]);
   const step = decoderStep({
     b: bb,
@@ -208,10 +216,10 @@ function bufferLoop(l: GreedyLoop): void {
       inputIds: last,
       imageFeatures: null,
       positionIds: pos,
-      bias: bias.prefix,
-      biasSliding: null,
+      bias,
+      biasSliding,
       past: [],
-      loop: { prefix: prefill.attended, generated, slot: body.op('Expand', [iter, slotShape]), bias, biasSliding },
+      loop: { prefix: prefill.attended, generated, slot: body.op('Expand', [iter, slotShape]), lengths, bias, biasSliding },
     },
   });
   const next = l.choose(body, step.logits, body.op('Add', [iter, body.constant('int64', [1], [])]));
@@ -490,14 +498,7 @@ function cachedAttention({ b, cfg, kvDtype, io, presentName }: LayerContext, i: 
     const key = write(c.generated[i].key, k);
     const value = write(c.generated[i].value, v);
     const bias = sliding && c.biasSliding ? c.biasSliding : c.bias;
-    const attn = b.attentionOverParts(
-      q,
-      [
-        { key: c.prefix[i].key, value: c.prefix[i].value, bias: bias.prefix },
-        { key, value, bias: bias.generated },
-      ],
-      shape,
-    );
+    const attn = b.attentionOverParts(q, [c.prefix[i].key, key], [c.prefix[i].value, value], { ...shape, bias, lengths: c.lengths });
     return { out: b.mergeHeads(attn, t.numHeads, t.headDim), present: { key, value }, attended: { key, value } };
   }
   const named = (kind: 'key' | 'value') => (presentName ? { outputs: [presentName(i, kind)] } : {});

@@ -166,8 +166,8 @@ describe('greedy decoding inside the graph (decoder-loop.onnx)', () => {
         for (const input of n.input!) assert.ok(!cacheValues.has(input), `Concat ${n.name} reads the cache tensor ${input}`);
       }
     }
-    const joinedScores = body.node!.filter((n) => n.opType === 'Softmax' && producer.get(n.input![0])?.opType === 'Concat');
-    assert.equal(joinedScores.length, layers, 'one softmax over the joined scores of both parts per layer');
+    const joinedScores = body.node!.filter((n) => n.opType === 'Concat' && n.input!.length === 2 && n.input!.every((x) => producer.get(x)?.opType === 'MatMul'));
+    assert.equal(joinedScores.length, layers, 'one Concat of the two parts\' attention scores per layer');
     // The Concat loop, for contrast, grows the cache by Concat.
     const old = onnx.ModelProto.decode(readFileSync(join(tmp, 'pg2', 'decoder-loop-concat.onnx')));
     const oldBody = old.graph!.node!.find((n) => n.opType === 'Loop')!.attribute!.find((a) => a.name === 'body')!.g!;
