@@ -161,6 +161,8 @@ if (values.profile) {
         if (e.args?.op_name === 'Loop' && e.name.endsWith('_kernel_time')) loopUs += e.dur;
         else if (bodyNodes.has(e.name)) (ops[e.args.op_name] ??= []).push(e.dur);
       }
+      // The loop condition's own nodes (Not, ReduceMax; its two Casts are counted with the others').
+      const condNodes = ['Not', 'ReduceMax'].reduce((us, op) => us + (ops[op] ? median(ops[op]) * (ops[op].length / steps) : 0), 0);
       // Per op type: the median node time x the nodes per step, robust to the preemptions of a
       // shared machine (a sum would carry them).
       const perStep = Object.entries(ops)
@@ -175,6 +177,7 @@ if (values.profile) {
           prefill_len: prefill,
           cache_len_at_end: prefill + steps,
           loop_ms_per_step: +(loopUs / 1000 / steps).toFixed(2),
+          cond_nodes_us_per_step: +condNodes.toFixed(1),
           us_per_step_by_op: Object.fromEntries(perStep),
         }),
       );
