@@ -148,7 +148,8 @@ if (values.profile) {
     const model = onnxProto.onnx.ModelProto.decode(readFileSync(optimized));
     const body = model.graph.node.find((n) => n.opType === 'Loop').attribute.find((a) => a.name === 'body').g;
     const bodyNodes = new Set(body.node.map((n) => `${n.name}_kernel_time`));
-    const events = JSON.parse(readFileSync(join(folder, readdirSync(folder).find((f) => f.endsWith('.json'))), 'utf8'));
+    const profileFile = readdirSync(folder).find((f) => f.endsWith('.json'));
+    const events = JSON.parse(readFileSync(join(folder, profileFile), 'utf8'));
     rmSync(folder, { recursive: true, force: true });
     const runsSeen = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').sort((a, b) => a.ts - b.ts);
     if (runsSeen.length !== counts.length) throw new Error(`${runsSeen.length} profiled runs for ${counts.length}`);

@@ -237,7 +237,12 @@ function bufferLoop(l: GreedyLoop): void {
   for (const [name, dtype, dims] of bodyOuts) body.output(name, name, dtype, dims);
 
   const carried = [l.first, l.nextPosition, l.finished0, ...generated.flatMap(() => [emptyBuffer, emptyBuffer])];
-  const outNames = ['generated_ids', g.fresh('final_position'), g.fresh('final_finished'), ...generated.flatMap(() => [g.fresh('final_generated_key'), g.fresh('final_generated_value')])];
+  const outNames = [
+    'generated_ids',
+    g.fresh('final_position'),
+    g.fresh('final_finished'),
+    ...generated.flatMap(() => [g.fresh('final_generated_key'), g.fresh('final_generated_value')]),
+  ];
   g.opN('Loop', [l.steps, l.anyUnfinished(g, l.finished0), ...carried], outNames.length, { body: new GraphAttr(body.toGraph()) }, { outputs: outNames });
   g.output('generated_ids', 'generated_ids', 'int64', ['batch', 'generated']);
   declareStepOutputs(b, cfg, kvDtype, prefill);

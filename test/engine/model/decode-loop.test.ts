@@ -167,7 +167,7 @@ describe('greedy decoding inside the graph (decoder-loop.onnx)', () => {
       }
     }
     const joinedScores = body.node!.filter((n) => n.opType === 'Concat' && n.input!.length === 2 && n.input!.every((x) => producer.get(x)?.opType === 'MatMul'));
-    assert.equal(joinedScores.length, layers, 'one Concat of the two parts\' attention scores per layer');
+    assert.equal(joinedScores.length, layers, "one Concat of the two parts' attention scores per layer");
     // The Concat loop, for contrast, grows the cache by Concat.
     const old = onnx.ModelProto.decode(readFileSync(join(tmp, 'pg2', 'decoder-loop-concat.onnx')));
     const oldBody = old.graph!.node!.find((n) => n.opType === 'Loop')!.attribute!.find((a) => a.name === 'body')!.g!;
