@@ -7,7 +7,7 @@
 // count; both graphs alternated in one process. ms per step = (run with S steps - run with 0
 // steps) / S, medians of --runs. With --profile, onnxruntime's profiler then times the loop body's
 // nodes in one more run per graph and count: microseconds per step by op type (the cache writes:
-// ScatterElements or Concat). One JSON object per line. Run after `npm run build`:
+// ScatterElements or Concat), each node's median over the steps. One JSON object per line. Run after `npm run build`:
 //   node bench/decode-loop-cache.mjs --model <converted-dir> [--tokens 32,256] [--runs 3] [--threads 2] [--profile]
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -100,11 +100,14 @@ const median = (xs) => {
 };
 const options = { executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: threads, logSeverityLevel: 3 };
 
-// Timed runs, the two graphs alternated so that load on a shared machine hits both alike.
+// Timed runs (none with --runs 0), the two graphs alternated so that load on a shared machine hits
+// both alike.
 const sessions = [];
-for (const [name, file] of VARIANTS) sessions.push([name, await ort.InferenceSession.create(join(dir, file), options)]);
-for (const [, s] of sessions) await timed(s, 2); // warm-up
-for (const steps of counts) {
+if (runs > 0) {
+  for (const [name, file] of VARIANTS) sessions.push([name, await ort.InferenceSession.create(join(dir, file), options)]);
+  for (const [, s] of sessions) await timed(s, 2); // warm-up
+}
+for (const steps of sessions.length > 0 ? counts : []) {
   const times = Object.fromEntries(sessions.map(([name]) => [name, { base: [], full: [] }]));
   for (let r = 0; r < runs; r++) {
     for (const [name, s] of sessions) {
@@ -160,14 +163,15 @@ if (values.profile) {
       for (const e of events) {
         if (e.cat !== 'Node' || e.ts < run.ts || e.ts > run.ts + run.dur) continue;
         if (e.args?.op_name === 'Loop' && e.name.endsWith('_kernel_time')) loopUs += e.dur;
-        else if (bodyNodes.has(e.name)) (ops[e.args.op_name] ??= []).push(e.dur);
+        else if (bodyNodes.has(e.name)) ((ops[e.args.op_name] ??= {})[e.name] ??= []).push(e.dur);
       }
+      // Per op type: the sum over its nodes of each node's median time (a body node runs once per
+      // step), robust to the preemptions of a shared machine (a sum of all runs would carry them).
+      const usPerStep = (op) => Object.values(ops[op] ?? {}).reduce((us, durs) => us + median(durs), 0);
       // The loop condition's own nodes (Not, ReduceMax; its two Casts are counted with the others').
-      const condNodes = ['Not', 'ReduceMax'].reduce((us, op) => us + (ops[op] ? median(ops[op]) * (ops[op].length / steps) : 0), 0);
-      // Per op type: the median node time x the nodes per step, robust to the preemptions of a
-      // shared machine (a sum would carry them).
-      const perStep = Object.entries(ops)
-        .map(([op, durs]) => [op, (median(durs) * durs.length) / steps])
+      const condNodes = usPerStep('Not') + usPerStep('ReduceMax');
+      const perStep = Object.keys(ops)
+        .map((op) => [op, usPerStep(op)])
         .sort((a, b) => b[1] - a[1])
         .map(([op, us]) => [op, +us.toFixed(1)]);
       console.log(
@@ -179,6 +183,7 @@ if (values.profile) {
           cache_len_at_end: prefill + steps,
           loop_ms_per_step: +(loopUs / 1000 / steps).toFixed(2),
           cond_nodes_us_per_step: +condNodes.toFixed(1),
+          body_nodes_ms_per_step: +(Object.keys(ops).reduce((us, op) => us + usPerStep(op), 0) / 1000).toFixed(2),
           us_per_step_by_op: Object.fromEntries(perStep),
         }),
       );
