@@ -260,12 +260,18 @@ describe('greedy decoding inside the graph (decoder-loop.onnx)', () => {
     const old = join(tmp, 'old');
     cpSync(join(tmp, 'pg1'), old, { recursive: true });
     rmSync(join(old, 'decoder-loop.onnx'));
+    rmSync(join(old, 'decoder-loop-concat.onnx'));
     const manifest = JSON.parse(readFileSync(join(old, 'manifest.json'), 'utf8'));
     delete manifest.files.decoderLoop;
+    delete manifest.files.decoderLoopConcat;
     writeFileSync(join(old, 'manifest.json'), JSON.stringify(manifest));
     await assert.rejects(
       PaliGemma.load(old, { executionProvider: 'cpu', decodeLoop: 'graph' }),
       (e: unknown) => isEngineError(e, 'invalid-params') && /decoder-loop\.onnx/.test((e as Error).message),
+    );
+    await assert.rejects(
+      PaliGemma.load(old, { executionProvider: 'cpu', decodeLoop: 'graph-concat' }),
+      (e: unknown) => isEngineError(e, 'invalid-params') && /decoder-loop-concat\.onnx/.test((e as Error).message),
     );
     const fallback = await PaliGemma.load(old, { executionProvider: 'cpu', threads: 1 });
     assert.equal(fallback.decodeLoop, 'host');
