@@ -51,7 +51,7 @@ const FULL_DECODER_LAYERS = { 'paligemma-3b': 18, 'paligemma2-3b': 26, 'paligemm
 const EP_NAMES = { cuda: 'CUDA', webgpu: 'WebGPU', cpu: 'CPU', dml: 'DirectML', coreml: 'CoreML' };
 const EP_ORDER = ['cuda', 'webgpu', 'cpu'];
 const DTYPE_ORDER = ['bf16', 'fp16', 'int4', 'fp32'];
-const LOOP_ORDER = ['host', 'graph', 'search'];
+const LOOP_ORDER = ['host', 'graph', 'graph-concat', 'search'];
 
 function presetFacts(preset) {
   const m = /^(.*)-(\d+)$/.exec(preset ?? '');

@@ -11,14 +11,17 @@
 # See bench/README.md.
 #
 # usage: bash bench/gpu/compare.sh [--presets paligemma-3b-224[,paligemma2-3b-224,...]]
-#          [--dtypes int4h,int4[,fp16]] [--loops graph,search,host] [--ops fused[,standard]] [--eps cuda] [--batch 8] [--runs 3]
+#          [--dtypes int4h,int4[,fp16]] [--loops graph,search,host,graph-concat] [--ops fused[,standard]] [--eps cuda] [--batch 8] [--runs 3]
 #          [--new-tokens 32] [--hf-repeats 3] [--no-hf] [--no-ours] [--deadline 540]
 #          [--machine "one NVIDIA H100 ..."] [--name h100] [--app /tmp/app/paligemma.mjs]
 #          [--bench-args "<more paligemma bench options>"] [--dry-run]
 # --dtypes: int4 (fp32 activations and vision tower, the converter's default), int4h (int4 weights,
 # fp16 activations, KV cache and vision tower: `--dtype int4 --activations fp16 --vision-dtype fp16`,
-# onnxruntime's CUDA recipe), fp16, fp32. --loops: graph (decoder-loop.onnx, an ONNX Loop), search
-# (decoder-search.onnx, onnxruntime's GreedySearch op), host (one decoder run per token).
+# onnxruntime's CUDA recipe), fp16, fp32.
+# --loops: graph (decoder-loop.onnx: the prefill's cache read in place, generated keys and values in
+# preallocated buffers), search (decoder-search.onnx, onnxruntime's GreedySearch op), host (one run
+# per token), graph-concat (decoder-loop-concat.onnx: the loop that grows the whole cache by Concat
+# every step, the A/B for graph).
 # Presets both sides know: paligemma-3b-{224,448,896}, paligemma2-3b-{224,448,896}, paligemma2-10b-224.
 # --batch 1 skips the batch measurements; --deadline (seconds since start) caps the step timeouts so
 # that the table is always written before the device tool's 10-minute limit: steps that no longer fit
@@ -31,11 +34,13 @@
 #   paligemma bench int4h graph (includes converting the random model: ~60-90 s) ~ 90-120 s
 #   paligemma bench int4h search                                                 ~ 20-30 s
 #   paligemma bench int4h host                                                   ~ 20-30 s
+#   paligemma bench int4h graph-concat                                           ~ 20-30 s
 #   paligemma bench int4 graph (converting again: fp32 activations)              ~ 90-120 s
 #   paligemma bench int4 search                                                  ~ 20-30 s
 #   paligemma bench int4 host                                                    ~ 20-30 s
+#   paligemma bench int4 graph-concat                                            ~ 20-30 s
 #   table                                                                        ~ 1 s
-#   total                                                                        ~ 6-7.5 min
+#   total                                                                        ~ 6.5-8.5 min
 # (--dtypes fp16 adds ~1.5-2 min; the 2026-11-22 fp16 rows are in bench/results/2026-11-22-h100.md.)
 # The most promising configuration runs first, so a deadline cuts the least useful.
 # Conversions are cached in $PALIGEMMA_BENCH_CACHE (/tmp/bench-cache): a second run while the
@@ -44,7 +49,7 @@
 set -uo pipefail
 start=$(date +%s)
 repo=$(pwd)
-presets=paligemma-3b-224 dtypes=int4h,int4 loops=graph,search,host ops=fused eps=cuda batch=8 runs=3 new_tokens=32
+presets=paligemma-3b-224 dtypes=int4h,int4 loops=graph,search,host,graph-concat ops=fused eps=cuda batch=8 runs=3 new_tokens=32
 hf_repeats=3 do_hf=1 do_ours=1 deadline=540 machine='' name='' app=/tmp/app/paligemma.mjs bench_args='' dry=0
 hf_timeout=180 convert_timeout=300 bench_timeout=150
 while [ $# -gt 0 ]; do

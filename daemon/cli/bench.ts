@@ -41,12 +41,13 @@ options:
   --standard-ops         with --random: layers in standard ONNX ops (not fused contrib ops)
   --ep cpu|cuda|webgpu|auto  (default auto)
   --threads N            CPU threads per session
-  --decode-loop auto|host|graph|search  where greedy decoding loops: one decoder run per
-                         token on the host, or one run per request with the loop inside the
-                         graph (decoder-loop.onnx) or inside onnxruntime's GreedySearch op
-                         (search: decoder-search.onnx); auto: graph with CUDA, else host. In
-                         graph and search modes the first token is timed by separate one-token
-                         requests
+  --decode-loop auto|host|graph|graph-concat|search  where greedy decoding loops: one decoder
+                         run per token on the host, or one run per request with the loop inside
+                         the graph (decoder-loop.onnx; graph-concat: its variant that grows the
+                         cache by Concat, decoder-loop-concat.onnx) or inside onnxruntime's
+                         GreedySearch op (search: decoder-search.onnx); auto: graph with CUDA,
+                         else host. In graph and search modes the first token is timed by
+                         separate one-token requests
   --new-tokens N         tokens per request, eos ignored (default 32)
   --batch B              also measure B requests decoded together (default 1: skip)
   --runs R               timed repetitions after one warm-up; medians are reported (default 3)
@@ -75,12 +76,13 @@ export async function randomModel(preset: string, o: RandomModelOptions): Promis
   if (!(preset in PRESETS)) throw new UsageError(`unknown preset '${preset}' (one of ${Object.keys(PRESETS).join(', ')})`);
   const root = process.env.PALIGEMMA_BENCH_CACHE ?? join(tmpdir(), 'paligemma-bench');
   const dir = join(root, randomModelFolder(preset, o));
-  // Conversions cached by older versions (no decoder-loop.onnx, no graphOps record) are made again.
+  // Conversions cached by older versions (no decoder-loop-concat.onnx beside a decoder-loop.onnx
+  // that is still the Concat loop, no graphOps record) are made again.
   const wantOps = o.standardOps ? 'standard' : 'fused';
   const cached =
     o.layout === 'transformers.js'
       ? (transformersJsVariants(dir)?.includes(TRANSFORMERS_JS_DTYPE[o.dtype]) ?? false)
-      : existsSync(join(dir, 'manifest.json')) && existsSync(join(dir, 'decoder-loop.onnx')) && existsSync(join(dir, 'decoder-search.onnx')) && cachedGraphOps(dir) === wantOps;
+      : existsSync(join(dir, 'manifest.json')) && existsSync(join(dir, 'decoder-loop-concat.onnx')) && existsSync(join(dir, 'decoder-search.onnx')) && cachedGraphOps(dir) === wantOps;
   if (!cached) {
     process.stderr.write(`converting ${preset} (${o.dtype}) into ${dir} ...\n`);
     await convert({ random: preset, output: dir, ...o, overwrite: true });
@@ -270,7 +272,7 @@ export const command: Command = {
           image_size: model.manifest.image.size,
           decoder_layers: model.manifest.text.numLayers,
           execution_provider: model.executionProvider,
-          decode_loop: model.decodeLoop,
+          decode_loop: model.decodeLoop === 'graph' && opts.decodeLoop === 'graph-concat' ? 'graph-concat' : model.decodeLoop,
           new_tokens: n,
           runs: opts.runs,
           load_ms: Math.round(loadMs),

@@ -28,6 +28,15 @@ export interface Precision {
   fusedOps?: boolean;
 }
 
+/** The sizes and constants of an attention over grouped kv heads. */
+export interface AttentionShape {
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  scale: number;
+  softcap: number | null;
+}
+
 export class Blocks {
   constructor(
     readonly g: GraphBuilder,
@@ -205,18 +214,30 @@ export class Blocks {
    * [B, 1, S, L], softmax, times v. Query heads are grouped per kv head (head h uses kv head
    * h / (H/KV), as repeat_kv does) by reshaping instead of repeating k and v.
    */
-  attention(q: string, k: string, v: string, o: { heads: number; kvHeads: number; headDim: number; scale: number; softcap: number | null; bias: string | null }): string {
+  attention(q: string, k: string, v: string, o: AttentionShape & { bias: string | null }): string {
+    return this.attentionOverParts(q, [k], [v], o);
+  }
+
+  /**
+   * `attention` over keys and values held in parts along L (k/v [B, KV, L_i, D]; a cache and what
+   * was added to it), as over their concatenation but without copying them into one tensor: the
+   * parts' scores are joined for the softmax (`bias` covers the joined length) and the parts'
+   * weighted values are added. `lengths`: int64 [parts], the L_i (for more than one part).
+   */
+  attentionOverParts(q: string, keys: string[], values: string[], o: AttentionShape & { bias: string | null; lengths?: string }): string {
     const g = this.g;
     const grouped = o.heads !== o.kvHeads;
     const qg = grouped ? g.op('Reshape', [q, g.int64s([0, o.kvHeads, -1, o.headDim])]) : q;
-    let s = g.op('MatMul', [qg, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]);
+    const scores = keys.map((k) => g.op('MatMul', [qg, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]));
+    let s = scores.length === 1 ? scores[0] : g.op('Concat', scores, { axis: -1 });
     s = g.op('Mul', [s, g.scalar('float32', o.scale)]);
     if (o.softcap !== null) s = this.softcap(s, o.softcap);
     if (grouped) s = g.op('Reshape', [s, g.int64s([0, o.heads, -1, 0])]);
     if (o.bias) s = g.op('Add', [s, o.bias]);
     let p = g.op('Softmax', [s], { axis: -1 });
     if (grouped) p = g.op('Reshape', [p, g.int64s([0, o.kvHeads, -1, 0])]);
-    let out = g.op('MatMul', [p, v]);
+    const weights = values.length === 1 ? [p] : g.opN('Split', [p, o.lengths!], values.length, { axis: -1 });
+    let out = values.map((v, i) => g.op('MatMul', [weights[i], v])).reduce((a, b) => g.op('Add', [a, b]));
     if (grouped) out = g.op('Reshape', [out, g.int64s([0, o.heads, -1, o.headDim])]);
     return out;
   }

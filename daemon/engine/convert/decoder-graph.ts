@@ -25,12 +25,32 @@ export interface StepInputs {
   past: { key: string; value: string }[];
   /** [B, S, hidden] embeddings made by the caller, image rows included (the transformers.js layout's inputs_embeds): used instead of inputIds and imageFeatures. */
   embeds?: string;
+  /** In the 'buffer' loop's body: the cache in two parts (`past` unused, the biases in it). */
+  loop?: TwoPartCache;
+}
+
+/** The cache a 'buffer' loop step attends over (bufferLoop). */
+interface TwoPartCache {
+  /** Per layer: the prefill's keys and values as its attention read them (float32), never copied. */
+  prefix: { key: string; value: string }[];
+  /** Per layer: the loop-carried buffers of generated keys and values, float32 [B, kvHeads, S, D]. */
+  generated: { key: string; value: string }[];
+  /** int64 [B, kvHeads, 1, D], every element this step's slot in `generated`. */
+  slot: string;
+  /** int64 [2]: the two parts' lengths. */
+  lengths: string;
+  /** [B, 1, 1, prefix + generated] biases over both parts, for full and sliding layers. */
+  bias: string;
+  biasSliding: string | null;
 }
 
 export interface StepOutputs {
   /** float32 [B, vocab], last position only. */
   logits: string;
+  /** The cache after this step (in the 'buffer' loop's body: the updated generated buffers). */
   presents: { key: string; value: string }[];
+  /** The keys and values the attention read, float32 (the presents, cast when kvDtype is float16). */
+  attended: { key: string; value: string }[];
 }
 
 /** decoder.onnx: prefill and decode steps, the host runs the decoding loop. */
@@ -39,6 +59,9 @@ export function buildDecoderGraph(b: Blocks, cfg: ModelConfig, numLayers: number
   const out = decoderStep({ b, cfg, numLayers, kvDtype, io, onLayer, presentName: (i, kind) => `present_${kind}.${i}` });
   declareStepOutputs(b, cfg, kvDtype, out);
 }
+
+/** How decoder-loop.onnx's body holds the cache (DESIGN.md "decoder-loop.onnx"). */
+export type LoopCache = 'buffer' | 'concat';
 
 /**
  * decoder-loop.onnx: decoder.onnx plus greedy decoding inside the graph. After the prefill, an
@@ -49,8 +72,17 @@ export function buildDecoderGraph(b: Blocks, cfg: ModelConfig, numLayers: number
  * With `greedy_steps` = 0 the graph is one decoder.onnx run, for the host loop (sampling,
  * beams, grammars). Greedy ids equal the host loop's: same logits, argmax with ties to
  * the lowest id, attention biases computed from the same slot positions.
+ *
+ * `cache`: 'buffer' (the default) keeps the prefill's cache where the prefill put it, read by
+ * every step from the outer graph, and the generated tokens' keys and values in preallocated
+ * loop-carried buffers of `greedy_steps` slots, one slot written per step (ScatterElements);
+ * 'concat' carries the whole cache and grows it by Concat every step (the first version, kept for
+ * A/B benchmarks as decoder-loop-concat.onnx). onnxruntime 1.29 writes no loop-carried value in
+ * place (its allocation planner never lets a kernel reuse a graph input's buffer, and a loop
+ * body's carried values are its graph inputs), so 'buffer' still copies each layer's generated
+ * part once per step; what it saves is the copy of the prefill's part, the bulk of the cache.
  */
-export function buildDecoderLoopGraph(b: Blocks, cfg: ModelConfig, numLayers: number, kvDtype: KvDtype, eos: number): void {
+export function buildDecoderLoopGraph(b: Blocks, cfg: ModelConfig, numLayers: number, kvDtype: KvDtype, eos: number, cache: LoopCache = 'buffer'): void {
   const g = b.g;
   const t = cfg.text;
   const io = declareStepInputs(b, cfg, numLayers, kvDtype);
@@ -63,22 +95,166 @@ export function buildDecoderLoopGraph(b: Blocks, cfg: ModelConfig, numLayers: nu
   const nextPosition = g.input('next_position', 'int64', ['batch', 1]);
   const slotPositions = g.input('slot_positions', 'int64', ['batch', 'total_len']);
 
-  const prefill = decoderStep({ b, cfg, numLayers, kvDtype, io });
+  const presentName = (i: number, kind: 'key' | 'value') => `present_${kind}.${i}`;
+  const prefill = decoderStep({ b, cfg, numLayers, kvDtype, io, ...(cache === 'buffer' ? { presentName } : {}) });
   const eosId = g.constant('int64', [eos], []);
   const isEos = g.op('Equal', [g.op('Range', [g.constant('int64', [0], []), g.constant('int64', [t.vocabSize], []), g.constant('int64', [1], [])]), eosId]);
-  const choose = (gb: GraphBuilder, logits: string, index: string): string => {
-    const banned = gb.op('And', [isEos, gb.op('Less', [index, minNew])]);
-    const masked = gb.op('Where', [banned, gb.scalar('float32', -Infinity), logits]);
-    return gb.op('ArgMax', [masked], { axis: -1, keepdims: 1, select_last_index: 0 });
+  const loop: GreedyLoop = {
+    b,
+    cfg,
+    numLayers,
+    kvDtype,
+    io,
+    steps,
+    nextPosition,
+    slotPositions,
+    prefill,
+    eosId,
+    choose: (gb, logits, index) => {
+      const banned = gb.op('And', [isEos, gb.op('Less', [index, minNew])]);
+      const masked = gb.op('Where', [banned, gb.scalar('float32', -Infinity), logits]);
+      return gb.op('ArgMax', [masked], { axis: -1, keepdims: 1, select_last_index: 0 });
+    },
+    anyUnfinished: (gb, finished) => {
+      const open = gb.op('Cast', [gb.op('Not', [finished])], { to: 1 });
+      return gb.op('Cast', [gb.op('ReduceMax', [open], { keepdims: 0 })], { to: 9 });
+    },
+    first: '',
+    finished0: '',
   };
-  const anyUnfinished = (gb: GraphBuilder, finished: string): string => {
-    const open = gb.op('Cast', [gb.op('Not', [finished])], { to: 1 });
-    return gb.op('Cast', [gb.op('ReduceMax', [open], { keepdims: 0 })], { to: 9 });
-  };
-  const first = choose(g, prefill.logits, g.constant('int64', [0], []));
-  const finished0 = g.op('Equal', [first, eosId]);
+  loop.first = loop.choose(g, prefill.logits, g.constant('int64', [0], []));
+  loop.finished0 = g.op('Equal', [loop.first, eosId]);
+  if (cache === 'concat') concatLoop(loop);
+  else bufferLoop(loop);
+}
 
-  // The loop body: one decode step for every row.
+/** What both loop bodies share: the outer graph's values and the token choice. */
+interface GreedyLoop {
+  b: Blocks;
+  cfg: ModelConfig;
+  numLayers: number;
+  kvDtype: KvDtype;
+  io: StepInputs;
+  steps: string;
+  nextPosition: string;
+  slotPositions: string;
+  prefill: StepOutputs;
+  eosId: string;
+  /** The next token of every row: argmax of `logits`, eos banned while `index` < min_new_tokens. */
+  choose(gb: GraphBuilder, logits: string, index: string): string;
+  /** bool []: whether any row has not produced eos (the Loop's condition). */
+  anyUnfinished(gb: GraphBuilder, finished: string): string;
+  /** int64 [B, 1]: the prefill's token, and whether it was eos. */
+  first: string;
+  finished0: string;
+}
+
+/** [B, L] bool -> float32 additive bias [B, 1, 1, L]. */
+function toBias(gb: GraphBuilder, masked: string): string {
+  return gb.op('Unsqueeze', [gb.op('Where', [masked, gb.scalar('float32', MASKED), gb.scalar('float32', 0)]), gb.int64s([1, 2])]);
+}
+
+/**
+ * The 'buffer' loop. Carried: tokens [B, G], pos [B, 1], finished [B, 1] and, per layer, the
+ * generated keys and values, float32 [B, kvHeads, greedy_steps, D] (zeros at first; values
+ * rounded to kvDtype as the host loop's cache holds them). Step `iter` writes its token's key and
+ * value at slot `iter` and attends over [prefill part, generated part] with biases derived from
+ * `iter` and the step's position: generated slots after `iter` are masked, and on sliding layers
+ * also those at or before `iter - window` (their positions are consecutive from next_position).
+ * present_* are the prefill's cache: the loop's buffers are no graph outputs, so nothing the size
+ * of the cache leaves the graph unless the caller fetches present_* (the host loop does).
+ */
+function bufferLoop(l: GreedyLoop): void {
+  const { b, cfg, numLayers, kvDtype, io, prefill } = l;
+  const g = b.g;
+  const t = cfg.text;
+  const KV = t.numKvHeads;
+  const D = t.headDim;
+  const window = io.biasSliding ? t.slidingWindow! : null;
+
+  // Loop-invariant values, computed once in the outer graph and read by every step.
+  const batch = g.op('Slice', [g.op('Shape', [l.nextPosition]), g.int64s([0]), g.int64s([1])]);
+  const stepsDim = g.op('Reshape', [l.steps, g.int64s([1])]);
+  // ConstantOfShape without a value: float32 zeros.
+  const emptyBuffer = g.op('ConstantOfShape', [g.op('Concat', [batch, g.int64s([KV]), stepsDim, g.int64s([D])], { axis: 0 })]);
+  const slotShape = g.op('Concat', [batch, g.int64s([KV, 1, D])], { axis: 0 });
+  const generatedSlots = g.op('Range', [g.constant('int64', [0], []), l.steps, g.constant('int64', [1], [])]);
+  const generatedBiasShape = g.op('Concat', [batch, g.int64s([1, 1]), stepsDim], { axis: 0 });
+  const lengths = g.op('Concat', [g.op('Slice', [g.op('Shape', [l.slotPositions]), g.int64s([1]), g.int64s([2])]), stepsDim], { axis: 0 });
+  const prefixBias = toBias(g, g.op('Less', [l.slotPositions, g.constant('int64', [0], [])]));
+
+  const body = g.body('greedy_step');
+  const bb = new Blocks(body, b.w, b.p);
+  const iter = body.input(g.fresh('iter'), 'int64', []);
+  body.input(g.fresh('cond_in'), 'bool', []);
+  const tokens = body.input(g.fresh('tokens'), 'int64', ['batch', 'generated']);
+  const pos = body.input(g.fresh('pos'), 'int64', ['batch', 1]);
+  const finished = body.input(g.fresh('finished'), 'bool', ['batch', 1]);
+  const generated = Array.from({ length: numLayers }, () => ({
+    key: body.input(g.fresh('loop_generated_key'), 'float32', ['batch', KV, 'greedy_steps', D]),
+    value: body.input(g.fresh('loop_generated_value'), 'float32', ['batch', KV, 'greedy_steps', D]),
+  }));
+  // [B, 1, 1, P + S]: the prefix part's bias and the generated part's, [S] masked -> [B, 1, 1, S].
+  const joined = (prefix: string, generatedMasked: string) => {
+    const generatedBias = body.op('Where', [generatedMasked, body.scalar('float32', MASKED), body.scalar('float32', 0)]);
+    return body.op('Concat', [prefix, body.op('Expand', [generatedBias, generatedBiasShape])], { axis: 3 });
+  };
+  const notYet = body.op('Greater', [generatedSlots, iter]);
+  const bias = joined(prefixBias, notYet);
+  const biasSliding =
+    window === null
+      ? null
+      : joined(
+          toBias(body, body.op('LessOrEqual', [l.slotPositions, body.op('Sub', [pos, body.constant('int64', [window], [])])])),
+          body.op('Or', [notYet, body.op('LessOrEqual', [generatedSlots, body.op('Sub', [iter, body.constant('int64', [window], [])])])]),
+        );
+  const last = body.op('Slice', [tokens, body.int64s([-1]), body.int64s([Number.MAX_SAFE_INTEGER]), body.int64s([1])]);
+  const step = decoderStep({
+    b: bb,
+    cfg,
+    numLayers,
+    kvDtype,
+    io: {
+      inputIds: last,
+      imageFeatures: null,
+      positionIds: pos,
+      bias,
+      biasSliding,
+      past: [],
+      loop: { prefix: prefill.attended, generated, slot: body.op('Expand', [iter, slotShape]), lengths, bias, biasSliding },
+    },
+  });
+  const next = l.choose(body, step.logits, body.op('Add', [iter, body.constant('int64', [1], [])]));
+  const nowFinished = body.op('Or', [finished, body.op('Equal', [next, l.eosId])]);
+  const bodyOuts: [string, DTypeName, Dim[]][] = [
+    [l.anyUnfinished(body, nowFinished), 'bool', []],
+    [body.op('Concat', [tokens, next], { axis: 1 }), 'int64', ['batch', 'generated_next']],
+    [body.op('Add', [pos, body.constant('int64', [1], [])]), 'int64', ['batch', 1]],
+    [nowFinished, 'bool', ['batch', 1]],
+    ...step.presents.flatMap((p): [string, DTypeName, Dim[]][] => [
+      [p.key, 'float32', ['batch', KV, 'greedy_steps', D]],
+      [p.value, 'float32', ['batch', KV, 'greedy_steps', D]],
+    ]),
+  ];
+  for (const [name, dtype, dims] of bodyOuts) body.output(name, name, dtype, dims);
+
+  const carried = [l.first, l.nextPosition, l.finished0, ...generated.flatMap(() => [emptyBuffer, emptyBuffer])];
+  const outNames = [
+    'generated_ids',
+    g.fresh('final_position'),
+    g.fresh('final_finished'),
+    ...generated.flatMap(() => [g.fresh('final_generated_key'), g.fresh('final_generated_value')]),
+  ];
+  g.opN('Loop', [l.steps, l.anyUnfinished(g, l.finished0), ...carried], outNames.length, { body: new GraphAttr(body.toGraph()) }, { outputs: outNames });
+  g.output('generated_ids', 'generated_ids', 'int64', ['batch', 'generated']);
+  declareStepOutputs(b, cfg, kvDtype, prefill);
+}
+
+/** The 'concat' loop: the whole cache carried and grown by Concat every step. */
+function concatLoop(l: GreedyLoop): void {
+  const { b, cfg, numLayers, kvDtype, io, prefill } = l;
+  const g = b.g;
+  const t = cfg.text;
   const body = g.body('greedy_step');
   const bb = new Blocks(body, b.w, b.p);
   const KV = t.numKvHeads;
@@ -94,16 +270,15 @@ export function buildDecoderLoopGraph(b: Blocks, cfg: ModelConfig, numLayers: nu
     value: body.input(g.fresh('loop_past_value'), kvDtype, ['batch', KV, 'past_len', D]),
   }));
   const allSlots = body.op('Concat', [slots, pos], { axis: 1 });
-  const toBias = (masked: string) => body.op('Unsqueeze', [body.op('Where', [masked, body.scalar('float32', MASKED), body.scalar('float32', 0)]), body.int64s([1, 2])]);
-  const bias = toBias(body.op('Less', [allSlots, body.constant('int64', [0], [])]));
+  const bias = toBias(body, body.op('Less', [allSlots, body.constant('int64', [0], [])]));
   // Sliding layers: a generated token sees slots with position > its position - window (masks.ts).
-  const biasSliding = io.biasSliding ? toBias(body.op('LessOrEqual', [allSlots, body.op('Sub', [pos, body.constant('int64', [t.slidingWindow!], [])])])) : null;
+  const biasSliding = io.biasSliding ? toBias(body, body.op('LessOrEqual', [allSlots, body.op('Sub', [pos, body.constant('int64', [t.slidingWindow!], [])])])) : null;
   const last = body.op('Slice', [tokens, body.int64s([-1]), body.int64s([Number.MAX_SAFE_INTEGER]), body.int64s([1])]);
   const step = decoderStep({ b: bb, cfg, numLayers, kvDtype, io: { inputIds: last, imageFeatures: null, positionIds: pos, bias, biasSliding, past } });
-  const next = choose(body, step.logits, body.op('Add', [iter, body.constant('int64', [1], [])]));
-  const nowFinished = body.op('Or', [finished, body.op('Equal', [next, eosId])]);
+  const next = l.choose(body, step.logits, body.op('Add', [iter, body.constant('int64', [1], [])]));
+  const nowFinished = body.op('Or', [finished, body.op('Equal', [next, l.eosId])]);
   const bodyOuts: [string, DTypeName, Dim[]][] = [
-    [anyUnfinished(body, nowFinished), 'bool', []],
+    [l.anyUnfinished(body, nowFinished), 'bool', []],
     [body.op('Concat', [tokens, next], { axis: 1 }), 'int64', ['batch', 'generated_next']],
     [body.op('Add', [pos, body.constant('int64', [1], [])]), 'int64', ['batch', 1]],
     [allSlots, 'int64', ['batch', 'total_len']],
@@ -115,7 +290,7 @@ export function buildDecoderLoopGraph(b: Blocks, cfg: ModelConfig, numLayers: nu
   ];
   for (const [name, dtype, dims] of bodyOuts) body.output(name, name, dtype, dims);
 
-  const carried = [first, nextPosition, slotPositions, finished0, ...prefill.presents.flatMap((p) => [p.key, p.value])];
+  const carried = [l.first, l.nextPosition, l.slotPositions, l.finished0, ...prefill.presents.flatMap((p) => [p.key, p.value])];
   const outNames = [
     'generated_ids',
     g.fresh('final_position'),
@@ -123,11 +298,11 @@ export function buildDecoderLoopGraph(b: Blocks, cfg: ModelConfig, numLayers: nu
     g.fresh('final_finished'),
     ...prefill.presents.flatMap((_, i) => [`present_key.${i}`, `present_value.${i}`]),
   ];
-  g.opN('Loop', [steps, anyUnfinished(g, finished0), ...carried], outNames.length, { body: new GraphAttr(body.toGraph()) }, { outputs: outNames });
+  g.opN('Loop', [l.steps, l.anyUnfinished(g, l.finished0), ...carried], outNames.length, { body: new GraphAttr(body.toGraph()) }, { outputs: outNames });
   g.output('generated_ids', 'generated_ids', 'int64', ['batch', 'generated']);
   // The cache after the last step: the Loop's outputs, already named present_*.
   const presents = Array.from({ length: numLayers }, (_, i) => ({ key: `present_key.${i}`, value: `present_value.${i}` }));
-  declareStepOutputs(b, cfg, kvDtype, { logits: prefill.logits, presents });
+  declareStepOutputs(b, cfg, kvDtype, { logits: prefill.logits, presents, attended: [] });
 }
 
 function declareStepInputs(b: Blocks, cfg: ModelConfig, numLayers: number, kvDtype: KvDtype): StepInputs {
@@ -201,8 +376,11 @@ export function decoderStep(spec: StepSpec): StepOutputs {
 
   const ctx: LayerContext = { ...spec, ops: b.p.fusedOps ? fusedOps(spec, h) : standardOps(spec, h) };
   const presents: { key: string; value: string }[] = [];
+  const attended: { key: string; value: string }[] = [];
   for (let i = 0; i < spec.numLayers; i++) {
-    presents.push(decoderLayer(ctx, i));
+    const layer = decoderLayer(ctx, i);
+    presents.push(layer.present);
+    attended.push(layer.attended);
     spec.onLayer?.(i);
   }
 
@@ -213,15 +391,15 @@ export function decoderStep(spec: StepSpec): StepOutputs {
   // lm_head to the Gemma 2 model's hidden states and never calls Gemma2ForCausalLM's softcap
   // (the golden outputs confirm it). The cap is monotonic, so greedy decoding is unaffected;
   // the manifest records it (text.finalLogitSoftcap) for runtimes that want big_vision's scores.
-  return { logits: embed.project(normed), presents };
+  return { logits: embed.project(normed), presents, attended };
 }
 
 /**
  * Layer i of Gemma (modeling_gemma) or Gemma 2 (modeling_gemma2, with post-norms after attention
  * and the MLP): pre-norm, attention over the cache, residual add, pre-norm, gated GELU MLP,
- * residual add. Returns the layer's present key and value.
+ * residual add. Returns the layer's present key and value, and those its attention read.
  */
-function decoderLayer(ctx: LayerContext, i: number): { key: string; value: string } {
+function decoderLayer(ctx: LayerContext, i: number): CachedAttention {
   const { b, ops } = ctx;
   const t = ctx.cfg.text;
   const p = `text.layers.${i}.`;
@@ -234,7 +412,7 @@ function decoderLayer(ctx: LayerContext, i: number): { key: string; value: strin
     );
 
   const { q, k, v } = ops.queryKeyValue(preNorm(`${p}input_layernorm.weight`), p);
-  const { out, present } = cachedAttention(ctx, i, q, k, v);
+  const { out, ...cache } = cachedAttention(ctx, i, q, k, v);
   let a = b.linear(out, `${p}self_attn.o_proj.weight`, null);
   if (gemma2) a = ops.norm(a, `${p}post_attention_layernorm.weight`);
   ops.residual.add(a);
@@ -244,7 +422,7 @@ function decoderLayer(ctx: LayerContext, i: number): { key: string; value: strin
   let m = b.linear(b.g.op('Mul', [gate, up]), `${p}mlp.down_proj.weight`, null);
   if (gemma2) m = ops.norm(m, `${p}post_feedforward_layernorm.weight`);
   ops.residual.add(m);
-  return present;
+  return cache;
 }
 
 /** Standard ONNX ops: RMSNorm, each projection its own matmul, RoPE from cos/sin tables of the positions. */
@@ -298,30 +476,43 @@ function fusedOps({ b, cfg, io }: StepSpec, embeds: string): LayerOps {
   };
 }
 
+interface CachedAttention {
+  present: { key: string; value: string };
+  attended: { key: string; value: string };
+}
+
 /**
  * Layer i's attention: appends k and v ([B, kvHeads, S, D]) to its cache (the present_* values)
  * and attends q ([B, heads, S, D]) over it with the layer's bias; out [B, S, heads * D]. In standard
  * ops in both op sets: onnxruntime 1.29 has no fused op that takes Gemma 2's softcap, and its
  * WebGPU MultiHeadAttention is off by up to 0.25 over 266 unmasked keys (1e-7 on the CPU EP;
- * measured on lavapipe), so Gemma 1 does not use it either.
+ * measured on lavapipe), so Gemma 1 does not use it either. In the 'buffer' loop's body the
+ * new key and value are written at the step's slot of the generated part instead, and q attends
+ * over both parts.
  */
-function cachedAttention({ b, cfg, kvDtype, io, presentName }: LayerContext, i: number, q: string, k: string, v: string): { out: string; present: { key: string; value: string } } {
+function cachedAttention({ b, cfg, kvDtype, io, presentName }: LayerContext, i: number, q: string, k: string, v: string): CachedAttention & { out: string } {
   const t = cfg.text;
   const g = b.g;
   const asKv = (y: string) => (kvDtype === 'float16' ? b.cast(y, 'float16') : y);
   const fromKv = (y: string) => (kvDtype === 'float16' ? b.cast(y, 'float32') : y);
+  const shape = { heads: t.numHeads, kvHeads: t.numKvHeads, headDim: t.headDim, scale: t.attnScale, softcap: t.attnSoftcap };
+  const sliding = t.layerTypes[i] === 'sliding';
+  if (io.loop) {
+    const c = io.loop;
+    // Rounded to kvDtype as the host loop's cache holds it.
+    const write = (buffer: string, y: string) => g.op('ScatterElements', [buffer, c.slot, fromKv(asKv(y))], { axis: 2 });
+    const key = write(c.generated[i].key, k);
+    const value = write(c.generated[i].value, v);
+    const bias = sliding && c.biasSliding ? c.biasSliding : c.bias;
+    const attn = b.attentionOverParts(q, [c.prefix[i].key, key], [c.prefix[i].value, value], { ...shape, bias, lengths: c.lengths });
+    return { out: b.mergeHeads(attn, t.numHeads, t.headDim), present: { key, value }, attended: { key, value } };
+  }
   const named = (kind: 'key' | 'value') => (presentName ? { outputs: [presentName(i, kind)] } : {});
   const key = g.op('Concat', [io.past[i].key, asKv(k)], { axis: 2 }, named('key'));
   const value = g.op('Concat', [io.past[i].value, asKv(v)], { axis: 2 }, named('value'));
-  const attn = b.attention(q, fromKv(key), fromKv(value), {
-    heads: t.numHeads,
-    kvHeads: t.numKvHeads,
-    headDim: t.headDim,
-    scale: t.attnScale,
-    softcap: t.attnSoftcap,
-    bias: t.layerTypes[i] === 'sliding' && io.biasSliding ? io.biasSliding : io.bias,
-  });
-  return { out: b.mergeHeads(attn, t.numHeads, t.headDim), present: { key, value } };
+  const attended = { key: fromKv(key), value: fromKv(value) };
+  const attn = b.attention(q, attended.key, attended.value, { ...shape, bias: sliding && io.biasSliding ? io.biasSliding : io.bias });
+  return { out: b.mergeHeads(attn, t.numHeads, t.headDim), present: { key, value }, attended };
 }
 
 export interface EmbeddingTable {

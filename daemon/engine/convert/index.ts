@@ -305,11 +305,17 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
       (b) => buildDecoderGraph(b, cfg, textLayers, prec.kv, (i) => progress('decoder', (visionLayers + i + 1) / total, `decoder layer ${i + 1}/${textLayers}`)),
       prec.decoder,
     );
-    // The same layers with greedy decoding in the graph, over decoder.onnx's weights (no second copy).
-    const loop = new GraphBuilder({ name: 'decoder-loop', opset: 17 });
-    loop.adoptInitializers(decoder);
-    buildDecoderLoopGraph(new Blocks(loop, src.weights, prec.decoder), cfg, textLayers, prec.kv, src.tokens.eos);
-    loop.save(join(tmp, 'decoder-loop.onnx'));
+    // The same layers with greedy decoding in the graph, over decoder.onnx's weights (no second
+    // copy); the Concat variant too, for A/B benchmarks (a file of nodes only).
+    for (const [file, cache] of [
+      ['decoder-loop', 'buffer'],
+      ['decoder-loop-concat', 'concat'],
+    ] as const) {
+      const loop = new GraphBuilder({ name: 'decoder-loop', opset: 17 });
+      loop.adoptInitializers(decoder);
+      buildDecoderLoopGraph(new Blocks(loop, src.weights, prec.decoder), cfg, textLayers, prec.kv, src.tokens.eos, cache);
+      loop.save(join(tmp, `${file}.onnx`));
+    }
     // And inside onnxruntime's GreedySearch / BeamSearch ops, over the same weights.
     for (const kind of ['greedy', 'beam'] as const) {
       const search = new GraphBuilder({ name: `decoder-${kind}-search`, opset: 17 });
@@ -357,6 +363,7 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
         vision: 'vision.onnx',
         decoder: 'decoder.onnx',
         decoderLoop: 'decoder-loop.onnx',
+        decoderLoopConcat: 'decoder-loop-concat.onnx',
         decoderSearch: SEARCH_FILES.greedy,
         decoderBeamSearch: SEARCH_FILES.beam,
         tokenizer: 'tokenizer.json',

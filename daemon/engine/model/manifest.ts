@@ -41,11 +41,15 @@ export interface Manifest {
     finalLogitSoftcap: number | null;
   };
   tokens: { bos: number; eos: number; pad: number; image: number; newline: number; loc0: number; seg0: number };
-  /** decoderLoop: decoder.onnx with greedy decoding in the graph (absent in older conversions). */
+  /**
+   * decoderLoop: decoder.onnx with greedy decoding in the graph (absent in older conversions);
+   * decoderLoopConcat: its earlier variant that grows the cache by Concat, for A/B benchmarks.
+   */
   files: {
     vision: string;
     decoder: string;
     decoderLoop?: string;
+    decoderLoopConcat?: string;
     /** decoderSearch / decoderBeamSearch: the decoder inside onnxruntime's GreedySearch / BeamSearch ops (absent in older conversions). */
     decoderSearch?: string;
     decoderBeamSearch?: string;
@@ -259,6 +263,7 @@ export function validateManifest(json: unknown, where = MANIFEST_FILE): Manifest
       vision: str(files, 'vision', 'files'),
       decoder: str(files, 'decoder', 'files'),
       ...(files.decoderLoop !== undefined ? { decoderLoop: str(files, 'decoderLoop', 'files') } : {}),
+      ...(files.decoderLoopConcat !== undefined ? { decoderLoopConcat: str(files, 'decoderLoopConcat', 'files') } : {}),
       ...(files.decoderSearch !== undefined ? { decoderSearch: str(files, 'decoderSearch', 'files') } : {}),
       ...(files.decoderBeamSearch !== undefined ? { decoderBeamSearch: str(files, 'decoderBeamSearch', 'files') } : {}),
       tokenizer: str(files, 'tokenizer', 'files'),

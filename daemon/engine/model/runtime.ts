@@ -73,9 +73,11 @@ export function checkPixelCount(manifest: Manifest, pixels: Float32Array, count:
  * 'host' (the CPU gains nothing from it, and WebGPU already keeps its cache on the GPU); 'search'
  * runs greedy and (where they score alike, model/search.ts) beam requests inside onnxruntime's
  * GreedySearch / BeamSearch ops (decoder-search.onnx, decoder-beam-search.onnx), the rest on the host.
+ * 'graph-concat': 'graph' over decoder-loop-concat.onnx, whose loop grows the cache by Concat,
+ * for A/B benchmarks.
  */
-export type DecodeLoop = 'auto' | 'host' | 'graph' | 'search';
-export const DECODE_LOOPS: readonly DecodeLoop[] = ['auto', 'host', 'graph', 'search'];
+export type DecodeLoop = 'auto' | 'host' | 'graph' | 'graph-concat' | 'search';
+export const DECODE_LOOPS: readonly DecodeLoop[] = ['auto', 'host', 'graph', 'graph-concat', 'search'];
 
 /** Position id given to pad slots in slot_positions: far below any window, so always masked. */
 const PAD_POSITION = -(2n ** 40n);
@@ -105,21 +107,27 @@ export class ModelSessions implements Sessions {
     readonly vision: ort.InferenceSession,
     readonly decoder: ort.InferenceSession,
     readonly hasSlidingInput: boolean,
-    /** The decoder is decoder-loop.onnx: greedy requests run their whole loop in one call. */
-    readonly greedyInGraph: boolean,
+    /** The decoder's file when it is a decoder-loop graph: greedy requests run their whole loop in one call. */
+    readonly loopFile: string | undefined,
     /** decodeLoop 'search': the GreedySearch / BeamSearch graphs beside decoder.onnx. */
     readonly search: SearchSessions | null = null,
   ) {}
 
+  get greedyInGraph(): boolean {
+    return this.loopFile !== undefined;
+  }
+
   static async create(dir: string, manifest: Manifest, ep: ExecutionProvider, threads?: number, decodeLoop: DecodeLoop = 'auto'): Promise<ModelSessions> {
-    const loopFile = manifest.files.decoderLoop;
-    if (decodeLoop === 'graph' && !loopFile) {
-      throw new EngineError('invalid-params', `${dir} has no decoder-loop.onnx (converted by an older version): convert it again, or decode on the host`);
+    const concat = decodeLoop === 'graph-concat';
+    const loopFile = concat ? manifest.files.decoderLoopConcat : manifest.files.decoderLoop;
+    if ((decodeLoop === 'graph' || concat) && !loopFile) {
+      const file = concat ? 'decoder-loop-concat.onnx' : 'decoder-loop.onnx';
+      throw new EngineError('invalid-params', `${dir} has no ${file} (converted by an older version): convert it again, or decode on the host`);
     }
     if (decodeLoop === 'search' && !manifest.files.decoderSearch) {
       throw new EngineError('invalid-params', `${dir} has no decoder-search.onnx (converted by an older version): convert it again, or decode on the host`);
     }
-    const inGraph = loopFile !== undefined && (decodeLoop === 'graph' || (decodeLoop === 'auto' && ep === 'cuda'));
+    const inGraph = loopFile !== undefined && (decodeLoop === 'graph' || concat || (decodeLoop === 'auto' && ep === 'cuda'));
     const vision = await createSession(join(dir, manifest.files.vision), ep, threads);
     let decoder: ort.InferenceSession;
     // The KV cache (present_* fed back as past_*) stays on the GPU where onnxruntime-node can bind
@@ -138,7 +146,7 @@ export class ModelSessions implements Sessions {
       await Promise.allSettled([vision.release(), decoder.release()]);
       throw e;
     }
-    const sessions = new ModelSessions(manifest, ep, vision, decoder, decoder.inputNames.includes('attention_bias_sliding'), inGraph, search);
+    const sessions = new ModelSessions(manifest, ep, vision, decoder, decoder.inputNames.includes('attention_bias_sliding'), inGraph ? loopFile : undefined, search);
     try {
       sessions.checkInterface();
     } catch (e) {
@@ -160,7 +168,7 @@ export class ModelSessions implements Sessions {
     need(this.vision, 'input', ['pixel_values'], files.vision);
     need(this.vision, 'output', ['image_features'], files.vision);
     const layers = Array.from({ length: text.numLayers }, (_, i) => i);
-    const decoderFile = this.greedyInGraph ? files.decoderLoop! : files.decoder;
+    const decoderFile = this.loopFile ?? files.decoder;
     need(this.decoder, 'input', ['input_ids', 'image_features', 'position_ids', 'attention_bias', ...layers.flatMap((i) => [`past_key.${i}`, `past_value.${i}`])], decoderFile);
     need(this.decoder, 'output', ['logits', ...layers.flatMap((i) => [`present_key.${i}`, `present_value.${i}`])], decoderFile);
     if (this.greedyInGraph) need(this.decoder, 'output', ['generated_ids'], decoderFile);
@@ -195,8 +203,9 @@ export class ModelSessions implements Sessions {
     for (const [session, kind, name, types, shape, file] of checks) checkValue(session, kind, name, types, shape, file, this.manifest.name);
   }
 
-  async run(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.OnnxValueMapType> {
-    return this.stats.time(() => session.run(feeds));
+  /** `fetches`: the outputs wanted (default all); others stay where the graph made them. */
+  async run(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, fetches?: string[]): Promise<ort.InferenceSession.OnnxValueMapType> {
+    return this.stats.time(() => (fetches ? session.run(feeds, fetches) : session.run(feeds)));
   }
 
   /** `pixels`: `count` images, each float32 CHW of image.size^2; returns image_features [count, N, hidden]. */
@@ -392,6 +401,8 @@ export class DecoderSequence implements StepModel {
     }
     if (this.sessions.greedyInGraph && !extra.greedy_steps) Object.assign(feeds, hostLoopFeeds(b, k));
     this.cache.feed(feeds);
+    // A whole greedy loop: only its ids leave the graph (not the cache: the sequence ends here).
+    if (extra.greedy_steps) return this.sessions.run(this.sessions.decoder, feeds, ['generated_ids']);
     const out = await this.sessions.run(this.sessions.decoder, feeds);
     this.cache.update(out);
     return out;
