@@ -82,7 +82,10 @@ export async function randomModel(preset: string, o: RandomModelOptions): Promis
   const cached =
     o.layout === 'transformers.js'
       ? (transformersJsVariants(dir)?.includes(TRANSFORMERS_JS_DTYPE[o.dtype]) ?? false)
-      : existsSync(join(dir, 'manifest.json')) && existsSync(join(dir, 'decoder-loop-concat.onnx')) && existsSync(join(dir, 'decoder-search.onnx')) && cachedGraphOps(dir) === wantOps;
+      : existsSync(join(dir, 'manifest.json')) &&
+        existsSync(join(dir, 'decoder-loop-concat.onnx')) &&
+        existsSync(join(dir, 'decoder-search.onnx')) &&
+        cachedGraphOps(dir) === wantOps;
   if (!cached) {
     process.stderr.write(`converting ${preset} (${o.dtype}) into ${dir} ...\n`);
     await convert({ random: preset, output: dir, ...o, overwrite: true });
