@@ -109,7 +109,7 @@ describe('greedy decoding', () => {
     assert.deepEqual(model.histories, [[13, 2, 2, 2]], 'only the last row is left, fed only its own tokens');
   });
 
-  it("stops each row at its own maxNewTokens", async () => {
+  it('stops each row at its own maxNewTokens', async () => {
     const model = new CompactingToy(5, () => [0, 0, 5, 0, 0], 3);
     const out = await decode(model, { maxNewTokens: 4, rowMaxNewTokens: [1, 4, 2], eosTokenId: EOS });
     assert.deepEqual(
@@ -118,9 +118,8 @@ describe('greedy decoding', () => {
     );
     assert.deepEqual(model.batchSizes, [2, 1, 1]);
     await assert.rejects(decode(new ToyModel(5, counting, 2), { maxNewTokens: 2, rowMaxNewTokens: [1, 3], eosTokenId: EOS }), (e) => isEngineError(e, 'invalid-params'));
-    await assert.rejects(
-      decode(new ToyModel(5, counting, 2), { maxNewTokens: 4, minNewTokens: 2, rowMaxNewTokens: [1, 3], eosTokenId: EOS }),
-      (e) => isEngineError(e, 'invalid-params'),
+    await assert.rejects(decode(new ToyModel(5, counting, 2), { maxNewTokens: 4, minNewTokens: 2, rowMaxNewTokens: [1, 3], eosTokenId: EOS }), (e) =>
+      isEngineError(e, 'invalid-params'),
     );
   });
 
