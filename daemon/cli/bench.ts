@@ -54,7 +54,7 @@ function median(xs: number[]): number {
 }
 
 /** A deterministic 640x480 test card, so preprocessing (a real resize) is part of the timing. */
-function testImage(seed: number): RgbImage {
+export function testImage(seed: number): RgbImage {
   const width = 640;
   const height = 480;
   const rgb = new Uint8Array(width * height * 3);
@@ -79,7 +79,7 @@ export function randomModelFolder(preset: string, o: RandomModelOptions): string
   return `${preset}-${o.dtype}-L${o.layers ?? 'all'}-V${o.visionLayers ?? 'all'}-vis${vision}${acc}${o.standardOps ? '-std' : ''}`;
 }
 
-async function randomModel(preset: string, o: RandomModelOptions): Promise<string> {
+export async function randomModel(preset: string, o: RandomModelOptions): Promise<string> {
   if (!(preset in PRESETS)) throw new UsageError(`unknown preset '${preset}' (one of ${Object.keys(PRESETS).join(', ')})`);
   const root = process.env.PALIGEMMA_BENCH_CACHE ?? join(tmpdir(), 'paligemma-bench');
   const dir = join(root, randomModelFolder(preset, o));
