@@ -13,7 +13,7 @@ import { after, before, describe, it, mock } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type * as ort from 'onnxruntime-node';
 import { convert } from '../../../daemon/engine/convert/index.js';
-import { loadImage, PaliGemma, type BatchItem } from '../../../daemon/engine/index.js';
+import { isEngineError, loadImage, PaliGemma, type BatchItem } from '../../../daemon/engine/index.js';
 import { ModelSessions } from '../../../daemon/engine/model/runtime.js';
 
 const FIXTURES = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../test/fixtures');
@@ -125,6 +125,35 @@ describe('batched generation', () => {
         assert.deepEqual(batch[i].generatedIds, host.generatedIds, `${m.name}, row ${i}: graph batch vs alone`);
       }
     }
+  });
+
+  it('on WebGPU, whose cache stays in device memory, feeds finished rows pads instead and gives the CPU rows', async (t) => {
+    let gpu: PaliGemma;
+    try {
+      gpu = await PaliGemma.load(join(tmp, 'pg2'), { executionProvider: 'webgpu', decodeLoop: 'host' });
+    } catch (e) {
+      if (isEngineError(e, 'provider-unavailable')) return t.skip(e.message.split('\n')[0]);
+      throw e;
+    }
+    const cpu = (await models[1].host.generateBatch(items)).map((r) => r.generatedIds);
+    const batches: number[] = [];
+    const run = mock.method(ModelSessions.prototype, 'run', async function (this: ModelSessions, session: ort.InferenceSession, feeds: Record<string, ort.Tensor>) {
+      if (feeds.input_ids) batches.push(feeds.input_ids.dims[0]);
+      return session.run(feeds);
+    });
+    try {
+      const batch = await gpu.generateBatch(items);
+      assert.deepEqual(
+        batch.map((r) => r.generatedIds),
+        cpu,
+      );
+    } finally {
+      run.mock.restore();
+      await gpu.dispose();
+    }
+    // A run per token of the longest row: the prefill, then each step, every one with all rows.
+    const longest = Math.max(...cpu.map((ids) => ids.length));
+    assert.deepEqual(batches, new Array(longest).fill(items.length), 'every WebGPU run has all rows');
   });
 
   it('drops finished rows, and the padding only they needed, from the decoder runs that follow', async () => {
