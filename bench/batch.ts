@@ -106,6 +106,9 @@ async function padded(rows: BatchItem[]): Promise<{ ms: number; tokens: number }
   }
 }
 
+/** The median of a[r] / b[r], to 2 decimals. */
+const pairedRatio = (a: number[], b: number[]) => Math.round(median(a.map((x, r) => x / b[r])) * 100) / 100;
+
 interface Row {
   workload: Workload;
   batch: number;
@@ -114,10 +117,13 @@ interface Row {
   batched_ms: number;
   one_by_one_images_per_second: number;
   batched_images_per_second: number;
+  /** Median over the runs of one-by-one ms / batched ms of the same run (pairs cancel slow drifts in the machine's load). */
   speedup: number;
-  /** 'mixed': the batch with finished rows fed pads, and how much longer that takes. */
+  /** 'mixed': the batch with finished rows fed pads, and the median of its ms / batched ms per run. */
   padded_ms?: number;
   dropping_gain?: number;
+  /** Every run's milliseconds, in run order. */
+  runs_ms: { one_by_one: number[]; batched: number[]; padded?: number[] };
 }
 
 // Warm-up: the first runs allocate arenas and pick kernels for each batch shape.
@@ -157,11 +163,13 @@ for (const workload of ['equal', 'mixed'] as Workload[]) {
       batched_ms: Math.round(m),
       one_by_one_images_per_second: Math.round((b * 1e6) / s) / 1000,
       batched_images_per_second: Math.round((b * 1e6) / m) / 1000,
-      speedup: Math.round((s / m) * 100) / 100,
+      speedup: pairedRatio(seq, bat),
+      runs_ms: { one_by_one: seq.map(Math.round), batched: bat.map(Math.round) },
     };
     if (pad.length > 0) {
       row.padded_ms = Math.round(median(pad));
-      row.dropping_gain = Math.round((median(pad) / m) * 100) / 100;
+      row.dropping_gain = pairedRatio(pad, bat);
+      row.runs_ms.padded = pad.map(Math.round);
     }
     rows.push(row);
     process.stderr.write(`${JSON.stringify(row)}\n`);
@@ -203,7 +211,7 @@ if (values.out) {
     `# Batched generation against one at a time, CPU\n\n` +
       `Machine: ${machine}. Shared with other sessions' builds and tests (load average ${setup.load_average_start} at the start, ${setup.load_average_end} at the end), so times are pessimistic; the ratios, measured alternately in the same run, are what count.\n\n` +
       `Model: \`--random ${setup.preset} --layers ${setup.layers}\` (vision layers: ${setup.vision_layers}), int4, accuracy level ${accuracyLevel}, CPU EP, ${setup.decode_loop} decode loop; ` +
-      `\`node out/bench/batch.js\` (bench/batch.ts), medians of ${runs} runs after a warm-up. 'equal': every row makes ${newTokens} tokens; 'mixed': row i of B makes round(${newTokens} (i + 1) / B), so rows finish at different steps and leave the batch; 'padded ms' is the same batch with the finished rows fed pads instead (as with WebGPU), 'dropping finished rows' its time over the batched time.\n\n` +
+      `\`node out/bench/batch.js\` (bench/batch.ts), medians of ${runs} runs after a warm-up; speedups are the median of each run's ratio (both sides of a ratio ran back to back). 'equal': every row makes ${newTokens} tokens; 'mixed': row i of B makes round(${newTokens} (i + 1) / B), so rows finish at different steps and leave the batch; 'padded ms' is the same batch with the finished rows fed pads instead (as with WebGPU), 'dropping finished rows' its time over the batched time.\n\n` +
       `${table}\n`,
   );
 }
