@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
+import { median } from '../out/daemon/cli/benchCommon.js';
 
 const { values } = parseArgs({
   options: {
@@ -93,11 +94,6 @@ async function timed(session, steps) {
   return ms;
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const options = { executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: threads, logSeverityLevel: 3 };
 
 // Timed runs (none with --runs 0), the two graphs alternated so that load on a shared machine hits

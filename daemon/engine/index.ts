@@ -70,6 +70,13 @@ export interface GenerateResult {
 export interface BatchItem {
   image: RgbImage;
   prompt: string;
+  /** This row's own limit (default: the batch's maxNewTokens); a row that reaches it stops costing. */
+  maxNewTokens?: number;
+}
+
+export interface BatchOptions extends DecodingParams {
+  /** Record each row's top-3 ids and (processed) logits per step, as `generate` does. */
+  recordSteps?: boolean;
 }
 
 export const DEFAULT_MAX_NEW_TOKENS = 32;
@@ -174,7 +181,7 @@ export class PaliGemma {
           : undefined,
       }),
     );
-    return { ...this.result(inputIds, out.tokens[0]), steps: out.steps };
+    return { ...this.result(inputIds, out.tokens[0]), steps: out.steps?.[0] };
   }
 
   /** The prefill's last-position logits for an image and prompt (parity checks, scoring). */
@@ -186,28 +193,36 @@ export class PaliGemma {
   }
 
   /**
-   * Several prompts in one pass (greedy or sampling): one vision run for all images and one
-   * decoder run per step for all rows. Each result equals what `generate` gives alone, up to
-   * float rounding in the batched matrix products.
+   * Several prompts in one pass (greedy or sampling): one vision run for all images, one batched
+   * prefill (prompts of different lengths padded between image and text, masks and positions per
+   * row) and one decoder run per step for the rows still going: a row that ends (eos or its own
+   * maxNewTokens) is dropped from the batch where the KV cache is on the host. Each result equals
+   * what `generate` gives alone, up to float rounding in the batched matrix products (DESIGN.md
+   * "Batched generation").
    */
-  async generateBatch(items: readonly BatchItem[], params: DecodingParams = {}): Promise<GenerateResult[]> {
+  async generateBatch(items: readonly BatchItem[], params: BatchOptions = {}): Promise<GenerateResult[]> {
     this.checkOpen();
     if (items.length === 0) return [];
     if (params.strategy === 'beam') {
       throw new EngineError('invalid-params', 'beam search runs one prompt at a time; use generate()');
     }
     const prompts = items.map((it) => this.promptIds(it.prompt));
-    const longest = Math.max(...prompts.map((p) => p.inputIds.length));
-    const maxNewTokens = this.maxNewTokens(params, longest);
+    const limits = items.map((it, i) => this.maxNewTokens({ maxNewTokens: it.maxNewTokens ?? params.maxNewTokens }, prompts[i].inputIds.length));
     throwIfAborted(params.signal);
     const features = await this.imageFeatures(items.map((it) => it.image));
     const out = await withSequence(
       this.sessions,
       features,
       prompts.map((p) => p.textIds),
-      (seq) => decode(seq, { ...decodingOptions(params, maxNewTokens, this.manifest), padTokenId: this.manifest.tokens.pad }),
+      (seq) =>
+        decode(seq, {
+          ...decodingOptions(params, Math.max(...limits), this.manifest),
+          rowMaxNewTokens: limits,
+          recordSteps: params.recordSteps,
+          padTokenId: this.manifest.tokens.pad,
+        }),
     );
-    return prompts.map((p, i) => this.result(p.inputIds, out.tokens[i]));
+    return prompts.map((p, i) => ({ ...this.result(p.inputIds, out.tokens[i]), steps: out.steps?.[i] }));
   }
 
   async dispose(): Promise<void> {

@@ -45,11 +45,21 @@ export interface ModelInfo {
   warnings: string[];
 }
 
+/** One row of a batched generation. */
+export interface BatchRow {
+  image: DecodedImage;
+  prompt: string;
+  maxNewTokens?: number;
+}
+
 export interface LoadedModel {
   readonly info: ModelInfo;
   generate(req: GenerateRequest): Promise<GenerateOutput>;
-  /** Several images/prompts in one pass with shared decoding options; absent when the engine cannot. */
-  generateBatch?(items: Array<{ image: DecodedImage; prompt: string }>, decoding: DecodingOptions, signal?: AbortSignal, grammar?: Grammar): Promise<GenerateOutput[]>;
+  /**
+   * Several images/prompts in one pass with shared decoding options; an item's own maxNewTokens
+   * takes the place of `decoding.maxNewTokens` for its row. Absent when the engine cannot.
+   */
+  generateBatch?(items: BatchRow[], decoding: DecodingOptions, signal?: AbortSignal, grammar?: Grammar): Promise<GenerateOutput[]>;
   /** Segment objects with masks, when the model folder has a mask decoder (vae.onnx); else absent. */
   segment?(raw: string, width: number, height: number): Promise<DetectedObject[]>;
   /** onnxruntime runs (vision and decoder) and their milliseconds since load (tests, benchmarks). */

@@ -23,11 +23,13 @@ export interface BatchEntry {
 
 /**
  * Only streamless greedy/sampling requests batch (the engine streams and beam-searches one at a
- * time); rows of one batch share decoding options and grammar.
+ * time); rows of one batch share decoding options and grammar, all but maxNewTokens: each row
+ * stops at its own limit and then leaves the batch.
  */
 export function batchKey(decoding: DecodingOptions, streaming: boolean, grammar?: Grammar): string | undefined {
   if (streaming || decoding.strategy === 'beam') return undefined;
-  return JSON.stringify([grammar ?? null, Object.entries(decoding).sort(([a], [b]) => a.localeCompare(b))]);
+  const shared = Object.entries(decoding).filter(([k]) => k !== 'maxNewTokens');
+  return JSON.stringify([grammar ?? null, shared.sort(([a], [b]) => a.localeCompare(b))]);
 }
 
 export class Batcher {
@@ -82,9 +84,14 @@ export class Batcher {
       return model.generate({ image: image.value, prompt: entry.prompt, decoding: entry.decoding, grammar: entry.grammar, signal });
     }
     entry.batchSize = taken.length + 1;
+    // Each row's own limit (undefined: the engine's default), none shared.
+    const { maxNewTokens: _ownLimit, ...shared } = entry.decoding;
     const outs = model.generateBatch!(
-      [{ image: image.value, prompt: entry.prompt }, ...taken.map((t) => ({ image: t.image, prompt: t.peer.prompt }))],
-      entry.decoding,
+      [
+        { image: image.value, prompt: entry.prompt, maxNewTokens: entry.decoding.maxNewTokens },
+        ...taken.map((t) => ({ image: t.image, prompt: t.peer.prompt, maxNewTokens: t.peer.decoding.maxNewTokens })),
+      ],
+      shared,
       signal,
       entry.grammar,
     );

@@ -5,7 +5,7 @@ import { PaliGemma, segmentConstraint, type TokenConstraint } from '../engine/in
 import { findMaskDecoder, MaskDecoder, segmentObjects } from '../engine/segment/index.js';
 import * as text from '../engine/text/index.js';
 import type { DecodingOptions, DetectedObject } from '../protocol.js';
-import type { Backend, DecodedImage, GenerateOutput, GenerateRequest, Grammar, LoadedModel, RunStats, Task, TaskPromptParams } from './backend.js';
+import type { Backend, BatchRow, DecodedImage, GenerateOutput, GenerateRequest, Grammar, LoadedModel, RunStats, Task, TaskPromptParams } from './backend.js';
 import { identifyModelFolder } from './modelIdentity.js';
 
 export function engineBackend(): Backend {
@@ -82,9 +82,9 @@ class EngineModel implements LoadedModel {
     };
   }
 
-  async generateBatch(items: Array<{ image: DecodedImage; prompt: string }>, decoding: DecodingOptions, signal?: AbortSignal, grammar?: Grammar): Promise<GenerateOutput[]> {
+  async generateBatch(items: BatchRow[], decoding: DecodingOptions, signal?: AbortSignal, grammar?: Grammar): Promise<GenerateOutput[]> {
     const outs = await this.model.generateBatch(
-      items.map((it) => ({ image: it.image as RgbImage, prompt: it.prompt })),
+      items.map((it) => ({ image: it.image as RgbImage, prompt: it.prompt, maxNewTokens: it.maxNewTokens })),
       { ...decoding, signal, allowedTokens: this.constraint(grammar) },
     );
     return outs.map((out) => ({ text: out.text, raw: out.raw, inputIds: out.inputIds, generatedIds: out.generatedIds }));

@@ -62,7 +62,7 @@ async function run(m: Exclude<WorkerRequest, { op: 'cancel' }>, signal: AbortSig
       });
     case 'generateBatch':
       return modelOf(m.model).generateBatch!(
-        m.items.map((it) => ({ image: imageOf(it.image), prompt: it.prompt })),
+        m.items.map((it) => ({ image: imageOf(it.image), prompt: it.prompt, maxNewTokens: it.maxNewTokens })),
         m.decoding,
         signal,
         m.grammar,

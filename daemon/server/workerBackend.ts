@@ -207,7 +207,10 @@ class WorkerModel implements LoadedModel {
     if (loaded.segment) this.segment = (raw, width, height) => worker.call({ op: 'segment', model, raw, width, height });
     if (loaded.batch) {
       this.generateBatch = (items, decoding, signal, grammar) =>
-        worker.call<GenerateOutput[]>({ op: 'generateBatch', model, items: items.map((it) => ({ image: image(it.image), prompt: it.prompt })), decoding, grammar }, { signal });
+        worker.call<GenerateOutput[]>(
+          { op: 'generateBatch', model, items: items.map((it) => ({ image: image(it.image), prompt: it.prompt, maxNewTokens: it.maxNewTokens })), decoding, grammar },
+          { signal },
+        );
     }
   }
 

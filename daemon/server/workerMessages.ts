@@ -20,7 +20,7 @@ export interface ImageMessage {
 export type WorkerRequest =
   | { op: 'load'; id: number; path: string; executionProvider: ExecutionProviderSetting }
   | { op: 'generate'; id: number; model: number; image: ImageMessage; prompt: string; decoding: DecodingOptions; grammar?: Grammar; stream: boolean }
-  | { op: 'generateBatch'; id: number; model: number; items: Array<{ image: ImageMessage; prompt: string }>; decoding: DecodingOptions; grammar?: Grammar }
+  | { op: 'generateBatch'; id: number; model: number; items: Array<{ image: ImageMessage; prompt: string; maxNewTokens?: number }>; decoding: DecodingOptions; grammar?: Grammar }
   | { op: 'segment'; id: number; model: number; raw: string; width: number; height: number }
   | { op: 'runStats'; id: number; model: number }
   | { op: 'dispose'; id: number; model: number }

@@ -179,10 +179,11 @@ test('the model is unloaded after the keep-alive and reloaded on the next reques
   }
 });
 
-test('requests waiting with the same decoding options run as one batch, with the answers they get alone', async () => {
+test('requests waiting with the same decoding options (their own token limits) run as one batch, with the answers they get alone', async () => {
   const prompts = ['caption en', 'ocr', 'detect circle', 'answer en what is it?', 'caption fr'];
   const pics = [images.shapes, images.gradient, images.wide, images.shapes, images.gradient];
-  const params = (i: number) => ({ image: { path: pics[i] }, prompt: prompts[i], decoding: { maxNewTokens: 6 } });
+  const limits = [6, 7, 6, 3, 5];
+  const params = (i: number) => ({ image: { path: pics[i] }, prompt: prompts[i], decoding: { maxNewTokens: limits[i] } });
 
   const alone = await inProcessDaemon(engineBackend(), { maxBatch: 1 });
   const expected: protocol.GenerateResult[] = [];
@@ -214,6 +215,7 @@ test('requests waiting with the same decoding options run as one batch, with the
     [0, 1, 3, 4].forEach((i, j) => {
       assert.deepEqual(results[j].inputIds, expected[i].inputIds, prompts[i]);
       assert.deepEqual(results[j].generatedIds, expected[i].generatedIds, prompts[i]);
+      assert.equal(results[j].generatedIds.length, limits[i], `${prompts[i]}: its own limit`);
     });
   } finally {
     await d.stop();

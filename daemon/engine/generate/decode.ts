@@ -21,6 +21,12 @@ export interface StepModel {
    */
   greedy?(maxNewTokens: number, minNewTokens: number): Promise<number[][]>;
   /**
+   * Optional: keep only rows `keep` (ascending current row indices), dropping the others from
+   * every tensor, so that rows which finished stop costing. Without it finished rows are fed
+   * `padTokenId` until the whole batch ends.
+   */
+  compact?(keep: readonly number[]): void | Promise<void>;
+  /**
    * Optional: the whole beam search of one prompt in one call (inside the model), or null when
    * the model cannot score these options exactly as `beamSearch` does. Returns the best
    * hypothesis, ending with eos when it stopped on one. Only unconstrained beam search uses it.
@@ -39,6 +45,8 @@ export type Strategy = 'greedy' | 'sample' | 'beam';
 
 export interface DecodeOptions {
   maxNewTokens: number;
+  /** Batched decoding: row i stops after `rowMaxNewTokens[i]` tokens (each at most maxNewTokens). */
+  rowMaxNewTokens?: readonly number[];
   minNewTokens?: number;
   strategy?: Strategy;
   eosTokenId: number;
@@ -54,7 +62,7 @@ export interface DecodeOptions {
   signal?: AbortSignal;
   /** Called once per generated token of row 0 (not for beam search, whose beams are not final). */
   onToken?: (id: number, index: number) => void;
-  /** Record each step's top-3 ids and processed logits of row 0 (HF's `output_scores`). */
+  /** Record each step's top-3 ids and processed logits of every row (HF's `output_scores`). */
   recordSteps?: boolean;
   /** Teacher forcing: feed these tokens instead of the chosen ones (parity checks); row 0 only. */
   forceTokens?: readonly number[];
@@ -70,7 +78,8 @@ export interface StepRecord {
 export interface DecodeResult {
   /** Generated ids per row, each ending with eos when the row stopped on it. */
   tokens: number[][];
-  steps?: StepRecord[];
+  /** With recordSteps: per row, one record per generated token. */
+  steps?: StepRecord[][];
 }
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {
@@ -88,6 +97,11 @@ function checkOptions(opts: DecodeOptions): void {
   int(opts.numBeams, 'numBeams', 1);
   int(opts.topK, 'topK', 0);
   int(opts.seed, 'seed', 0);
+  opts.rowMaxNewTokens?.forEach((m, i) => {
+    int(m, `maxNewTokens of row ${i}`, 1);
+    if (m > opts.maxNewTokens) throw new EngineError('invalid-params', `maxNewTokens of row ${i} (${m}) exceeds the batch's ${opts.maxNewTokens}`);
+    if ((opts.minNewTokens ?? 0) > m) throw new EngineError('invalid-params', `minNewTokens (${opts.minNewTokens}) exceeds maxNewTokens of row ${i} (${m})`);
+  });
   if ((opts.minNewTokens ?? 0) > opts.maxNewTokens) {
     throw new EngineError('invalid-params', `minNewTokens (${opts.minNewTokens}) exceeds maxNewTokens (${opts.maxNewTokens})`);
   }
@@ -117,12 +131,13 @@ function greedyAtOnce(model: StepModel, opts: DecodeOptions, strategy: Strategy)
 }
 
 async function decodeRows(model: StepModel, opts: DecodeOptions, strategy: 'greedy' | 'sample'): Promise<DecodeResult> {
+  const limit = (r: number) => opts.rowMaxNewTokens?.[r] ?? opts.maxNewTokens;
   if (greedyAtOnce(model, opts, strategy)) {
     throwIfAborted(opts.signal);
     const rows = await model.greedy!(opts.maxNewTokens, opts.minNewTokens ?? 0);
-    const tokens = rows.map((ids) => {
+    const tokens = rows.map((ids, r) => {
       const end = ids.indexOf(opts.eosTokenId);
-      return ids.slice(0, Math.min(opts.maxNewTokens, end === -1 ? ids.length : end + 1));
+      return ids.slice(0, Math.min(limit(r), end === -1 ? ids.length : end + 1));
     });
     // Streaming listeners get the tokens at once: the loop ran inside the model.
     tokens[0]?.forEach((id, t) => opts.onToken?.(id, t));
@@ -135,40 +150,50 @@ async function decodeRows(model: StepModel, opts: DecodeOptions, strategy: 'gree
     topK: opts.topK ?? DEFAULT_SAMPLING.topK,
     topP: opts.topP ?? DEFAULT_SAMPLING.topP,
   };
-  const rng = new SeededRandom(opts.seed ?? 0);
   throwIfAborted(opts.signal);
   let logits = await model.prefill();
   const rows = logits.length / vocab;
+  // One generator per row, each seeded alike, so that a row samples what it would alone.
+  const rngs = Array.from({ length: rows }, () => new SeededRandom(opts.seed ?? 0));
   const tokens: number[][] = Array.from({ length: rows }, () => []);
   const done = new Array<boolean>(rows).fill(false);
-  const steps: StepRecord[] | undefined = opts.recordSteps ? [] : undefined;
+  const steps: StepRecord[][] | undefined = opts.recordSteps ? Array.from({ length: rows }, () => []) : undefined;
   const work = new Float32Array(vocab);
+  /** The batch row of the model's row i (rows drop out as the model compacts). */
+  let live = Array.from({ length: rows }, (_, r) => r);
 
-  for (let t = 0; t < opts.maxNewTokens; t++) {
+  for (let t = 0; ; t++) {
     throwIfAborted(opts.signal);
     const chosen: number[] = [];
-    for (let r = 0; r < rows; r++) {
+    live.forEach((r, i) => {
       if (done[r]) {
         chosen.push(opts.padTokenId ?? opts.eosTokenId);
-        continue;
+        return;
       }
-      work.set(row(logits, vocab, r));
+      work.set(row(logits, vocab, i));
       if (t < minNew) work[opts.eosTokenId] = -Infinity; // HF MinNewTokensLengthLogitsProcessor
       constrain(work, opts.allowedTokens, t, tokens[r]);
       if (strategy === 'sample') warpLogits(work, sampling);
-      if (r === 0 && steps) {
+      if (steps) {
         const top = topK(work, 3);
-        steps.push({ ids: top.ids, logits: top.values });
+        steps[r].push({ ids: top.ids, logits: top.values });
       }
-      let id = strategy === 'greedy' ? argmax(work) : sampleFrom(work, rng);
+      let id = strategy === 'greedy' ? argmax(work) : sampleFrom(work, rngs[r]);
       if (r === 0 && opts.forceTokens && t < opts.forceTokens.length) id = opts.forceTokens[t];
       tokens[r].push(id);
       if (r === 0) opts.onToken?.(id, t);
-      if (id === opts.eosTokenId) done[r] = true;
+      if (id === opts.eosTokenId || tokens[r].length >= limit(r)) done[r] = true;
       chosen.push(id);
+    });
+    if (done.every(Boolean)) break;
+    if (model.compact && live.some((r) => done[r])) {
+      const keep = live.flatMap((r, i) => (done[r] ? [] : [i]));
+      await model.compact(keep);
+      logits = await model.next(keep.map((i) => chosen[i]));
+      live = keep.map((i) => live[i]);
+    } else {
+      logits = await model.next(chosen);
     }
-    if (done.every(Boolean) || t === opts.maxNewTokens - 1) break;
-    logits = await model.next(chosen);
   }
   return { tokens, steps };
 }

@@ -68,14 +68,44 @@ export class KvCache {
    */
   reorder(sources: readonly number[]): void {
     if (sources.every((s, i) => s === i) && sources.length === this.batch) return;
+    this.select(sources);
+  }
+
+  /**
+   * Keeps rows `sources` (in that order) and, when given, only the cache slots `slots` (ascending):
+   * batched decoding drops the rows that finished and the slots that are padding in every row
+   * left. Gathers on the host, contiguous runs of slots at a time.
+   */
+  select(sources: readonly number[], slots?: readonly number[]): void {
+    const runs: Array<[number, number]> = slots ? slotRuns(slots) : [[0, this.length]];
+    const kept = slots ? slots.length : this.length;
     for (const [name, t] of this.tensors) {
       const [, heads, len, dim] = t.dims;
-      const rowSize = heads * len * dim;
-      if (t.location !== 'cpu') throw new Error('cannot reorder a KV cache held in GPU memory');
+      if (t.location !== 'cpu') throw new Error('cannot gather a KV cache held in GPU memory');
       const src = t.data as Float32Array | Uint16Array;
-      const out = src instanceof Float32Array ? new Float32Array(sources.length * rowSize) : new Uint16Array(sources.length * rowSize);
-      sources.forEach((s, i) => out.set(src.subarray(s * rowSize, (s + 1) * rowSize), i * rowSize));
-      this.tensors.set(name, new ort.Tensor(this.dtype, out, [sources.length, heads, len, dim]));
+      const out = src instanceof Float32Array ? new Float32Array(sources.length * heads * kept * dim) : new Uint16Array(sources.length * heads * kept * dim);
+      let o = 0;
+      for (const s of sources) {
+        for (let h = 0; h < heads; h++) {
+          const base = (s * heads + h) * len * dim;
+          for (const [from, count] of runs) {
+            out.set(src.subarray(base + from * dim, base + (from + count) * dim), o);
+            o += count * dim;
+          }
+        }
+      }
+      this.tensors.set(name, new ort.Tensor(this.dtype, out, [sources.length, heads, kept, dim]));
     }
   }
+}
+
+/** [start, count] runs of consecutive slot indices. */
+function slotRuns(slots: readonly number[]): Array<[number, number]> {
+  const runs: Array<[number, number]> = [];
+  for (const j of slots) {
+    const last = runs[runs.length - 1];
+    if (last && last[0] + last[1] === j) last[1]++;
+    else runs.push([j, 1]);
+  }
+  return runs;
 }

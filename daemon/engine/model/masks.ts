@@ -50,6 +50,14 @@ export class RowLayout {
     this.length++;
   }
 
+  copy(): RowLayout {
+    const out = new RowLayout(this.kinds.length);
+    out.kinds.set(this.kinds);
+    out.positions.set(this.positions);
+    out.length = this.length;
+    return out;
+  }
+
   /** Position id the next real token gets: one after the last non-pad slot (1-indexed, like HF). */
   nextPosition(): number {
     for (let i = this.length - 1; i >= 0; i--) if (this.kinds[i] !== SlotKind.Pad) return this.positions[i] + 1;

@@ -282,6 +282,28 @@ export class DecoderSequence implements StepModel {
       this.greedy = (maxNew, minNew) => sessions.stats.time(() => search.greedy(imageFeatures, textIds, maxNew, minNew));
       this.beam = (o) => (search.scoresLikeHost(o) ? sessions.stats.time(() => search.beam(imageFeatures, textIds, o)) : null);
     }
+    // A cache in device memory (WebGPU) cannot be gathered: there finished rows are fed pads.
+    if (sessions.reordersOnHost) this.compact = (keep) => this.keepRows(keep);
+  }
+
+  /** StepModel.compact, where the cache is on the host. */
+  readonly compact?: (keep: readonly number[]) => void;
+
+  /**
+   * Drops the rows not in `keep`, and the cache slots that are padding in every row kept (the pads
+   * that made room for a longer prompt that is gone), from the cache and the row layouts.
+   */
+  private keepRows(keep: readonly number[]): void {
+    const rows = keep.map((r) => this.rows[r]);
+    const slots: number[] = [];
+    for (let j = 0; j < this.length; j++) if (rows.some((row) => row.kinds[j] !== SlotKind.Pad)) slots.push(j);
+    const all = slots.length === this.length;
+    this.cache.select(keep, all ? undefined : slots);
+    this.rows = rows.map((src) => {
+      const copy = new RowLayout(slots.length + 64);
+      for (const j of slots) copy.push(src.kinds[j] as SlotKind, src.positions[j]);
+      return copy;
+    });
   }
 
   /** Positions filled so far (image + pads + text + generated). */
@@ -359,14 +381,7 @@ export class DecoderSequence implements StepModel {
 
   reorder(sources: readonly number[]): void {
     this.cache.reorder(sources);
-    this.rows = sources.map((s) => {
-      const src = this.rows[s];
-      const copy = new RowLayout(src.kinds.length);
-      copy.kinds.set(src.kinds);
-      copy.positions.set(src.positions);
-      copy.length = src.length;
-      return copy;
-    });
+    this.rows = sources.map((s) => this.rows[s].copy());
   }
 
   private async runDecoder(

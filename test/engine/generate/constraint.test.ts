@@ -53,7 +53,7 @@ describe('token constraints in the decoding loop', () => {
       assert.deepEqual(constrained.tokens, free.tokens);
       if (strategy === 'greedy') {
         // The recorded top-3 differ only where the mask removed runners-up; the winner is the same logit.
-        constrained.steps!.forEach((s, t) => assert.equal(s.logits[0], free.steps![t].logits[0]));
+        constrained.steps![0].forEach((s, t) => assert.equal(s.logits[0], free.steps![0][t].logits[0]));
       }
     });
   }

@@ -36,6 +36,18 @@ class ToyModel implements StepModel {
   }
 }
 
+/** A toy model that drops rows when asked (as a host KV cache does) and counts the rows of each step. */
+class CompactingToy extends ToyModel {
+  batchSizes: number[] = [];
+  compact(keep: readonly number[]): void {
+    this.histories = keep.map((i) => this.histories[i]);
+  }
+  override async next(tokens: readonly number[]): Promise<Float32Array> {
+    this.batchSizes.push(tokens.length);
+    return super.next(tokens);
+  }
+}
+
 /** Log-probabilities to logits (any constant shift is fine). */
 const fromProbs = (p: number[]): number[] => p.map((x) => (x > 0 ? Math.log(x) : -1e9));
 
@@ -62,9 +74,9 @@ describe('greedy decoding', () => {
     const model = new ToyModel(5, (h) => (h.length < 3 ? [0, 9, 3, 2, 1] : [0, 9, 0, 0, 0]));
     const out = await decode(model, { maxNewTokens: 5, minNewTokens: 2, eosTokenId: EOS, recordSteps: true });
     assert.deepEqual(out.tokens, [[2, 2, EOS]]);
-    assert.deepEqual(out.steps?.[0], { ids: [2, 3, 4], logits: [3, 2, 1] });
-    assert.deepEqual(out.steps?.[1], { ids: [2, 3, 4], logits: [3, 2, 1] }, 'eos still suppressed at step 1');
-    assert.deepEqual(out.steps?.[2], { ids: [1, 2, 3], logits: [9, 3, 2] });
+    assert.deepEqual(out.steps?.[0][0], { ids: [2, 3, 4], logits: [3, 2, 1] });
+    assert.deepEqual(out.steps?.[0][1], { ids: [2, 3, 4], logits: [3, 2, 1] }, 'eos still suppressed at step 1');
+    assert.deepEqual(out.steps?.[0][2], { ids: [1, 2, 3], logits: [9, 3, 2] });
   });
 
   it('feeds forced tokens instead of the chosen ones', async () => {
@@ -73,7 +85,7 @@ describe('greedy decoding', () => {
     assert.deepEqual(out.tokens, [[4, 3, 0]]);
     assert.deepEqual(model.histories, [[4, 3]]);
     assert.deepEqual(
-      out.steps?.map((s) => s.ids[0]),
+      out.steps?.[0].map((s) => s.ids[0]),
       [2, 2, 2],
     );
   });
@@ -85,6 +97,39 @@ describe('greedy decoding', () => {
     assert.deepEqual(out.tokens, [[2, EOS], [EOS]]);
     // Row 1's eos is fed like any token (as in HF); had row 0 gone on, row 1 would get pads.
     assert.deepEqual(model.histories, [[2], [7, EOS]]);
+  });
+
+  it('drops finished rows from a model that compacts, and only those', async () => {
+    // Each row's first history entry is 10 + the number of 2s it makes before eos.
+    const model = new CompactingToy(5, (h) => (h.length - 1 < h[0] - 10 ? [0, 0, 5, 0, 0] : [0, 5, 0, 0, 0]), 3);
+    model.histories = [[11], [13], [10]];
+    const out = await decode(model, { maxNewTokens: 8, eosTokenId: EOS, padTokenId: 0 });
+    assert.deepEqual(out.tokens, [[2, EOS], [2, 2, 2, EOS], [EOS]]);
+    assert.deepEqual(model.batchSizes, [2, 1, 1], 'rows per step after the prefill');
+    assert.deepEqual(model.histories, [[13, 2, 2, 2]], 'only the last row is left, fed only its own tokens');
+  });
+
+  it('stops each row at its own maxNewTokens', async () => {
+    const model = new CompactingToy(5, () => [0, 0, 5, 0, 0], 3);
+    const out = await decode(model, { maxNewTokens: 4, rowMaxNewTokens: [1, 4, 2], eosTokenId: EOS });
+    assert.deepEqual(
+      out.tokens.map((t) => t.length),
+      [1, 4, 2],
+    );
+    assert.deepEqual(model.batchSizes, [2, 1, 1]);
+    await assert.rejects(decode(new ToyModel(5, counting, 2), { maxNewTokens: 2, rowMaxNewTokens: [1, 3], eosTokenId: EOS }), (e) => isEngineError(e, 'invalid-params'));
+    await assert.rejects(decode(new ToyModel(5, counting, 2), { maxNewTokens: 4, minNewTokens: 2, rowMaxNewTokens: [1, 3], eosTokenId: EOS }), (e) =>
+      isEngineError(e, 'invalid-params'),
+    );
+  });
+
+  it('samples in each row of a batch what that row samples alone', async () => {
+    const opts = { maxNewTokens: 12, eosTokenId: 99, strategy: 'sample' as const, topK: 0, seed: 3 };
+    const flat = () => [0, 1, 2, 3, 4].map(() => 0);
+    const alone = await decode(new ToyModel(5, flat), opts);
+    const batch = await decode(new ToyModel(5, flat, 3), opts);
+    assert.deepEqual(batch.tokens, [alone.tokens[0], alone.tokens[0], alone.tokens[0]]);
+    assert.ok(new Set(alone.tokens[0]).size > 1, 'a uniform distribution gives several ids');
   });
 
   it('streams each token of row 0', async () => {
