@@ -6,13 +6,14 @@
 // generated tokens see (measured on position ids, which the padding between image and text
 // shifts away from slot indices), and with an ordinary token as eos, so that a row ends on eos.
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it, mock } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type * as ort from 'onnxruntime-node';
 import { convert } from '../../../daemon/engine/convert/index.js';
+import { setEosToken, windowedPaliGemma2 } from './windowedFixture.js';
 import { isEngineError, loadImage, PaliGemma, type BatchItem } from '../../../daemon/engine/index.js';
 import { ModelSessions } from '../../../daemon/engine/model/runtime.js';
 
@@ -52,11 +53,7 @@ describe('batched generation', () => {
 
     // PaliGemma 2 with a short window; then a token of the caption row becomes eos, so that row
     // ends on eos at its third token or later while the others run to their own limits.
-    const src = join(tmp, 'pg2-src');
-    cpSync(join(FIXTURES, 'tiny-paligemma2-224'), src, { recursive: true });
-    const config = JSON.parse(readFileSync(join(src, 'config.json'), 'utf8'));
-    config.text_config.sliding_window = WINDOW;
-    writeFileSync(join(src, 'config.json'), JSON.stringify(config));
+    const src = windowedPaliGemma2(join(tmp, 'pg2-src'), WINDOW);
     await convert({ input: src, output: join(tmp, 'pg2-probe'), dtype: 'fp32' });
     const probe = await load(join(tmp, 'pg2-probe'), 'host');
     const runs = await Promise.all(items.map((it) => probe.generate({ ...it, maxNewTokens: 14 })));
@@ -66,12 +63,7 @@ describe('batched generation', () => {
     const at = caption.findIndex((id, i) => i >= 2 && !caption.slice(0, i).includes(id) && !seenElsewhere.has(id));
     assert.ok(at >= 2, `a caption token first made at step 3 or later, and by no other row, in ${caption}`);
     eos2 = caption[at];
-    const tokenizer = JSON.parse(readFileSync(join(src, 'tokenizer.json'), 'utf8'));
-    const eosText =
-      Object.entries(tokenizer.model.vocab as Record<string, number>).find(([, id]) => id === eos2)?.[0] ??
-      tokenizer.added_tokens.find((t: { id: number }) => t.id === eos2).content;
-    const tcPath = join(src, 'tokenizer_config.json');
-    writeFileSync(tcPath, JSON.stringify({ ...JSON.parse(readFileSync(tcPath, 'utf8')), eos_token: eosText }));
+    setEosToken(src, eos2);
     await convert({ input: src, output: join(tmp, 'pg2'), dtype: 'fp32' });
     models.push({ name: 'PaliGemma 2', host: await load(join(tmp, 'pg2'), 'host'), graph: await load(join(tmp, 'pg2'), 'graph') });
     assert.equal(models[1].host.manifest.tokens.eos, eos2);

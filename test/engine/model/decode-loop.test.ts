@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { convert } from '../../../daemon/engine/convert/index.js';
+import { setEosToken, windowedPaliGemma2 } from './windowedFixture.js';
 import { onnx } from '../../../daemon/engine/onnx/builder.js';
 import { isEngineError, loadImage, PaliGemma, type GenerateOptions, type RgbImage } from '../../../daemon/engine/index.js';
 
@@ -87,23 +88,14 @@ describe('greedy decoding inside the graph (decoder-loop.onnx)', () => {
     pg1 = await loadPair(join(tmp, 'pg1'));
 
     // PaliGemma 2 with a short window; then a later greedy caption token of that model becomes eos.
-    const src = join(tmp, 'pg2-src');
-    cpSync(join(FIXTURES, 'tiny-paligemma2-224'), src, { recursive: true });
-    const configPath = join(src, 'config.json');
-    const config = JSON.parse(readFileSync(configPath, 'utf8'));
-    config.text_config.sliding_window = WINDOW;
-    writeFileSync(configPath, JSON.stringify(config));
+    const src = windowedPaliGemma2(join(tmp, 'pg2-src'), WINDOW);
     await convert({ input: src, output: join(tmp, 'pg2-probe'), dtype: 'fp32' });
     pg2probe = await loadPair(join(tmp, 'pg2-probe'));
     const ids = (await pg2probe.host.generate({ image: shapes, prompt: 'caption en', maxNewTokens: 12 })).generatedIds;
     eosAt = ids.findIndex((id, i) => i >= 2 && !ids.slice(0, i).includes(id));
     assert.ok(eosAt >= 2, `a token first made at step 3 or later in ${ids}`);
     eos = ids[eosAt];
-    const tokenizer = JSON.parse(readFileSync(join(src, 'tokenizer.json'), 'utf8'));
-    const eosText =
-      Object.entries(tokenizer.model.vocab as Record<string, number>).find(([, id]) => id === eos)?.[0] ?? tokenizer.added_tokens.find((t: { id: number }) => t.id === eos).content;
-    const tcPath = join(src, 'tokenizer_config.json');
-    writeFileSync(tcPath, JSON.stringify({ ...JSON.parse(readFileSync(tcPath, 'utf8')), eos_token: eosText }));
+    setEosToken(src, eos);
     await convert({ input: src, output: join(tmp, 'pg2'), dtype: 'fp32' });
     pg2 = await loadPair(join(tmp, 'pg2'));
     await convert({ input: join(FIXTURES, 'tiny-paligemma2-224'), output: join(tmp, 'pg2-wide'), dtype: 'fp32' });

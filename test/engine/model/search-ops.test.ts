@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { convert } from '../../../daemon/engine/convert/index.js';
+import { setEosToken, windowedPaliGemma2 } from './windowedFixture.js';
 import { isEngineError, loadImage, PaliGemma, type GenerateOptions, type RgbImage } from '../../../daemon/engine/index.js';
 
 const FIXTURES = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../test/fixtures');
@@ -55,12 +56,7 @@ describe('decoding inside onnxruntime GreedySearch / BeamSearch (decodeLoop sear
     pg1 = await loadPair(join(tmp, 'pg1'));
 
     // PaliGemma 2 with a short window; then a later greedy caption token of that model becomes eos.
-    const src = join(tmp, 'pg2-src');
-    cpSync(join(FIXTURES, 'tiny-paligemma2-224'), src, { recursive: true });
-    const configPath = join(src, 'config.json');
-    const config = JSON.parse(readFileSync(configPath, 'utf8'));
-    config.text_config.sliding_window = WINDOW;
-    writeFileSync(configPath, JSON.stringify(config));
+    const src = windowedPaliGemma2(join(tmp, 'pg2-src'), WINDOW);
     await convert({ input: src, output: join(tmp, 'pg2-probe'), dtype: 'fp32' });
     const probe = await PaliGemma.load(join(tmp, 'pg2-probe'), { executionProvider: 'cpu', threads: 1, decodeLoop: 'host' });
     const ids = (await probe.generate({ image: shapes, prompt: 'caption en', maxNewTokens: 12 })).generatedIds;
@@ -68,11 +64,7 @@ describe('decoding inside onnxruntime GreedySearch / BeamSearch (decodeLoop sear
     eosAt = ids.findIndex((id, i) => i >= 2 && !ids.slice(0, i).includes(id));
     assert.ok(eosAt >= 2, `a token first made at step 3 or later in ${ids}`);
     eos = ids[eosAt];
-    const tokenizer = JSON.parse(readFileSync(join(src, 'tokenizer.json'), 'utf8'));
-    const eosText =
-      Object.entries(tokenizer.model.vocab as Record<string, number>).find(([, id]) => id === eos)?.[0] ?? tokenizer.added_tokens.find((t: { id: number }) => t.id === eos).content;
-    const tcPath = join(src, 'tokenizer_config.json');
-    writeFileSync(tcPath, JSON.stringify({ ...JSON.parse(readFileSync(tcPath, 'utf8')), eos_token: eosText }));
+    setEosToken(src, eos);
     await convert({ input: src, output: join(tmp, 'pg2'), dtype: 'fp32' });
     pg2 = await loadPair(join(tmp, 'pg2'));
     assert.equal(pg2.search.manifest.tokens.eos, eos);
