@@ -58,6 +58,11 @@ options:
                          {"ours": {...}, "peer": {...}, ...} with medians, ratios, decode bytes per
                          token and a copy-bandwidth probe
   --processes P          with --peer: fresh processes per side
+  --ours-layout paligemma|transformers.js  with --peer and --random: the layout our side runs
+                         (default transformers.js: the peer's files)
+  --ours-accuracy-level 0-4  with --peer and --random: our side's MatMulNBits accuracy_level
+                         (default: --accuracy-level's; 4 is what download --dtype int4-cpu installs)
+  --ours-model <dir>     with --peer: the folder our side runs instead of the peer's
 `;
 
 /** The converter's options that `--random` takes (and names its cache folder after). */
@@ -127,6 +132,9 @@ const OPTIONS = {
   json: { type: 'boolean', default: false },
   peer: { type: 'string' },
   processes: { type: 'string' },
+  'ours-layout': { type: 'string' },
+  'ours-accuracy-level': { type: 'string' },
+  'ours-model': { type: 'string' },
 } as const;
 
 export const command: Command = {
@@ -158,8 +166,19 @@ export const command: Command = {
         ep: choiceOption(values.ep, 'ep', EXECUTION_PROVIDERS)!,
         decodeLoop,
       };
+      const oursLayout = choiceOption<NonNullable<ConvertOptions['layout']>>(values['ours-layout'], 'ours-layout', ['paligemma', 'transformers.js']);
+      const oursAccuracyLevel = choiceOption(values['ours-accuracy-level'], 'ours-accuracy-level', ACCURACY_LEVELS);
+      const oursModel = values['ours-model'];
+      if (values.peer === undefined && (oursLayout !== undefined || oursAccuracyLevel !== undefined || oursModel !== undefined)) {
+        throw new UsageError('--ours-layout, --ours-accuracy-level and --ours-model apply only to --peer');
+      }
+      if ((oursLayout !== undefined || oursAccuracyLevel !== undefined) && (values.model || oursModel)) {
+        throw new UsageError('--ours-layout and --ours-accuracy-level apply to --random (with --model, give our side its folder with --ours-model)');
+      }
+      if (oursAccuracyLevel !== undefined && dtype !== 'int4') throw new UsageError('--ours-accuracy-level applies only to --dtype int4');
       if (values.peer !== undefined) {
         return await runPeerBench({
+          ours: { layout: oursLayout, accuracyLevel: oursAccuracyLevel, model: oursModel },
           peer: values.peer,
           model: values.model,
           random: values.random,

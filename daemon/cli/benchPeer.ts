@@ -27,6 +27,12 @@ export interface PeerBenchOptions {
   model?: string;
   random?: string;
   convert: Pick<ConvertOptions, 'visionDtype' | 'accuracyLevel' | 'activations' | 'standardOps' | 'layers' | 'visionLayers'> & { dtype: ConvertDtype };
+  /**
+   * Our side's own files, where they differ from the peer's: a layout (ours reads its own as well
+   * as the export) and an accuracy level (`download --dtype int4-cpu` installs level 4), or a
+   * folder. Unset, ours runs the peer's files: the runtimes alone are compared.
+   */
+  ours?: { layout?: Layout; accuracyLevel?: ConvertOptions['accuracyLevel']; model?: string };
   ep: string;
   threads?: number;
   newTokens: number;
@@ -34,8 +40,10 @@ export interface PeerBenchOptions {
   processes: number;
   json: boolean;
   /** bench's `--random` cache: converts the preset (into the given layout) unless already there. */
-  randomModel: (preset: string, o: PeerBenchOptions['convert'] & { layout: 'transformers.js' }) => Promise<string>;
+  randomModel: (preset: string, o: PeerBenchOptions['convert'] & { layout: Layout }) => Promise<string>;
 }
+
+type Layout = NonNullable<ConvertOptions['layout']>;
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const PEER_SCRIPT = join(ROOT, 'bench/peer/transformers-js.mjs');
@@ -144,7 +152,12 @@ export async function runPeerBench(o: PeerBenchOptions): Promise<number> {
     );
   }
 
-  const oursArgs = [CLI, 'bench', '--model', dir, '--ep', 'cpu', '--new-tokens', String(o.newTokens), '--runs', String(o.runs), '--json'];
+  const oursLayout = o.ours?.layout ?? 'transformers.js';
+  const oursAccuracy = o.ours?.accuracyLevel ?? o.convert.accuracyLevel ?? 0;
+  const sameFiles = !o.ours?.model && oursLayout === 'transformers.js' && oursAccuracy === (o.convert.accuracyLevel ?? 0);
+  const oursDir = o.ours?.model ? resolve(o.ours.model) : sameFiles ? dir : await o.randomModel(o.random!, { ...o.convert, accuracyLevel: oursAccuracy, layout: oursLayout });
+
+  const oursArgs = [CLI, 'bench', '--model', oursDir, '--ep', 'cpu', '--new-tokens', String(o.newTokens), '--runs', String(o.runs), '--json'];
   if (o.threads) oursArgs.push('--threads', String(o.threads));
   const peerArgs = [PEER_SCRIPT, 'bench', JSON.stringify({ dir, dtype: variant, newTokens: o.newTokens, runs: o.runs, threads: o.threads })];
   const ours: SideRow[] = [];
@@ -182,8 +195,17 @@ export async function runPeerBench(o: PeerBenchOptions): Promise<number> {
     new_tokens: o.newTokens,
     runs: o.runs,
     processes: o.processes,
-    ours: { ...oursMedian, onnxruntime: '1.29.0', load_cache: cache ? 'on' : 'off', cache_build: cacheBuild, warnings: oursInfo.warnings },
-    peer: { ...peerMedian, runtime: o.peer, onnxruntime: peerInfo.onnxruntime },
+    ours: {
+      ...oursMedian,
+      onnxruntime: '1.29.0',
+      files: sameFiles ? 'the peer’s' : oursDir,
+      layout: o.ours?.model ? (transformersJsVariants(oursDir) ? 'transformers.js' : 'paligemma') : oursLayout,
+      accuracy_level: o.ours?.model ? oursInfo.accuracy_level : oursAccuracy,
+      load_cache: cache ? 'on' : 'off',
+      cache_build: cacheBuild,
+      warnings: oursInfo.warnings,
+    },
+    peer: { ...peerMedian, runtime: o.peer, onnxruntime: peerInfo.onnxruntime, accuracy_level: o.random ? (o.convert.accuracyLevel ?? 0) : undefined },
     ratios: ratios(oursMedian, peerMedian),
     per_process: { ours, peer },
     decode_bytes_per_token: bytes.total,

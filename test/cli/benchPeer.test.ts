@@ -18,11 +18,37 @@ const run = promisify(execFile);
 
 let root: string;
 let exported: string;
+let native: string;
 before(async () => {
   root = mkdtempSync(join(tmpdir(), 'pg-bench-peer-'));
   exported = join(root, 'tiny-tjs');
+  native = join(root, 'tiny');
   await convert({ input: join(ROOT, 'test/fixtures/tiny-paligemma-224'), output: exported, dtype: 'fp32', layout: 'transformers.js' });
+  await convert({ input: join(ROOT, 'test/fixtures/tiny-paligemma-224'), output: native, dtype: 'fp32' });
 });
+
+const peerArgs = (...more: string[]) => [
+  CLI,
+  'bench',
+  '--peer',
+  'transformers.js',
+  '--model',
+  exported,
+  '--dtype',
+  'fp32',
+  '--ep',
+  'cpu',
+  '--threads',
+  '1',
+  '--new-tokens',
+  '4',
+  '--runs',
+  '1',
+  '--processes',
+  '1',
+  '--json',
+  ...more,
+];
 after(() => rmSync(root, { recursive: true, force: true }));
 
 const row = (v: number): SideRow => Object.fromEntries(SIDE_FIELDS.map((k) => [k, v])) as SideRow;
@@ -37,27 +63,7 @@ test('medians per field over processes; ratios are peer time over ours, memory o
 });
 
 test('bench --peer transformers.js prints one line with both sides measured', async () => {
-  const { stdout } = await run(process.execPath, [
-    CLI,
-    'bench',
-    '--peer',
-    'transformers.js',
-    '--model',
-    exported,
-    '--dtype',
-    'fp32',
-    '--ep',
-    'cpu',
-    '--threads',
-    '1',
-    '--new-tokens',
-    '4',
-    '--runs',
-    '1',
-    '--processes',
-    '1',
-    '--json',
-  ]);
+  const { stdout } = await run(process.execPath, peerArgs());
   const lines = stdout.trim().split('\n');
   const result = JSON.parse(lines.at(-1)!) as Record<string, unknown> & { ours: Record<string, unknown>; peer: Record<string, unknown>; ratios: Record<string, number> };
   for (const side of [result.ours, result.peer]) {
@@ -72,6 +78,23 @@ test('bench --peer transformers.js prints one line with both sides measured', as
   assert.equal(result.ratios.cold, Math.round(((result.peer.cold_ms as number) / (result.ours.cold_ms as number)) * 1000) / 1000);
   assert.ok((result.decode_bytes_per_token as number) > (result.decode_weight_bytes as number));
   assert.ok((result.copy_gb_per_s as number) > 0);
+});
+
+test('bench --peer --ours-model: our side runs its own layout (exact attention), the peer its export', async () => {
+  const { stdout } = await run(process.execPath, peerArgs('--ours-model', native));
+  const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { ours: Record<string, unknown>; peer: Record<string, unknown> };
+  assert.equal(result.ours.layout, 'paligemma');
+  assert.equal(result.ours.files, native);
+  assert.deepEqual(result.ours.warnings, []);
+  for (const k of SIDE_FIELDS) assert.ok((result.peer[k] as number) > 0, `peer ${k}`);
+});
+
+test('--ours-* options need --peer, and --ours-layout needs --random', async () => {
+  await assert.rejects(
+    run(process.execPath, [CLI, 'bench', '--model', native, '--ours-model', native]),
+    (e: { code: number; stderr: string }) => e.code === 2 && /apply only to --peer/.test(e.stderr),
+  );
+  await assert.rejects(run(process.execPath, peerArgs('--ours-layout', 'paligemma')), (e: { code: number; stderr: string }) => e.code === 2 && /--ours-model/.test(e.stderr));
 });
 
 test('bench --peer refuses another execution provider and a folder of another layout', async () => {
