@@ -4,6 +4,8 @@
 //   dist/daemon.mjs     the daemon and `paligemma` CLI, `paligemma lsp` included (the extension's
 //                       language server; ESM; native modules stay in node_modules)
 //   dist/engineWorker.mjs  the daemon's engine thread (ESM, started by daemon.mjs)
+//   dist/session-thread-worker.mjs  the thread a CPU vision session loads and runs on (ESM,
+//                       daemon/engine/model/session-thread.ts starts it from beside either bundle)
 //   dist/webview.js     the image inspector's webview script (browser IIFE, @vscode-elements included)
 // Usage: node .ci/bundle.mjs [--dev]   (--dev: no minification, inline source maps)
 import { build } from 'esbuild';
@@ -54,6 +56,16 @@ const targets = [
     name: 'engineWorker',
     entryPoints: ['daemon/server/engineWorker.ts'],
     outfile: 'dist/engineWorker.mjs',
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    external: nativeExternals,
+    banner: { js: esmRequireBanner },
+  },
+  {
+    name: 'sessionThread',
+    entryPoints: ['daemon/engine/model/session-thread-worker.ts'],
+    outfile: 'dist/session-thread-worker.mjs',
     platform: 'node',
     format: 'esm',
     target: 'node20',

@@ -49,6 +49,7 @@ describe('the packaged .vsix', () => {
       'extension/dist/extension.cjs',
       'extension/dist/daemon.mjs',
       'extension/dist/engineWorker.mjs',
+      'extension/dist/session-thread-worker.mjs',
       'extension/dist/webview.js',
       'extension/media/inspector.css',
     ]) {

@@ -4,6 +4,7 @@ import * as ort from 'onnxruntime-node';
 import { EngineError } from '../errors.js';
 import { errorMessage } from '../../common/errors.js';
 import { createCachedSession, loadCacheEnabled } from './load-cache.js';
+import { openSessionThread, type GraphSession } from './session-thread.js';
 
 export type ExecutionProvider = 'cpu' | 'cuda' | 'webgpu';
 export type ExecutionProviderRequest = ExecutionProvider | 'auto';
@@ -57,4 +58,22 @@ function providerHint(ep: ExecutionProvider, message: string): string {
     return `the CUDA execution provider could not be loaded (${first}); it needs an NVIDIA GPU, CUDA 13 and libonnxruntime_providers_cuda.so for onnxruntime 1.29.0 next to onnxruntime-node's binary — use --ep cpu or --ep auto`;
   }
   return `the ${ep} execution provider could not be loaded (${first}) — use --ep cpu or --ep auto`;
+}
+
+/**
+ * Opens a graph that can load beside others: on the CPU on a thread of its own (session-thread.ts),
+ * unless PALIGEMMA_SESSION_THREAD=0 (the A/B of bench/results); GPU sessions stay on the calling
+ * thread, where their device memory is.
+ */
+export function createSessionBeside(path: string, ep: ExecutionProvider, threads?: number, env: NodeJS.ProcessEnv = process.env): Promise<GraphSession> {
+  return ep === 'cpu' && env.PALIGEMMA_SESSION_THREAD !== '0' ? openSessionThread(path, threads) : createSession(path, ep, threads);
+}
+
+/** Waits for sessions opening at once; when one fails, the others are released and its error thrown. */
+export async function openAll<T extends readonly GraphSession[]>(opening: { readonly [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(opening);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (!failed) return settled.map((r) => (r as PromiseFulfilledResult<GraphSession>).value) as unknown as T;
+  await Promise.allSettled(settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value.release()] : [])));
+  throw failed.reason;
 }

@@ -7,7 +7,8 @@ import type { BeamRequest, StepModel } from '../generate/decode.js';
 import { KvCache } from './kvcache.js';
 import type { Manifest } from './manifest.js';
 import { buildAttentionBias, onlyPrompt, prefillLayout, RowLayout, SlotKind } from './masks.js';
-import { createSession, keepsOutputsOnDevice, type ExecutionProvider } from './providers.js';
+import { createSession, createSessionBeside, keepsOutputsOnDevice, openAll, type ExecutionProvider } from './providers.js';
+import type { GraphSession } from './session-thread.js';
 import { SearchSessions } from './search.js';
 import type { Sessions } from './sessions.js';
 
@@ -17,22 +18,14 @@ import type { Sessions } from './sessions.js';
 // session is created, when onnxruntime-node initialises its environment.
 ort.env.logLevel = 'fatal';
 
-function metadataOf(session: ort.InferenceSession, kind: 'input' | 'output', name: string): ort.InferenceSession.ValueMetadata | undefined {
+function metadataOf(session: GraphSession, kind: 'input' | 'output', name: string): ort.InferenceSession.ValueMetadata | undefined {
   const names = kind === 'input' ? session.inputNames : session.outputNames;
   const all = kind === 'input' ? session.inputMetadata : session.outputMetadata;
   return all?.[names.indexOf(name)];
 }
 
 /** Throws naming the graph, the value and both sides when a graph value's type or shape is not what the manifest says. */
-function checkValue(
-  session: ort.InferenceSession,
-  kind: 'input' | 'output',
-  name: string,
-  types: ort.Tensor.Type[],
-  shape: Array<number | null>,
-  file: string,
-  model: string,
-): void {
+function checkValue(session: GraphSession, kind: 'input' | 'output', name: string, types: ort.Tensor.Type[], shape: Array<number | null>, file: string, model: string): void {
   const m = metadataOf(session, kind, name);
   // Metadata the runtime cannot give (or an untyped value) is not held against the model.
   if (!m || !m.isTensor) return;
@@ -104,7 +97,7 @@ export class ModelSessions implements Sessions {
   private constructor(
     readonly manifest: Manifest,
     readonly executionProvider: ExecutionProvider,
-    readonly vision: ort.InferenceSession,
+    readonly vision: GraphSession,
     readonly decoder: ort.InferenceSession,
     readonly hasSlidingInput: boolean,
     /** The decoder's file when it is a decoder-loop graph: greedy requests run their whole loop in one call. */
@@ -128,17 +121,14 @@ export class ModelSessions implements Sessions {
       throw new EngineError('invalid-params', `${dir} has no decoder-search.onnx (converted by an older version): convert it again, or decode on the host`);
     }
     const inGraph = loopFile !== undefined && (decodeLoop === 'graph' || concat || (decodeLoop === 'auto' && ep === 'cuda'));
-    const vision = await createSession(join(dir, manifest.files.vision), ep, threads);
-    let decoder: ort.InferenceSession;
     // The KV cache (present_* fed back as past_*) stays on the GPU where onnxruntime-node can bind
     // device buffers (WebGPU); elsewhere it makes a round trip through host memory every step.
     const presents = Array.from({ length: manifest.text.numLayers }, (_, i) => [`present_key.${i}`, `present_value.${i}`]).flat();
-    try {
-      decoder = await createSession(join(dir, inGraph ? loopFile : manifest.files.decoder), ep, threads, presents);
-    } catch (e) {
-      await vision.release();
-      throw e;
-    }
+    // The vision tower loads on its own thread while the decoder loads on this one.
+    const [vision, decoder] = await openAll<[GraphSession, ort.InferenceSession]>([
+      createSessionBeside(join(dir, manifest.files.vision), ep, threads),
+      createSession(join(dir, inGraph ? loopFile : manifest.files.decoder), ep, threads, presents),
+    ]);
     let search: SearchSessions | null = null;
     try {
       if (decodeLoop === 'search') search = await SearchSessions.create(dir, manifest, ep, threads);
@@ -157,7 +147,7 @@ export class ModelSessions implements Sessions {
   }
 
   private checkInterface(): void {
-    const need = (session: ort.InferenceSession, kind: 'input' | 'output', names: string[], file: string): void => {
+    const need = (session: GraphSession, kind: 'input' | 'output', names: string[], file: string): void => {
       const have = kind === 'input' ? session.inputNames : session.outputNames;
       const missing = names.filter((n) => !have.includes(n));
       if (missing.length > 0) {
@@ -179,7 +169,7 @@ export class ModelSessions implements Sessions {
     // disagrees with its graphs is refused here, naming the mismatch, not at every request.
     const features = metadataOf(this.vision, 'output', 'image_features');
     const kv = [null, text.numKvHeads, null, text.headDim];
-    const checks: Array<[ort.InferenceSession, 'input' | 'output', string, ort.Tensor.Type[], Array<number | null>, string]> = [
+    const checks: Array<[GraphSession, 'input' | 'output', string, ort.Tensor.Type[], Array<number | null>, string]> = [
       [this.vision, 'input', 'pixel_values', ['float32'], [null, 3, image.size, image.size], files.vision],
       [this.vision, 'output', 'image_features', ['float32', 'float16'], [null, image.numImageTokens, text.hiddenSize], files.vision],
       [this.decoder, 'input', 'input_ids', ['int64'], [null, null], decoderFile],
@@ -189,7 +179,7 @@ export class ModelSessions implements Sessions {
       [this.decoder, 'output', 'logits', ['float32'], [null, null, text.vocabSize], decoderFile],
       ...layers.flatMap((i) =>
         (['past_key', 'past_value', 'present_key', 'present_value'] as const).map(
-          (n): [ort.InferenceSession, 'input' | 'output', string, ort.Tensor.Type[], Array<number | null>, string] => [
+          (n): [GraphSession, 'input' | 'output', string, ort.Tensor.Type[], Array<number | null>, string] => [
             this.decoder,
             n.startsWith('past') ? 'input' : 'output',
             `${n}.${i}`,
@@ -204,7 +194,7 @@ export class ModelSessions implements Sessions {
   }
 
   /** `fetches`: the outputs wanted (default all); others stay where the graph made them. */
-  async run(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, fetches?: string[]): Promise<ort.InferenceSession.OnnxValueMapType> {
+  async run(session: GraphSession, feeds: Record<string, ort.Tensor>, fetches?: string[]): Promise<ort.InferenceSession.OnnxValueMapType> {
     return this.stats.time(() => (fetches ? session.run(feeds, fetches) : session.run(feeds)));
   }
 

@@ -9,7 +9,8 @@ import * as ort from 'onnxruntime-node';
 import { EngineError } from '../errors.js';
 import type { StepModel } from '../generate/decode.js';
 import type { Manifest } from '../model/manifest.js';
-import { createSession, type ExecutionProvider } from '../model/providers.js';
+import { createSession, createSessionBeside, openAll, type ExecutionProvider } from '../model/providers.js';
+import type { GraphSession } from '../model/session-thread.js';
 import { checkPixelCount, RunStats } from '../model/runtime.js';
 import type { Sessions } from '../model/sessions.js';
 import { float32ToFloat16, halfBitsToFloat } from '../onnx/builder.js';
@@ -22,7 +23,7 @@ export const APPROXIMATE_ATTENTION =
 
 type FloatType = 'float32' | 'float16';
 
-function tensorMeta(session: ort.InferenceSession, name: string, kind: 'input' | 'output'): ort.InferenceSession.TensorValueMetadata | undefined {
+function tensorMeta(session: GraphSession, name: string, kind: 'input' | 'output'): ort.InferenceSession.TensorValueMetadata | undefined {
   const list = kind === 'input' ? session.inputMetadata : session.outputMetadata;
   const m = list.find((x) => x.name === name);
   return m && m.isTensor ? m : undefined;
@@ -56,12 +57,12 @@ export class TransformersJsSessions implements Sessions {
   private constructor(
     readonly folder: TransformersJsFolder,
     readonly executionProvider: ExecutionProvider,
-    readonly vision: ort.InferenceSession,
+    readonly vision: GraphSession,
     readonly embed: ort.InferenceSession,
     readonly decoder: ort.InferenceSession,
   ) {
     this.manifest = folder.manifest;
-    const need = (s: ort.InferenceSession, inputs: string[], outputs: string[], file: string) => {
+    const need = (s: GraphSession, inputs: string[], outputs: string[], file: string) => {
       const missing = [...inputs.filter((n) => !s.inputNames.includes(n)), ...outputs.filter((n) => !s.outputNames.includes(n))];
       if (missing.length) throw new EngineError('model-invalid', `${file} lacks ${missing.join(', ')} (not a transformers.js PaliGemma export?)`);
     };
@@ -86,19 +87,21 @@ export class TransformersJsSessions implements Sessions {
   }
 
   static async create(folder: TransformersJsFolder, ep: ExecutionProvider, threads?: number): Promise<TransformersJsSessions> {
-    const opened: ort.InferenceSession[] = [];
+    // The vision tower loads on its own thread while the other two load on this one.
+    const [vision, embed, decoder] = await openAll<[GraphSession, ort.InferenceSession, ort.InferenceSession]>([
+      createSessionBeside(folder.graphs.vision_encoder, ep, threads),
+      createSession(folder.graphs.embed_tokens, ep, threads),
+      createSession(folder.graphs.decoder_model_merged, ep, threads),
+    ]);
     try {
-      for (const g of [folder.graphs.vision_encoder, folder.graphs.embed_tokens, folder.graphs.decoder_model_merged]) {
-        opened.push(await createSession(g, ep, threads));
-      }
-      return new TransformersJsSessions(folder, ep, opened[0], opened[1], opened[2]);
+      return new TransformersJsSessions(folder, ep, vision, embed, decoder);
     } catch (e) {
-      await Promise.allSettled(opened.map((s) => s.release()));
+      await Promise.allSettled([vision.release(), embed.release(), decoder.release()]);
       throw e;
     }
   }
 
-  async run(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.OnnxValueMapType> {
+  async run(session: GraphSession, feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.OnnxValueMapType> {
     // transformers.js feeds only the inputs a graph declares; so do we.
     const picked = Object.fromEntries(Object.entries(feeds).filter(([k]) => session.inputNames.includes(k)));
     return this.stats.time(() => session.run(picked));
