@@ -12,6 +12,7 @@ import type { ConvertDtype, ConvertOptions } from '../engine/convert/index.js';
 import { TRANSFORMERS_JS_DTYPE } from '../engine/convert/transformers-js-export.js';
 import { readTransformersJsFolder, transformersJsVariants } from '../engine/transformers-js/folder.js';
 import { hasLoadCacheEntry, loadCacheEnabled } from '../engine/model/load-cache.js';
+import { readManifestSync } from '../engine/model/manifest.js';
 import { sessionOptions } from '../engine/model/providers.js';
 import { UsageError } from './args.js';
 import { median } from './benchCommon.js';
@@ -133,9 +134,11 @@ export function copyBandwidth(bytes = 256 << 20, repeats = 5): number {
   return (2 * bytes) / (best / 1000);
 }
 
-/** Whether each graph of the export has its load cache entry for these options already. */
+/** Whether each graph our side loads (CPU, host loop) has its load cache entry for these options already. */
 function hasLoadCache(dir: string, variant: string, threads?: number): boolean {
-  const graphs = Object.values(readTransformersJsFolder(dir, variant).graphs);
+  const graphs = transformersJsVariants(dir)
+    ? Object.values(readTransformersJsFolder(dir, variant).graphs)
+    : [readManifestSync(dir).files.vision, readManifestSync(dir).files.decoder].map((f) => join(dir, f));
   return graphs.every((g) => hasLoadCacheEntry(g, sessionOptions('cpu', threads)));
 }
 
@@ -168,7 +171,7 @@ export async function runPeerBench(o: PeerBenchOptions): Promise<number> {
   // reported on its own (cache_build), and the timed ones load from the cache as users' loads do.
   let cacheBuild: SideRow | undefined;
   const cache = loadCacheEnabled();
-  if (cache && !hasLoadCache(dir, variant, o.threads)) {
+  if (cache && !hasLoadCache(oursDir, variant, o.threads)) {
     process.stderr.write('ours: first load on this machine, making the load cache\n');
     cacheBuild = oursRow(await runSide(oursArgs, 'our side'));
   }
