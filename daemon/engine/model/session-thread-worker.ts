@@ -36,12 +36,18 @@ port.on('message', (m: ToSessionThread) => {
     (out) => {
       const outputs: Record<string, TensorMessage> = {};
       const transfer: ArrayBuffer[] = [];
-      for (const [k, v] of Object.entries(out)) {
-        const t = v as ort.Tensor;
-        outputs[k] = tensorMessage(t);
+      const give = (t: ort.Tensor) => {
         const buffer = (t.data as { buffer?: unknown }).buffer;
         if (buffer instanceof ArrayBuffer && !transfer.includes(buffer)) transfer.push(buffer);
+      };
+      for (const [k, v] of Object.entries(out)) {
+        outputs[k] = tensorMessage(v as ort.Tensor);
+        give(v as ort.Tensor);
       }
+      // The inputs' copies go back with the answer (detached here, garbage there): this thread
+      // allocates almost nothing else, so its collector would run seldom and let dead inputs pile
+      // up to V8's external-memory limit (tens of MB of resident memory, test/server/memory.test.ts).
+      for (const t of Object.values(feeds)) give(t);
       post({ kind: 'result', id: m.id, outputs }, transfer);
     },
     (e: unknown) => post({ kind: 'error', id: m.id, message: errorMessage(e) }),
