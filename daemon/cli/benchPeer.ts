@@ -136,9 +136,8 @@ export function copyBandwidth(bytes = 256 << 20, repeats = 5): number {
 
 /** Whether each graph our side loads (CPU, host loop) has its load cache entry for these options already. */
 function hasLoadCache(dir: string, variant: string, threads?: number): boolean {
-  const graphs = transformersJsVariants(dir)
-    ? Object.values(readTransformersJsFolder(dir, variant).graphs)
-    : [readManifestSync(dir).files.vision, readManifestSync(dir).files.decoder].map((f) => join(dir, f));
+  const own = transformersJsVariants(dir) ? undefined : readManifestSync(dir).files;
+  const graphs = own ? [own.vision, own.decoder].map((f) => join(dir, f)) : Object.values(readTransformersJsFolder(dir, variant).graphs);
   return graphs.every((g) => hasLoadCacheEntry(g, sessionOptions('cpu', threads)));
 }
 

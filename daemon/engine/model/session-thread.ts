@@ -4,7 +4,8 @@
 // their loads, two opened at once on two threads about the longer one (vision tower beside the
 // decoder: bench/results/2026-12-03-cpu-2core-quiet-peer.md). A session belongs to the thread that
 // made it, so the session stays there and its runs cross as messages: tensors are copied in (the
-// caller keeps its buffers) and moved out (the outputs' buffers are transferred, not copied).
+// caller keeps its buffers) and moved out (the outputs' buffers are transferred, not copied, and
+// the inputs' copies go back with them, see session-thread-worker.ts).
 import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { EngineError } from '../errors.js';
