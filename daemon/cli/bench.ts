@@ -33,8 +33,8 @@ options:
   --layers N             with --random: keep the first N decoder layers
   --vision-layers N      with --random: keep the first N vision layers
   --dtype fp32|fp16|int4 with --random (default int4)
-  --vision-dtype fp32|fp16  with --random: vision tower format (default: fp16 for --dtype fp16,
-                         else fp32)
+  --vision-dtype fp32|fp16|int8  with --random: vision tower format (default: fp16 for
+                         --dtype fp16, else fp32)
   --accuracy-level 0-4   with --random and --dtype int4: MatMulNBits accuracy_level (default 0)
   --activations fp32|fp16 with --random and --dtype int4: what the int4 layers compute in, and
                          the KV cache (default fp32; fp16 for CUDA)
@@ -143,7 +143,7 @@ export const command: Command = {
     runCommand({ name: 'bench', usage: USAGE, options: OPTIONS }, argv, async (values) => {
       if (!values.model === !values.random) throw new UsageError('give exactly one of --model and --random', true);
       const dtype = choiceOption<ConvertDtype>(values.dtype, 'dtype', ['fp32', 'fp16', 'int4'])!;
-      const visionDtype = choiceOption<VisionDtype>(values['vision-dtype'], 'vision-dtype', ['fp32', 'fp16']);
+      const visionDtype = choiceOption<VisionDtype>(values['vision-dtype'], 'vision-dtype', ['fp32', 'fp16', 'int8']);
       const decodeLoop = choiceOption(values['decode-loop'], 'decode-loop', DECODE_LOOPS)!;
       const accuracyLevel = choiceOption(values['accuracy-level'], 'accuracy-level', ACCURACY_LEVELS);
       if (accuracyLevel !== undefined && dtype !== 'int4') throw new UsageError('--accuracy-level applies only to --dtype int4');

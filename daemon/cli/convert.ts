@@ -11,8 +11,9 @@ options:
   --dtype fp32|fp16|int4   weight format (default fp32)
   --random <preset>        full-size model of a real configuration with seeded random weights:
                            ${Object.keys(PRESETS).join(', ')}
-  --vision-dtype fp32|fp16 vision tower weights and matmuls (default: fp16 for --dtype fp16,
-                           else fp32; fp16 is slow on CPUs and inexact on WebGPU, see DESIGN.md)
+  --vision-dtype fp32|fp16|int8  vision tower weights and matmuls (default: fp16 for --dtype
+                           fp16, else fp32; fp16 is slow on CPUs and inexact on WebGPU, see
+                           DESIGN.md; int8: a quarter of fp32's memory and int8 GEMMs on CPUs)
   --accuracy-level 0-4     int4: MatMulNBits accuracy_level (default 0; 4 = int8 activations,
                            faster on CPUs)
   --activations fp32|fp16  int4: what the decoder's int4 layers compute in, and the KV cache
@@ -53,7 +54,7 @@ export const command: Command = {
       const random = values.random;
       if (positionals.length !== (random ? 1 : 2)) throw new UsageError(`expected ${random ? '<out-dir>' : '<hf-checkpoint-dir> <out-dir>'}`, true);
       const dtype = choiceOption<ConvertDtype>(values.dtype, 'dtype', ['fp32', 'fp16', 'int4'])!;
-      const visionDtype = choiceOption<VisionDtype>(values['vision-dtype'], 'vision-dtype', ['fp32', 'fp16']);
+      const visionDtype = choiceOption<VisionDtype>(values['vision-dtype'], 'vision-dtype', ['fp32', 'fp16', 'int8']);
       const accuracyLevel = choiceOption(values['accuracy-level'], 'accuracy-level', ACCURACY_LEVELS);
       if (accuracyLevel !== undefined && dtype !== 'int4') throw new UsageError('--accuracy-level applies only to --dtype int4');
       const activations = choiceOption<ActivationDtype>(values.activations, 'activations', ['fp32', 'fp16']);

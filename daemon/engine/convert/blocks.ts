@@ -3,10 +3,10 @@
 // modeling_gemma / modeling_gemma2 / modeling_siglip (eager paths).
 import { f, MS_DOMAIN, float32ToFloat16, type GraphBuilder, type DTypeName } from '../onnx/builder.js';
 import type { Activation } from './config.js';
-import { INT4_BLOCK, int4Dims, quantizeInt4Rows } from './quantize.js';
+import { INT4_BLOCK, int4Dims, quantizeInt4Rows, quantizeInt8Columns } from './quantize.js';
 import type { WeightSource } from './weights.js';
 
-export type WeightFormat = 'fp32' | 'fp16' | 'int4';
+export type WeightFormat = 'fp32' | 'fp16' | 'int4' | 'int8';
 
 /**
  * How one graph stores and computes: the residual stream, norms, softmax, softcaps and RoPE
@@ -112,6 +112,8 @@ export class Blocks {
       const y = this.g.op('MatMulNBits', inputs, { K, N, bits: 4, block_size: INT4_BLOCK, accuracy_level: this.p.accuracyLevel ?? 0 }, { domain: MS_DOMAIN });
       return this.fromMatmul(y);
     }
+    if (this.p.weights === 'int8' && quantize) return this.int8MatMul(x, safe, N, K, read, biasInit('float32'));
+
     // ONNX MatMul wants [in, out]: transpose once here.
     const Wt = this.once(`${safe}.T`, (name) => {
       const W = read();
@@ -123,6 +125,25 @@ export class Blocks {
     const b = biasInit(this.p.matmul);
     if (b) y = this.g.op('Add', [y, b]);
     return this.fromMatmul(y);
+  }
+
+  /**
+   * x W^T (+ bias) with W in int8 per output channel (quantize.ts), the activations quantised per
+   * tensor at run time: the standard ops onnxruntime's own quantizer writes (DynamicQuantizeLinear,
+   * MatMulInteger, Cast, Mul), which its CPU EP fuses into one DynamicQuantizeMatMul (an int8 GEMM
+   * on VNNI and AMX) and other EPs run as they are.
+   */
+  private int8MatMul(x: string, safe: string, N: number, K: number, read: () => Float32Array, bias: string | null): string {
+    const names = { Q: `${safe}.q8`, S: `${safe}.q8scales` };
+    if (!this.g.hasInitializer(names.Q)) {
+      const q = quantizeInt8Columns(read(), N, K);
+      this.g.initializer(names.Q, 'int8', [K, N], q.q);
+      this.g.initializer(names.S, 'float32', [N], q.scales);
+    }
+    const [xq, xScale, xZero] = this.g.opN('DynamicQuantizeLinear', [x], 3);
+    const acc = this.g.op('MatMulInteger', [xq, names.Q, xZero]);
+    const y = this.g.op('Mul', [this.cast(acc, 'float32'), this.g.op('Mul', [xScale, names.S])]);
+    return bias ? this.g.op('Add', [y, bias]) : y;
   }
 
   /**

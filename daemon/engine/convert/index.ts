@@ -97,6 +97,7 @@ export function defaultVisionDtype(dtype: ConvertDtype): VisionDtype {
 const VISION_PRECISION: Record<VisionDtype, Precision> = {
   fp32: PRECISION.fp32.vision,
   fp16: PRECISION.fp16.vision,
+  int8: { weights: 'int8', matmul: 'float32' },
 };
 
 function defaultTokenizerTemplate(): string {
@@ -233,7 +234,7 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
   const dtype = opts.dtype ?? 'fp32';
   if (!(dtype in PRECISION)) throw new EngineError('invalid-params', `dtype ${dtype} is not one of fp32, fp16, int4`);
   if (opts.visionDtype !== undefined && !(opts.visionDtype in VISION_PRECISION)) {
-    throw new EngineError('invalid-params', `vision dtype ${opts.visionDtype} is not one of fp32, fp16`);
+    throw new EngineError('invalid-params', `vision dtype ${opts.visionDtype} is not one of ${Object.keys(VISION_PRECISION).join(', ')}`);
   }
   const accuracyLevel = opts.accuracyLevel ?? 0;
   if (!(ACCURACY_LEVELS as readonly number[]).includes(accuracyLevel)) {

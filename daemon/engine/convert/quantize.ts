@@ -83,3 +83,29 @@ export function dequantizeInt4Rows(q: Int4Rows, rows: number, K: number, blockSi
   }
   return out;
 }
+
+// Per-output-channel symmetric 8-bit weights in the layout of ONNX MatMulInteger's B: int8
+// [K, N] (the Linear's weight transposed), one float32 scale per column, zero point 0, so
+// dequantised W^T[k, n] = q[k, n] * scale[n]. Activations are quantised per tensor at run time
+// (DynamicQuantizeLinear), which onnxruntime's CPU EP fuses with the MatMulInteger into
+// DynamicQuantizeMatMul (int8 GEMM on VNNI / AMX).
+export interface Int8Columns {
+  /** int8 [K, N] */
+  q: Int8Array;
+  /** float32 [N] */
+  scales: Float32Array;
+}
+
+/** Quantises the weight [N, K] (row-major, a Linear's [out, in]) into int8 W^T with a scale per output. */
+export function quantizeInt8Columns(w: Float32Array, N: number, K: number): Int8Columns {
+  const q = new Int8Array(K * N);
+  const scales = new Float32Array(N);
+  for (let n = 0; n < N; n++) {
+    let max = 0;
+    for (let k = 0; k < K; k++) max = Math.max(max, Math.abs(w[n * K + k]));
+    const s = max > 0 ? max / 127 : 1;
+    scales[n] = s;
+    for (let k = 0; k < K; k++) q[k * N + n] = Math.max(-127, Math.min(127, Math.round(w[n * K + k] / s)));
+  }
+  return { q, scales };
+}

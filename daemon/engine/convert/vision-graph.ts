@@ -36,9 +36,9 @@ export function buildVisionGraph(b: Blocks, cfg: ModelConfig, numLayers: number,
   g.output('image_features', features, 'float32', ['batch', N, cfg.projectionDim]);
 }
 
-/** A SigLIP Linear (always float, also in int4 graphs), with its bias unless `bias` is false. */
+/** A SigLIP Linear with its bias unless `bias` is false: float, or int8 in an int8 tower (int4 graphs keep it float). */
 function visionLinear(b: Blocks, x: string, name: string, bias = true): string {
-  return b.linear(x, `${name}.weight`, bias ? `${name}.bias` : null, { quantize: false });
+  return b.linear(x, `${name}.weight`, bias ? `${name}.bias` : null, { quantize: b.p.weights === 'int8' });
 }
 
 /**

@@ -87,7 +87,7 @@ export interface ManifestSource {
 export type ActivationDtype = 'fp32' | 'fp16';
 
 export interface ConverterRecord {
-  weights: { vision: 'fp32' | 'fp16'; decoder: WeightDtype };
+  weights: { vision: 'fp32' | 'fp16' | 'int8'; decoder: WeightDtype };
   /** 'fused': onnxruntime contrib ops in the vision and decoder layers; 'standard': standard ONNX ops only. */
   graphOps?: 'fused' | 'standard';
   int4?: { blockSize: number; zeroPoints: boolean; accuracyLevel: number; /** absent in conversions before it existed: fp32 */ activations?: ActivationDtype };
@@ -299,7 +299,10 @@ export function validateManifest(json: unknown, where = MANIFEST_FILE): Manifest
   function converter(o: Record<string, unknown>): ConverterRecord {
     const w = obj(o.weights, 'converter.weights');
     const c: ConverterRecord = {
-      weights: { vision: oneOf(w, 'vision', 'converter.weights', ['fp32', 'fp16'] as const), decoder: oneOf(w, 'decoder', 'converter.weights', ['fp32', 'fp16', 'int4'] as const) },
+      weights: {
+        vision: oneOf(w, 'vision', 'converter.weights', ['fp32', 'fp16', 'int8'] as const),
+        decoder: oneOf(w, 'decoder', 'converter.weights', ['fp32', 'fp16', 'int4'] as const),
+      },
     };
     if (o.graphOps !== undefined) c.graphOps = oneOf(o, 'graphOps', 'converter', ['fused', 'standard'] as const);
     if (o.int4 !== undefined) {

@@ -9,7 +9,7 @@
 // to the int4 quantisation noise itself (rms 0.3-0.5 against fp32, see dtypes.test.ts).
 // Asserted with small headroom: 0.25.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { command } from '../../../daemon/cli/convert.js';
@@ -17,6 +17,16 @@ import { convert, cpuHint } from '../../../daemon/engine/convert/index.js';
 import { ConvertedModel, fixture, golden, maxAbsDiff, pixelValues, removeDir, tempDir } from './helpers.js';
 
 const ACC4_BOUND = 0.25;
+// The int8 vision tower (per-channel int8 weights, activations quantised per tensor at run time):
+// its image features differ from fp32's by 0.029-0.069 of their rms at most (max |diff| / rms,
+// both fixtures, every golden image, CPU EP); asserted with headroom: 0.1.
+const INT8_VISION_BOUND = 0.1;
+
+function rms(a: Float32Array): number {
+  let s = 0;
+  for (const x of a) s += x * x;
+  return Math.sqrt(s / a.length);
+}
 
 for (const model of ['tiny-paligemma-224', 'tiny-paligemma2-224']) {
   describe(`vision dtype and accuracy level, ${model}`, () => {
@@ -33,6 +43,7 @@ for (const model of ['tiny-paligemma-224', 'tiny-paligemma2-224']) {
         int4v16: { dtype: 'int4', visionDtype: 'fp16' },
         int4v32: { dtype: 'int4', visionDtype: 'fp32' },
         int4v32acc4: { dtype: 'int4', visionDtype: 'fp32', accuracyLevel: 4 },
+        int4v8: { dtype: 'int4', visionDtype: 'int8' },
       } as const;
       for (const [name, o] of Object.entries(variants)) {
         await convert({ input: fixture(model), output: join(root, name), ...o });
@@ -73,6 +84,28 @@ for (const model of ['tiny-paligemma-224', 'tiny-paligemma2-224']) {
         const c = (await m.int4v16.imageFeatures(px)).data as Float32Array;
         assert.ok(maxAbsDiff(a, c) > 1e-5, `${image}: fp16 tower unexpectedly equals fp32`);
       }
+    });
+
+    it(`int8 vision tower: image features within ${INT8_VISION_BOUND} of fp32 relative to their rms, linears in a quarter of the bytes`, async () => {
+      assert.deepEqual(manifest('int4v8').converter.weights, { vision: 'int8', decoder: 'int4' });
+      let worst = 0;
+      for (const image of new Set(cases.map((c) => c.image))) {
+        const px = await pixelValues(`${fixture(model)}/${image}`);
+        const a = (await m.fp32.imageFeatures(px)).data as Float32Array;
+        const b = (await m.int4v8.imageFeatures(px)).data as Float32Array;
+        const rel = maxAbsDiff(a, b) / rms(a);
+        if (process.env.PG_REPORT) console.log(`${model} ${image}: int8 vision tower vs fp32, max |diff| / rms ${rel}`);
+        worst = Math.max(worst, rel);
+        assert.ok(rel <= INT8_VISION_BOUND, `${image}: max diff / rms ${rel}`);
+      }
+      // The int8 layers must actually run (else the format was not applied).
+      assert.ok(worst > 1e-4, `int8 tower unexpectedly equals fp32 (${worst})`);
+      // The encoder's linears (4 C x C and 2 C x I per layer) take 1 byte per weight instead of 4.
+      const v = JSON.parse(readFileSync(join(fixture(model), 'config.json'), 'utf8')).vision_config;
+      const linears = v.num_hidden_layers * (4 * v.hidden_size ** 2 + 2 * v.hidden_size * v.intermediate_size);
+      const weights = (name: string) => statSync(join(root, name, 'vision.onnx.data')).size;
+      const saved = weights('fp32') - weights('int4v8');
+      assert.ok(saved >= 2.9 * linears, `int8 tower saves ${saved} bytes of ${4 * linears} in fp32 linears`);
     });
 
     it(`accuracy level 4: logits within ${ACC4_BOUND} of level 0`, async () => {
@@ -133,7 +166,7 @@ describe('paligemma convert --vision-dtype / --accuracy-level / --activations', 
     await assert.rejects(convert({ input: fixture('tiny-paligemma-224'), output: join(root, 'e'), dtype: 'int4', accuracyLevel: 7 }), { code: 'invalid-params' });
     await assert.rejects(convert({ input: fixture('tiny-paligemma-224'), output: join(root, 'e'), dtype: 'fp16', activations: 'fp16' }), { code: 'invalid-params' });
     // @ts-expect-error: a value from untyped input
-    await assert.rejects(convert({ input: fixture('tiny-paligemma-224'), output: join(root, 'e'), dtype: 'int4', visionDtype: 'int8' }), { code: 'invalid-params' });
+    await assert.rejects(convert({ input: fixture('tiny-paligemma-224'), output: join(root, 'e'), dtype: 'int4', visionDtype: 'int4' }), { code: 'invalid-params' });
   });
 
   it('hints at the CPU options where a model lacks them', () => {
