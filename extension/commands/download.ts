@@ -28,6 +28,11 @@ const CHECKPOINT_DTYPES: VariantPick[] = [
   { label: '', kind: vscode.QuickPickItemKind.Separator, description: 'checkpoints (google/paligemma…), converted after the download' },
   { label: 'int4', description: 'convert to 4-bit weights: smallest and fastest', args: ['--dtype', 'int4'] },
   { label: 'int4-cpu', description: 'convert to 4-bit weights with int8 compute: about 4x faster decoding on CPUs', args: ['--dtype', 'int4-cpu'] },
+  {
+    label: 'int4-cpu-v8',
+    description: 'int4-cpu with an 8-bit vision tower: 1.2 GB less memory, 4x faster image encoding; slightly less accurate',
+    args: ['--dtype', 'int4-cpu-v8'],
+  },
   { label: 'fp16', description: 'convert to half precision (GPU)', args: ['--dtype', 'fp16'] },
   { label: 'fp32', description: 'convert at full precision: reference accuracy; largest', args: ['--dtype', 'fp32'] },
 ];

@@ -20,6 +20,7 @@ import type { DownloadProgress, DownloadResult, RepoLayout } from '../../protoco
 import { planDownload, type DownloadPlan, type RepoFile } from './layout.js';
 import { PART_SUFFIX, transferFile } from './transfer.js';
 import { errorMessage } from '../../common/errors.js';
+import type { ConvertOptions } from '../convert/index.js';
 
 export { DownloadError, type DownloadFailure } from './errors.js';
 export { detectLayout, onnxVariants, planDownload, type DownloadPlan, type RepoFile } from './layout.js';
@@ -30,9 +31,11 @@ export const RECORD_FILE = 'download.json';
 /**
  * What a downloaded checkpoint is converted to: a converter dtype, or `int4-cpu` = int4 with
  * accuracy level 4 (int8 compute), which decodes about 4x faster on x86 CPUs
- * (bench/results/2026-11-22-cpu.md) and is what `paligemma convert` hints at there.
+ * (bench/results/2026-11-22-cpu.md) and is what `paligemma convert` hints at there; `int4-cpu-v8`
+ * = int4-cpu with an int8 vision tower (1.2 GB less memory at 3B-224, its image features slightly
+ * off fp32's: bench/results/2026-12-03-cpu-2core-quiet-vision-int8.md).
  */
-export type ConvertDtype = 'fp32' | 'fp16' | 'int4' | 'int4-cpu';
+export type ConvertDtype = 'fp32' | 'fp16' | 'int4' | 'int4-cpu' | 'int4-cpu-v8';
 
 export type ConvertCheckpoint = (checkpointDir: string, outDir: string, onProgress?: (message: string, fraction?: number) => void) => Promise<void>;
 
@@ -90,7 +93,18 @@ export function installName(repo: string, variant?: string): string {
   return variant ? `${base}--${variant}` : base;
 }
 
-const CONVERTED_SIZE: Record<ConvertDtype, number> = { fp32: 2, fp16: 1, int4: 0.5, 'int4-cpu': 0.5 };
+// The converted model's size against the checkpoint's (bf16): int4 decoder weights with an fp32 vision
+// tower, or an int8 one (a quarter of fp32's bytes).
+const CONVERTED_SIZE: Record<ConvertDtype, number> = { fp32: 2, fp16: 1, int4: 0.5, 'int4-cpu': 0.5, 'int4-cpu-v8': 0.35 };
+
+// What each dtype asks of the converter.
+const CONVERTER_OPTIONS: Record<ConvertDtype, Pick<ConvertOptions, 'dtype' | 'accuracyLevel' | 'visionDtype'>> = {
+  fp32: { dtype: 'fp32' },
+  fp16: { dtype: 'fp16' },
+  int4: { dtype: 'int4' },
+  'int4-cpu': { dtype: 'int4', accuracyLevel: 4 },
+  'int4-cpu-v8': { dtype: 'int4', accuracyLevel: 4, visionDtype: 'int8' },
+};
 
 // Room left over besides the files themselves (filesystem metadata, the record, the lock).
 const DISK_MARGIN = 64 * 1024 * 1024;
@@ -359,7 +373,7 @@ function isAlive(pid: number): boolean {
 async function resolveConverter(option: ConvertCheckpoint | null | undefined, dtype: ConvertDtype): Promise<ConvertCheckpoint | null> {
   if (option !== undefined) return option;
   const { convert } = await import('../convert/index.js');
-  const options = dtype === 'int4-cpu' ? { dtype: 'int4' as const, accuracyLevel: 4 } : { dtype };
+  const options = CONVERTER_OPTIONS[dtype];
   return async (input, output, onProgress) => {
     await convert({ input, output, ...options, onProgress: (p) => onProgress?.(p.message, p.fraction) });
   };

@@ -343,6 +343,11 @@ test('a real checkpoint (the tiny PaliGemma fixture) is downloaded and converted
     assert.equal(m4.dtype, 'int4');
     assert.equal(m4.converter.int4.accuracyLevel, 4);
     assert.ok(existsSync(join(r.path, 'manifest.json')), 'the fp32 conversion is still there');
+    // int4-cpu-v8: int4-cpu with an int8 vision tower
+    const v8 = await downloadModel({ repo: 'tiny/paligemma-224', modelsDir: models, hubUrl: local.url, retries: 0, dtype: 'int4-cpu-v8' });
+    assert.equal(v8.path, join(models, 'tiny--paligemma-224--int4-cpu-v8'));
+    const m8 = JSON.parse(readFileSync(join(v8.path, 'manifest.json'), 'utf8'));
+    assert.deepEqual([m8.dtype, m8.converter.int4.accuracyLevel, m8.converter.weights.vision], ['int4', 4, 'int8']);
   } finally {
     await local.close();
   }
