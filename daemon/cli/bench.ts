@@ -62,6 +62,8 @@ options:
                          (default transformers.js: the peer's files)
   --ours-accuracy-level 0-4  with --peer and --random: our side's MatMulNBits accuracy_level
                          (default: --accuracy-level's; 4 is what download --dtype int4-cpu installs)
+  --ours-vision-dtype fp32|fp16|int8  with --peer and --random: our side's vision tower (default:
+                         --vision-dtype's; int8 is what download --dtype int4-cpu-v8 installs)
   --ours-model <dir>     with --peer: the folder our side runs instead of the peer's
 `;
 
@@ -134,6 +136,7 @@ const OPTIONS = {
   processes: { type: 'string' },
   'ours-layout': { type: 'string' },
   'ours-accuracy-level': { type: 'string' },
+  'ours-vision-dtype': { type: 'string' },
   'ours-model': { type: 'string' },
 } as const;
 
@@ -168,17 +171,19 @@ export const command: Command = {
       };
       const oursLayout = choiceOption<NonNullable<ConvertOptions['layout']>>(values['ours-layout'], 'ours-layout', ['paligemma', 'transformers.js']);
       const oursAccuracyLevel = choiceOption(values['ours-accuracy-level'], 'ours-accuracy-level', ACCURACY_LEVELS);
+      const oursVisionDtype = choiceOption<VisionDtype>(values['ours-vision-dtype'], 'ours-vision-dtype', ['fp32', 'fp16', 'int8']);
       const oursModel = values['ours-model'];
-      if (values.peer === undefined && (oursLayout !== undefined || oursAccuracyLevel !== undefined || oursModel !== undefined)) {
-        throw new UsageError('--ours-layout, --ours-accuracy-level and --ours-model apply only to --peer');
+      const oursConverted = oursLayout !== undefined || oursAccuracyLevel !== undefined || oursVisionDtype !== undefined;
+      if (values.peer === undefined && (oursConverted || oursModel !== undefined)) {
+        throw new UsageError('--ours-layout, --ours-accuracy-level, --ours-vision-dtype and --ours-model apply only to --peer');
       }
-      if ((oursLayout !== undefined || oursAccuracyLevel !== undefined) && (values.model || oursModel)) {
-        throw new UsageError('--ours-layout and --ours-accuracy-level apply to --random (with --model, give our side its folder with --ours-model)');
+      if (oursConverted && (values.model || oursModel)) {
+        throw new UsageError('--ours-layout, --ours-accuracy-level and --ours-vision-dtype apply to --random (with --model, give our side its folder with --ours-model)');
       }
       if (oursAccuracyLevel !== undefined && dtype !== 'int4') throw new UsageError('--ours-accuracy-level applies only to --dtype int4');
       if (values.peer !== undefined) {
         return await runPeerBench({
-          ours: { layout: oursLayout, accuracyLevel: oursAccuracyLevel, model: oursModel },
+          ours: { layout: oursLayout, accuracyLevel: oursAccuracyLevel, visionDtype: oursVisionDtype, model: oursModel },
           peer: values.peer,
           model: values.model,
           random: values.random,

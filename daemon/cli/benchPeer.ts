@@ -30,10 +30,11 @@ export interface PeerBenchOptions {
   convert: Pick<ConvertOptions, 'visionDtype' | 'accuracyLevel' | 'activations' | 'standardOps' | 'layers' | 'visionLayers'> & { dtype: ConvertDtype };
   /**
    * Our side's own files, where they differ from the peer's: a layout (ours reads its own as well
-   * as the export) and an accuracy level (`download --dtype int4-cpu` installs level 4), or a
-   * folder. Unset, ours runs the peer's files: the runtimes alone are compared.
+   * as the export), an accuracy level (`download --dtype int4-cpu` installs level 4) and a vision
+   * tower format (int4-cpu-v8's int8), or a folder. Unset, ours runs the peer's files: the runtimes
+   * alone are compared.
    */
-  ours?: { layout?: Layout; accuracyLevel?: ConvertOptions['accuracyLevel']; model?: string };
+  ours?: { layout?: Layout; accuracyLevel?: ConvertOptions['accuracyLevel']; visionDtype?: ConvertOptions['visionDtype']; model?: string };
   ep: string;
   threads?: number;
   newTokens: number;
@@ -156,8 +157,13 @@ export async function runPeerBench(o: PeerBenchOptions): Promise<number> {
 
   const oursLayout = o.ours?.layout ?? 'transformers.js';
   const oursAccuracy = o.ours?.accuracyLevel ?? o.convert.accuracyLevel ?? 0;
-  const sameFiles = !o.ours?.model && oursLayout === 'transformers.js' && oursAccuracy === (o.convert.accuracyLevel ?? 0);
-  const oursDir = o.ours?.model ? resolve(o.ours.model) : sameFiles ? dir : await o.randomModel(o.random!, { ...o.convert, accuracyLevel: oursAccuracy, layout: oursLayout });
+  const oursVision = o.ours?.visionDtype ?? o.convert.visionDtype;
+  const sameFiles = !o.ours?.model && oursLayout === 'transformers.js' && oursAccuracy === (o.convert.accuracyLevel ?? 0) && oursVision === o.convert.visionDtype;
+  const oursDir = o.ours?.model
+    ? resolve(o.ours.model)
+    : sameFiles
+      ? dir
+      : await o.randomModel(o.random!, { ...o.convert, accuracyLevel: oursAccuracy, visionDtype: oursVision, layout: oursLayout });
 
   const oursArgs = [CLI, 'bench', '--model', oursDir, '--ep', 'cpu', '--new-tokens', String(o.newTokens), '--runs', String(o.runs), '--json'];
   if (o.threads) oursArgs.push('--threads', String(o.threads));
@@ -203,6 +209,7 @@ export async function runPeerBench(o: PeerBenchOptions): Promise<number> {
       files: sameFiles ? 'the peer’s' : oursDir,
       layout: o.ours?.model ? (transformersJsVariants(oursDir) ? 'transformers.js' : 'paligemma') : oursLayout,
       accuracy_level: o.ours?.model ? oursInfo.accuracy_level : oursAccuracy,
+      vision_weights: oursInfo.vision_weights,
       load_cache: cache ? 'on' : 'off',
       cache_build: cacheBuild,
       warnings: oursInfo.warnings,

@@ -85,6 +85,7 @@ test('bench --peer --ours-model: our side runs its own layout (exact attention),
   const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { ours: Record<string, unknown>; peer: Record<string, unknown> };
   assert.equal(result.ours.layout, 'paligemma');
   assert.equal(result.ours.files, native);
+  assert.equal(result.ours.vision_weights, 'fp32');
   assert.deepEqual(result.ours.warnings, []);
   for (const k of SIDE_FIELDS) assert.ok((result.peer[k] as number) > 0, `peer ${k}`);
 });
@@ -95,6 +96,8 @@ test('--ours-* options need --peer, and --ours-layout needs --random', async () 
     (e: { code: number; stderr: string }) => e.code === 2 && /apply only to --peer/.test(e.stderr),
   );
   await assert.rejects(run(process.execPath, peerArgs('--ours-layout', 'paligemma')), (e: { code: number; stderr: string }) => e.code === 2 && /--ours-model/.test(e.stderr));
+  await assert.rejects(run(process.execPath, peerArgs('--ours-vision-dtype', 'int8')), (e: { code: number; stderr: string }) => e.code === 2 && /--ours-model/.test(e.stderr));
+  await assert.rejects(run(process.execPath, peerArgs('--ours-vision-dtype', 'int4')), (e: { code: number; stderr: string }) => e.code === 2 && /ours-vision-dtype/.test(e.stderr));
 });
 
 test('bench --peer refuses another execution provider and a folder of another layout', async () => {
