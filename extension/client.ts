@@ -11,6 +11,7 @@ import { ResponseError, type CancellationToken, type MessageConnection, type Req
 import { connectDaemon, type DaemonConnection } from '../daemon/client/daemon.js';
 import * as P from '../daemon/protocol.js';
 import { daemonEndpoint } from '../daemon/client/endpoint.js';
+import { serveArgs } from '../daemon/client/serveArgs.js';
 import { readConfig } from './config.js';
 
 export type DaemonState =
@@ -149,13 +150,12 @@ export class DaemonClient implements vscode.Disposable {
     const cfg = readConfig();
     try {
       const { command, args, env } = this.daemonCommand();
-      const serveArgs = ['--keep-alive-ms', String(Math.round(cfg.keepAliveMinutes * 60_000)), '--ep', cfg.executionProvider];
-      if (cfg.modelPath) serveArgs.push('--model', cfg.modelPath);
+      const daemonArgs = serveArgs(cfg);
       const conn = await connectDaemon({
         start: { command, args },
-        serveArgs,
+        serveArgs: daemonArgs,
         env,
-        onStarting: (endpoint) => this.log.info(`starting the daemon: ${command} ${args.join(' ')} serve ${serveArgs.join(' ')} (its log: ${endpoint.logPath})`),
+        onStarting: (endpoint) => this.log.info(`starting the daemon: ${command} ${args.join(' ')} serve ${daemonArgs.join(' ')} (its log: ${endpoint.logPath})`),
       });
       this.attach(conn);
       const status = await conn.connection.sendRequest(P.Status.type);

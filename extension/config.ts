@@ -8,6 +8,7 @@ export interface Config {
   modelPath: string;
   executionProvider: ExecutionProviderSetting;
   keepAliveMinutes: number;
+  loadCache: boolean;
   maxNewTokens: number;
   captionLanguage: string;
   nodePath: string;
@@ -21,6 +22,7 @@ export function readConfig(): Config {
     modelPath: c.get<string>('modelPath', '').trim(),
     executionProvider: c.get<ExecutionProviderSetting>('executionProvider', 'auto'),
     keepAliveMinutes: Math.max(0, c.get<number>('keepAlive', 5)),
+    loadCache: c.get<boolean>('loadCache', false),
     maxNewTokens: Math.min(512, Math.max(1, Math.round(c.get<number>('maxNewTokens', 64)))),
     captionLanguage: c.get<string>('captionLanguage', 'en').trim() || 'en',
     nodePath: c.get<string>('nodePath', '').trim(),
@@ -39,7 +41,7 @@ export function readConfig(): Config {
 }
 
 /** Settings read only when the daemon starts: changing them asks to restart it. */
-export const RESTART_DAEMON_SETTINGS = ['paligemma.keepAlive', 'paligemma.nodePath'];
+export const RESTART_DAEMON_SETTINGS = ['paligemma.keepAlive', 'paligemma.loadCache', 'paligemma.nodePath'];
 /** Settings the running daemon applies by loading the model again. */
 export const RELOAD_MODEL_SETTINGS = ['paligemma.modelPath', 'paligemma.executionProvider'];
 

@@ -5,6 +5,7 @@
 import { ErrorCodes as RpcErrorCodes, ResponseError, type CancellationToken, type RequestType } from 'vscode-jsonrpc';
 import { brokerFromEnv, connectBroker } from '../client/broker.js';
 import { connectDaemon, type ConnectOptions, type DaemonConnection } from '../client/daemon.js';
+import { serveArgs } from '../client/serveArgs.js';
 import * as P from '../protocol.js';
 import type { Settings } from './settings.js';
 
@@ -126,10 +127,7 @@ export class DaemonLink {
       return this.attach(conn);
     }
     this.connecting ??= (async () => {
-      const s = this.settings();
-      const serveArgs = ['--keep-alive-ms', String(Math.round(s.keepAliveMinutes * 60_000)), '--ep', s.executionProvider];
-      if (s.modelPath) serveArgs.push('--model', s.modelPath);
-      return this.attach(await this.connect({ serveArgs }));
+      return this.attach(await this.connect({ serveArgs: serveArgs(this.settings()) }));
     })().finally(() => (this.connecting = undefined));
     return this.connecting;
   }

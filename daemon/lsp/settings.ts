@@ -12,6 +12,7 @@ export interface Settings {
   broker: string;
   executionProvider: ExecutionProviderSetting;
   keepAliveMinutes: number;
+  loadCache: boolean;
   maxNewTokens: number;
   captionLanguage: string;
   hover: { enabled: boolean; describeOnHover: boolean; thumbnailWidth: number };
@@ -36,6 +37,7 @@ export function readSettings(section: unknown, defaults: { modelPath?: string; b
     broker: str(s.broker, defaults.broker ?? ''),
     executionProvider: PROVIDERS.includes(s.executionProvider as ExecutionProviderSetting) ? (s.executionProvider as ExecutionProviderSetting) : 'auto',
     keepAliveMinutes: num(s.keepAlive, 5, 0, Number.MAX_SAFE_INTEGER),
+    loadCache: bool(s.loadCache, false),
     maxNewTokens: Math.round(num(s.maxNewTokens, 64, 1, 512)),
     captionLanguage: str(s.captionLanguage, 'en'),
     hover: {

@@ -1,13 +1,17 @@
 // `paligemma serve` options that reach the service: --memory-budget-mb sizes the memory budget
-// of a spawned daemon, and a value that is not a positive integer is a usage error.
+// of a spawned daemon, and a value that is not a positive integer is a usage error; --load-cache
+// makes the daemon's model loads go through the load cache.
 import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
 import * as protocol from '../../daemon/protocol.js';
 import { ErrorCodes } from '../../daemon/protocol.js';
-import { cleanupScratch, images, runCli, tempDir, testDaemon, tinyModel } from './daemon.js';
+import { convert } from '../../daemon/engine/convert/index.js';
+import { LOAD_CACHE_DIR } from '../../daemon/engine/model/load-cache.js';
+import { cleanupScratch, fixtureDir, images, runCli, tempDir, testDaemon, tinyModel } from './daemon.js';
 
 after(cleanupScratch);
 
@@ -49,4 +53,36 @@ test('--memory-budget-mb must be a positive integer', async () => {
   const r = await runCli(['serve', '--socket', '--memory-budget-mb', '0'], { ...process.env, PALIGEMMA_RUNTIME_DIR: await tempDir('pg-mbu-') });
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /--memory-budget-mb must be a positive integer, got '0'/);
+});
+
+test('--load-cache: the daemon saves each graph of the model in the load cache as it loads it; without it, nothing', async (t) => {
+  // The daemon inherits this process's environment: the switch must come from the flag alone.
+  const saved = process.env.PALIGEMMA_LOAD_CACHE;
+  delete process.env.PALIGEMMA_LOAD_CACHE;
+  t.after(() => {
+    if (saved !== undefined) process.env.PALIGEMMA_LOAD_CACHE = saved;
+  });
+  for (const flag of [true, false]) {
+    const model = join(await tempDir('pg-lc-'), 'tiny');
+    await convert({ input: fixtureDir, output: model });
+    const d = await testDaemon(['--model', model, '--ep', 'cpu', ...(flag ? ['--load-cache'] : [])]);
+    try {
+      const c = await d.connect();
+      await c.connection.sendRequest(protocol.Caption.type, { image: { path: images.shapes }, decoding: { maxNewTokens: 2 } });
+      c.close();
+    } finally {
+      await d.stop();
+    }
+    const cache = join(model, LOAD_CACHE_DIR);
+    if (flag) {
+      const entries = readdirSync(cache);
+      for (const graph of ['vision.onnx', 'decoder.onnx'])
+        assert.ok(
+          entries.some((e) => e.startsWith(`${graph}.`)),
+          `${graph} in ${entries.join(', ')}`,
+        );
+    } else {
+      assert.equal(existsSync(cache), false);
+    }
+  }
 });

@@ -11,9 +11,11 @@
 // graph may read a sibling's weights, as decoder-loop.onnx reads decoder.onnx.data). A changed
 // model or onnxruntime gets another key; the entries of older keys are removed when a new one is
 // written. A folder that cannot be written loads without a cache.
-// Off unless PALIGEMMA_LOAD_CACHE=1: on a shared 2-core machine it did not make loads measurably
-// faster (bench/results/2026-12-03-cpu-2core-shared-peer.md), while the first load took 6x as long
-// and the entries take more disk than the model (the original weights are kept beside the packed).
+// Off unless PALIGEMMA_LOAD_CACHE=1 (`serve --load-cache`, the `paligemma.loadCache` setting): on
+// the quiet 2-core machine the full 3B-224 int4 model loads in 4.4-4.6 s from it against 7.8-11.3 s
+// without (bench/results/2026-12-03-cpu-2core-quiet-vision-int8.md), but the entries take about
+// twice the model's disk (the original weights are kept beside the packed ones) and the first load,
+// which writes them, takes about twice as long.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
