@@ -32,7 +32,7 @@ options:
                          $PALIGEMMA_BENCH_CACHE or the temp folder): ${Object.keys(PRESETS).join(', ')}
   --layers N             with --random: keep the first N decoder layers
   --vision-layers N      with --random: keep the first N vision layers
-  --dtype fp32|fp16|int4 with --random (default int4)
+  --dtype fp32|fp16|int4|int8  with --random (default int4)
   --vision-dtype fp32|fp16|int8  with --random: vision tower format (default: fp16 for
                          --dtype fp16, else fp32)
   --accuracy-level 0-4   with --random and --dtype int4: MatMulNBits accuracy_level (default 0)
@@ -75,7 +75,7 @@ export type RandomModelOptions = Pick<ConvertOptions, 'visionDtype' | 'accuracyL
 /** The cache folder of one conversion: every option that changes the graphs is in its name. */
 export function randomModelFolder(preset: string, o: RandomModelOptions): string {
   const vision = o.visionDtype ?? defaultVisionDtype(o.dtype);
-  const acc = o.dtype === 'int4' ? `-acc${o.accuracyLevel ?? 0}${o.activations === 'fp16' ? '-act16' : ''}` : '';
+  const acc = o.dtype === 'int4' || o.dtype === 'int8' ? `-acc${o.accuracyLevel ?? (o.dtype === 'int8' ? 4 : 0)}${o.activations === 'fp16' ? '-act16' : ''}` : '';
   return `${preset}-${o.dtype}-L${o.layers ?? 'all'}-V${o.visionLayers ?? 'all'}-vis${vision}${acc}${o.standardOps ? '-std' : ''}${o.layout === 'transformers.js' ? '-tjs' : ''}`;
 }
 
@@ -145,11 +145,11 @@ export const command: Command = {
   run: (argv) =>
     runCommand({ name: 'bench', usage: USAGE, options: OPTIONS }, argv, async (values) => {
       if (!values.model === !values.random) throw new UsageError('give exactly one of --model and --random', true);
-      const dtype = choiceOption<ConvertDtype>(values.dtype, 'dtype', ['fp32', 'fp16', 'int4'])!;
+      const dtype = choiceOption<ConvertDtype>(values.dtype, 'dtype', ['fp32', 'fp16', 'int4', 'int8'])!;
       const visionDtype = choiceOption<VisionDtype>(values['vision-dtype'], 'vision-dtype', ['fp32', 'fp16', 'int8']);
       const decodeLoop = choiceOption(values['decode-loop'], 'decode-loop', DECODE_LOOPS)!;
       const accuracyLevel = choiceOption(values['accuracy-level'], 'accuracy-level', ACCURACY_LEVELS);
-      if (accuracyLevel !== undefined && dtype !== 'int4') throw new UsageError('--accuracy-level applies only to --dtype int4');
+      if (accuracyLevel !== undefined && dtype !== 'int4' && dtype !== 'int8') throw new UsageError('--accuracy-level applies only to --dtype int4 and int8');
       const activations = choiceOption<ActivationDtype>(values.activations, 'activations', ['fp32', 'fp16']);
       if (activations !== undefined && dtype !== 'int4') throw new UsageError('--activations applies only to --dtype int4');
       if (values.model && (visionDtype !== undefined || accuracyLevel !== undefined || activations !== undefined || values['standard-ops'])) {

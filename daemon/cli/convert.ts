@@ -8,14 +8,15 @@ const USAGE = `usage: paligemma convert <hf-checkpoint-dir> <out-dir> [options]
        paligemma convert --random <preset> <out-dir> [options]
 
 options:
-  --dtype fp32|fp16|int4   weight format (default fp32)
+  --dtype fp32|fp16|int4|int8  weight format (default fp32; int8, for CPUs: per-channel int8 layers
+                           and vision tower, 8-bit embedding table, run as int8 GEMMs)
   --random <preset>        full-size model of a real configuration with seeded random weights:
                            ${Object.keys(PRESETS).join(', ')}
   --vision-dtype fp32|fp16|int8  vision tower weights and matmuls (default: fp16 for --dtype
-                           fp16, else fp32; fp16 is slow on CPUs and inexact on WebGPU, see
+                           fp16, int8 for int8, else fp32; fp16 is slow on CPUs and inexact on WebGPU, see
                            DESIGN.md; int8: a quarter of fp32's memory and int8 GEMMs on CPUs)
-  --accuracy-level 0-4     int4: MatMulNBits accuracy_level (default 0; 4 = int8 activations,
-                           faster on CPUs)
+  --accuracy-level 0-4     int4 and int8: MatMulNBits accuracy_level (default 0 for int4, 4 for
+                           int8; 4 = int8 activations, faster on CPUs)
   --activations fp32|fp16  int4: what the decoder's int4 layers compute in, and the KV cache
                            (default fp32; fp16 for CUDA: half-precision GEMMs in the prefill)
   --standard-ops           layers in standard ONNX ops only, not onnxruntime's fused
@@ -53,10 +54,10 @@ export const command: Command = {
     runCommand({ name: 'convert', usage: USAGE, options: OPTIONS }, argv, async (values, positionals) => {
       const random = values.random;
       if (positionals.length !== (random ? 1 : 2)) throw new UsageError(`expected ${random ? '<out-dir>' : '<hf-checkpoint-dir> <out-dir>'}`, true);
-      const dtype = choiceOption<ConvertDtype>(values.dtype, 'dtype', ['fp32', 'fp16', 'int4'])!;
+      const dtype = choiceOption<ConvertDtype>(values.dtype, 'dtype', ['fp32', 'fp16', 'int4', 'int8'])!;
       const visionDtype = choiceOption<VisionDtype>(values['vision-dtype'], 'vision-dtype', ['fp32', 'fp16', 'int8']);
       const accuracyLevel = choiceOption(values['accuracy-level'], 'accuracy-level', ACCURACY_LEVELS);
-      if (accuracyLevel !== undefined && dtype !== 'int4') throw new UsageError('--accuracy-level applies only to --dtype int4');
+      if (accuracyLevel !== undefined && dtype !== 'int4' && dtype !== 'int8') throw new UsageError('--accuracy-level applies only to --dtype int4 and int8');
       const activations = choiceOption<ActivationDtype>(values.activations, 'activations', ['fp32', 'fp16']);
       if (activations !== undefined && dtype !== 'int4') throw new UsageError('--activations applies only to --dtype int4');
       const layers = integerOption(values.layers, 'layers', 0);

@@ -5,7 +5,7 @@ import type { DownloadProgress } from '../protocol.js';
 import { choiceOption, runCommand, UsageError } from './args.js';
 import type { Command } from './main.js';
 
-const DTYPES: readonly ConvertDtype[] = ['fp32', 'fp16', 'int4', 'int4-cpu', 'int4-cpu-v8'];
+const DTYPES: readonly ConvertDtype[] = ['fp32', 'fp16', 'int4', 'int4-cpu', 'int4-cpu-v8', 'int8'];
 
 const options = {
   revision: { type: 'string' },
@@ -28,8 +28,9 @@ it stopped (the partial files wait in <models-dir>/.downloads/).
   --variant V      for ONNX exports (onnx/*.onnx): fp32, fp16, q4, q4f16, quantized, ...
   --dtype T        for checkpoints (safetensors), converted after the download: fp32
                    (default), fp16, int4, int4-cpu (int4 with int8 compute: about 4x
-                   faster decoding on x86 CPUs) or int4-cpu-v8 (int4-cpu with an int8
-                   vision tower: 1.2 GB less memory at 3B-224)
+                   faster decoding on x86 CPUs), int4-cpu-v8 (int4-cpu with an int8
+                   vision tower: 1.2 GB less memory at 3B-224) or int8 (int8 layers and
+                   vision tower: the fastest prefill on CPUs with VNNI or AMX)
   --models-dir D   default $PALIGEMMA_MODELS_DIR, else ${defaultModelsDir()}
   --token T        Hugging Face token (default $HF_TOKEN); gated models (google/paligemma*)
                    need one, after accepting the license on the model's page

@@ -8,7 +8,7 @@ import { MASKED } from '../model/masks.js';
 import { EngineError } from '../errors.js';
 import { AddedResidual, Blocks, ResidualStream, type Residual } from './blocks.js';
 import type { ModelConfig } from './config.js';
-import { INT4_BLOCK, int4Dims, quantizeInt4Rows } from './quantize.js';
+import { INT4_BLOCK, int4Dims, quantizeInt4Rows, quantizeUint8Rows } from './quantize.js';
 
 export type KvDtype = 'float32' | 'float16';
 
@@ -524,7 +524,7 @@ export interface EmbeddingTable {
 
 /**
  * The embedding matrix, written once and streamed in row chunks. float32/float16: one
- * initializer used by Gather and by the lm_head Gemm (transB=1). int4: the lm_head is a
+ * initializer used by Gather and by the lm_head Gemm (transB=1). int4 and int8: the lm_head is a
  * MatMulNBits over the quantised rows and the lookup a GatherBlockQuantized over the same
  * packed bytes with their own shape (onnxruntime prepacks MatMulNBits weights, so it cannot
  * share an initializer with the lookup).
@@ -548,7 +548,7 @@ export function embeddingTable(b: Blocks, cfg: ModelConfig): EmbeddingTable {
     return dtype === 'float16' ? b.cast(y, 'float32') : y;
   };
 
-  if (b.p.weights !== 'int4') {
+  if (b.p.weights !== 'int4' && b.p.weights !== 'int8') {
     const dtype = b.p.weights === 'fp16' ? 'float16' : 'float32';
     const table = floatTable(dtype, name);
     const head = t.tieWordEmbeddings ? table : floatTable(dtype, 'text.lm_head.weight');
@@ -561,20 +561,26 @@ export function embeddingTable(b: Blocks, cfg: ModelConfig): EmbeddingTable {
     };
   }
 
+  // int8 graphs keep the table in 8 bits per value, block-wise like int4's: the lm_head runs one row
+  // per step, where MatMulNBits reads it as fast as a per-channel int8 GEMM would, and the lookup
+  // (GatherBlockQuantized) reads the same bytes.
+  const bits = b.p.weights === 'int8' ? 8 : 4;
   if (H % INT4_BLOCK !== 0) {
-    // GatherBlockQuantized reads rows of exactly H / 2 bytes: no padded last block.
-    throw new EngineError('convert-failed', `int4 needs a hidden size that is a multiple of ${INT4_BLOCK} (got ${H})`);
+    // GatherBlockQuantized reads rows of exactly H * bits / 8 bytes: no padded last block.
+    throw new EngineError('convert-failed', `${b.p.weights} needs a hidden size that is a multiple of ${INT4_BLOCK} (got ${H})`);
   }
   const q4 = (source: string) => {
-    const { kBlocks, blob, zpBytes } = int4Dims(H, INT4_BLOCK);
-    const names = { packed: `${source}.q4`, scales: `${source}.scales`, zps: `${source}.zp` };
+    const kBlocks = H / INT4_BLOCK;
+    const blob = (INT4_BLOCK * bits) / 8;
+    const zpBytes = bits === 8 ? kBlocks : int4Dims(H, INT4_BLOCK).zpBytes;
+    const names = { packed: `${source}.q${bits}`, scales: `${source}.scales`, zps: `${source}.zp` };
     if (!g.hasInitializer(names.packed)) {
       const scales = new Float32Array(V * kBlocks);
       const zps = new Uint8Array(V * zpBytes);
       let row = 0;
       g.streamedInitializer(names.packed, 'uint8', [V, kBlocks * blob], (write) =>
         chunks((rows, count) => {
-          const q = quantizeInt4Rows(rows, count, H, INT4_BLOCK);
+          const q = bits === 8 ? quantizeUint8Rows(rows, count, H, INT4_BLOCK) : quantizeInt4Rows(rows, count, H, INT4_BLOCK);
           scales.set(q.scales, row * kBlocks);
           zps.set(q.zeroPoints, row * zpBytes);
           row += count;
@@ -590,12 +596,12 @@ export function embeddingTable(b: Blocks, cfg: ModelConfig): EmbeddingTable {
   const matmulNBits = (x: string, w: ReturnType<typeof q4>) => {
     // Built once in the outermost graph, so the loop body reuses it instead of folding a copy.
     const B = g.shared(`${w.packed}.3d`, (root) => root.op('Reshape', [w.packed, root.int64s([V, w.kBlocks, w.blob])]));
-    return g.op('MatMulNBits', [x, B, w.scales, w.zps], { K: H, N: V, bits: 4, block_size: INT4_BLOCK, accuracy_level: b.p.accuracyLevel ?? 0 }, { domain: MS_DOMAIN });
+    return g.op('MatMulNBits', [x, B, w.scales, w.zps], { K: H, N: V, bits, block_size: INT4_BLOCK, accuracy_level: b.p.accuracyLevel ?? 0 }, { domain: MS_DOMAIN });
   };
   const head = t.tieWordEmbeddings ? table : q4('text.lm_head.weight');
   return {
     gather: (ids) =>
-      g.op('GatherBlockQuantized', [table.packed, ids, table.scales, table.zps], { gather_axis: 0, quantize_axis: 1, block_size: INT4_BLOCK, bits: 4 }, { domain: MS_DOMAIN }),
+      g.op('GatherBlockQuantized', [table.packed, ids, table.scales, table.zps], { gather_axis: 0, quantize_axis: 1, block_size: INT4_BLOCK, bits }, { domain: MS_DOMAIN }),
     project: (x) => matmulNBits(x, head),
   };
 }

@@ -87,11 +87,16 @@ const PRECISION: Record<ConvertDtype, { vision: Precision; decoder: Precision; k
   // matmuls in fp16 (max error 1.4 at SigLIP's K = 4304, against 0.03 on the CPU), while on
   // CUDA (TF32) the fp32 tower of PaliGemma 3B costs about 0.3 ms more memory traffic.
   int4: { vision: { weights: 'fp32', matmul: 'float32' }, decoder: { weights: 'int4', matmul: 'float32' }, kv: 'float32' },
+  // int8, for CPUs: per-channel int8 layers run as onnxruntime's int8 GEMMs (VNNI, AMX), 6-8x the
+  // int4 kernels' speed at prefill sizes on a 2-core AMX machine (bench/matmul-kernels.mjs), at
+  // twice int4's weight bytes per decode step; the vision tower int8 as well.
+  int8: { vision: { weights: 'int8', matmul: 'float32' }, decoder: { weights: 'int8', matmul: 'float32' }, kv: 'float32' },
 };
 
 /** The vision tower's format when `visionDtype` is not given. */
 export function defaultVisionDtype(dtype: ConvertDtype): VisionDtype {
-  return PRECISION[dtype].vision.weights === 'fp16' ? 'fp16' : 'fp32';
+  const w = PRECISION[dtype].vision.weights;
+  return w === 'fp16' || w === 'int8' ? w : 'fp32';
 }
 
 const VISION_PRECISION: Record<VisionDtype, Precision> = {
@@ -232,15 +237,19 @@ function checkLayers(n: number | undefined, max: number, what: string): number {
 
 export async function convert(opts: ConvertOptions): Promise<Manifest> {
   const dtype = opts.dtype ?? 'fp32';
-  if (!(dtype in PRECISION)) throw new EngineError('invalid-params', `dtype ${dtype} is not one of fp32, fp16, int4`);
+  if (!(dtype in PRECISION)) throw new EngineError('invalid-params', `dtype ${dtype} is not one of ${Object.keys(PRECISION).join(', ')}`);
   if (opts.visionDtype !== undefined && !(opts.visionDtype in VISION_PRECISION)) {
     throw new EngineError('invalid-params', `vision dtype ${opts.visionDtype} is not one of ${Object.keys(VISION_PRECISION).join(', ')}`);
   }
-  const accuracyLevel = opts.accuracyLevel ?? 0;
+  // int8's MatMulNBits (the 8-bit lm_head) computes in int8 unless told otherwise: it is a CPU format.
+  const accuracyLevel = opts.accuracyLevel ?? (dtype === 'int8' ? 4 : 0);
   if (!(ACCURACY_LEVELS as readonly number[]).includes(accuracyLevel)) {
     throw new EngineError('invalid-params', `accuracy level ${opts.accuracyLevel} is not one of ${ACCURACY_LEVELS.join(', ')}`);
   }
-  if (accuracyLevel !== 0 && dtype !== 'int4') throw new EngineError('invalid-params', 'an accuracy level applies only to dtype int4');
+  if (accuracyLevel !== 0 && dtype !== 'int4' && dtype !== 'int8') throw new EngineError('invalid-params', 'an accuracy level applies only to dtypes int4 and int8');
+  if (dtype === 'int8' && opts.layout === 'transformers.js') {
+    throw new EngineError('invalid-params', 'the transformers.js layout is written in fp32, fp16 or int4 (its q4 recipe), not int8');
+  }
   const activations = opts.activations ?? 'fp32';
   if (activations !== 'fp32' && activations !== 'fp16') throw new EngineError('invalid-params', `activations ${opts.activations} is not one of fp32, fp16`);
   if (activations !== 'fp32' && dtype !== 'int4') throw new EngineError('invalid-params', 'activations apply only to dtype int4 (fp16 already computes in fp16)');
@@ -375,6 +384,7 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
         weights: { vision: opts.visionDtype ?? defaultVisionDtype(dtype), decoder: dtype },
         graphOps: opts.standardOps ? 'standard' : 'fused',
         ...(dtype === 'int4' ? { int4: { blockSize: 32, zeroPoints: true, accuracyLevel, activations } } : {}),
+        ...(dtype === 'int8' ? { int8: { tableBlockSize: 32, accuracyLevel } } : {}),
       },
     };
     writeFileSync(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');

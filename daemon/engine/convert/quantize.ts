@@ -67,6 +67,46 @@ export function quantizeInt4Rows(w: Float32Array, rows: number, K: number, block
   return { packed, scales, zeroPoints };
 }
 
+/**
+ * Block-wise asymmetric 8-bit rows in the same conventions (MatMulNBits and GatherBlockQuantized
+ * with bits 8, K a multiple of `blockSize`): B uint8 [rows, kBlocks * blockSize], one byte per
+ * value; scales [rows, kBlocks]; zero points uint8 [rows, kBlocks], one byte per block.
+ */
+export function quantizeUint8Rows(w: Float32Array, rows: number, K: number, blockSize = INT4_BLOCK): Int4Rows {
+  if (K % blockSize !== 0) throw new Error(`8-bit rows need K (${K}) to be a multiple of ${blockSize}`);
+  const kBlocks = K / blockSize;
+  const packed = new Uint8Array(rows * K);
+  const scales = new Float32Array(rows * kBlocks);
+  const zeroPoints = new Uint8Array(rows * kBlocks);
+  for (let r = 0; r < rows; r++) {
+    for (let b = 0; b < kBlocks; b++) {
+      const start = r * K + b * blockSize;
+      let min = 0;
+      let max = 0;
+      for (let i = start; i < start + blockSize; i++) {
+        const v = w[i];
+        if (v < min) min = v;
+        if (v > max) max = v;
+      }
+      const scale = (max - min) / 255;
+      let zp = 128;
+      let inv = 0;
+      if (scale > 0) {
+        zp = Math.min(255, Math.max(0, Math.round(-min / scale)));
+        inv = 1 / scale;
+      }
+      scales[r * kBlocks + b] = scale;
+      zeroPoints[r * kBlocks + b] = zp;
+      const bias = zp + 0.5;
+      for (let i = start; i < start + blockSize; i++) {
+        const q = (w[i] * inv + bias) | 0;
+        packed[i] = q < 0 ? 0 : q > 255 ? 255 : q;
+      }
+    }
+  }
+  return { packed, scales, zeroPoints };
+}
+
 /** The inverse, for tests: dequantised [rows, K]. */
 export function dequantizeInt4Rows(q: Int4Rows, rows: number, K: number, blockSize = INT4_BLOCK): Float32Array {
   const { kBlocks, blob, zpBytes } = int4Dims(K, blockSize);

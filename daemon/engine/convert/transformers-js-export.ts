@@ -22,8 +22,8 @@ import { buildVisionGraph } from './vision-graph.js';
 import type { WeightSource } from './weights.js';
 
 /** transformers.js's file suffix of each of our weight formats (its `dtype` option: fp32, fp16, q4). */
-export const TRANSFORMERS_JS_SUFFIX: Record<WeightDtype, string> = { fp32: '', fp16: '_fp16', int4: '_q4' };
-export const TRANSFORMERS_JS_DTYPE: Record<WeightDtype, string> = { fp32: 'fp32', fp16: 'fp16', int4: 'q4' };
+export const TRANSFORMERS_JS_SUFFIX: Record<WeightDtype, string> = { fp32: '', fp16: '_fp16', int4: '_q4', int8: '_quantized' };
+export const TRANSFORMERS_JS_DTYPE: Record<WeightDtype, string> = { fp32: 'fp32', fp16: 'fp16', int4: 'q4', int8: 'q8' };
 
 export interface ExportSource {
   cfg: ModelConfig;

@@ -33,9 +33,10 @@ export const RECORD_FILE = 'download.json';
  * accuracy level 4 (int8 compute), which decodes about 4x faster on x86 CPUs
  * (bench/results/2026-11-22-cpu.md) and is what `paligemma convert` hints at there; `int4-cpu-v8`
  * = int4-cpu with an int8 vision tower (1.2 GB less memory at 3B-224, its image features slightly
- * off fp32's: bench/results/2026-12-03-cpu-2core-quiet-vision-int8.md).
+ * off fp32's: bench/results/2026-12-03-cpu-2core-quiet-vision-int8.md); `int8` = the converter's
+ * int8 (per-channel int8 layers and vision tower: onnxruntime's int8 GEMMs on CPUs).
  */
-export type ConvertDtype = 'fp32' | 'fp16' | 'int4' | 'int4-cpu' | 'int4-cpu-v8';
+export type ConvertDtype = 'fp32' | 'fp16' | 'int4' | 'int4-cpu' | 'int4-cpu-v8' | 'int8';
 
 export type ConvertCheckpoint = (checkpointDir: string, outDir: string, onProgress?: (message: string, fraction?: number) => void) => Promise<void>;
 
@@ -94,8 +95,8 @@ export function installName(repo: string, variant?: string): string {
 }
 
 // The converted model's size against the checkpoint's (bf16): int4 decoder weights with an fp32 vision
-// tower, or an int8 one (a quarter of fp32's bytes).
-const CONVERTED_SIZE: Record<ConvertDtype, number> = { fp32: 2, fp16: 1, int4: 0.5, 'int4-cpu': 0.5, 'int4-cpu-v8': 0.35 };
+// tower, or an int8 one (a quarter of fp32's bytes); int8 is about half a bf16 checkpoint.
+const CONVERTED_SIZE: Record<ConvertDtype, number> = { fp32: 2, fp16: 1, int4: 0.5, 'int4-cpu': 0.5, 'int4-cpu-v8': 0.35, int8: 0.55 };
 
 // What each dtype asks of the converter.
 const CONVERTER_OPTIONS: Record<ConvertDtype, Pick<ConvertOptions, 'dtype' | 'accuracyLevel' | 'visionDtype'>> = {
@@ -104,6 +105,7 @@ const CONVERTER_OPTIONS: Record<ConvertDtype, Pick<ConvertOptions, 'dtype' | 'ac
   int4: { dtype: 'int4' },
   'int4-cpu': { dtype: 'int4', accuracyLevel: 4 },
   'int4-cpu-v8': { dtype: 'int4', accuracyLevel: 4, visionDtype: 'int8' },
+  int8: { dtype: 'int8' },
 };
 
 // Room left over besides the files themselves (filesystem metadata, the record, the lock).

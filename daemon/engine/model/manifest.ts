@@ -8,7 +8,7 @@ import { EngineError } from '../errors.js';
 import { errorMessage } from '../../common/errors.js';
 
 export type Architecture = 'paligemma' | 'paligemma2';
-export type WeightDtype = 'fp32' | 'fp16' | 'int4';
+export type WeightDtype = 'fp32' | 'fp16' | 'int4' | 'int8';
 export type KvDtype = 'float32' | 'float16';
 export type LayerType = 'full' | 'sliding';
 
@@ -91,6 +91,8 @@ export interface ConverterRecord {
   /** 'fused': onnxruntime contrib ops in the vision and decoder layers; 'standard': standard ONNX ops only. */
   graphOps?: 'fused' | 'standard';
   int4?: { blockSize: number; zeroPoints: boolean; accuracyLevel: number; /** absent in conversions before it existed: fp32 */ activations?: ActivationDtype };
+  /** int8: the layers per output channel (symmetric); the embedding table and tied lm_head in 8-bit blocks of `tableBlockSize`. */
+  int8?: { tableBlockSize: number; accuracyLevel: number };
 }
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -236,7 +238,7 @@ export function validateManifest(json: unknown, where = MANIFEST_FILE): Manifest
     formatVersion: 1,
     name: str(root, 'name', ''),
     architecture: oneOf(root, 'architecture', '', ['paligemma', 'paligemma2'] as const),
-    dtype: oneOf(root, 'dtype', '', ['fp32', 'fp16', 'int4'] as const),
+    dtype: oneOf(root, 'dtype', '', ['fp32', 'fp16', 'int4', 'int8'] as const),
     kvDtype: oneOf(root, 'kvDtype', '', ['float32', 'float16'] as const),
     image: {
       size,
@@ -301,7 +303,7 @@ export function validateManifest(json: unknown, where = MANIFEST_FILE): Manifest
     const c: ConverterRecord = {
       weights: {
         vision: oneOf(w, 'vision', 'converter.weights', ['fp32', 'fp16', 'int8'] as const),
-        decoder: oneOf(w, 'decoder', 'converter.weights', ['fp32', 'fp16', 'int4'] as const),
+        decoder: oneOf(w, 'decoder', 'converter.weights', ['fp32', 'fp16', 'int4', 'int8'] as const),
       },
     };
     if (o.graphOps !== undefined) c.graphOps = oneOf(o, 'graphOps', 'converter', ['fused', 'standard'] as const);
@@ -310,6 +312,10 @@ export function validateManifest(json: unknown, where = MANIFEST_FILE): Manifest
       if (typeof q.zeroPoints !== 'boolean') bad('converter.int4.zeroPoints', 'true or false');
       c.int4 = { blockSize: int(q, 'blockSize', 'converter.int4', 1), zeroPoints: q.zeroPoints as boolean, accuracyLevel: int(q, 'accuracyLevel', 'converter.int4') };
       if (q.activations !== undefined) c.int4.activations = oneOf(q, 'activations', 'converter.int4', ['fp32', 'fp16'] as const);
+    }
+    if (o.int8 !== undefined) {
+      const q = obj(o.int8, 'converter.int8');
+      c.int8 = { tableBlockSize: int(q, 'tableBlockSize', 'converter.int8', 1), accuracyLevel: int(q, 'accuracyLevel', 'converter.int8') };
     }
     return c;
   }

@@ -348,6 +348,10 @@ test('a real checkpoint (the tiny PaliGemma fixture) is downloaded and converted
     assert.equal(v8.path, join(models, 'tiny--paligemma-224--int4-cpu-v8'));
     const m8 = JSON.parse(readFileSync(join(v8.path, 'manifest.json'), 'utf8'));
     assert.deepEqual([m8.dtype, m8.converter.int4.accuracyLevel, m8.converter.weights.vision], ['int4', 4, 'int8']);
+    // int8: the converter's int8 (layers, vision tower and table)
+    const i8 = await downloadModel({ repo: 'tiny/paligemma-224', modelsDir: models, hubUrl: local.url, retries: 0, dtype: 'int8' });
+    const mi8 = JSON.parse(readFileSync(join(i8.path, 'manifest.json'), 'utf8'));
+    assert.deepEqual([mi8.dtype, mi8.converter.weights, mi8.converter.int8], ['int8', { vision: 'int8', decoder: 'int8' }, { tableBlockSize: 32, accuracyLevel: 4 }]);
   } finally {
     await local.close();
   }

@@ -71,7 +71,7 @@ describe('manifest validation', () => {
     invalid((m) => (m.image.mean = [0.5]), /'image.mean' must be an array of 3 numbers/);
     invalid((m) => (m.text.finalLogitSoftcap = -1), /'text.finalLogitSoftcap' must be a positive number or null/);
     invalid((m) => (m.checksums = { 'vision.onnx': { bytes: 1, mtimeMs: 0, sha256: 'abc' } }), /checksums\["vision.onnx"\].sha256/);
-    invalid((m) => (m.converter = { weights: { vision: 'int8', decoder: 'fp32' } }), /'converter.weights.vision' must be one of/);
+    invalid((m) => (m.converter = { weights: { vision: 'int2', decoder: 'fp32' } }), /'converter.weights.vision' must be one of/);
   });
 
   it('reads a manifest without finalLogitSoftcap (older conversions) as null', () => {
