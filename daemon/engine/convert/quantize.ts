@@ -22,6 +22,28 @@ export function int4Dims(K: number, blockSize = INT4_BLOCK): { kBlocks: number; 
   return { kBlocks, blob: blockSize / 2, zpBytes: Math.ceil(kBlocks / 2) };
 }
 
+// One block's scale, zero point and 1 / scale (0 for an all-zero block), written into `out`.
+const params = new Float64Array(3);
+
+/**
+ * Asymmetric parameters of w[start, end) over the levels 0..`levels`, min and max taken with zero
+ * included so that zero stays exactly representable; an all-zero block gets scale 0 and the middle
+ * level as its zero point.
+ */
+function blockParams(w: Float32Array, start: number, end: number, levels: number, out: Float64Array): void {
+  let min = 0;
+  let max = 0;
+  for (let i = start; i < end; i++) {
+    const v = w[i];
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const scale = (max - min) / levels;
+  out[0] = scale;
+  out[1] = scale > 0 ? Math.min(levels, Math.max(0, Math.round(-min / scale))) : (levels + 1) / 2;
+  out[2] = scale > 0 ? 1 / scale : 0;
+}
+
 /** Quantises `rows` rows of length K (row-major). */
 export function quantizeInt4Rows(w: Float32Array, rows: number, K: number, blockSize = INT4_BLOCK): Int4Rows {
   const { kBlocks, blob, zpBytes } = int4Dims(K, blockSize);
@@ -33,20 +55,10 @@ export function quantizeInt4Rows(w: Float32Array, rows: number, K: number, block
     for (let b = 0; b < kBlocks; b++) {
       const start = b * blockSize;
       const end = Math.min(start + blockSize, K);
-      let min = 0;
-      let max = 0;
-      for (let i = start; i < end; i++) {
-        const v = w[row + i];
-        if (v < min) min = v;
-        if (v > max) max = v;
-      }
-      const scale = (max - min) / 15;
-      let zp = 8;
-      let inv = 0;
-      if (scale > 0) {
-        zp = Math.min(15, Math.max(0, Math.round(-min / scale)));
-        inv = 1 / scale;
-      }
+      blockParams(w, row + start, row + end, 15, params);
+      const scale = params[0];
+      const zp = params[1];
+      const inv = params[2];
       scales[r * kBlocks + b] = scale;
       zeroPoints[r * zpBytes + (b >> 1)] |= zp << ((b & 1) * 4);
       const out = (r * kBlocks + b) * blob;
@@ -81,20 +93,10 @@ export function quantizeUint8Rows(w: Float32Array, rows: number, K: number, bloc
   for (let r = 0; r < rows; r++) {
     for (let b = 0; b < kBlocks; b++) {
       const start = r * K + b * blockSize;
-      let min = 0;
-      let max = 0;
-      for (let i = start; i < start + blockSize; i++) {
-        const v = w[i];
-        if (v < min) min = v;
-        if (v > max) max = v;
-      }
-      const scale = (max - min) / 255;
-      let zp = 128;
-      let inv = 0;
-      if (scale > 0) {
-        zp = Math.min(255, Math.max(0, Math.round(-min / scale)));
-        inv = 1 / scale;
-      }
+      blockParams(w, start, start + blockSize, 255, params);
+      const scale = params[0];
+      const zp = params[1];
+      const inv = params[2];
       scales[r * kBlocks + b] = scale;
       zeroPoints[r * kBlocks + b] = zp;
       const bias = zp + 0.5;

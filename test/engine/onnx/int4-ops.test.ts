@@ -1,4 +1,4 @@
-// The int4 packing of convert/quantize.ts against onnxruntime's own kernels (CPU EP):
+// The int4 and 8-bit packings of convert/quantize.ts against onnxruntime's own kernels (CPU EP):
 // MatMulNBits and GatherBlockQuantized must compute with exactly the dequantised weights.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import ort from 'onnxruntime-node';
 import { GraphBuilder, MS_DOMAIN } from '../../../daemon/engine/onnx/builder.js';
-import { dequantizeInt4Rows, int4Dims, quantizeInt4Rows } from '../../../daemon/engine/convert/quantize.js';
+import { dequantizeInt4Rows, int4Dims, quantizeInt4Rows, quantizeUint8Rows } from '../../../daemon/engine/convert/quantize.js';
 
 function randomMatrix(n: number, seed: number): Float32Array {
   let x = seed;
@@ -82,6 +82,51 @@ describe('int4 layout against onnxruntime', () => {
     rows.forEach((r, i) => {
       for (let k = 0; k < H; k++) assert.ok(Math.abs(out[i * H + k] - D[r * H + k]) < 1e-6, `row ${r} col ${k}`);
     });
+    await s.release();
+  });
+
+  it('8-bit rows (the int8 embedding table): MatMulNBits and GatherBlockQuantized with bits 8 compute with the dequantised weights, within half a step of W', async () => {
+    const [V, H] = [24, 64];
+    const W = randomMatrix(V * H, 11);
+    const q = quantizeUint8Rows(W, V, H);
+    const kBlocks = H / 32;
+    const D = Float32Array.from(W, (_, i) => {
+      const blk = Math.floor(i / H) * kBlocks + Math.floor((i % H) / 32);
+      return (q.packed[i] - q.zeroPoints[blk]) * q.scales[blk];
+    });
+    for (let i = 0; i < W.length; i++) {
+      const blk = Math.floor(i / H) * kBlocks + Math.floor((i % H) / 32);
+      assert.ok(Math.abs(W[i] - D[i]) <= q.scales[blk] * (0.5 + 1e-4), `W[${i}] off by ${Math.abs(W[i] - D[i]) / q.scales[blk]} steps`);
+    }
+    const g = new GraphBuilder({ name: 'q8' });
+    const ids = g.input('ids', 'int64', [1, 3]);
+    const x = g.input('x', 'float32', [2, H]);
+    const data = g.initializer('D', 'uint8', [V, H], q.packed);
+    const S = g.initializer('S', 'float32', [V, kBlocks], q.scales);
+    const Z = g.initializer('Z', 'uint8', [V, kBlocks], q.zeroPoints);
+    const rowsOut = g.op('GatherBlockQuantized', [data, ids, S, Z], { gather_axis: 0, quantize_axis: 1, block_size: 32, bits: 8 }, { domain: MS_DOMAIN });
+    const B = g.op('Reshape', [data, g.int64s([V, kBlocks, 32])]);
+    const y = g.op('MatMulNBits', [x, B, S, Z], { K: H, N: V, bits: 8, block_size: 32 }, { domain: MS_DOMAIN });
+    g.output('rows', rowsOut, 'float32', [1, 3, H]);
+    g.output('y', y, 'float32', [2, V]);
+    const path = join(dir, 'q8.onnx');
+    g.save(path);
+    const s = await ort.InferenceSession.create(path, { executionProviders: ['cpu'] });
+    const picked = [7, 0, 23];
+    const xs = randomMatrix(2 * H, 5);
+    const out = await s.run({ ids: new ort.Tensor('int64', BigInt64Array.from(picked.map(BigInt)), [1, 3]), x: new ort.Tensor('float32', xs, [2, H]) });
+    const got = out.rows.data as Float32Array;
+    picked.forEach((r, i) => {
+      for (let k = 0; k < H; k++) assert.ok(Math.abs(got[i * H + k] - D[r * H + k]) < 1e-6, `row ${r} col ${k}`);
+    });
+    const yd = out.y.data as Float32Array;
+    for (let r = 0; r < 2; r++) {
+      for (let n = 0; n < V; n++) {
+        let want = 0;
+        for (let k = 0; k < H; k++) want += xs[r * H + k] * D[n * H + k];
+        assert.ok(Math.abs(yd[r * V + n] - want) < 1e-4, `y[${r},${n}] = ${yd[r * V + n]}, want ${want}`);
+      }
+    }
     await s.release();
   });
 });
