@@ -13,8 +13,9 @@ options:
   --random <preset>        full-size model of a real configuration with seeded random weights:
                            ${Object.keys(PRESETS).join(', ')}
   --vision-dtype fp32|fp16|int8  vision tower weights and matmuls (default: fp16 for --dtype
-                           fp16, int8 for int8, else fp32; fp16 is slow on CPUs and inexact on WebGPU, see
-                           DESIGN.md; int8: a quarter of fp32's memory and int8 GEMMs on CPUs)
+                           fp16, int8 for int8, else fp32; fp16 is slow on CPUs and inexact on
+                           WebGPU, see DESIGN.md; int8: a quarter of fp32's memory and int8
+                           GEMMs on CPUs)
   --accuracy-level 0-4     int4 and int8: MatMulNBits accuracy_level (default 0 for int4, 4 for
                            int8; 4 = int8 activations, faster on CPUs)
   --activations fp32|fp16  int4: what the decoder's int4 layers compute in, and the KV cache

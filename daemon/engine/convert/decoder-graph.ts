@@ -569,7 +569,7 @@ export function embeddingTable(b: Blocks, cfg: ModelConfig): EmbeddingTable {
     // GatherBlockQuantized reads rows of exactly H * bits / 8 bytes: no padded last block.
     throw new EngineError('convert-failed', `${b.p.weights} needs a hidden size that is a multiple of ${INT4_BLOCK} (got ${H})`);
   }
-  const q4 = (source: string) => {
+  const quantizedTable = (source: string) => {
     const kBlocks = H / INT4_BLOCK;
     const blob = (INT4_BLOCK * bits) / 8;
     const zpBytes = bits === 8 ? kBlocks : int4Dims(H, INT4_BLOCK).zpBytes;
@@ -592,13 +592,13 @@ export function embeddingTable(b: Blocks, cfg: ModelConfig): EmbeddingTable {
     }
     return { ...names, kBlocks, blob };
   };
-  const table = q4(name);
-  const matmulNBits = (x: string, w: ReturnType<typeof q4>) => {
+  const table = quantizedTable(name);
+  const matmulNBits = (x: string, w: ReturnType<typeof quantizedTable>) => {
     // Built once in the outermost graph, so the loop body reuses it instead of folding a copy.
     const B = g.shared(`${w.packed}.3d`, (root) => root.op('Reshape', [w.packed, root.int64s([V, w.kBlocks, w.blob])]));
     return g.op('MatMulNBits', [x, B, w.scales, w.zps], { K: H, N: V, bits, block_size: INT4_BLOCK, accuracy_level: b.p.accuracyLevel ?? 0 }, { domain: MS_DOMAIN });
   };
-  const head = t.tieWordEmbeddings ? table : q4('text.lm_head.weight');
+  const head = t.tieWordEmbeddings ? table : quantizedTable('text.lm_head.weight');
   return {
     gather: (ids) =>
       g.op('GatherBlockQuantized', [table.packed, ids, table.scales, table.zps], { gather_axis: 0, quantize_axis: 1, block_size: INT4_BLOCK, bits }, { domain: MS_DOMAIN }),
