@@ -26,7 +26,7 @@ describe('paligemma convert', () => {
 
   it('rejects bad arguments with exit code 2 and failures with 1', async () => {
     assert.equal(await command.run([]), 2);
-    assert.equal(await command.run([fixture('tiny-paligemma-224'), join(root, 'x'), '--dtype', 'int8']), 2);
+    assert.equal(await command.run([fixture('tiny-paligemma-224'), join(root, 'x'), '--dtype', 'int2']), 2);
     assert.equal(await command.run(['--bogus']), 2);
     assert.equal(await command.run([join(root, 'missing'), join(root, 'y')]), 1);
     assert.equal(existsSync(join(root, 'y')), false);
