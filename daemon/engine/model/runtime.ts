@@ -223,8 +223,16 @@ export class ModelSessions implements Sessions {
   }
 
   get warnings(): string[] {
-    return this.executionProvider === 'webgpu' && hasFp16Matmuls(this.manifest) ? [WEBGPU_FP16_WARNING] : [];
+    return modelWarnings(this.manifest, this.executionProvider);
   }
+}
+
+/** What a converted model's status warns of on `ep`: precision or speed it loses there. */
+export function modelWarnings(m: Pick<Manifest, 'dtype' | 'converter'>, ep: ExecutionProvider): string[] {
+  const warnings: string[] = [];
+  if (ep === 'webgpu' && hasFp16Matmuls(m)) warnings.push(WEBGPU_FP16_WARNING);
+  if (ep !== 'cpu' && (m.dtype === 'int8' || m.converter?.weights?.vision === 'int8')) warnings.push(INT8_OFF_CPU_WARNING);
+  return warnings;
 }
 
 // Measured on the WebGPU EP (lavapipe): an fp16 MatMul with K = 4304 is off by up to 1.4 against the
@@ -233,11 +241,16 @@ export class ModelSessions implements Sessions {
 const WEBGPU_FP16_WARNING =
   'this model has fp16 matmuls, which the WebGPU execution provider accumulates in fp16: outputs of full-size models degrade. For WebGPU convert with --dtype int4 (fp32 vision tower and activations, the defaults) or fp32';
 
+// The int8 layers (DynamicQuantizeLinear + MatMulInteger) are written for onnxruntime's CPU int8
+// GEMMs; GPU providers may lack those kernels and hand the nodes back to the CPU.
+const INT8_OFF_CPU_WARNING =
+  'this model has int8 layers, a CPU format: on a GPU execution provider onnxruntime may run them on the CPU, slowly. For a GPU convert with --dtype int4 or fp16';
+
 /**
  * fp16 matmuls anywhere: an fp16 decoder, int4 layers computing in fp16, or an fp16 vision tower
  * (older int4 conversions have one and no record of their vision weights).
  */
-function hasFp16Matmuls(m: Manifest): boolean {
+function hasFp16Matmuls(m: Pick<Manifest, 'dtype' | 'converter'>): boolean {
   const vision = m.converter?.weights?.vision ?? (m.dtype === 'fp32' ? 'fp32' : 'fp16');
   const int4 = m.converter?.int4 as { activations?: string } | undefined;
   return m.dtype === 'fp16' || vision === 'fp16' || int4?.activations === 'fp16';
