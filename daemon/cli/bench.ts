@@ -8,8 +8,12 @@ import {
   ACCURACY_LEVELS,
   convert,
   cpuHint,
+  defaultAccuracyLevel,
   defaultVisionDtype,
   PRESETS,
+  takesAccuracyLevel,
+  VISION_DTYPES,
+  WEIGHT_DTYPES,
   type ActivationDtype,
   type ConvertDtype,
   type ConvertOptions,
@@ -75,7 +79,7 @@ export type RandomModelOptions = Pick<ConvertOptions, 'visionDtype' | 'accuracyL
 /** The cache folder of one conversion: every option that changes the graphs is in its name. */
 export function randomModelFolder(preset: string, o: RandomModelOptions): string {
   const vision = o.visionDtype ?? defaultVisionDtype(o.dtype);
-  const acc = o.dtype === 'int4' || o.dtype === 'int8' ? `-acc${o.accuracyLevel ?? (o.dtype === 'int8' ? 4 : 0)}${o.activations === 'fp16' ? '-act16' : ''}` : '';
+  const acc = takesAccuracyLevel(o.dtype) ? `-acc${o.accuracyLevel ?? defaultAccuracyLevel(o.dtype)}${o.activations === 'fp16' ? '-act16' : ''}` : '';
   return `${preset}-${o.dtype}-L${o.layers ?? 'all'}-V${o.visionLayers ?? 'all'}-vis${vision}${acc}${o.standardOps ? '-std' : ''}${o.layout === 'transformers.js' ? '-tjs' : ''}`;
 }
 
@@ -145,11 +149,11 @@ export const command: Command = {
   run: (argv) =>
     runCommand({ name: 'bench', usage: USAGE, options: OPTIONS }, argv, async (values) => {
       if (!values.model === !values.random) throw new UsageError('give exactly one of --model and --random', true);
-      const dtype = choiceOption<ConvertDtype>(values.dtype, 'dtype', ['fp32', 'fp16', 'int4', 'int8'])!;
-      const visionDtype = choiceOption<VisionDtype>(values['vision-dtype'], 'vision-dtype', ['fp32', 'fp16', 'int8']);
+      const dtype = choiceOption<ConvertDtype>(values.dtype, 'dtype', WEIGHT_DTYPES)!;
+      const visionDtype = choiceOption<VisionDtype>(values['vision-dtype'], 'vision-dtype', VISION_DTYPES);
       const decodeLoop = choiceOption(values['decode-loop'], 'decode-loop', DECODE_LOOPS)!;
       const accuracyLevel = choiceOption(values['accuracy-level'], 'accuracy-level', ACCURACY_LEVELS);
-      if (accuracyLevel !== undefined && dtype !== 'int4' && dtype !== 'int8') throw new UsageError('--accuracy-level applies only to --dtype int4 and int8');
+      if (accuracyLevel !== undefined && !takesAccuracyLevel(dtype)) throw new UsageError('--accuracy-level applies only to --dtype int4 and int8');
       const activations = choiceOption<ActivationDtype>(values.activations, 'activations', ['fp32', 'fp16']);
       if (activations !== undefined && dtype !== 'int4') throw new UsageError('--activations applies only to --dtype int4');
       if (values.model && (visionDtype !== undefined || accuracyLevel !== undefined || activations !== undefined || values['standard-ops'])) {
@@ -171,7 +175,7 @@ export const command: Command = {
       };
       const oursLayout = choiceOption<NonNullable<ConvertOptions['layout']>>(values['ours-layout'], 'ours-layout', ['paligemma', 'transformers.js']);
       const oursAccuracyLevel = choiceOption(values['ours-accuracy-level'], 'ours-accuracy-level', ACCURACY_LEVELS);
-      const oursVisionDtype = choiceOption<VisionDtype>(values['ours-vision-dtype'], 'ours-vision-dtype', ['fp32', 'fp16', 'int8']);
+      const oursVisionDtype = choiceOption<VisionDtype>(values['ours-vision-dtype'], 'ours-vision-dtype', VISION_DTYPES);
       const oursModel = values['ours-model'];
       const oursConverted = oursLayout !== undefined || oursAccuracyLevel !== undefined || oursVisionDtype !== undefined;
       if (values.peer === undefined && (oursConverted || oursModel !== undefined)) {

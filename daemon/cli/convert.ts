@@ -1,6 +1,17 @@
 // `paligemma convert <hf-checkpoint-dir> <out-dir> [--dtype fp32|fp16|int4] [--random <preset>] [--layers N]`
 import { errorMessage } from '../common/errors.js';
-import { ACCURACY_LEVELS, convert, cpuHint, PRESETS, type ActivationDtype, type ConvertDtype, type VisionDtype } from '../engine/convert/index.js';
+import {
+  ACCURACY_LEVELS,
+  convert,
+  cpuHint,
+  PRESETS,
+  takesAccuracyLevel,
+  VISION_DTYPES,
+  WEIGHT_DTYPES,
+  type ActivationDtype,
+  type ConvertDtype,
+  type VisionDtype,
+} from '../engine/convert/index.js';
 import { choiceOption, integerOption, runCommand, UsageError } from './args.js';
 import type { Command } from './main.js';
 
@@ -55,10 +66,10 @@ export const command: Command = {
     runCommand({ name: 'convert', usage: USAGE, options: OPTIONS }, argv, async (values, positionals) => {
       const random = values.random;
       if (positionals.length !== (random ? 1 : 2)) throw new UsageError(`expected ${random ? '<out-dir>' : '<hf-checkpoint-dir> <out-dir>'}`, true);
-      const dtype = choiceOption<ConvertDtype>(values.dtype, 'dtype', ['fp32', 'fp16', 'int4', 'int8'])!;
-      const visionDtype = choiceOption<VisionDtype>(values['vision-dtype'], 'vision-dtype', ['fp32', 'fp16', 'int8']);
+      const dtype = choiceOption<ConvertDtype>(values.dtype, 'dtype', WEIGHT_DTYPES)!;
+      const visionDtype = choiceOption<VisionDtype>(values['vision-dtype'], 'vision-dtype', VISION_DTYPES);
       const accuracyLevel = choiceOption(values['accuracy-level'], 'accuracy-level', ACCURACY_LEVELS);
-      if (accuracyLevel !== undefined && dtype !== 'int4' && dtype !== 'int8') throw new UsageError('--accuracy-level applies only to --dtype int4 and int8');
+      if (accuracyLevel !== undefined && !takesAccuracyLevel(dtype)) throw new UsageError('--accuracy-level applies only to --dtype int4 and int8');
       const activations = choiceOption<ActivationDtype>(values.activations, 'activations', ['fp32', 'fp16']);
       if (activations !== undefined && dtype !== 'int4') throw new UsageError('--activations applies only to --dtype int4');
       const layers = integerOption(values.layers, 'layers', 0);

@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import type { DownloadResult } from '../../daemon/protocol.js';
 import { describeDownload, parseDownloadLine, type DownloadFailureInfo } from '../cli/progress.js';
 import type { Ctx } from '../ctx.js';
-import { CATALOG, describeEntry, detectHardware, suggestedDtype } from '../modelCatalog.js';
+import { CATALOG, CPU_FORMAT_NOTES, describeEntry, detectHardware, suggestedDtype } from '../modelCatalog.js';
 import { effectiveToken, SECRET_KEY } from '../token/hfToken.js';
 import { runCliTask } from './cliTask.js';
 import { modelsDir, setModel } from './model.js';
@@ -30,12 +30,12 @@ const CHECKPOINT_DTYPES: VariantPick[] = [
   { label: 'int4-cpu', description: 'convert to 4-bit weights with int8 compute: about 4x faster decoding on CPUs', args: ['--dtype', 'int4-cpu'] },
   {
     label: 'int4-cpu-v8',
-    description: 'int4-cpu with an 8-bit vision tower: 1.2 GB less memory, 4x faster image encoding; slightly less accurate',
+    description: CPU_FORMAT_NOTES['int4-cpu-v8'],
     args: ['--dtype', 'int4-cpu-v8'],
   },
   {
     label: 'int8',
-    description: 'convert to 8-bit layers for CPUs: about 6x faster first token than int4-cpu with AMX; activations quantised per tensor',
+    description: CPU_FORMAT_NOTES.int8,
     args: ['--dtype', 'int8'],
   },
   { label: 'fp16', description: 'convert to half precision (GPU)', args: ['--dtype', 'fp16'] },

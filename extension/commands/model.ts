@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import { convertProgress } from '../cli/progress.js';
 import { readConfig, updateSetting } from '../config.js';
 import type { Ctx } from '../ctx.js';
+import { CPU_FORMAT_NOTES } from '../modelCatalog.js';
 import { runCliTask } from './cliTask.js';
 
 const RECENT_KEY = 'paligemma.recentModels';
@@ -141,10 +142,10 @@ export async function convertCheckpoint(ctx: Ctx, arg?: vscode.Uri, useWithoutAs
       { label: 'int4-cpu', description: 'int4 weights with int8 compute: about 4x faster on CPUs', args: ['--dtype', 'int4', '--accuracy-level', '4'] },
       {
         label: 'int4-cpu-v8',
-        description: 'int4-cpu with an 8-bit vision tower: 1.2 GB less memory, 4x faster image encoding; slightly less accurate',
+        description: CPU_FORMAT_NOTES['int4-cpu-v8'],
         args: ['--dtype', 'int4', '--accuracy-level', '4', '--vision-dtype', 'int8'],
       },
-      { label: 'int8', description: '8-bit layers for CPUs: about 6x faster first token than int4-cpu with AMX; activations quantised per tensor' },
+      { label: 'int8', description: CPU_FORMAT_NOTES.int8 },
       { label: 'fp16', description: 'GPU; half the size of fp32' },
       { label: 'fp32', description: 'reference accuracy; largest' },
     ],

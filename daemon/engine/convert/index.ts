@@ -25,6 +25,7 @@ import { readTransformersJsFolder } from '../transformers-js/folder.js';
 export type ConvertDtype = WeightDtype;
 export type VisionDtype = ConverterRecord['weights']['vision'];
 export type { ActivationDtype, Manifest } from '../model/manifest.js';
+export { VISION_DTYPES, WEIGHT_DTYPES } from '../model/manifest.js';
 /** MatMulNBits accuracy levels: 0 the EP's default, 1 fp32, 2 fp16, 3 bf16, 4 int8 activations. */
 export const ACCURACY_LEVELS = [0, 1, 2, 3, 4] as const;
 
@@ -92,6 +93,16 @@ const PRECISION: Record<ConvertDtype, { vision: Precision; decoder: Precision; k
   // twice int4's weight bytes per decode step; the vision tower int8 as well.
   int8: { vision: { weights: 'int8', matmul: 'float32' }, decoder: { weights: 'int8', matmul: 'float32' }, kv: 'float32' },
 };
+
+/** Whether a dtype has MatMulNBits layers, whose accuracy level the converter takes (int4; int8's table). */
+export function takesAccuracyLevel(dtype: ConvertDtype): boolean {
+  return dtype === 'int4' || dtype === 'int8';
+}
+
+/** The accuracy level when none is given: int8's MatMulNBits (the 8-bit lm_head) computes in int8, it is a CPU format. */
+export function defaultAccuracyLevel(dtype: ConvertDtype): number {
+  return dtype === 'int8' ? 4 : 0;
+}
 
 /** The vision tower's format when `visionDtype` is not given. */
 export function defaultVisionDtype(dtype: ConvertDtype): VisionDtype {
@@ -241,12 +252,11 @@ export async function convert(opts: ConvertOptions): Promise<Manifest> {
   if (opts.visionDtype !== undefined && !(opts.visionDtype in VISION_PRECISION)) {
     throw new EngineError('invalid-params', `vision dtype ${opts.visionDtype} is not one of ${Object.keys(VISION_PRECISION).join(', ')}`);
   }
-  // int8's MatMulNBits (the 8-bit lm_head) computes in int8 unless told otherwise: it is a CPU format.
-  const accuracyLevel = opts.accuracyLevel ?? (dtype === 'int8' ? 4 : 0);
+  const accuracyLevel = opts.accuracyLevel ?? defaultAccuracyLevel(dtype);
   if (!(ACCURACY_LEVELS as readonly number[]).includes(accuracyLevel)) {
     throw new EngineError('invalid-params', `accuracy level ${opts.accuracyLevel} is not one of ${ACCURACY_LEVELS.join(', ')}`);
   }
-  if (accuracyLevel !== 0 && dtype !== 'int4' && dtype !== 'int8') throw new EngineError('invalid-params', 'an accuracy level applies only to dtypes int4 and int8');
+  if (accuracyLevel !== 0 && !takesAccuracyLevel(dtype)) throw new EngineError('invalid-params', 'an accuracy level applies only to dtypes int4 and int8');
   if (dtype === 'int8' && opts.layout === 'transformers.js') {
     throw new EngineError('invalid-params', 'the transformers.js layout is written in fp32, fp16 or int4 (its q4 recipe), not int8');
   }

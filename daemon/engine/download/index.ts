@@ -94,18 +94,16 @@ export function installName(repo: string, variant?: string): string {
   return variant ? `${base}--${variant}` : base;
 }
 
-// The converted model's size against the checkpoint's (bf16): int4 decoder weights with an fp32 vision
-// tower, or an int8 one (a quarter of fp32's bytes); int8 is about half a bf16 checkpoint.
-const CONVERTED_SIZE: Record<ConvertDtype, number> = { fp32: 2, fp16: 1, int4: 0.5, 'int4-cpu': 0.5, 'int4-cpu-v8': 0.35, int8: 0.55 };
-
-// What each dtype asks of the converter.
-const CONVERTER_OPTIONS: Record<ConvertDtype, Pick<ConvertOptions, 'dtype' | 'accuracyLevel' | 'visionDtype'>> = {
-  fp32: { dtype: 'fp32' },
-  fp16: { dtype: 'fp16' },
-  int4: { dtype: 'int4' },
-  'int4-cpu': { dtype: 'int4', accuracyLevel: 4 },
-  'int4-cpu-v8': { dtype: 'int4', accuracyLevel: 4, visionDtype: 'int8' },
-  int8: { dtype: 'int8' },
+// Each dtype: what it asks of the converter, and the converted model's size against the checkpoint's
+// (bf16): int4 decoder weights with an fp32 vision tower, or an int8 one (a quarter of fp32's bytes);
+// int8 is about half a bf16 checkpoint.
+const CONVERSIONS: Record<ConvertDtype, { options: Pick<ConvertOptions, 'dtype' | 'accuracyLevel' | 'visionDtype'>; size: number }> = {
+  fp32: { options: { dtype: 'fp32' }, size: 2 },
+  fp16: { options: { dtype: 'fp16' }, size: 1 },
+  int4: { options: { dtype: 'int4' }, size: 0.5 },
+  'int4-cpu': { options: { dtype: 'int4', accuracyLevel: 4 }, size: 0.5 },
+  'int4-cpu-v8': { options: { dtype: 'int4', accuracyLevel: 4, visionDtype: 'int8' }, size: 0.35 },
+  int8: { options: { dtype: 'int8' }, size: 0.55 },
 };
 
 // Room left over besides the files themselves (filesystem metadata, the record, the lock).
@@ -121,8 +119,8 @@ export async function downloadModel(o: DownloadOptions): Promise<DownloadResult>
     accessToken: token,
     fetch: o.fetch ?? fetch,
   };
-  if (o.dtype !== undefined && !(o.dtype in CONVERTED_SIZE)) {
-    throw new DownloadError('no-variant', `dtype '${o.dtype}' is not one of ${Object.keys(CONVERTED_SIZE).join(', ')}`);
+  if (o.dtype !== undefined && !(o.dtype in CONVERSIONS)) {
+    throw new DownloadError('no-variant', `dtype '${o.dtype}' is not one of ${Object.keys(CONVERSIONS).join(', ')}`);
   }
   const revision = o.revision ?? 'main';
   const modelsDir = o.modelsDir ?? defaultModelsDir();
@@ -176,7 +174,7 @@ export async function downloadModel(o: DownloadOptions): Promise<DownloadResult>
     const have = await Promise.all(plan.files.map((f) => presentBytes(work, f)));
     const remaining = plan.totalBytes - have.reduce((a, b) => a + b, 0);
     // A conversion writes the same weights again: up to twice the bytes for fp32 from a bf16 checkpoint.
-    const convertedBytes = convert ? plan.totalBytes * CONVERTED_SIZE[o.dtype ?? 'fp32'] : 0;
+    const convertedBytes = convert ? plan.totalBytes * CONVERSIONS[o.dtype ?? 'fp32'].size : 0;
     await checkDiskSpace(modelsDir, remaining + convertedBytes + DISK_MARGIN, o.statfs);
 
     const downloadedBytes = await downloadAll(hub, commit, plan, work, o, report);
@@ -375,7 +373,7 @@ function isAlive(pid: number): boolean {
 async function resolveConverter(option: ConvertCheckpoint | null | undefined, dtype: ConvertDtype): Promise<ConvertCheckpoint | null> {
   if (option !== undefined) return option;
   const { convert } = await import('../convert/index.js');
-  const options = CONVERTER_OPTIONS[dtype];
+  const { options } = CONVERSIONS[dtype];
   return async (input, output, onProgress) => {
     await convert({ input, output, ...options, onProgress: (p) => onProgress?.(p.message, p.fraction) });
   };

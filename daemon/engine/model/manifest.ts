@@ -8,7 +8,10 @@ import { EngineError } from '../errors.js';
 import { errorMessage } from '../../common/errors.js';
 
 export type Architecture = 'paligemma' | 'paligemma2';
-export type WeightDtype = 'fp32' | 'fp16' | 'int4' | 'int8';
+/** The weight formats of a converted decoder, and those of its vision tower. */
+export const WEIGHT_DTYPES = ['fp32', 'fp16', 'int4', 'int8'] as const;
+export const VISION_DTYPES = ['fp32', 'fp16', 'int8'] as const;
+export type WeightDtype = (typeof WEIGHT_DTYPES)[number];
 export type KvDtype = 'float32' | 'float16';
 export type LayerType = 'full' | 'sliding';
 
@@ -87,7 +90,7 @@ export interface ManifestSource {
 export type ActivationDtype = 'fp32' | 'fp16';
 
 export interface ConverterRecord {
-  weights: { vision: 'fp32' | 'fp16' | 'int8'; decoder: WeightDtype };
+  weights: { vision: (typeof VISION_DTYPES)[number]; decoder: WeightDtype };
   /** 'fused': onnxruntime contrib ops in the vision and decoder layers; 'standard': standard ONNX ops only. */
   graphOps?: 'fused' | 'standard';
   int4?: { blockSize: number; zeroPoints: boolean; accuracyLevel: number; /** absent in conversions before it existed: fp32 */ activations?: ActivationDtype };
@@ -238,7 +241,7 @@ export function validateManifest(json: unknown, where = MANIFEST_FILE): Manifest
     formatVersion: 1,
     name: str(root, 'name', ''),
     architecture: oneOf(root, 'architecture', '', ['paligemma', 'paligemma2'] as const),
-    dtype: oneOf(root, 'dtype', '', ['fp32', 'fp16', 'int4', 'int8'] as const),
+    dtype: oneOf(root, 'dtype', '', WEIGHT_DTYPES),
     kvDtype: oneOf(root, 'kvDtype', '', ['float32', 'float16'] as const),
     image: {
       size,
@@ -302,8 +305,8 @@ export function validateManifest(json: unknown, where = MANIFEST_FILE): Manifest
     const w = obj(o.weights, 'converter.weights');
     const c: ConverterRecord = {
       weights: {
-        vision: oneOf(w, 'vision', 'converter.weights', ['fp32', 'fp16', 'int8'] as const),
-        decoder: oneOf(w, 'decoder', 'converter.weights', ['fp32', 'fp16', 'int4', 'int8'] as const),
+        vision: oneOf(w, 'vision', 'converter.weights', VISION_DTYPES),
+        decoder: oneOf(w, 'decoder', 'converter.weights', WEIGHT_DTYPES),
       },
     };
     if (o.graphOps !== undefined) c.graphOps = oneOf(o, 'graphOps', 'converter', ['fused', 'standard'] as const);
